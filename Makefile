@@ -1,0 +1,38 @@
+# qtopo: two commands set everything up on a fresh machine: `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-all bench bench-smoke venv clean data
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## Plan the bundled Dutch national network (SURFnet) and write a verified plan to out/demo
+demo: $(STAMP)
+	$(BIN)/qtopo plan data/surfnet/scenario.toml --out out/demo
+
+## Run the test suite (slow tests excluded)
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" -p no:cacheprovider
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run --suite full --out benchmarks/results
+
+bench-smoke: $(STAMP)
+	$(BIN)/python -m benchmarks.run --suite smoke --out benchmarks/results-smoke
+
+data: $(STAMP)
+	$(BIN)/python data/build_data.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache build *.egg-info
