@@ -1,0 +1,206 @@
+"""Importers of public network data into qtopo project folders.
+
+Readers
+-------
+- :func:`read_zoo` -- Topology Zoo GraphML (``.graphml`` / ``.graphml.gz``).
+- :func:`read_sndlib` -- SNDlib native (``.txt``) and XML network files with geographical coordinates.
+- :func:`read_csv_network` -- generic CSV of nodes and links.
+
+Each returns ``(sites, routes, report)`` (sndlib also returns demands), with GeoDataFrames in EPSG:4326.
+:func:`write_project` writes them as a scenario folder the planner reads (``qtopo plan DIR/scenario.toml``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from qtopo.errors import InputError, Problem
+from qtopo.importers.zoo import read_zoo
+
+__all__ = ["read_zoo", "read_sndlib", "read_csv_network", "write_project", "scenario_toml",
+           "DEFAULT_ROUTE_FACTOR"]
+
+#: Fibre route length / great-circle length when no surveyed length is known. Ducts follow roads, rail and
+#: rights of way, so real routes are typically 1.2-1.5 times the geodesic distance; 1.3 is a middle value.
+DEFAULT_ROUTE_FACTOR = 1.3
+
+
+def __getattr__(name):  # lazy: keep `import qtopo.importers` light and free of cycles
+    if name == "read_sndlib":
+        from qtopo.importers.sndlib import read_sndlib
+        return read_sndlib
+    if name == "read_csv_network":
+        from qtopo.importers.csvnet import read_csv_network
+        return read_csv_network
+    raise AttributeError(name)
+
+
+def _q(s: str) -> str:
+    """A TOML basic string (JSON string escaping is valid TOML for these characters)."""
+    return json.dumps(str(s), ensure_ascii=False)
+
+
+def scenario_toml(name: str, description: str = "", *, route_factor: float = DEFAULT_ROUTE_FACTOR,
+                  sites: str = "sites.gpkg", routes: str = "routes.gpkg", demands: str = "demands.csv",
+                  snap_tolerance_m: float = 2000.0, hut_spacing_km: float = 25.0,
+                  time_limit_s: float = 60.0, header: str = "") -> str:
+    """Text of a commented starter ``scenario.toml`` in the schema of ``CONTRIBUTING.md``.
+
+    Parameters
+    ----------
+    name, description : str
+        ``[scenario]`` name and description.
+    route_factor : float
+        Fibre length / geodesic length applied to routes without a surveyed ``length_km``.
+    sites, routes, demands : str
+        Input file names, relative to the scenario file.
+    snap_tolerance_m, hut_spacing_km, time_limit_s : float
+        Values of the corresponding keys.
+    header : str
+        Optional comment lines (without ``#``) put at the top of the file.
+
+    Returns
+    -------
+    str
+        TOML text; every cost is marked as an illustrative assumption.
+    """
+    head = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
+    return f"""{head}[scenario]
+name = {_q(name)}
+description = {_q(description)}
+
+[inputs]
+sites = {_q(sites)}
+routes = {_q(routes)}
+demands = {_q(demands)}
+
+[network]
+# Fibre length = geodesic length x route_factor for routes without a surveyed length_km. Ducts follow roads,
+# rail and rights of way: the ratio of duct length to great-circle distance is typically about 1.2-1.5.
+route_factor = {float(route_factor)!r}
+# route endpoints closer than node_tolerance_m are one fibre node; a site must lie within snap_tolerance_m
+# of a route vertex; candidate in-line huts (relay sites) are placed every hut_spacing_km along routes.
+node_tolerance_m = 500.0
+snap_tolerance_m = {float(snap_tolerance_m)!r}
+hut_spacing_km = {float(hut_spacing_km)!r}
+
+[fibre]
+attenuation_db_per_km = 0.2   # standard single-mode fibre (ITU-T G.652) at 1550 nm: about 0.2 dB/km
+connector_loss_db = 1.0       # illustrative: patch panels and connectors at both ends of a link
+splice_loss_db_per_km = 0.02  # illustrative: about one 0.05-0.1 dB fusion splice every 2-5 km of cable
+
+[costs]
+trusted_node_eur = 150000.0   # illustrative assumption: secure room, key management, rack and site works
+hut_node_eur = 400000.0       # illustrative assumption: new secured hut on a route (shelter, power, access)
+fibre_eur_per_km = 500.0      # illustrative assumption: using (leasing and lighting) one km of a fibre pair
+
+[devices.apd]
+preset = "apd-bb84"           # decoy-state BB84 with InGaAs avalanche photodiodes (commercial systems)
+pair_cost_eur = 120000.0      # illustrative assumption: one transmitter/receiver pair (commercial QKD
+                              # systems are commonly quoted at around 100 kEUR per link)
+max_pairs_per_link = 8
+
+[devices.snspd]
+preset = "snspd-bb84"         # decoy-state BB84 with superconducting nanowire detectors (cryostat needed)
+pair_cost_eur = 300000.0      # illustrative assumption: pair plus a share of a cryostat
+max_pairs_per_link = 8
+
+[solver]
+time_limit_s = {float(time_limit_s)!r}
+mip_gap = 0.01
+threads = 2
+"""
+
+
+def write_project(sites, routes, demands, out_dir, *, route_factor: float = DEFAULT_ROUTE_FACTOR,
+                  name: str | None = None, description: str = "", overwrite: bool = False,
+                  scenario_header: str = "", **scenario_kw) -> Path:
+    """Write a scenario folder atomically: ``sites.gpkg``, ``routes.gpkg``, ``demands.csv``, ``scenario.toml``.
+
+    Files are written into a temporary folder next to ``out_dir`` and moved into place with
+    :func:`os.replace`, so a reader never sees a half-written project.
+
+    Parameters
+    ----------
+    sites : geopandas.GeoDataFrame
+        Points with a unique string ``id``.
+    routes : geopandas.GeoDataFrame
+        LineStrings.
+    demands : pandas.DataFrame or None
+        Columns ``source, target, target_bps``; ``None`` writes a header-only file.
+    out_dir : str or Path
+        Project folder to create.
+    route_factor : float
+        Written to ``[network] route_factor``.
+    name : str, optional
+        Scenario name; default: the folder name.
+    description : str
+        Scenario description.
+    overwrite : bool
+        Replace an existing non-empty ``out_dir``; otherwise that is an :class:`InputError`.
+    scenario_header : str
+        Comment lines at the top of ``scenario.toml`` (e.g. data attribution).
+    **scenario_kw
+        Passed to :func:`scenario_toml` (``snap_tolerance_m``, ``hut_spacing_km``, ``time_limit_s``).
+
+    Returns
+    -------
+    pathlib.Path
+        The project folder.
+    """
+    from qtopo.importers._common import write_gpkg
+
+    out = Path(out_dir)
+    probs = []
+    if out.exists() and not out.is_dir():
+        probs.append(Problem(str(out), "exists and is not a folder", "choose another --out"))
+    elif out.exists() and any(out.iterdir()) and not overwrite:
+        probs.append(Problem(str(out), "folder exists and is not empty", "choose another --out or overwrite"))
+    if "id" not in sites.columns or not sites["id"].is_unique:
+        probs.append(Problem("sites", "column id missing or not unique", "give every site a unique id"))
+    if demands is None:
+        demands = pd.DataFrame({"source": [], "target": [], "target_bps": []})
+    missing = {"source", "target", "target_bps"} - set(demands.columns)
+    if missing:
+        probs.append(Problem("demands", f"missing column(s) {sorted(missing)}",
+                             "demands need source, target, target_bps"))
+    elif "id" in sites.columns:
+        bad = sorted((set(demands["source"]) | set(demands["target"])) - set(sites["id"]))
+        if bad:
+            probs.append(Problem("demands", f"unknown site id(s) {bad}", "demand endpoints must be site ids"))
+    if probs:
+        raise InputError(probs, "cannot write project")
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)                             # mkdtemp makes 0700; use normal folder mode
+    try:
+        write_gpkg(sites, tmp / "sites.gpkg", layer="sites")
+        write_gpkg(routes, tmp / "routes.gpkg", layer="routes")
+        demands[["source", "target", "target_bps"]].to_csv(tmp / "demands.csv", index=False,
+                                                            lineterminator="\n")
+        (tmp / "scenario.toml").write_text(
+            scenario_toml(name or out.name, description, route_factor=route_factor,
+                          header=scenario_header, **scenario_kw), encoding="utf-8")
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.replace(out, old / "x")
+            try:
+                os.replace(tmp, out)
+            except OSError:
+                os.replace(old / "x", out)                    # put the previous project back
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
