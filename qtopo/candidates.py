@@ -1,0 +1,392 @@
+"""Candidate trusted nodes and the hop table: every number the optimiser needs, as pruned NumPy tables.
+
+A *hop* is a pair of candidate nodes joined by their lowest-loss fibre path; QKD devices on a hop bypass any
+nodes in between optically. Hop loss = sum over fibre segments of (attenuation + splice loss per km) x length
++ the connector loss of the hop. For each hop and each device type of the catalog, the secret-key rate per
+device pair comes from :mod:`qtopo.keyrate`; (hop, device) entries with zero rate are dropped.
+
+Pruning (exact):
+- components of the fibre graph without any demand endpoint are dropped;
+- blocks of the fibre graph hanging off a cut vertex with no demand endpoint are dropped when none of their
+  nodes is cheaper than the cut vertex: a key route entering such a block must leave through the same cut
+  vertex, so the cut vertex serves as relay with shorter (lower-loss) hops at no higher cost;
+- hops are only built up to the loss at which the best device's rate reaches zero.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra, maximum_flow
+
+from .errors import InputError, ProblemCollector
+from .topology import FibreNetwork
+
+log = logging.getLogger(__name__)
+
+REACH_GRID_DB = np.arange(0.0, 120.0, 0.01)
+
+
+@dataclass
+class PlanningInputs:
+    """Everything the model needs, precomputed and pruned.
+
+    Attributes
+    ----------
+    network : FibreNetwork
+        The full noded fibre network (for maps and verification).
+    nodes : DataFrame
+        Candidate nodes kept after pruning, indexed by node id: ``lon``, ``lat``, ``kind``, ``capex_eur``
+        (resolved), ``terminal`` (bool: a demand endpoint, always open).
+    hops : DataFrame
+        ``u``, ``v`` (node ids, u < v), ``length_km``, ``loss_db``, ``path`` (tuple of node ids along the fibre).
+    hop_devices : DataFrame
+        One row per usable (hop, device): ``hop``, ``device``, ``protocol``, ``rate_bps_per_pair``,
+        ``max_pairs``, ``pair_cost_eur``, ``cost_per_pair_eur`` (device pair + fibre), ``ub_pairs``.
+    demands : DataFrame
+        ``source``, ``target`` (site ids), ``source_node``, ``target_node``, ``target_bps``, ``commodity``.
+    diagnosis : list of dict
+        Demands that cannot be served, with the reason (found before the MILP).
+    """
+
+    network: FibreNetwork
+    nodes: pd.DataFrame
+    hops: pd.DataFrame
+    hop_devices: pd.DataFrame
+    demands: pd.DataFrame
+    devices: dict
+    params: dict
+    diagnosis: list = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
+    timings_s: dict = field(default_factory=dict)
+
+    @property
+    def feasible_precheck(self) -> bool:
+        return not self.diagnosis
+
+
+def edge_loss_db(edges: pd.DataFrame, attenuation_db_per_km: float, splice_loss_db_per_km: float) -> np.ndarray:
+    """Loss of each fibre segment in dB: (attenuation + splice loss per km) x length; per-route override wins."""
+    att = edges["attenuation_db_per_km"].to_numpy(dtype=float)
+    att = np.where(np.isfinite(att), att, attenuation_db_per_km)
+    return (att + splice_loss_db_per_km) * edges["length_km"].to_numpy(dtype=float)
+
+
+def device_reach_db(device) -> float:
+    """Largest total channel loss (dB) at which ``device`` still yields a positive key rate (0.01 dB grid)."""
+    from .keyrate import secret_key_rate_bps
+
+    r = secret_key_rate_bps(REACH_GRID_DB, device)
+    pos = np.flatnonzero(r > 0)
+    return float(REACH_GRID_DB[pos[-1]]) if len(pos) else 0.0
+
+
+def _prune_blocks(G: nx.Graph, terminals: set, capex: dict) -> set:
+    """Nodes to drop: terminal-free components, and terminal-free hanging blocks (see module docstring)."""
+    drop = set()
+    for comp in nx.connected_components(G):
+        if not (comp & terminals):
+            drop |= comp
+    H = G.subgraph(set(G) - drop)
+    blocks = [set(b) for b in nx.biconnected_components(H)]
+    cuts = set(nx.articulation_points(H))
+    # block-cut tree adjacency
+    blocks_of = {c: set() for c in cuts}
+    for i, b in enumerate(blocks):
+        for c in b & cuts:
+            blocks_of[c].add(i)
+    alive = set(range(len(blocks)))
+    changed = True
+    while changed:
+        changed = False
+        for i in list(alive):
+            b = blocks[i]
+            bc = [c for c in b & cuts if len(blocks_of[c]) > 1]
+            if len(bc) != 1:
+                continue
+            c = bc[0]
+            inner = b - {c}
+            if inner & terminals:
+                continue
+            if min(capex[n] for n in inner) < capex[c]:
+                continue
+            drop |= inner
+            alive.discard(i)
+            blocks_of[c].discard(i)
+            changed = True
+    return drop
+
+
+def _choose_sources(pairs: list[tuple[str, str]]) -> list[str]:
+    """Orient each demand so that few sources cover all (greedy vertex cover); returns the source per demand."""
+    remaining = set(range(len(pairs)))
+    src = [None] * len(pairs)
+    while remaining:
+        count: dict[str, int] = {}
+        for i in remaining:
+            for n in pairs[i]:
+                count[n] = count.get(n, 0) + 1
+        best = min(count, key=lambda n: (-count[n], n))
+        for i in list(remaining):
+            if best in pairs[i]:
+                src[i] = best
+                remaining.discard(i)
+    return src
+
+
+def build_inputs(net: FibreNetwork, demands: pd.DataFrame, scenario, *, prune: bool = True,
+                 aggregate: bool = True) -> PlanningInputs:
+    """Compute candidates, hops, per-device rates and demand commodities.
+
+    Parameters
+    ----------
+    net : FibreNetwork
+    demands : DataFrame
+        From :func:`qtopo.io.read_demands` (site ids).
+    scenario : Scenario
+    prune : bool
+        Apply the exact pruning rules of the module docstring.
+    aggregate : bool
+        Aggregate demands into one commodity per source (exact for the basic design problem).
+    """
+    from .keyrate import secret_key_rate_bps
+
+    t0 = time.perf_counter()
+    fib = scenario.fibre
+    costs = scenario.costs
+    # ---- resolve node capex and terminals
+    nodes = net.nodes.copy()
+    default = np.where(nodes["kind"].to_numpy() == "hut", costs["hut_node_eur"], costs["trusted_node_eur"])
+    nodes["capex_eur"] = np.where(np.isfinite(nodes["capex_eur"].to_numpy(float)), nodes["capex_eur"], default)
+    d = demands.copy()
+    col = ProblemCollector("demands cannot be placed on the network")
+    d["source_node"] = d["source"].map(net.site_node)
+    d["target_node"] = d["target"].map(net.site_node)
+    for i, r in d.iterrows():
+        if r.source_node == r.target_node and isinstance(r.source_node, str):
+            col.add(f"demand {r.source}->{r.target}",
+                    f"both sites snap to the same fibre node {r.source_node!r}",
+                    "the sites are closer than the snapping tolerance: merge them or lower network.snap_tolerance_m")
+    col.raise_if_any()
+    terminals = set(d.source_node) | set(d.target_node)
+    nodes["terminal"] = nodes.index.isin(terminals)
+
+    # ---- fibre graph, pruning
+    edges = net.edges
+    loss_e = edge_loss_db(edges, fib["attenuation_db_per_km"], fib["splice_loss_db_per_km"])
+    G = nx.Graph()
+    G.add_nodes_from(nodes.index)
+    order = np.argsort(-loss_e)  # keep the lowest-loss parallel segment
+    G.add_edges_from((edges.u.iat[i], edges.v.iat[i], {"loss_db": loss_e[i], "e": int(i)}) for i in order)
+    n_fibre_nodes = G.number_of_nodes()
+    dropped = _prune_blocks(G, terminals, nodes["capex_eur"].to_dict()) if prune else set()
+    keep_nodes = [n for n in nodes.index if n not in dropped]
+    nodes = nodes.loc[keep_nodes]
+    t_prune = time.perf_counter()
+
+    # ---- devices and reach
+    devices = {}
+    reach = {}
+    for spec in scenario.devices:
+        dev = spec.device()
+        devices[spec.name] = (spec, dev)
+        reach[spec.name] = device_reach_db(dev)
+    conn = fib["connector_loss_db"]
+    max_loss = max(reach.values()) if reach else 0.0
+    if scenario.network.get("max_hop_loss_db"):
+        max_loss = min(max_loss, scenario.network["max_hop_loss_db"])
+    path_limit = max_loss - conn
+
+    # ---- all-pairs lowest-loss paths among kept nodes (scipy, limited by reach)
+    idx = {n: i for i, n in enumerate(nodes.index)}
+    ids = np.asarray(nodes.index)
+    eu = edges.u.map(idx).to_numpy()
+    ev = edges.v.map(idx).to_numpy()
+    ok = ~(pd.isna(eu) | pd.isna(ev))
+    eu, ev, le = eu[ok].astype(int), ev[ok].astype(int), loss_e[ok]
+    len_e = edges.length_km.to_numpy()[ok]
+    n = len(ids)
+    # lowest loss per node pair (parallel segments): sort descending, later assignment wins
+    o = np.argsort(-le)
+    W = {}
+    for a, b, l, k in zip(eu[o], ev[o], le[o], len_e[o]):
+        W[(a, b)] = W[(b, a)] = (l, k)
+    if W:
+        keys = np.array(list(W.keys()))
+        vals = np.array(list(W.values()))
+        A = csr_matrix((np.maximum(vals[:, 0], 1e-12), (keys[:, 0], keys[:, 1])), shape=(n, n))
+        Lk = csr_matrix((vals[:, 1], (keys[:, 0], keys[:, 1])), shape=(n, n))
+    else:
+        A = csr_matrix((n, n)); Lk = csr_matrix((n, n))
+    if path_limit > 0 and n:
+        dist, pred = dijkstra(A, directed=False, return_predecessors=True, limit=path_limit)
+    else:
+        dist = np.full((n, n), np.inf); pred = np.full((n, n), -9999)
+    iu, iv = np.nonzero(np.isfinite(dist) & (np.arange(n)[:, None] < np.arange(n)[None, :]))
+    hop_loss = dist[iu, iv] + conn
+    t_paths = time.perf_counter()
+
+    # ---- rates per (hop, device)
+    rows = []
+    for name, (spec, dev) in devices.items():
+        r = secret_key_rate_bps(hop_loss, dev)
+        m = r > 0
+        rows.append(pd.DataFrame({"hop": np.flatnonzero(m), "device": name, "protocol": dev.protocol,
+                                  "rate_bps_per_pair": r[m], "max_pairs": spec.max_pairs_per_link,
+                                  "pair_cost_eur": spec.pair_cost_eur}))
+    hd = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+        columns=["hop", "device", "protocol", "rate_bps_per_pair", "max_pairs", "pair_cost_eur"])
+    used_hops = np.unique(hd["hop"].to_numpy(int))
+    remap = -np.ones(len(iu), int)
+    remap[used_hops] = np.arange(len(used_hops))
+    iu, iv, hop_loss = iu[used_hops], iv[used_hops], hop_loss[used_hops]
+    hd["hop"] = remap[hd["hop"].to_numpy(int)]
+    # paths and lengths from predecessors
+    lengths, paths = _walk_paths(pred, iu, iv, Lk, ids)
+    hops = pd.DataFrame({"u": ids[iu], "v": ids[iv], "length_km": lengths, "loss_db": hop_loss, "path": paths})
+    hd["length_km"] = lengths[hd["hop"].to_numpy(int)] if len(hd) else []
+    hd["cost_per_pair_eur"] = hd["pair_cost_eur"] + costs["fibre_eur_per_km"] * hd["length_km"]
+    total = float(d["target_bps"].sum())
+    hd["ub_pairs"] = np.minimum(hd["max_pairs"], np.ceil(total / hd["rate_bps_per_pair"] - 1e-9)).astype(int)
+    t_rates = time.perf_counter()
+
+    # ---- commodities
+    pairs = list(zip(d.source_node, d.target_node))
+    d["commodity"] = _choose_sources(pairs) if aggregate else [f"{s}|{t}" for s, t in pairs]
+    inputs = PlanningInputs(
+        network=net, nodes=nodes, hops=hops, hop_devices=hd.reset_index(drop=True), demands=d,
+        devices={k: v[1] for k, v in devices.items()},
+        params={"connector_loss_db": conn, "attenuation_db_per_km": fib["attenuation_db_per_km"],
+                "splice_loss_db_per_km": fib["splice_loss_db_per_km"], "reach_db": reach,
+                "aggregate": aggregate},
+    )
+    inputs.diagnosis = diagnose_demands(inputs, G)
+    inputs.stats = {"fibre_nodes": n_fibre_nodes, "fibre_edges": int(len(edges)),
+                    "candidates": int(len(nodes)), "pruned_nodes": len(dropped), "hops": int(len(hops)),
+                    "hop_devices": int(len(hd)), "demands": int(len(d)),
+                    "commodities": int(d["commodity"].nunique())}
+    inputs.timings_s = {"prune": t_prune - t0, "paths": t_paths - t_prune, "rates": t_rates - t_paths,
+                        "diagnose": time.perf_counter() - t_rates}
+    log.info("hops: %s", inputs.stats)
+    return inputs
+
+
+def _walk_paths(pred, iu, iv, Lk, ids):
+    """Fibre paths and lengths of all hops at once, walking predecessors for every hop in parallel."""
+    cur = iv.copy()
+    lengths = np.zeros(len(iu))
+    steps = [cur.copy()]
+    active = cur != iu
+    Lk = Lk.tocsr()
+    while active.any():
+        prev = np.where(active, pred[iu, cur], cur)
+        a = np.flatnonzero(active)
+        lengths[a] += np.asarray(Lk[prev[a], cur[a]]).ravel()
+        cur = prev
+        steps.append(cur.copy())
+        active = cur != iu
+    S = np.vstack(steps).T  # hop x steps, v ... u then repeated u
+    paths = []
+    for h in range(len(iu)):
+        row = S[h]
+        k = int(np.argmax(row == iu[h]))
+        paths.append(tuple(ids[row[k::-1]]))
+    return lengths, paths
+
+
+def hop_capacity_bps(inputs: PlanningInputs) -> np.ndarray:
+    """Most key rate each hop can carry: sum over devices of max_pairs x rate per pair."""
+    hd = inputs.hop_devices
+    cap = np.zeros(len(inputs.hops))
+    np.add.at(cap, hd["hop"].to_numpy(int), (hd["max_pairs"] * hd["rate_bps_per_pair"]).to_numpy())
+    return cap
+
+
+def diagnose_demands(inputs: PlanningInputs, fibre_graph: nx.Graph | None = None) -> list[dict]:
+    """Name each demand that no plan can serve, and why (before any MILP).
+
+    Reasons: ``disconnected`` (endpoints in different fibre components), ``no_hop_chain`` (every fibre path has a
+    span longer than any device can bridge, even with a trusted node at every candidate), ``capacity`` (target
+    above the maximum flow through the hop graph with every device slot filled).
+    """
+    out = []
+    d = inputs.demands
+    nodes = list(inputs.nodes.index)
+    idx = {n: i for i, n in enumerate(nodes)}
+    n = len(nodes)
+    hops = inputs.hops
+    cap = hop_capacity_bps(inputs)
+    hu = hops.u.map(idx).to_numpy(int) if len(hops) else np.zeros(0, int)
+    hv = hops.v.map(idx).to_numpy(int) if len(hops) else np.zeros(0, int)
+    H = nx.Graph()
+    H.add_nodes_from(range(n))
+    H.add_edges_from(zip(hu, hv))
+    hop_comp = {}
+    for k, comp in enumerate(nx.connected_components(H)):
+        for x in comp:
+            hop_comp[x] = k
+    fib_comp = {}
+    if fibre_graph is not None:
+        for k, comp in enumerate(nx.connected_components(fibre_graph)):
+            for x in comp:
+                fib_comp[x] = k
+    capm = None
+    for r in d.itertuples():
+        s, t = r.source_node, r.target_node
+        if s not in idx or t not in idx:
+            out.append({"source": r.source, "target": r.target, "reason": "disconnected",
+                        "detail": "an endpoint was removed as it has no fibre connection to the other endpoints"})
+            continue
+        if fib_comp and fib_comp.get(s) != fib_comp.get(t):
+            out.append({"source": r.source, "target": r.target, "reason": "disconnected",
+                        "detail": f"{r.source} and {r.target} lie in different fibre components: no route joins them"})
+            continue
+        if hop_comp.get(idx[s]) != hop_comp.get(idx[t]):
+            detail = ("every fibre path between them has a span without a candidate node that is longer than "
+                      "any device can bridge")
+            if fibre_graph is not None:
+                detail += _bottleneck_detail(inputs, fibre_graph, s, t)
+            out.append({"source": r.source, "target": r.target, "reason": "no_hop_chain", "detail": detail})
+            continue
+        if capm is None:
+            scale = 1.0
+            c = np.ceil(cap * scale).astype(np.int64)
+            capm = csr_matrix((np.r_[c, c], (np.r_[hu, hv], np.r_[hv, hu])), shape=(n, n))
+            capm.sum_duplicates()
+        mf = maximum_flow(capm.astype(np.int32) if capm.max() < 2**31 - 1 else capm, idx[s], idx[t]).flow_value
+        if mf + 1e-9 < r.target_bps:
+            out.append({"source": r.source, "target": r.target, "reason": "capacity",
+                        "detail": f"target {r.target_bps:g} bit/s exceeds the {mf:g} bit/s that all hops together "
+                                  f"could deliver with every device slot filled (max_pairs_per_link)"})
+    return out
+
+
+def _bottleneck_detail(inputs, G: nx.Graph, s, t) -> str:
+    """Describe the unbridgeable span on the best (minimax-loss) path between s and t."""
+    try:
+        T = nx.minimum_spanning_tree(G, weight="loss_db")
+        path = nx.shortest_path(T, s, t)
+    except (nx.NetworkXNoPath, nx.NodeNotFound):
+        return ""
+    cand = set(inputs.nodes.index)
+    # spans between consecutive candidate nodes along that path
+    worst, acc, start, wa = 0.0, 0.0, path[0], None
+    for a, b in zip(path[:-1], path[1:]):
+        acc += G.edges[a, b]["loss_db"]
+        if b in cand:
+            if acc > worst:
+                worst, wa = acc, (start, b)
+            acc, start = 0.0, b
+    reach = max(inputs.params["reach_db"].values()) if inputs.params["reach_db"] else 0.0
+    conn = inputs.params["connector_loss_db"]
+    if wa is None:
+        return ""
+    return (f"; the best path still has a span {wa[0]} - {wa[1]} of {worst:.1f} dB fibre loss (+{conn:g} dB "
+            f"connectors), beyond the best device's reach of {reach:.1f} dB. Add candidate huts "
+            f"(network.hut_spacing_km) or a longer-reach device")

@@ -1,0 +1,402 @@
+"""Reading user input (sites, routes, demands) and writing outputs atomically.
+
+Readers validate at the boundary and report every problem at once (file, row/feature, what, fix). They return
+GeoDataFrames in EPSG:4326 (lon/lat), the planner's storage CRS; lengths are computed geodesically elsewhere.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .errors import InputError, ProblemCollector
+from .geo import WGS84, check_lonlat
+
+VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".fgb", ".zip"}
+MAX_INPUT_BYTES = 2 * 1024**3
+
+
+def sha256_file(path: str | Path) -> str:
+    """SHA-256 hex digest of a file (streamed)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _check_file(path: Path, what: str, col: ProblemCollector, suffixes=None) -> bool:
+    if not path.exists():
+        col.add(str(path), f"{what} file does not exist", "check the path in the scenario [inputs]")
+        return False
+    if path.is_dir():
+        col.add(str(path), f"{what} path is a directory, not a file", "name the file inside it")
+        return False
+    if suffixes and path.suffix.lower() not in suffixes:
+        col.add(str(path), f"{what} file has unsupported extension '{path.suffix}'",
+                f"use one of {', '.join(sorted(suffixes))}")
+        return False
+    size = path.stat().st_size
+    if size == 0:
+        col.add(str(path), f"{what} file is empty", "export the layer again")
+        return False
+    if size > MAX_INPUT_BYTES:
+        col.add(str(path), f"{what} file is {size / 1e9:.1f} GB, larger than the {MAX_INPUT_BYTES / 1e9:.0f} GB limit",
+                "clip it to the study area first")
+        return False
+    return True
+
+
+def _read_vector(path: Path, what: str, layer: str | None, col: ProblemCollector) -> gpd.GeoDataFrame | None:
+    if not _check_file(path, what, col, VECTOR_SUFFIXES):
+        return None
+    if path.suffix.lower() == ".shp":
+        if not path.with_suffix(".prj").exists() and not path.with_suffix(".PRJ").exists():
+            col.add(str(path), "shapefile has no .prj file, so its CRS is unknown",
+                    "export it again with its .prj, or convert it to GeoPackage with a CRS")
+            return None
+    try:
+        kw = {"layer": layer} if layer else {}
+        gdf = gpd.read_file(path, engine="pyogrio", **kw)
+    except Exception as e:  # pyogrio raises DataSourceError / DataLayerError etc.
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        col.add(str(path), f"cannot read {what} file: {msg}",
+                "check that it is a valid GeoPackage, GeoJSON or Shapefile (not truncated)")
+        return None
+    if gdf.crs is None:
+        col.add(str(path), f"{what} layer has no CRS", "assign one (e.g. EPSG:4326) in your GIS and save again")
+        return None
+    return gdf
+
+
+def _row_label(gdf, i, idcol="id") -> str:
+    if idcol in gdf.columns:
+        v = gdf[idcol].iloc[i]
+        if v is not None and not (isinstance(v, float) and math.isnan(v)):
+            return f"row {i} (id={v!r})"
+    return f"row {i}"
+
+
+def _to_wgs84(gdf: gpd.GeoDataFrame, path: Path, what: str, col: ProblemCollector) -> gpd.GeoDataFrame | None:
+    try:
+        out = gdf.to_crs(WGS84)
+    except Exception as e:
+        col.add(str(path), f"cannot transform {what} from {gdf.crs} to {WGS84}: {e}", "check the layer's CRS")
+        return None
+    return out
+
+
+def read_sites(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
+    """Read sites (Points) with a unique string ``id``.
+
+    Optional columns: ``name``, ``kind`` (``datacenter``, ``pop``, ...), ``capex_eur`` (node capex override),
+    ``country``, ``operator``.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        In EPSG:4326, index reset, ``id`` as str, ``kind`` filled with ``"site"`` where missing.
+
+    Raises
+    ------
+    InputError
+        Listing every problem: missing file or CRS, missing/duplicate ids, non-point, empty or non-finite
+        geometry, coordinates outside the lon/lat range (e.g. swapped).
+    """
+    path = Path(path)
+    col = ProblemCollector(f"invalid sites file {path}")
+    gdf = _read_vector(path, "sites", layer, col)
+    col.raise_if_any()
+    if len(gdf) == 0:
+        col.add(str(path), "sites layer has no features", "add at least two sites")
+        col.raise_if_any()
+    if "id" not in gdf.columns:
+        col.add(str(path), f"sites layer has no 'id' column (columns: {', '.join(map(str, gdf.columns))})",
+                "add a unique text column named 'id'")
+        col.raise_if_any()
+    geom = gdf.geometry.values
+    types = shapely.get_type_id(geom)
+    empty = shapely.is_empty(geom) | pd.isna(gdf.geometry).to_numpy()
+    for i in np.flatnonzero(empty):
+        col.add(f"{path.name}, {_row_label(gdf, i)}", "empty geometry", "give the site a point location or delete it")
+    for i in np.flatnonzero(~empty & (types != 0)):
+        col.add(f"{path.name}, {_row_label(gdf, i)}", f"geometry is {geom[i].geom_type}, not Point",
+                "sites must be points; use the centroid or the building entrance")
+    ids = gdf["id"]
+    missing = ids.isna() | (ids.astype(str).str.strip() == "")
+    for i in np.flatnonzero(missing.to_numpy()):
+        col.add(f"{path.name}, row {i}", "missing id", "give every site a unique id")
+    ids_s = ids.astype(str)
+    dup = ids_s.duplicated(keep=False) & ~missing
+    for v in sorted(set(ids_s[dup])):
+        rows = np.flatnonzero((ids_s == v).to_numpy()).tolist()
+        col.add(f"{path.name}, rows {rows}", f"duplicate site id {v!r}", "make every site id unique")
+    good = ~empty & (types == 0)
+    if good.any():
+        pts = gdf[good].to_crs(WGS84) if not gdf.crs.equals(WGS84) else gdf[good]
+        xy = shapely.get_coordinates(pts.geometry.values)
+        ok = check_lonlat(xy[:, 0], xy[:, 1])
+        rows = np.flatnonzero(good)
+        for j in np.flatnonzero(~ok):
+            i = rows[j]
+            col.add(f"{path.name}, {_row_label(gdf, i)}",
+                    f"coordinates ({xy[j, 0]}, {xy[j, 1]}) are not finite or outside lon [-180,180] / lat [-90,90]",
+                    "check for swapped lon/lat or a wrong CRS")
+    if "capex_eur" in gdf.columns:
+        cap = pd.to_numeric(gdf["capex_eur"], errors="coerce")
+        bad = gdf["capex_eur"].notna() & (cap.isna() | (cap < 0) | ~np.isfinite(cap.fillna(0)))
+        for i in np.flatnonzero(bad.to_numpy()):
+            col.add(f"{path.name}, {_row_label(gdf, i)}", f"capex_eur {gdf['capex_eur'].iloc[i]!r} is not a cost >= 0",
+                    "give a non-negative number or leave it empty")
+    col.raise_if_any()
+    gdf = _to_wgs84(gdf, path, "sites", col)
+    col.raise_if_any()
+    gdf = gdf.reset_index(drop=True)
+    gdf["id"] = gdf["id"].astype(str).str.strip()
+    if "kind" not in gdf.columns:
+        gdf["kind"] = "site"
+    gdf["kind"] = gdf["kind"].fillna("site").astype(str)
+    if "name" not in gdf.columns:
+        gdf["name"] = gdf["id"]
+    return gdf
+
+
+def read_routes(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
+    """Read fibre routes (LineStrings; MultiLineStrings are split into their parts).
+
+    Optional columns: ``id``, ``length_km`` (surveyed fibre length, used instead of geodesic x route factor),
+    ``attenuation_db_per_km`` (per-route override), ``operator``.
+
+    Raises
+    ------
+    InputError
+        Listing every problem: missing file or CRS, empty, invalid, zero-length, non-line geometries,
+        non-finite or out-of-range coordinates, bad ``length_km``.
+    """
+    from .geo import geodesic_length_km
+
+    path = Path(path)
+    col = ProblemCollector(f"invalid routes file {path}")
+    gdf = _read_vector(path, "routes", layer, col)
+    col.raise_if_any()
+    if len(gdf) == 0:
+        col.add(str(path), "routes layer has no features", "add the fibre routes as LineStrings")
+        col.raise_if_any()
+    gdf = gdf.reset_index(drop=True)
+    if "id" not in gdf.columns:
+        gdf["id"] = [f"route{i}" for i in range(len(gdf))]
+    gdf["id"] = gdf["id"].astype(str)
+    geom = gdf.geometry.values
+    isna = pd.isna(gdf.geometry).to_numpy()
+    empty = isna | shapely.is_empty(geom)
+    types = shapely.get_type_id(geom)
+    line = (types == 1) | (types == 5)
+    for i in np.flatnonzero(empty):
+        col.add(f"{path.name}, {_row_label(gdf, i)}", "empty geometry", "draw the route or delete the feature")
+    for i in np.flatnonzero(~empty & ~line):
+        col.add(f"{path.name}, {_row_label(gdf, i)}", f"geometry is {geom[i].geom_type}, not a LineString",
+                "routes must be lines (LineString or MultiLineString)")
+    cand = ~empty & line
+    if cand.any():
+        idx = np.flatnonzero(cand)
+        coords, cidx = shapely.get_coordinates(geom[idx], return_index=True)
+        finite = np.isfinite(coords).all(axis=1)
+        bad_rows = set(idx[np.unique(cidx[~finite])].tolist())
+        for i in sorted(bad_rows):
+            col.add(f"{path.name}, {_row_label(gdf, i)}", "has NaN or infinite coordinates", "fix the vertices")
+        valid = shapely.is_valid(geom)
+        for i in idx:
+            if i in bad_rows:
+                continue
+            if not valid[i]:
+                reason = shapely.is_valid_reason(geom[i])
+                col.add(f"{path.name}, {_row_label(gdf, i)}", f"invalid line geometry ({reason})",
+                        "repair it in your GIS (remove repeated/degenerate vertices)")
+            elif shapely.get_num_coordinates(geom[i]) < 2:
+                col.add(f"{path.name}, {_row_label(gdf, i)}", "line has fewer than 2 vertices", "fix or delete it")
+    if "length_km" in gdf.columns:
+        lk = pd.to_numeric(gdf["length_km"], errors="coerce")
+        bad = gdf["length_km"].notna() & (lk.isna() | ~(lk > 0) | ~np.isfinite(lk.fillna(1)))
+        for i in np.flatnonzero(bad.to_numpy()):
+            col.add(f"{path.name}, {_row_label(gdf, i)}", f"length_km {gdf['length_km'].iloc[i]!r} is not a positive number",
+                    "give the surveyed fibre length in km, or leave it empty to use geodesic x route_factor")
+    if "attenuation_db_per_km" in gdf.columns:
+        at = pd.to_numeric(gdf["attenuation_db_per_km"], errors="coerce")
+        bad = gdf["attenuation_db_per_km"].notna() & (at.isna() | (at < 0) | (at > 10))
+        for i in np.flatnonzero(bad.to_numpy()):
+            col.add(f"{path.name}, {_row_label(gdf, i)}", "attenuation_db_per_km must be within [0, 10] dB/km",
+                    "fix the value or leave it empty for the scenario default")
+    col.raise_if_any()
+    gdf = _to_wgs84(gdf, path, "routes", col)
+    col.raise_if_any()
+    xy = shapely.get_coordinates(gdf.geometry.values)
+    ok = check_lonlat(xy[:, 0], xy[:, 1])
+    if not ok.all():
+        _, cidx = shapely.get_coordinates(gdf.geometry.values, return_index=True)
+        for i in np.unique(cidx[~ok]):
+            col.add(f"{path.name}, {_row_label(gdf, i)}", "coordinates outside lon [-180,180] / lat [-90,90]",
+                    "check for swapped lon/lat or a wrong CRS")
+        col.raise_if_any()
+    # split multilines into parts
+    if (shapely.get_type_id(gdf.geometry.values) == 5).any():
+        gdf = gdf.explode(index_parts=True)
+        part = gdf.index.get_level_values(1)
+        gdf["id"] = np.where(part > 0, gdf["id"] + "." + part.astype(str), gdf["id"])
+        gdf = gdf.reset_index(drop=True)
+    lengths = geodesic_length_km(gdf.geometry.values)
+    for i in np.flatnonzero(lengths <= 1e-6):
+        col.add(f"{path.name}, {_row_label(gdf, i)}", "zero-length line", "delete it or give it its real vertices")
+    col.raise_if_any()
+    gdf["geodesic_km"] = lengths
+    return gdf
+
+
+def read_demands(path: str | Path, site_ids=None) -> pd.DataFrame:
+    """Read a demands CSV with columns ``source, target, target_bps`` (more columns are kept).
+
+    Raises
+    ------
+    InputError
+        Listing every problem: missing columns, unknown sites (with close matches), self-demands, duplicate
+        pairs, targets that are not finite positive numbers.
+    """
+    import difflib
+
+    path = Path(path)
+    col = ProblemCollector(f"invalid demands file {path}")
+    if not _check_file(path, "demands", col, {".csv", ".txt"}):
+        col.raise_if_any()
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        col.add(str(path), f"not UTF-8 text (bad byte at position {e.start})", "save the file as UTF-8 CSV")
+        col.raise_if_any()
+    try:
+        import io as _io
+
+        df = pd.read_csv(_io.StringIO(text), dtype={"source": str, "target": str}, skipinitialspace=True)
+    except Exception as e:
+        col.add(str(path), f"cannot parse CSV: {str(e).splitlines()[0]}", "check delimiters and quoting")
+        col.raise_if_any()
+    df.columns = [str(c).strip() for c in df.columns]
+    need = ["source", "target", "target_bps"]
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        col.add(str(path), f"missing column(s) {missing} (has {list(df.columns)})",
+                "the header must be: source,target,target_bps")
+        col.raise_if_any()
+    if len(df) == 0:
+        col.add(str(path), "no demands", "add at least one row source,target,target_bps")
+        col.raise_if_any()
+    tgt = pd.to_numeric(df["target_bps"], errors="coerce")
+    known = set(map(str, site_ids)) if site_ids is not None else None
+    for i in range(len(df)):
+        where = f"{path.name}, line {i + 2}"
+        s, t = df["source"].iloc[i], df["target"].iloc[i]
+        for role, v in (("source", s), ("target", t)):
+            if v is None or (isinstance(v, float) and math.isnan(v)) or str(v).strip() == "":
+                col.add(where, f"missing {role}", "name a site id")
+            elif known is not None and str(v).strip() not in known:
+                close = difflib.get_close_matches(str(v), list(known), n=1)
+                col.add(where, f"{role} {v!r} is not a site id",
+                        f"did you mean {close[0]!r}?" if close else "use an id from the sites file")
+        if isinstance(s, str) and isinstance(t, str) and s.strip() == t.strip():
+            col.add(where, f"self-demand {s!r} -> {t!r}", "a demand needs two different sites")
+        v = tgt.iloc[i]
+        raw = df["target_bps"].iloc[i]
+        if pd.isna(v) or not math.isfinite(v):
+            col.add(where, f"target_bps {raw!r} is not a finite number", "give the key-rate target in bit/s")
+        elif v <= 0:
+            col.add(where, f"target_bps {raw!r} must be > 0", "give the key-rate target in bit/s")
+        elif v > 1e12:
+            col.add(where, f"target_bps {raw!r} is above 1 Tbit/s, beyond any QKD system",
+                    "check the unit: targets are in bit/s")
+    if not col.problems:
+        df["source"] = df["source"].astype(str).str.strip()
+        df["target"] = df["target"].astype(str).str.strip()
+        key = df[["source", "target"]].apply(lambda r: tuple(sorted(r)), axis=1)
+        for k in sorted(set(key[key.duplicated()])):
+            col.add(str(path), f"pair {k[0]!r}-{k[1]!r} appears more than once", "merge them into one row")
+    col.raise_if_any()
+    df["target_bps"] = tgt.astype(float)
+    return df.reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------------------------------
+# atomic output
+# ------------------------------------------------------------------------------------------------------
+def safe_child(out_dir: Path, name: str) -> Path:
+    """``out_dir / name``, refusing names that would escape ``out_dir`` (absolute paths, ``..``)."""
+    p = (Path(out_dir) / name).resolve()
+    base = Path(out_dir).resolve()
+    if base != p and base not in p.parents:
+        raise InputError([f"output name {name!r} escapes the output directory {out_dir}"], "unsafe output path")
+    return p
+
+
+@contextlib.contextmanager
+def atomic_output_dir(out_dir: str | Path):
+    """Write a whole output directory atomically.
+
+    Yields a temporary directory next to ``out_dir``; on success it replaces ``out_dir`` (the previous
+    contents stay intact until that moment); on any exception, including KeyboardInterrupt, the temporary
+    directory is removed and ``out_dir`` is untouched.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError([f"{out_dir}: exists and is not a directory"], "cannot write output")
+    parent = out_dir.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=parent))
+    try:
+        yield tmp
+        old = None
+        if out_dir.exists():
+            old = parent / f".{out_dir.name}.old-{os.getpid()}"
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(out_dir, old)
+        os.replace(tmp, out_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_json_atomic(path: str | Path, obj) -> None:
+    """Write JSON to ``path`` via a temporary file and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=1, sort_keys=False, default=_json_default)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

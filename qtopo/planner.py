@@ -1,0 +1,185 @@
+"""The one-call planner: scenario -> verified plan (and its files).
+
+Composes the stages of the data flow; each stage is public so a notebook can stop anywhere::
+
+    scen = load_scenario(path)
+    net, demands = read_network(scen)
+    inputs = build_inputs(net, demands, scen)
+    model = build_model(inputs, scen)
+    result = solve(model, **solver_options(scen))
+    plan = extract_plan(model, inputs, result, scen)
+    report = verify(plan, scen, network=net)
+"""
+from __future__ import annotations
+
+import logging
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from .candidates import build_inputs
+from .errors import InputError, VerificationError
+from .io import atomic_output_dir, read_demands, read_routes, read_sites, sha256_file
+from .model import build_model
+from .plan import Plan, extract_plan
+from .scenario import Scenario, load_scenario
+from .solve import SolveResult, Status, solve
+from .topology import build_fibre_network
+from .verify import verify
+
+log = logging.getLogger(__name__)
+
+
+def read_network(scen: Scenario):
+    """Read sites, routes and demands named by the scenario and node them into a fibre network.
+
+    All input problems of all three files are reported together.
+    """
+    problems = []
+    sites = routes = demands = None
+    try:
+        sites = read_sites(scen.input_path("sites"), scen.inputs.get("sites_layer") or None)
+    except InputError as e:
+        problems += e.problems
+    try:
+        routes = read_routes(scen.input_path("routes"), scen.inputs.get("routes_layer") or None)
+    except InputError as e:
+        problems += e.problems
+    try:
+        demands = read_demands(scen.input_path("demands"), list(sites["id"]) if sites is not None else None)
+    except InputError as e:
+        problems += e.problems
+    if problems:
+        raise InputError(problems, "invalid input files")
+    nw = scen.network
+    net = build_fibre_network(routes, sites, route_factor=nw["route_factor"], node_tolerance_m=nw["node_tolerance_m"],
+                              snap_tolerance_m=nw["snap_tolerance_m"], hut_spacing_km=nw["hut_spacing_km"],
+                              sites_name=str(scen.input_path("sites").name))
+    return net, demands
+
+
+def solver_options(scen: Scenario) -> dict:
+    s = scen.solver
+    return {"time_limit_s": s["time_limit_s"], "mip_gap": s["mip_gap"], "threads": s["threads"]}
+
+
+def _versions() -> dict:
+    import importlib.metadata as md
+
+    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for pkg in ("qtopo", "pyomo", "highspy", "numpy", "scipy", "networkx", "geopandas", "shapely", "pyproj", "pyogrio"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def _input_record(scen: Scenario) -> dict:
+    files = []
+    paths = [scen.path] if scen.path else []
+    paths += [scen.input_path(k) for k in ("sites", "routes", "demands")]
+    for p in paths:
+        files.append({"role": "scenario" if p == scen.path else p.suffix, "path": str(Path(p).resolve()),
+                      "sha256": sha256_file(p)})
+    for f, k in zip(files[1:], ("sites", "routes", "demands")):
+        f["role"] = k
+    return {"files": files, "scenario": dict(scen.raw)}
+
+
+def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
+         overrides: dict | None = None, progress: Callable[[str], None] | None = None,
+         write_outputs: bool = True) -> Plan:
+    """Plan a scenario end to end and verify the plan.
+
+    Parameters
+    ----------
+    scenario : Scenario or path
+    out_dir : path, optional
+        Write ``plan.json``, ``plan.gpkg``, ``map.png``, ``report.md`` there, atomically.
+    overrides : dict, optional
+        Dotted-key scenario overrides (``{"solver.time_limit_s": 30}``).
+    progress : callable, optional
+        Called with one line per phase.
+
+    Returns
+    -------
+    Plan
+        With ``status`` in optimal | feasible | infeasible | no_solution. Infeasible plans carry a
+        ``diagnosis``. A plan that fails verification raises :class:`VerificationError` and is not written.
+    """
+    say = progress or (lambda s: log.info(s))
+    T = {}
+    t0 = time.perf_counter()
+    scen = scenario if isinstance(scenario, Scenario) else load_scenario(scenario, overrides)
+    if isinstance(scenario, Scenario) and overrides:
+        scen = scen.with_overrides(overrides)
+    net, demands = read_network(scen)
+    T["read"] = time.perf_counter() - t0
+    say(f"read: {len(net.nodes)} fibre nodes, {len(net.edges)} fibre segments, {len(demands)} demands "
+        f"({T['read']:.2f} s)")
+    t = time.perf_counter()
+    inputs = build_inputs(net, demands, scen)
+    T["hops"] = time.perf_counter() - t
+    st = inputs.stats
+    say(f"hops: {st['candidates']} candidates ({st['pruned_nodes']} pruned), {st['hops']} hops, "
+        f"{st['hop_devices']} hop-device options ({T['hops']:.2f} s)")
+    extra = {"inputs": _input_record(scen), "versions": _versions(), "seed": scen.scenario["seed"],
+             "notes": list(net.notes)}
+    if inputs.diagnosis:
+        T["total"] = time.perf_counter() - t0
+        res = SolveResult(status=Status.INFEASIBLE, termination="precheck",
+                          message="infeasible before optimisation: see diagnosis")
+        p = extract_plan(None, inputs, res, scen, extra={**extra, "timings_s": T})
+        say(f"infeasible: {len(inputs.diagnosis)} demand(s) cannot be served")
+        if out_dir is not None and write_outputs:
+            write_plan(p, out_dir, scen, net)
+        return p
+    t = time.perf_counter()
+    model = build_model(inputs, scen)
+    T["build"] = time.perf_counter() - t
+    say(f"build: Pyomo model ({T['build']:.2f} s)")
+    log_file = None
+    res = solve(model, **solver_options(scen), log_file=log_file)
+    T["handoff"] = res.timings_s.get("handoff", 0.0)
+    T["solve"] = res.timings_s.get("solve", 0.0)
+    say(f"solve: {res.status.value}, cost {res.objective if res.objective is None else f'{res.objective:,.0f}'}"
+        f", gap {res.gap if res.gap is None else f'{res.gap:.2%}'} ({T['solve']:.2f} s; hand-off {T['handoff']:.2f} s)")
+    if res.status is Status.INFEASIBLE:
+        inputs.diagnosis.append({"source": "*", "target": "*", "reason": "joint_capacity",
+                                 "detail": "each demand alone can be served, but not all together within "
+                                           "max_pairs_per_link on the shared hops"})
+    t = time.perf_counter()
+    p = extract_plan(model, inputs, res, scen, extra=extra)
+    T["extract"] = time.perf_counter() - t
+    t = time.perf_counter()
+    rep = verify(p, scen, network=net)
+    T["verify"] = time.perf_counter() - t
+    T["total"] = time.perf_counter() - t0
+    p.data["timings_s"] = T
+    p.data["verification"] = rep.to_dict()
+    if not rep.ok:
+        raise VerificationError(rep.violations)
+    say(f"verify: {rep.checks} checks passed ({T['verify']:.2f} s)")
+    if out_dir is not None and write_outputs:
+        write_plan(p, out_dir, scen, net)
+    return p
+
+
+def write_plan(p: Plan, out_dir, scen: Scenario, net=None) -> Path:
+    """Write the plan's files into ``out_dir`` atomically (all or nothing)."""
+    out_dir = Path(out_dir)
+    with atomic_output_dir(out_dir) as tmp:
+        p.to_json(tmp / "plan.json")
+        if p.has_plan:
+            fibre = net.edges[["u", "v", "length_km", "route_id", "geometry"]] if net is not None else None
+            p.write_gpkg(tmp / "plan.gpkg", fibre=fibre)
+        try:
+            from .report import write_report
+
+            write_report(p, tmp, network=net)
+        except ImportError:  # report module optional during development
+            pass
+    return out_dir

@@ -1,0 +1,295 @@
+"""Scenario files: a declarative, validated description of one planning problem.
+
+A scenario is a TOML file naming the input files (paths relative to the scenario file) and holding every
+parameter: network noding tolerances and route factor, fibre loss model, costs, the device catalog and the
+solver options. :func:`load_scenario` validates everything and reports *all* problems at once; the returned
+:class:`Scenario` is frozen. The schema below is the single source of truth for keys, types, units, defaults
+and bounds.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .errors import InputError, ProblemCollector
+
+# ---------------------------------------------------------------------------------------------------------
+# Schema: section -> key -> (type, default, lower bound, upper bound, description with unit)
+# default None means required when the section is given (inputs) or optional (others, described).
+# ---------------------------------------------------------------------------------------------------------
+_F = float
+_I = int
+_S = str
+_B = bool
+
+SCHEMA: dict[str, dict[str, tuple]] = {
+    "scenario": {
+        "name": (_S, "scenario", None, None, "short name used in reports"),
+        "description": (_S, "", None, None, "free text"),
+        "seed": (_I, 0, 0, None, "random seed for anything randomised (heuristics); recorded in the plan"),
+    },
+    "inputs": {
+        "sites": (_S, None, None, None, "sites file (Points): GeoPackage, GeoJSON or Shapefile"),
+        "routes": (_S, None, None, None, "fibre routes file (LineStrings)"),
+        "demands": (_S, None, None, None, "demands CSV: source,target,target_bps"),
+        "sites_layer": (_S, "", None, None, "layer name in a multi-layer GeoPackage"),
+        "routes_layer": (_S, "", None, None, "layer name in a multi-layer GeoPackage"),
+    },
+    "network": {
+        "route_factor": (_F, 1.0, 1.0, 5.0, "fibre length / geodesic length where routes carry no length_km"),
+        "node_tolerance_m": (_F, 500.0, 0.0, 1e5, "route endpoints/junctions closer than this merge (m)"),
+        "snap_tolerance_m": (_F, 2000.0, 0.0, 1e6, "sites farther than this from every route vertex are errors (m)"),
+        "hut_spacing_km": (_F, 0.0, 0.0, 1e4, "candidate in-line huts along routes every this many km (0: none)"),
+        "max_hop_loss_db": (_F, 0.0, 0.0, 200.0, "cap on hop loss in dB (0: each device's own reach)"),
+    },
+    "fibre": {
+        "attenuation_db_per_km": (_F, 0.2, 0.0, 10.0, "fibre attenuation (dB/km)"),
+        "connector_loss_db": (_F, 1.0, 0.0, 50.0, "connector loss per hop, both ends together (dB)"),
+        "splice_loss_db_per_km": (_F, 0.0, 0.0, 5.0, "splice loss averaged per km (dB/km)"),
+    },
+    "costs": {
+        "trusted_node_eur": (_F, 100000.0, 0.0, None, "capex of a trusted node at a point of presence (EUR)"),
+        "hut_node_eur": (_F, 300000.0, 0.0, None, "capex of a trusted node in a new in-line hut (EUR)"),
+        "fibre_eur_per_km": (_F, 0.0, 0.0, None, "fibre cost per device pair per km of its hop (EUR/km)"),
+        "opex_fraction_per_year": (_F, 0.0, 0.0, 1.0, "yearly opex as a fraction of capex"),
+        "horizon_years": (_F, 1.0, 0.0, 100.0, "reporting horizon for cost per key bit (years)"),
+    },
+    "solver": {
+        "time_limit_s": (_F, 120.0, 0.0, None, "wall-clock limit for the MILP solve (s)"),
+        "mip_gap": (_F, 1e-4, 0.0, 1.0, "relative MIP gap at which to stop"),
+        "threads": (_I, 1, 1, 256, "solver threads"),
+        "heuristic_start": (_B, True, None, None, "compute a constructive plan first and give it as MIP start"),
+        "log_file": (_S, "", None, None, "write the HiGHS log here (relative to --out)"),
+    },
+}
+
+DEVICE_KEYS: dict[str, tuple] = {
+    "preset": (_S, None, None, None, "key-rate device preset (see `qtopo rates --list`)"),
+    "pair_cost_eur": (_F, 100000.0, 0.0, None, "cost of one QKD transmitter/receiver pair (EUR)"),
+    "max_pairs_per_link": (_I, 8, 1, 10000, "most device pairs of this type on one hop"),
+    "enabled": (_B, True, None, None, "set false to keep a device in the file but not use it"),
+}
+
+_TYPE_NAMES = {_F: "a number", _I: "an integer", _S: "a string", _B: "true or false"}
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """A device type available to the planner: physics from a key-rate preset, cost from the scenario."""
+
+    name: str
+    preset: str
+    pair_cost_eur: float
+    max_pairs_per_link: int
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+    def device(self):
+        """The :class:`qtopo.keyrate.Device` (preset with overrides applied)."""
+        from .keyrate import get_device
+
+        return get_device(self.preset, **dict(self.overrides))
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated planning scenario. Build with :func:`load_scenario` or :func:`scenario_from_dict`."""
+
+    path: Path | None
+    raw: Mapping[str, Any]
+    scenario: Mapping[str, Any]
+    inputs: Mapping[str, Any]
+    network: Mapping[str, Any]
+    fibre: Mapping[str, Any]
+    costs: Mapping[str, Any]
+    solver: Mapping[str, Any]
+    devices: tuple[DeviceSpec, ...]
+
+    @property
+    def name(self) -> str:
+        return self.scenario["name"]
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path is not None else Path.cwd()
+
+    def input_path(self, key: str) -> Path:
+        """Absolute path of an input file named in ``[inputs]``."""
+        p = Path(self.inputs[key])
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> "Scenario":
+        """A new validated scenario with dotted-key overrides, e.g. ``{"solver.time_limit_s": 10}``."""
+        return scenario_from_dict(apply_overrides(self.raw, overrides), path=self.path)
+
+
+def apply_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict:
+    """A deep copy of ``raw`` with dotted-key overrides applied (``{"costs.hut_node_eur": 1e5}``)."""
+    out = copy.deepcopy(dict(raw))
+    for dotted, value in overrides.items():
+        parts = dotted.split(".")
+        d = out
+        for part in parts[:-1]:
+            d = d.setdefault(part, {})
+        d[parts[-1]] = value
+    return out
+
+
+def _check_value(col: ProblemCollector, where: str, key: str, value, spec) -> Any:
+    typ, default, lo, hi, desc = spec
+    if typ is _F:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok:
+            value = float(value)
+            if not math.isfinite(value):
+                col.add(where, f"'{key}' is {value}", f"give a finite number ({desc})")
+                return None
+    elif typ is _I:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif typ is _B:
+        ok = isinstance(value, bool)
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        col.add(where, f"'{key}' must be {_TYPE_NAMES[typ]}, got {type(value).__name__} {value!r}",
+                f"set {key} to {_TYPE_NAMES[typ]} ({desc})")
+        return None
+    if lo is not None and value < lo:
+        col.add(where, f"'{key}' = {value} is below its minimum {lo}", f"use a value >= {lo} ({desc})")
+        return None
+    if hi is not None and value > hi:
+        col.add(where, f"'{key}' = {value} is above its maximum {hi}", f"use a value <= {hi} ({desc})")
+        return None
+    return value
+
+
+def _unknown_key(col: ProblemCollector, where: str, key: str, known) -> None:
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(sorted(known))}"
+    col.add(where, f"unknown key '{key}'", hint)
+
+
+def scenario_from_dict(raw: Mapping[str, Any], path: Path | str | None = None) -> Scenario:
+    """Validate a scenario given as nested dicts (as parsed from TOML) and return a :class:`Scenario`.
+
+    Raises
+    ------
+    InputError
+        Listing every problem: unknown sections or keys (with the close match), wrong types, values out of
+        range, missing required inputs, devices without a known preset or with invalid overrides.
+    """
+    path = Path(path).resolve() if path is not None else None
+    fname = path.name if path is not None else "scenario"
+    col = ProblemCollector(f"invalid scenario {path if path is not None else ''}".strip())
+    if not isinstance(raw, Mapping):
+        col.add(fname, "the scenario is not a table of sections")
+        col.raise_if_any()
+    known_sections = set(SCHEMA) | {"devices", "options"}
+    for sec in raw:
+        if sec not in known_sections:
+            _unknown_key(col, f"{fname} [{sec}]", sec, known_sections)
+    sections: dict[str, dict] = {}
+    for sec, keys in SCHEMA.items():
+        given = raw.get(sec, {})
+        where = f"{fname} [{sec}]"
+        if not isinstance(given, Mapping):
+            col.add(where, f"[{sec}] must be a table, got {type(given).__name__}", f"write it as [{sec}] key = value")
+            given = {}
+        out = {}
+        for k, v in given.items():
+            if k not in keys:
+                _unknown_key(col, where, k, keys)
+        for k, spec in keys.items():
+            if k in given:
+                out[k] = _check_value(col, where, k, given[k], spec)
+            else:
+                if spec[1] is None and sec == "inputs" and k in ("sites", "routes", "demands"):
+                    col.add(where, f"missing required key '{k}'", f"add {k} = \"path/to/file\" (path relative to the scenario)")
+                out[k] = spec[1]
+        sections[sec] = out
+    # devices
+    devices: list[DeviceSpec] = []
+    dev_raw = raw.get("devices", {})
+    if not isinstance(dev_raw, Mapping) or not dev_raw:
+        col.add(f"{fname} [devices]", "no device types given",
+                "add at least one table like [devices.apd] preset = \"apd-bb84\" pair_cost_eur = 100000")
+        dev_raw = {}
+    try:
+        from .keyrate import get_device, list_presets
+        preset_names = [p["name"] if isinstance(p, Mapping) else getattr(p, "name", str(p)) for p in list_presets()]
+    except ImportError:  # pragma: no cover - keyrate always ships
+        get_device, preset_names = None, []
+    for dname, d in dev_raw.items():
+        where = f"{fname} [devices.{dname}]"
+        if not isinstance(d, Mapping):
+            col.add(where, "must be a table", f"write [devices.{dname}] with preset = ... below it")
+            continue
+        vals = {}
+        for k, spec in DEVICE_KEYS.items():
+            if k in d:
+                vals[k] = _check_value(col, where, k, d[k], spec)
+            else:
+                vals[k] = spec[1]
+        if vals.get("preset") is None:
+            if "preset" not in d:
+                col.add(where, "missing 'preset'", f"add preset = one of {', '.join(preset_names)}")
+            continue
+        overrides = {k: v for k, v in d.items() if k not in DEVICE_KEYS}
+        if get_device is not None:
+            try:
+                get_device(vals["preset"], **overrides)
+            except InputError as e:
+                for p in e.problems:
+                    col.add(f"{where} {p.where}", p.what, p.fix)
+                continue
+        if vals["enabled"] is False:
+            continue
+        if None in (vals["pair_cost_eur"], vals["max_pairs_per_link"]):
+            continue
+        devices.append(DeviceSpec(dname, vals["preset"], vals["pair_cost_eur"], vals["max_pairs_per_link"],
+                                  dict(overrides)))
+    col.raise_if_any()
+    return Scenario(path=path, raw=copy.deepcopy(dict(raw)), devices=tuple(devices), **sections)
+
+
+def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Scenario:
+    """Read and validate a scenario TOML file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The scenario file. Input paths inside it are relative to its folder.
+    overrides : mapping, optional
+        Dotted keys overriding the file, e.g. ``{"solver.time_limit_s": 30}`` (argument > file > default).
+    """
+    p = Path(path)
+    col = ProblemCollector("cannot read scenario")
+    if not p.exists():
+        col.add(str(p), "file does not exist", "check the path")
+    elif p.is_dir():
+        col.add(str(p), "is a directory, not a scenario file", "pass the .toml file inside it")
+    col.raise_if_any()
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError([f"{p}: not UTF-8 text (byte {e.start})"], "cannot read scenario") from None
+    except OSError as e:
+        raise InputError([f"{p}: {e.strerror}"], "cannot read scenario") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        from .errors import Problem
+        raise InputError([Problem(str(p), f"not valid TOML: {e}", "fix the syntax at that line")],
+                         "cannot read scenario") from None
+    if overrides:
+        raw = apply_overrides(raw, overrides)
+    return scenario_from_dict(raw, path=p)

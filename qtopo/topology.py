@@ -1,0 +1,271 @@
+"""The fibre graph: noding routes, snapping sites, in-line hut candidates.
+
+Routes are noded into an undirected graph: route endpoints closer than ``node_tolerance_m`` merge into one
+node; an endpoint that lies within the tolerance of another route's interior splits that route (a T-junction).
+Crossing routes without a shared endpoint are *not* connected: crossing ducts do not meet. Sites snap to the
+nearest graph node within ``snap_tolerance_m``. Optional hut candidates split each edge into equal segments no
+longer than ``hut_spacing_km``.
+
+Edge lengths are geodesic (pyproj) times the scenario's route factor, or the route's surveyed ``length_km``
+shared out in proportion to geodesic length when a route is split.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+from shapely import ops
+
+from .errors import ProblemCollector
+from .geo import WGS84, geodesic_length_km, local_metric_crs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FibreNetwork:
+    """The noded fibre network.
+
+    Attributes
+    ----------
+    nodes : pandas.DataFrame
+        Indexed by node id: ``lon``, ``lat``, ``kind`` (``site`` kinds such as ``datacenter``/``pop``,
+        ``junction``, ``hut``), ``site_ids`` (tuple of site ids snapped here), ``capex_eur`` (NaN: default),
+        ``country``, ``operator``.
+    edges : geopandas.GeoDataFrame
+        One row per fibre segment: ``u``, ``v``, ``length_km``, ``route_id``, ``attenuation_db_per_km``
+        (NaN: scenario default), ``operator``, geometry (EPSG:4326).
+    site_node : dict
+        Site id -> node id.
+    notes : list of str
+        What noding did (merged endpoints, dropped loops), for the report.
+    """
+
+    nodes: pd.DataFrame
+    edges: gpd.GeoDataFrame
+    site_node: dict
+    notes: list = field(default_factory=list)
+
+    def graph(self, weight: str = "length_km") -> nx.Graph:
+        """Undirected networkx graph; between a node pair only the segment with the smallest ``weight`` is kept."""
+        G = nx.Graph()
+        for nid, row in self.nodes.iterrows():
+            G.add_node(nid, lon=row.lon, lat=row.lat, kind=row.kind)
+        e = self.edges.sort_values(weight, ascending=False)
+        G.add_edges_from(
+            (u, v, {"length_km": lk, "edge": int(i), "route_id": r, weight: w})
+            for u, v, lk, i, r, w in zip(e.u, e.v, e.length_km, e.index, e.route_id, e[weight])
+        )
+        return G
+
+
+def _cluster(points: np.ndarray, tol: float) -> np.ndarray:
+    """Label points so that points within ``tol`` (transitively) share a label."""
+    n = len(points)
+    if n == 0:
+        return np.zeros(0, int)
+    pairs = cKDTree(points).query_pairs(r=tol, output_type="ndarray") if tol > 0 else np.zeros((0, 2), int)
+    m = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    _, labels = connected_components(m, directed=False)
+    return labels
+
+
+def build_fibre_network(
+    routes: gpd.GeoDataFrame,
+    sites: gpd.GeoDataFrame | None = None,
+    *,
+    route_factor: float = 1.0,
+    node_tolerance_m: float = 500.0,
+    snap_tolerance_m: float = 2000.0,
+    hut_spacing_km: float = 0.0,
+    sites_name: str = "sites",
+) -> FibreNetwork:
+    """Node the routes into a fibre network and snap the sites onto it.
+
+    Parameters
+    ----------
+    routes : GeoDataFrame
+        As returned by :func:`qtopo.io.read_routes` (EPSG:4326, LineStrings, ``id``, ``geodesic_km``).
+    sites : GeoDataFrame, optional
+        As returned by :func:`qtopo.io.read_sites`.
+    route_factor : float
+        Fibre length / geodesic length for routes without ``length_km``.
+    node_tolerance_m, snap_tolerance_m : float
+        Merge and snapping tolerances in metres.
+    hut_spacing_km : float
+        Add hut candidates so that no segment is longer than this (0: no huts).
+
+    Raises
+    ------
+    InputError
+        If a site is farther than ``snap_tolerance_m`` from every route node (the distance is given).
+    """
+    notes: list[str] = []
+    metric = local_metric_crs(routes)
+    rp = routes.to_crs(metric)
+    lines_m = rp.geometry.values
+    n_r = len(rp)
+    starts = shapely.get_coordinates(shapely.get_point(lines_m, 0))
+    ends = shapely.get_coordinates(shapely.get_point(lines_m, -1))
+    pts = np.vstack([starts, ends])
+    labels = _cluster(pts, node_tolerance_m)
+    n_cl = labels.max() + 1 if len(labels) else 0
+    # representative coordinate: mean of the cluster
+    cx = np.bincount(labels, pts[:, 0], minlength=n_cl) / np.bincount(labels, minlength=n_cl)
+    cy = np.bincount(labels, pts[:, 1], minlength=n_cl) / np.bincount(labels, minlength=n_cl)
+    merged = int(len(pts) - n_cl)
+    if merged:
+        notes.append(f"{merged} route endpoints merged into shared nodes (tolerance {node_tolerance_m:g} m)")
+    start_lab, end_lab = labels[:n_r], labels[n_r:]
+
+    # T-junctions: a cluster within tolerance of another route's interior splits it
+    tree = shapely.STRtree(lines_m)
+    cpts = shapely.points(cx, cy)
+    qi, qr = tree.query(cpts, predicate="dwithin", distance=max(node_tolerance_m, 1e-6))
+    splits: dict[int, list[tuple[float, int]]] = {}
+    if len(qi):
+        incident = (start_lab[qr] == qi) | (end_lab[qr] == qi)
+        qi, qr = qi[~incident], qr[~incident]
+        pos = shapely.line_locate_point(lines_m[qr], cpts[qi])
+        L = shapely.length(lines_m[qr])
+        inner = (pos > node_tolerance_m) & (pos < L - node_tolerance_m)
+        for c, r, p in zip(qi[inner], qr[inner], pos[inner]):
+            splits.setdefault(int(r), []).append((float(p), int(c)))
+        if inner.any():
+            notes.append(f"{int(inner.sum())} T-junctions split routes")
+
+    # pieces: (route index, geometry in metric CRS, u cluster, v cluster)
+    pr, pg, pu, pv = [], [], [], []
+    for r in range(n_r):
+        cuts = sorted(splits.get(r, []))
+        if not cuts:
+            pr.append(r); pg.append(lines_m[r]); pu.append(start_lab[r]); pv.append(end_lab[r])
+            continue
+        prev_p, prev_c = 0.0, start_lab[r]
+        for p, c in cuts + [(shapely.length(lines_m[r]), end_lab[r])]:
+            if c == prev_c:
+                continue
+            pr.append(r); pg.append(ops.substring(lines_m[r], prev_p, p)); pu.append(prev_c); pv.append(c)
+            prev_p, prev_c = p, c
+    pr = np.asarray(pr); pu = np.asarray(pu); pv = np.asarray(pv)
+    pieces = gpd.GeoDataFrame({"r": pr, "u": pu, "v": pv}, geometry=list(pg), crs=metric).to_crs(WGS84)
+    loops = pieces.u.to_numpy() == pieces.v.to_numpy()
+    if loops.any():
+        ids = routes["id"].to_numpy()[pieces.r.to_numpy()[loops]]
+        notes.append(f"{int(loops.sum())} route(s) start and end at the same node and were dropped: {list(ids)[:10]}")
+        pieces = pieces[~loops].reset_index(drop=True)
+    geod_km = geodesic_length_km(pieces.geometry.values)
+    r = pieces.r.to_numpy()
+    if "length_km" in routes.columns:
+        surveyed = pd.to_numeric(routes["length_km"], errors="coerce").to_numpy()[r]
+    else:
+        surveyed = np.full(len(pieces), np.nan)
+    whole_geod = routes["geodesic_km"].to_numpy()[r]
+    length_km = np.where(np.isfinite(surveyed), surveyed * geod_km / whole_geod, geod_km * route_factor)
+    att = (pd.to_numeric(routes["attenuation_db_per_km"], errors="coerce").to_numpy()[r]
+           if "attenuation_db_per_km" in routes.columns else np.full(len(pieces), np.nan))
+    oper = routes["operator"].astype(str).to_numpy()[r] if "operator" in routes.columns else np.full(len(pieces), "")
+
+    # nodes: clusters; lon/lat from metric means
+    node_xy = gpd.GeoSeries(shapely.points(cx, cy), crs=metric).to_crs(WGS84)
+    nodes = pd.DataFrame({
+        "lon": node_xy.x.to_numpy(), "lat": node_xy.y.to_numpy(), "kind": "junction",
+        "site_ids": [()] * n_cl, "capex_eur": np.nan, "country": "", "operator": "",
+    })
+    used = np.zeros(n_cl, bool)
+    used[pieces.u.to_numpy()] = True
+    used[pieces.v.to_numpy()] = True
+
+    # snap sites
+    col = ProblemCollector("sites cannot be placed on the fibre network")
+    name_of = {i: f"n{i:04d}" for i in range(n_cl)}
+    site_node: dict[str, str] = {}
+    if sites is not None and len(sites):
+        sp = sites.to_crs(metric)
+        sxy = shapely.get_coordinates(sp.geometry.values)
+        cand = np.flatnonzero(used)
+        tree_n = cKDTree(np.c_[cx[cand], cy[cand]])
+        dist, j = tree_n.query(sxy)
+        nearest = cand[j]
+        site_ids = sites["id"].to_numpy()
+        order = np.argsort(site_ids, kind="stable")
+        for i in order:
+            sid = site_ids[i]
+            if dist[i] > snap_tolerance_m:
+                col.add(f"{sites_name}, site {sid!r}",
+                        f"is {dist[i] / 1000:.2f} km from the nearest route node, beyond snap_tolerance_m = "
+                        f"{snap_tolerance_m:g} m",
+                        "add a route to it, move the site, or raise network.snap_tolerance_m")
+                continue
+            k = int(nearest[i])
+            nodes.at[k, "site_ids"] = nodes.at[k, "site_ids"] + (sid,)
+            if len(nodes.at[k, "site_ids"]) == 1:
+                name_of[k] = sid
+                row = sites.iloc[i]
+                nodes.at[k, "kind"] = str(row.get("kind", "site"))
+                if "capex_eur" in sites.columns and pd.notna(row.get("capex_eur")):
+                    nodes.at[k, "capex_eur"] = float(row["capex_eur"])
+                for c in ("country", "operator"):
+                    if c in sites.columns and pd.notna(row.get(c)):
+                        nodes.at[k, c] = str(row[c])
+            site_node[sid] = name_of[k]
+        shared = [(name_of[k], ids) for k, ids in enumerate(nodes.site_ids) if len(ids) > 1]
+        if shared:
+            notes.append(f"{len(shared)} nodes hold several sites: " +
+                         "; ".join(f"{n}: {', '.join(ids)}" for n, ids in shared[:10]))
+    col.raise_if_any()
+    nodes = nodes[used].copy()
+    nodes.index = [name_of[k] for k in np.flatnonzero(used)]
+    nodes.index.name = "node"
+    edges = gpd.GeoDataFrame({
+        "u": [name_of[k] for k in pieces.u], "v": [name_of[k] for k in pieces.v],
+        "length_km": length_km, "route_id": routes["id"].to_numpy()[r],
+        "attenuation_db_per_km": att, "operator": oper,
+    }, geometry=pieces.geometry.values, crs=WGS84)
+    net = FibreNetwork(nodes=nodes, edges=edges, site_node=site_node, notes=notes)
+    if hut_spacing_km and hut_spacing_km > 0:
+        net = add_huts(net, hut_spacing_km)
+    return net
+
+
+def add_huts(net: FibreNetwork, spacing_km: float) -> FibreNetwork:
+    """Split every edge longer than ``spacing_km`` into equal segments with a hut candidate at each cut.
+
+    Hut ids are ``"{u}~{v}#{k}"`` (k-th hut from u along the edge), so they are stable for the same inputs.
+    """
+    L = net.edges.length_km.to_numpy()
+    nseg = np.maximum(np.ceil(L / spacing_km - 1e-9).astype(int), 1)
+    keep = nseg == 1
+    new_nodes, new_edges = [], [net.edges[keep]]
+    rows = []
+    geoms = []
+    for i in np.flatnonzero(~keep):
+        e = net.edges.iloc[i]
+        k = int(nseg[i])
+        fr = np.linspace(0.0, 1.0, k + 1)
+        g = e.geometry
+        hut_pts = shapely.line_interpolate_point(g, fr[1:-1], normalized=True)
+        ids = [f"{e.u}~{e.v}#{j}" for j in range(1, k)]
+        for hid, p in zip(ids, hut_pts):
+            new_nodes.append({"node": hid, "lon": p.x, "lat": p.y, "kind": "hut", "site_ids": (),
+                              "capex_eur": np.nan, "country": "", "operator": e.operator})
+        chain = [e.u, *ids, e.v]
+        for j in range(k):
+            rows.append({"u": chain[j], "v": chain[j + 1], "length_km": e.length_km / k, "route_id": e.route_id,
+                         "attenuation_db_per_km": e.attenuation_db_per_km, "operator": e.operator})
+            geoms.append(ops.substring(g, fr[j], fr[j + 1], normalized=True))
+    if not rows:
+        return net
+    huts = pd.DataFrame(new_nodes).set_index("node")
+    nodes = pd.concat([net.nodes, huts])
+    edges = pd.concat([new_edges[0], gpd.GeoDataFrame(rows, geometry=geoms, crs=WGS84)], ignore_index=True)
+    notes = net.notes + [f"{len(huts)} in-line hut candidates every <= {spacing_km:g} km"]
+    return FibreNetwork(nodes=nodes, edges=gpd.GeoDataFrame(edges, crs=WGS84), site_node=net.site_node, notes=notes)

@@ -1,0 +1,225 @@
+"""Independent verification of a plan.
+
+Nothing here reads the optimisation model. From the plan file and the scenario's input files alone it
+recomputes: each link's fibre path, length and loss (from the fibre graph), the key rate per device pair (from
+the key-rate model), capacities, every demand's routes (connected, simple, made of planned links between open
+nodes), delivered rate against the target, the load of every link against its capacity, the nodes holding each
+demand's key, and the total cost. It also reports input files whose SHA-256 changed since the plan was made.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+REL_TOL = 1e-6     # relative tolerance on rates, lengths and costs (HiGHS feasibility tolerance is 1e-7)
+ABS_TOL_BPS = 1e-3  # absolute tolerance on flows (bit/s)
+
+
+@dataclass
+class VerificationReport:
+    ok: bool
+    violations: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    checks: int = 0
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "violations": self.violations, "warnings": self.warnings, "checks": self.checks}
+
+    def __str__(self) -> str:
+        if self.ok:
+            s = f"plan verified: {self.checks} checks passed"
+        else:
+            s = f"plan FAILED verification: {len(self.violations)} violation(s)\n" + "\n".join(
+                f"  - {v}" for v in self.violations)
+        if self.warnings:
+            s += "\n" + "\n".join(f"  warning: {w}" for w in self.warnings)
+        return s
+
+
+def _close(a: float, b: float, rel: float = REL_TOL, abs_: float = 1e-9) -> bool:
+    return abs(a - b) <= max(rel * max(abs(a), abs(b)), abs_)
+
+
+def verify(plan, scenario=None, *, network=None) -> VerificationReport:
+    """Verify ``plan`` against its inputs.
+
+    Parameters
+    ----------
+    plan : Plan or dict
+    scenario : Scenario, optional
+        Defaults to the scenario file named in the plan.
+    network : FibreNetwork, optional
+        A fibre network already built from the same inputs (saves re-reading them).
+    """
+    from .io import read_demands, read_routes, read_sites, sha256_file
+    from .scenario import load_scenario
+    from .topology import build_fibre_network
+
+    data = plan.data if hasattr(plan, "data") else plan
+    V: list[str] = []
+    W: list[str] = []
+    checks = 0
+    if scenario is None:
+        sp = (data.get("scenario") or {}).get("path")
+        if not sp:
+            return VerificationReport(False, ["plan names no scenario file; pass the scenario explicitly"])
+        scenario = load_scenario(sp)
+    for rec in data.get("inputs", {}).get("files", []):
+        p = Path(rec["path"])
+        if not p.exists():
+            W.append(f"input file {p} no longer exists")
+        elif sha256_file(p) != rec["sha256"]:
+            W.append(f"input file {p} changed since the plan was made (SHA-256 differs): results below are "
+                     f"checked against the current file")
+    if data["status"] not in ("optimal", "feasible"):
+        return VerificationReport(True, [], W + [f"plan status is {data['status']}: nothing to verify"], 0)
+
+    net = network
+    if net is None:
+        sites = read_sites(scenario.input_path("sites"), scenario.inputs.get("sites_layer") or None)
+        routes = read_routes(scenario.input_path("routes"), scenario.inputs.get("routes_layer") or None)
+        nw = scenario.network
+        net = build_fibre_network(routes, sites, route_factor=nw["route_factor"],
+                                  node_tolerance_m=nw["node_tolerance_m"], snap_tolerance_m=nw["snap_tolerance_m"],
+                                  hut_spacing_km=nw["hut_spacing_km"])
+    demands = read_demands(scenario.input_path("demands"), list(net.site_node))
+    fib = scenario.fibre
+    # fibre segments: lowest loss per node pair
+    seg = {}
+    e = net.edges
+    att = np.where(np.isfinite(e.attenuation_db_per_km.to_numpy(float)), e.attenuation_db_per_km, fib["attenuation_db_per_km"])
+    for u, v, L, a in zip(e.u, e.v, e.length_km, att):
+        loss = (a + fib["splice_loss_db_per_km"]) * L
+        for key in ((u, v), (v, u)):
+            if key not in seg or loss < seg[key][1]:
+                seg[key] = (L, loss)
+    devs = {s.name: s for s in scenario.devices}
+    # ---------------- nodes
+    nodes = {n["id"]: n for n in data["nodes"]}
+    terminals = set(demands.source.map(net.site_node)) | set(demands.target.map(net.site_node))
+    for t in terminals:
+        checks += 1
+        if t not in nodes:
+            V.append(f"demand endpoint node {t} is not in the plan's nodes")
+    costs = scenario.costs
+    node_cost = 0.0
+    for nid, n in nodes.items():
+        checks += 1
+        if nid not in net.nodes.index:
+            V.append(f"node {nid} does not exist in the fibre network built from the inputs")
+            continue
+        row = net.nodes.loc[nid]
+        cap = row.capex_eur if math.isfinite(row.capex_eur) else (
+            costs["hut_node_eur"] if row.kind == "hut" else costs["trusted_node_eur"])
+        node_cost += cap
+        if not _close(cap, n["cost"]):
+            V.append(f"node {nid}: cost {n['cost']} differs from the scenario's {cap}")
+    # ---------------- links
+    from .keyrate import secret_key_rate_bps
+
+    link_cost = 0.0
+    cap_hop: dict = {}
+    for L in data["links"]:
+        checks += 1
+        lid = L["id"]
+        fp = L["fiber_path"]
+        if fp[0] != L["from"] or fp[-1] != L["to"]:
+            V.append(f"link {lid}: fibre path does not run from {L['from']} to {L['to']}")
+        length = loss = 0.0
+        ok = True
+        for a, b in zip(fp[:-1], fp[1:]):
+            if (a, b) not in seg:
+                V.append(f"link {lid}: no fibre between {a} and {b}")
+                ok = False
+                break
+            length += seg[(a, b)][0]
+            loss += seg[(a, b)][1]
+        if len(set(fp)) != len(fp):
+            V.append(f"link {lid}: fibre path visits a node twice")
+        if not ok:
+            continue
+        loss += fib["connector_loss_db"]
+        if not _close(length, L["length_km"]):
+            V.append(f"link {lid}: length {L['length_km']:.6f} km, recomputed {length:.6f} km")
+        if not _close(loss, L["loss_db"]):
+            V.append(f"link {lid}: loss {L['loss_db']:.6f} dB, recomputed {loss:.6f} dB")
+        for end in (L["from"], L["to"]):
+            if end not in nodes:
+                V.append(f"link {lid}: end {end} is not an open node")
+        spec = devs.get(L["device"])
+        if spec is None:
+            V.append(f"link {lid}: device {L['device']!r} is not in the scenario's catalog")
+            continue
+        dev = spec.device()
+        rate = float(secret_key_rate_bps(np.array([loss]), dev)[0])
+        if not _close(rate, L["rate_bps_per_pair"]):
+            V.append(f"link {lid}: rate per pair {L['rate_bps_per_pair']:.6g} bit/s, recomputed {rate:.6g} bit/s")
+        if dev.protocol != L["protocol"]:
+            V.append(f"link {lid}: protocol {L['protocol']} but device {L['device']} runs {dev.protocol}")
+        k = L["device_pairs"]
+        if not (isinstance(k, int) and 1 <= k <= spec.max_pairs_per_link):
+            V.append(f"link {lid}: {k} device pairs, must be an integer in [1, {spec.max_pairs_per_link}]")
+        cap = k * rate
+        if not _close(cap, L["capacity_bps"]):
+            V.append(f"link {lid}: capacity {L['capacity_bps']:.6g}, recomputed {cap:.6g} bit/s")
+        key = tuple(sorted((L["from"], L["to"])))
+        cap_hop[key] = cap_hop.get(key, 0.0) + cap
+        c = k * (spec.pair_cost_eur + costs["fibre_eur_per_km"] * length)
+        link_cost += c
+        if not _close(c, L["cost"]):
+            V.append(f"link {lid}: cost {L['cost']:.2f}, recomputed {c:.2f} EUR")
+    # ---------------- demands
+    load: dict = {}
+    given = {(d["source"], d["target"]): d for d in data["demands"]}
+    for r in demands.itertuples():
+        checks += 1
+        d = given.get((r.source, r.target))
+        if d is None:
+            V.append(f"demand {r.source}->{r.target} is missing from the plan")
+            continue
+        s, t = net.site_node[r.source], net.site_node[r.target]
+        total = 0.0
+        on_route = set()
+        for k, rt in enumerate(d["routes"]):
+            p = rt["nodes"]
+            if p[0] != s or p[-1] != t:
+                V.append(f"demand {r.source}->{r.target} route {k}: runs {p[0]}->{p[-1]}, not {s}->{t}")
+            if len(set(p)) != len(p):
+                V.append(f"demand {r.source}->{r.target} route {k}: visits a node twice")
+            if rt["rate_bps"] < -ABS_TOL_BPS:
+                V.append(f"demand {r.source}->{r.target} route {k}: negative rate")
+            for a, b in zip(p[:-1], p[1:]):
+                key = tuple(sorted((a, b)))
+                if key not in cap_hop:
+                    V.append(f"demand {r.source}->{r.target} route {k}: no planned link {a}-{b}")
+                load[key] = load.get(key, 0.0) + rt["rate_bps"]
+            for x in p:
+                if x not in nodes:
+                    V.append(f"demand {r.source}->{r.target}: key passes {x}, which is not an open node")
+            on_route |= set(p)
+            total += rt["rate_bps"]
+        if total < r.target_bps * (1 - REL_TOL) - ABS_TOL_BPS:
+            V.append(f"demand {r.source}->{r.target}: delivers {total:.6g} bit/s, target {r.target_bps:.6g}")
+        if not _close(total, d["delivered_bps"], abs_=ABS_TOL_BPS):
+            V.append(f"demand {r.source}->{r.target}: delivered_bps {d['delivered_bps']} but routes sum to {total}")
+        if set(d.get("trusted_nodes", [])) != on_route:
+            V.append(f"demand {r.source}->{r.target}: trusted_nodes {sorted(d.get('trusted_nodes', []))} differ from "
+                     f"the nodes on its routes {sorted(on_route)}")
+    for key, x in load.items():
+        checks += 1
+        c = cap_hop.get(key, 0.0)
+        if x > c * (1 + REL_TOL) + ABS_TOL_BPS:
+            V.append(f"link {key[0]}-{key[1]}: carries {x:.6g} bit/s, capacity {c:.6g} bit/s")
+    # ---------------- cost
+    checks += 1
+    total_cost = node_cost + link_cost
+    obj = data.get("objective_cost")
+    if obj is not None and not _close(total_cost, obj, rel=1e-6, abs_=1e-3):
+        V.append(f"total cost {obj:.2f} EUR differs from the recomputed {total_cost:.2f} EUR")
+    return VerificationReport(not V, V, W, checks)
