@@ -200,3 +200,198 @@ def write_gpkg(gdf, path: Path, layer: str) -> None:
         gdf.to_file(path, layer=layer, driver="GPKG", engine="pyogrio")
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": old})
+
+
+class XmlElement:
+    """Minimal XML element with its source line number (namespaces stripped from tags).
+
+    Attributes
+    ----------
+    tag : str
+        Local name of the element.
+    attrib : dict
+        Attributes (local names).
+    text : str
+        Concatenated character data directly inside the element, stripped.
+    children : list of XmlElement
+        Child elements in document order.
+    line : int
+        Line of the start tag in the file (1-based).
+    """
+
+    __slots__ = ("tag", "attrib", "text", "children", "line", "_text")
+
+    def __init__(self, tag, attrib, line):
+        self.tag, self.attrib, self.line = tag, attrib, line
+        self.children: list[XmlElement] = []
+        self._text: list[str] = []
+        self.text = ""
+
+    def get(self, key, default=None):
+        return self.attrib.get(key, default)
+
+    def find(self, tag):
+        """First child with local name ``tag``, or None."""
+        return next((c for c in self.children if c.tag == tag), None)
+
+    def findall(self, tag):
+        """Children with local name ``tag``."""
+        return [c for c in self.children if c.tag == tag]
+
+    def findtext(self, tag, default=None):
+        c = self.find(tag)
+        return c.text if c is not None else default
+
+    def iter(self, tag):
+        """All descendants (and self) with local name ``tag``, in document order."""
+        if self.tag == tag:
+            yield self
+        for c in self.children:
+            yield from c.iter(tag)
+
+
+def _local(name: str) -> str:
+    return name.rsplit("}", 1)[-1].rsplit(" ", 1)[-1]
+
+
+def parse_xml(data: bytes, src: str, header: str) -> XmlElement:
+    """Parse XML bytes into :class:`XmlElement` trees that remember line numbers.
+
+    Parameters
+    ----------
+    data : bytes
+        The document.
+    src : str
+        File name used in error messages.
+    header : str
+        Header of the :class:`InputError` raised on malformed XML.
+
+    Raises
+    ------
+    qtopo.errors.InputError
+        Malformed XML, naming the line and column.
+    """
+    from xml.parsers import expat
+
+    p = expat.ParserCreate(namespace_separator="}")
+    stack: list[XmlElement] = []
+    root: list[XmlElement] = []
+
+    def start(name, attrs):
+        el = XmlElement(_local(name), {_local(k): v for k, v in attrs.items()}, p.CurrentLineNumber)
+        (stack[-1].children if stack else root).append(el)
+        stack.append(el)
+
+    def end(name):
+        el = stack.pop()
+        el.text = "".join(el._text).strip()
+        el._text = []
+
+    def chars(data):
+        if stack:
+            stack[-1]._text.append(data)
+
+    p.StartElementHandler, p.EndElementHandler, p.CharacterDataHandler = start, end, chars
+    try:
+        p.Parse(data, True)
+    except expat.ExpatError as exc:
+        raise InputError([Problem(f"{src}, line {exc.lineno}, column {exc.offset + 1}",
+                                  f"malformed XML: {expat.ErrorString(exc.code)}",
+                                  "the file must be well-formed XML (was it truncated or edited by hand?)")],
+                         header) from None
+    if not root:
+        raise InputError([Problem(src, "empty XML document", "give a non-empty file")], header)
+    return root[0]
+
+
+def datacenter_kinds(ids, datacenters, src: str, header: str) -> np.ndarray:
+    """``kind`` column: ``"datacenter"`` for the ids in ``datacenters``, ``"pop"`` otherwise.
+
+    Raises
+    ------
+    qtopo.errors.InputError
+        If some of ``datacenters`` are not in ``ids`` (all listed).
+    """
+    ids = np.asarray(list(ids), dtype=object)
+    kinds = np.full(len(ids), "pop", dtype=object)
+    if datacenters:
+        dc = [str(d).strip() for d in datacenters if str(d).strip()]
+        unknown = sorted(set(dc) - set(ids.tolist()))
+        if unknown:
+            example = ", ".join(map(str, ids[:6]))
+            raise InputError([Problem(src, f"datacenter id {u!r} is not a site id",
+                                      f"use ids of the imported sites, e.g. {example}") for u in unknown],
+                             header)
+        kinds[np.isin(ids, dc)] = "datacenter"
+    return kinds
+
+
+def routes_between(sites, from_ids, to_ids, link_ids, *, operator: str = "", spacing_km: float = DENSIFY_KM,
+                   collapse: bool = True, length_km=None):
+    """Great-circle routes between pairs of sites.
+
+    Parameters
+    ----------
+    sites : geopandas.GeoDataFrame
+        Points with a unique ``id``; the order of the rows orients each route (``from`` comes first).
+    from_ids, to_ids : sequence of str
+        Site ids of the link endpoints (no self-loops; both ids must exist).
+    link_ids : sequence of str
+        Original link ids, kept in ``source_ids``.
+    operator : str
+        Value of the ``operator`` column.
+    spacing_km : float
+        Maximum vertex spacing of the geometries.
+    collapse : bool
+        Merge parallel links (same unordered pair) into one route with ``multiplicity`` > 1.
+    length_km : sequence of float, optional
+        Surveyed lengths, kept as column ``length_km`` (only with ``collapse=False``).
+
+    Returns
+    -------
+    routes : geopandas.GeoDataFrame
+        Columns ``id`` (``r000``...), ``from_pop``, ``to_pop``, ``operator``, ``geodesic_km``,
+        ``multiplicity``, ``source_ids`` [, ``length_km``], LineString geometry in EPSG:4326.
+    n_parallel : int
+        Number of site pairs that had parallel links.
+    """
+    import geopandas as gpd
+    import pandas as pd
+
+    ids = sites["id"].astype(str).to_numpy()
+    pos = pd.Series(np.arange(len(ids)), index=ids)
+    a = np.asarray(list(from_ids), dtype=object)
+    b = np.asarray(list(to_ids), dtype=object)
+    swap = pos.reindex(a).to_numpy() > pos.reindex(b).to_numpy()
+    e = pd.DataFrame({"from_pop": np.where(swap, b, a), "to_pop": np.where(swap, a, b),
+                      "eid": [str(x) for x in link_ids]})
+    if length_km is not None:
+        e["length_km"] = np.asarray(length_km, float)
+    if collapse:
+        g = (e.groupby(["from_pop", "to_pop"], sort=False)
+             .agg(multiplicity=("eid", "size"), source_ids=("eid", ";".join)).reset_index())
+    else:
+        key = e["from_pop"] + "\x00" + e["to_pop"]
+        g = e.rename(columns={"eid": "source_ids"})
+        g["multiplicity"] = key.map(key.value_counts()).to_numpy()
+    n_par = int(((g["multiplicity"] > 1) & ~g.duplicated(["from_pop", "to_pop"])).sum())
+    xy = sites.set_index(sites["id"].astype(str)).geometry
+    fa, ta = xy.reindex(g["from_pop"]), xy.reindex(g["to_pop"])
+    lon1, lat1, lon2, lat2 = fa.x.to_numpy(), fa.y.to_numpy(), ta.x.to_numpy(), ta.y.to_numpy()
+    width = max(3, len(str(max(len(g) - 1, 0))))
+    cols = {"id": [f"r{i:0{width}d}" for i in range(len(g))],
+            "from_pop": g["from_pop"].to_numpy(dtype=object), "to_pop": g["to_pop"].to_numpy(dtype=object),
+            "operator": operator,
+            "geodesic_km": np.round(geodesic_km(lon1, lat1, lon2, lat2), 4),
+            "multiplicity": g["multiplicity"].astype("int64").to_numpy(),
+            "source_ids": g["source_ids"].to_numpy(dtype=object)}
+    if length_km is not None and not collapse:
+        cols["length_km"] = g["length_km"].to_numpy()
+    routes = gpd.GeoDataFrame(cols, geometry=geodesic_lines(lon1, lat1, lon2, lat2, spacing_km), crs=CRS)
+    return routes, n_par
+
+
+def isolated_note(site_ids, routes) -> list[str]:
+    """A report note listing sites that no route touches (empty list if none)."""
+    iso = sorted(set(site_ids) - set(routes["from_pop"]) - set(routes["to_pop"]))
+    return [f"{len(iso)} site(s) have no route: {', '.join(iso)}"] if iso else []
