@@ -1,0 +1,30 @@
+"""Key-rate models of QKD protocols, device presets and bounds (pure NumPy).
+
+Public API::
+
+    from qtopo.keyrate import Device, get_device, list_presets, list_protocols, PROTOCOLS
+    from qtopo.keyrate import secret_key_rate_bps, secret_bits_per_pulse, max_reach_db, max_distance_km
+    dev = get_device("gys-2005")
+    rate_bps = secret_key_rate_bps(loss_db_array, dev)   # 0 beyond reach
+
+``loss_db`` is the channel loss between the two trusted ends (fibre + connectors); the receiver's
+efficiency is a device parameter. MDI / twin-field devices put their untrusted relay in the middle.
+"""
+from .devices import FIBRE_TYPES, PRESETS, Device, FibreType, get_device, list_presets, make_device
+from .rates import (
+    PROTOCOLS,
+    ProtocolSpec,
+    list_protocols,
+    max_distance_km,
+    max_reach_db,
+    secret_bits_per_pulse,
+    secret_key_rate_bps,
+)
+from ._util import eta_from_loss_db, h2, loss_db_from_eta
+
+__all__ = [
+    "Device", "FibreType", "FIBRE_TYPES", "PRESETS", "PROTOCOLS", "ProtocolSpec",
+    "get_device", "make_device", "list_presets", "list_protocols",
+    "secret_bits_per_pulse", "secret_key_rate_bps", "max_reach_db", "max_distance_km",
+    "eta_from_loss_db", "loss_db_from_eta", "h2",
+]

@@ -1,0 +1,316 @@
+"""Device catalog: physical parameter sets of QKD systems, with their sources.
+
+Conventions (all protocols)
+---------------------------
+* ``loss_db`` passed to the rate functions is the *channel* loss between the two trusted ends (fibre, splices,
+  connectors). Everything inside the receiver (detector efficiency, Bob's internal optics) is in
+  ``detector_efficiency``.
+* ``dark_count_prob`` is the probability of a dark/background click **per detector per gate (pulse)**.
+  Two-detector BB84 receivers therefore have the background yield ``Y0 = 1 - (1 - p_d)**2 ~ 2 p_d``
+  (Lo-Ma-Chen's ``Y0``; Lim et al.'s ``2 p_dc``).
+* ``misalignment_error`` is the probability ``e_d`` that a detected photon hits the wrong detector
+  (optical misalignment; for twin-field the phase-mismatch error).
+* ``ec_efficiency`` is the error-correction inefficiency ``f >= 1`` (leak ``f h2(E)`` per sifted bit).
+  CV-QKD uses ``reconciliation_efficiency`` (``beta <= 1``) instead.
+* ``repetition_rate_hz`` converts secret bits per pulse (per channel use, per symbol) into bit/s.
+* Intensity-like parameters set to ``None`` are optimised per loss.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from qtopo.errors import InputError, Problem, ProblemCollector
+
+# Protocol identifiers (the registry in qtopo.keyrate.rates maps them to models).
+BB84_DECOY = "bb84-decoy"                 # GLLP, infinite decoys (Lo-Ma-Chen 2005)
+BB84_VACUUM_WEAK = "bb84-vacuum-weak"     # vacuum + weak decoy (Ma-Qi-Zhao-Lo 2005)
+BB84_FINITE = "bb84-finite"               # finite-key decoy BB84 (Lim et al. 2014)
+MDI = "mdi-qkd"                           # MDI-QKD asymptotic (Lo-Curty-Qi 2012)
+TF_SNS = "tf-sns"                         # twin-field, sending-or-not-sending (Wang-Yu-Hu 2018)
+CV_GG02 = "cv-gg02"                       # CV-QKD GG02 Gaussian modulation, reverse reconciliation
+
+KNOWN_PROTOCOLS = (BB84_DECOY, BB84_VACUUM_WEAK, BB84_FINITE, MDI, TF_SNS, CV_GG02)
+
+
+@dataclass(frozen=True)
+class FibreType:
+    """A fibre type: attenuation in dB/km and where the figure comes from."""
+
+    name: str
+    attenuation_db_per_km: float
+    source: str
+
+
+#: Fibre presets. ``FIBRE_TYPES["standard"].attenuation_db_per_km == 0.2``.
+FIBRE_TYPES: dict[str, FibreType] = {
+    "standard": FibreType(
+        "standard", 0.2,
+        "ITU-T G.652.D single-mode fibre, typical 0.18-0.22 dB/km at 1550 nm; 0.2 dB/km is the value used in "
+        "most QKD rate-distance studies (e.g. Lim et al., PRA 89, 022307 (2014)).",
+    ),
+    "ultra-low-loss": FibreType(
+        "ultra-low-loss", 0.16,
+        "Ultra-low-loss (pure-silica-core, G.654) fibre, 0.16 dB/km as used by Boaron et al., "
+        "PRL 121, 190502 (2018) (421 km QKD).",
+    ),
+    "gys-2004": FibreType(
+        "gys-2004", 0.21,
+        "0.21 dB/km of the Gobby-Yuan-Shields 122 km experiment, as used by Lo, Ma, Chen, PRL 94, 230504 "
+        "(2005), Table I.",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Device:
+    """Physical parameters of a QKD system (one transmitter/receiver pair, or one pair plus its relay).
+
+    Parameters
+    ----------
+    name : str
+        Preset name (or a user name for a customised device).
+    protocol : str
+        Registered protocol id (see :func:`qtopo.keyrate.list_protocols`).
+    repetition_rate_hz : float
+        Pulses (DV) or symbols (CV) per second, Hz.
+    detector_efficiency : float
+        Receiver efficiency in (0, 1]: detector quantum efficiency times Bob's internal transmittance.
+        For MDI/TF the efficiency of the relay's detectors.
+    dark_count_prob : float
+        Dark/background click probability per detector per gate, in [0, 1).
+    misalignment_error : float
+        Optical misalignment error ``e_d`` in [0, 0.5).
+    ec_efficiency : float
+        Error-correction inefficiency ``f >= 1``.
+    source : str
+        Citation of the parameter set.
+    sifting_factor : float
+        Fraction of detections kept after basis sifting (1/2 for standard BB84, ~1 for efficient BB84 with a
+        strongly biased basis choice in the asymptotic limit).
+    signal_intensity : float or None
+        Mean photon number ``mu`` of signal states (MDI/TF: per sender); ``None`` = optimised per loss.
+    decoy_intensity : float or None
+        Weak decoy ``nu`` (vacuum + weak decoy; finite key ``mu2``); ``None`` = optimised (finite key only).
+    vacuum_intensity : float
+        Weakest decoy ``mu3`` of the finite-key protocol (0 = true vacuum).
+    block_size : float or None
+        Finite key: post-processing block size ``n_X`` (sifted key-basis detections).
+    eps_sec, eps_cor : float
+        Finite key: secrecy and correctness parameters.
+    send_probability : float or None
+        Twin-field SNS: probability ``epsilon`` of sending in a Z window; ``None`` = optimised.
+    excess_noise : float
+        CV: excess noise ``xi`` in shot-noise units, referred to the channel input.
+    electronic_noise : float
+        CV: detector electronic noise ``v_el`` in shot-noise units.
+    reconciliation_efficiency : float
+        CV: reconciliation efficiency ``beta`` in (0, 1].
+    detection : str
+        CV: ``"homodyne"`` or ``"heterodyne"``.
+    modulation_variance : float or None
+        CV: Alice's modulation variance ``V_A`` (SNU); ``None`` = optimised per loss.
+    """
+
+    name: str
+    protocol: str
+    repetition_rate_hz: float
+    detector_efficiency: float
+    dark_count_prob: float
+    misalignment_error: float
+    ec_efficiency: float
+    source: str
+    sifting_factor: float = 0.5
+    signal_intensity: float | None = None
+    decoy_intensity: float | None = None
+    vacuum_intensity: float = 0.0
+    block_size: float | None = None
+    eps_sec: float = 1e-10
+    eps_cor: float = 1e-15
+    send_probability: float | None = None
+    excess_noise: float = 0.0
+    electronic_noise: float = 0.0
+    reconciliation_efficiency: float = 1.0
+    detection: str = "homodyne"
+    modulation_variance: float | None = None
+
+    @property
+    def detector_loss_db(self) -> float:
+        """Receiver loss in dB equivalent to ``detector_efficiency`` (``-10 log10(eta_det)``)."""
+        return -10.0 * math.log10(self.detector_efficiency)
+
+    @property
+    def background_yield(self) -> float:
+        """Two-detector background yield ``Y0 = 1 - (1 - p_d)**2`` per pulse."""
+        return 1.0 - (1.0 - self.dark_count_prob) ** 2
+
+    def with_(self, **overrides: Any) -> "Device":
+        """Copy with fields replaced, validated like :func:`get_device`."""
+        return _validated(replace(self, **_check_override_names(self.name, overrides)))
+
+
+def _p(name, protocol, rate, eff, pd, ed, f, source, **kw) -> Device:
+    return Device(name, protocol, rate, eff, pd, ed, f, source, **kw)
+
+
+_GYS_SRC = (
+    "Lo, Ma, Chen, PRL 94, 230504 (2005), Table I, 'GYS' column (Gobby, Yuan, Shields, APL 84, 3762 (2004)): "
+    "eta_Bob = 4.5%, Y0 = 1.7e-6, e_detector = 3.3%, alpha = 0.21 dB/km; f(e) = 1.22 and q = 1/2 as in the paper's "
+    "simulation. Repetition rate 2 MHz as in the GYS experiment."
+)
+
+PRESETS: dict[str, Device] = {
+    "gys-2005": _p(
+        "gys-2005", BB84_DECOY, 2e6, 0.045, 0.85e-6, 0.033, 1.22, _GYS_SRC, sifting_factor=0.5,
+    ),
+    "gys-vacuum-weak": _p(
+        "gys-vacuum-weak", BB84_VACUUM_WEAK, 2e6, 0.045, 0.85e-6, 0.033, 1.22,
+        "GYS parameters as 'gys-2005' with the vacuum + weak decoy method of Ma, Qi, Zhao, Lo, PRA 72, 012326 "
+        "(2005), Sec. V (nu fixed at 0.05, mu optimised).",
+        sifting_factor=0.5, decoy_intensity=0.05,
+    ),
+    "apd-bb84": _p(
+        "apd-bb84", BB84_DECOY, 1e9, 0.20, 1e-6, 0.01, 1.16,
+        "Representative GHz-gated InGaAs/APD decoy-BB84 system (self-differencing APDs, ~20% efficiency, "
+        "~1e-6 dark counts per gate, ~1% optical error), cf. Lucamarini et al., Opt. Express 21, 24550 (2013) "
+        "and Frohlich et al., Optica 4, 163 (2017); f = 1.16 and efficient BB84 (sifting ~1) as in Lim et al. "
+        "PRA 89, 022307 (2014).",
+        sifting_factor=1.0,
+    ),
+    "snspd-bb84": _p(
+        "snspd-bb84", BB84_DECOY, 2.5e9, 0.60, 1e-10, 0.005, 1.16,
+        "Cooled-SNSPD system after Boaron et al., PRL 121, 190502 (2018): 2.5 GHz clock, SNSPDs with ~60% "
+        "efficiency and ~0.1 count/s dark counts (~1e-10 per gate), optical error ~0.5%; efficient BB84 "
+        "(sifting ~1). Their 3-state one-decoy finite-key protocol is modelled here as asymptotic decoy BB84.",
+        sifting_factor=1.0,
+    ),
+}
+
+
+def _suggest(name: str, options) -> str:
+    close = difflib.get_close_matches(name, list(options), n=3, cutoff=0.5)
+    if close:
+        return "did you mean " + " or ".join(repr(c) for c in close) + "?"
+    return "choose one of: " + ", ".join(sorted(options))
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(Device))
+
+
+def _check_override_names(where: str, overrides: dict) -> dict:
+    bad = [k for k in overrides if k not in _FIELD_NAMES]
+    if bad:
+        raise InputError(
+            [Problem(f"device {where!r}, field {k!r}", "unknown device field", _suggest(k, _FIELD_NAMES)) for k in bad],
+            "invalid device override",
+        )
+    return overrides
+
+
+def _num(pc: ProblemCollector, where: str, field: str, v, *, allow_none=False) -> float | None:
+    if v is None:
+        if not allow_none:
+            pc.add(f"{where}, field {field!r}", "must be a number, got None")
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
+        pc.add(f"{where}, field {field!r}", f"must be a finite number, got {v!r}")
+        return None
+    return float(v)
+
+
+def _validated(dev: Device) -> Device:
+    """Check every field of ``dev``; raise one :class:`InputError` listing all problems."""
+    pc = ProblemCollector("invalid device parameters")
+    w = f"device {dev.name!r}"
+
+    def rng(field, lo, hi, lo_open=False, hi_open=False, allow_none=False, fix=""):
+        v = _num(pc, w, field, getattr(dev, field), allow_none=allow_none)
+        if v is None:
+            return
+        bad_lo = v <= lo if lo_open else v < lo
+        bad_hi = v >= hi if hi_open else v > hi
+        if bad_lo or bad_hi:
+            lb = "(" if lo_open else "["
+            hb = ")" if hi_open else "]"
+            pc.add(f"{w}, field {field!r}", f"{v!r} is outside {lb}{lo}, {hi}{hb}", fix)
+
+    if dev.protocol not in KNOWN_PROTOCOLS:
+        pc.add(f"{w}, field 'protocol'", f"unknown protocol {dev.protocol!r}", _suggest(str(dev.protocol), KNOWN_PROTOCOLS))
+    rng("repetition_rate_hz", 0, math.inf, lo_open=True, hi_open=True, fix="pulses per second, e.g. 1e9")
+    rng("detector_efficiency", 0, 1, lo_open=True, fix="efficiency is a fraction in (0, 1], e.g. 0.2 for 20%")
+    rng("dark_count_prob", 0, 1, hi_open=True, fix="probability per detector per gate, e.g. 1e-6")
+    rng("misalignment_error", 0, 0.5, hi_open=True, fix="error probability, e.g. 0.01")
+    rng("ec_efficiency", 1, math.inf, hi_open=True, fix="error-correction inefficiency f >= 1, e.g. 1.16")
+    rng("sifting_factor", 0, 1, lo_open=True)
+    rng("signal_intensity", 0, 10, lo_open=True, allow_none=True, fix="mean photon number, e.g. 0.5, or None to optimise")
+    rng("decoy_intensity", 0, 10, lo_open=True, allow_none=True)
+    rng("vacuum_intensity", 0, 10)
+    rng("block_size", 1, math.inf, hi_open=True, allow_none=True, fix="sifted key-basis detections per block, e.g. 1e10")
+    rng("eps_sec", 0, 1, lo_open=True, hi_open=True)
+    rng("eps_cor", 0, 1, lo_open=True, hi_open=True)
+    rng("send_probability", 0, 1, lo_open=True, hi_open=True, allow_none=True)
+    rng("excess_noise", 0, math.inf, hi_open=True, fix="excess noise in shot-noise units at the channel input, e.g. 0.01")
+    rng("electronic_noise", 0, math.inf, hi_open=True, fix="electronic noise in shot-noise units, e.g. 0.04")
+    rng("reconciliation_efficiency", 0, 1, lo_open=True, fix="beta in (0, 1], e.g. 0.95")
+    rng("modulation_variance", 0, 1e6, lo_open=True, allow_none=True, fix="V_A in shot-noise units, or None to optimise")
+    if dev.detection not in ("homodyne", "heterodyne"):
+        pc.add(f"{w}, field 'detection'", f"{dev.detection!r} is not 'homodyne' or 'heterodyne'")
+    if not isinstance(dev.source, str):
+        pc.add(f"{w}, field 'source'", "must be a citation string")
+    pc.raise_if_any()
+    # Cross-field checks.
+    if dev.protocol == BB84_FINITE and dev.block_size is None:
+        pc.add(f"{w}, field 'block_size'", "the finite-key protocol needs a block size", "set block_size, e.g. 1e10")
+    if dev.protocol == BB84_VACUUM_WEAK and dev.decoy_intensity is None:
+        pc.add(f"{w}, field 'decoy_intensity'", "vacuum + weak decoy needs a fixed weak decoy intensity nu",
+               "set decoy_intensity, e.g. 0.05")
+    if (dev.signal_intensity is not None and dev.decoy_intensity is not None
+            and dev.protocol in (BB84_VACUUM_WEAK, BB84_FINITE) and dev.decoy_intensity >= dev.signal_intensity):
+        pc.add(f"{w}, field 'decoy_intensity'", "decoy intensity must be below the signal intensity")
+    pc.raise_if_any()
+    return dev
+
+
+def get_device(name: str, **overrides: Any) -> Device:
+    """Return a catalog device, optionally with fields overridden.
+
+    Parameters
+    ----------
+    name : str
+        Preset name (see :func:`list_presets`).
+    **overrides
+        Device fields to replace, e.g. ``detector_efficiency=0.2``.
+
+    Returns
+    -------
+    Device
+        A validated, frozen device.
+
+    Raises
+    ------
+    qtopo.errors.InputError
+        Unknown preset (close matches suggested), unknown field, or a value outside its range; every problem
+        names the field.
+    """
+    if not isinstance(name, str) or name not in PRESETS:
+        raise InputError([Problem(f"device preset {name!r}", "unknown device preset", _suggest(str(name), PRESETS))],
+                         "invalid device")
+    base = PRESETS[name]
+    _check_override_names(name, overrides)
+    return _validated(replace(base, **overrides))
+
+
+def list_presets() -> list[dict[str, str]]:
+    """Catalog rows ``{"name", "protocol", "source"}``, in catalog order."""
+    return [{"name": d.name, "protocol": d.protocol, "source": d.source} for d in PRESETS.values()]
+
+
+def make_device(**fields_: Any) -> Device:
+    """Build and validate a device from explicit fields (no preset)."""
+    try:
+        dev = Device(**fields_)
+    except TypeError as exc:
+        raise InputError([Problem("device", str(exc), "see qtopo.keyrate.Device for the field list")]) from None
+    return _validated(dev)
