@@ -19,9 +19,17 @@ REPO = HERE.parent
 if str(REPO) not in sys.path:  # allow `python data/build_data.py` without an installed qtopo
     sys.path.insert(0, str(REPO))
 
+import gzip  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+
+import geopandas as gpd  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import shapely  # noqa: E402
 
 from qtopo.importers import write_project  # noqa: E402
+from qtopo.importers._common import country_code, write_gpkg  # noqa: E402
 from qtopo.importers.zoo import read_zoo  # noqa: E402
 
 DEFAULT_SHARED = REPO.parent / "shared" / "data"
@@ -82,7 +90,142 @@ def build_surfnet(shared: Path, out_root: Path) -> Path:
                          time_limit_s=60.0)
 
 
-BUILDERS = {"surfnet": build_surfnet}
+# ---------------------------------------------------------------------------------------------- Natural Earth
+#: Countries outside Natural Earth's "Europe" continent that European scenarios need (EU member Cyprus).
+EUROPE_EXTRA_A2 = ["CY"]
+#: Europe 10m polygons are clipped to this lon/lat box (drops Siberia, overseas territories): keeps it small.
+EUROPE_BBOX = (-32.0, 26.0, 45.0, 72.0)
+EUROPE_SIMPLIFY_DEG = 0.005
+
+
+def _atomic_write(path: Path, writer) -> Path:
+    """Write ``path`` through ``writer(tmp_path)`` then :func:`os.replace` it into place."""
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}")
+    if tmp.exists():
+        tmp.unlink()
+    writer(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def build_naturalearth(shared: Path, out_root: Path) -> Path:
+    """Build ``naturalearth/countries.gpkg`` (1:110m, world) and ``countries_europe_10m.gpkg`` (1:10m, Europe).
+
+    Both have columns ``name``, ``iso_a2``, ``iso_a3``, ``continent`` (ISO codes from Natural Earth's
+    ``*_EH`` columns, which fill in France, Norway and Kosovo where the plain ISO columns hold -99).
+    """
+    ne = shared / "natural-earth"
+    ten = gpd.read_file(ne / "ne_10m_admin_0_countries_deu.zip", engine="pyogrio",
+                        columns=["NAME", "ADMIN", "ISO_A2_EH", "ISO_A3_EH", "CONTINENT"])
+    ten = ten.rename(columns={"NAME": "name", "ISO_A2_EH": "iso_a2", "ISO_A3_EH": "iso_a3",
+                              "CONTINENT": "continent"})
+    out = out_root / "naturalearth"
+
+    low = gpd.read_file(ne / "naturalearth_lowres" / "naturalearth_lowres.shp", engine="pyogrio")
+    a3_to_a2 = {a3: a2 for a3, a2 in zip(ten["iso_a3"], ten["iso_a2"]) if a3 != "-99"}
+    name_to = ten.set_index(ten["ADMIN"].str.casefold())
+    # lowres has -99 ISO codes for France, Norway, Kosovo, N. Cyprus, Somaliland: recover them by name
+    fix = low["iso_a3"].eq("-99")
+    low.loc[fix, "iso_a3"] = [name_to["iso_a3"].get(n.casefold(), "-99") for n in low.loc[fix, "name"]]
+    name_a2 = dict(zip(ten["name"].str.casefold(), ten["iso_a2"]))
+    low["iso_a2"] = low["iso_a3"].map(a3_to_a2)
+    low["iso_a2"] = low["iso_a2"].fillna(low["name"].str.casefold().map(name_a2)).fillna("-99")
+    low = low[["name", "iso_a2", "iso_a3", "continent", "geometry"]].sort_values("iso_a3", kind="stable")
+    _atomic_write(out / "countries.gpkg", lambda t: write_gpkg(low.reset_index(drop=True), t, "countries"))
+
+    eu = ten[(ten["continent"] == "Europe") | ten["iso_a2"].isin(EUROPE_EXTRA_A2)].copy()
+    eu["geometry"] = shapely.make_valid(shapely.simplify(
+        shapely.clip_by_rect(eu.geometry.values, *EUROPE_BBOX), EUROPE_SIMPLIFY_DEG, preserve_topology=True))
+    eu = eu[~eu.geometry.is_empty][["name", "iso_a2", "iso_a3", "continent", "geometry"]]
+    eu = eu.sort_values(["iso_a3", "name"], kind="stable").reset_index(drop=True)
+    _atomic_write(out / "countries_europe_10m.gpkg", lambda t: write_gpkg(eu, t, "countries"))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- GeoNames
+#: Countries kept from GeoNames cities15000: Natural Earth's European countries plus Cyprus.
+def _europe_a2(shared: Path) -> list[str]:
+    ten = gpd.read_file(shared / "natural-earth" / "ne_10m_admin_0_countries_deu.zip", engine="pyogrio",
+                        columns=["ISO_A2_EH", "CONTINENT"], read_geometry=False)
+    codes = set(ten.loc[ten["CONTINENT"] == "Europe", "ISO_A2_EH"]) | set(EUROPE_EXTRA_A2)
+    return sorted(c for c in codes if c and c != "-99")
+
+
+def build_geonames(shared: Path, out_root: Path) -> Path:
+    """Build ``geonames/cities_europe.csv``: cities of >= 15000 inhabitants in European countries.
+
+    Columns ``geonameid, name, country`` (ISO alpha-2), ``lat, lon, population``; sorted by country then
+    decreasing population.
+    """
+    with gzip.open(shared / "geonames" / "cities15000.json.gz", "rt", encoding="utf-8") as fh:
+        raw = json.load(fh)
+    df = pd.DataFrame.from_records(list(raw.values()),
+                                   columns=["geonameid", "name", "countrycode", "latitude", "longitude",
+                                            "population"])
+    df = df.rename(columns={"countrycode": "country", "latitude": "lat", "longitude": "lon"})
+    df = df[df["country"].isin(_europe_a2(shared)) & (df["population"] >= 15000)]
+    df = df.sort_values(["country", "population", "geonameid"], ascending=[True, False, True], kind="stable")
+    path = out_root / "geonames" / "cities_europe.csv"
+    return _atomic_write(path, lambda t: df[["geonameid", "name", "country", "lat", "lon", "population"]]
+                         .to_csv(t, index=False, lineterminator="\n"))
+
+
+# ---------------------------------------------------------------------------------------------- cloud regions
+def build_cloud(shared: Path, out_root: Path) -> Path:
+    """Build ``cloud/regions.csv``: ``provider, region, city, country`` (ISO alpha-2), ``lat, lon``.
+
+    ``city`` is the provider's location label (a city, or for a few providers a metro area or geography).
+    """
+    rows = []
+    for f in sorted((shared / "cloud-regions").glob("*_regions.json")):
+        provider = f.name[: -len("_regions.json")]
+        for region, v in json.loads(f.read_text(encoding="utf-8")).items():
+            rows.append((provider, region, v.get("location", ""), country_code(v.get("country")),
+                         v.get("latitude"), v.get("longitude")))
+    df = pd.DataFrame(rows, columns=["provider", "region", "city", "country", "lat", "lon"])
+    df[["lat", "lon"]] = df[["lat", "lon"]].apply(pd.to_numeric, errors="coerce")
+    df = df.dropna(subset=["lat", "lon"]).sort_values(["provider", "region"], kind="stable")
+    _atomic_write(out_root / "cloud" / "LICENSE",
+                  lambda t: shutil.copyfile(shared / "cloud-regions" / "LICENSE", t))
+    return _atomic_write(out_root / "cloud" / "regions.csv",
+                         lambda t: df.to_csv(t, index=False, lineterminator="\n"))
+
+
+# ---------------------------------------------------------------------------------------------- Topology Zoo
+#: GraphML files bundled for tests and benchmarks (names as in the zoo).
+ZOO_GRAPHS = ["Abilene", "Nsfnet", "Sprint", "Surfnet", "Geant2012", "Dfn", "Colt", "Cogentco", "UsCarrier",
+              "Kdl", "Bellcanada"]
+#: Files larger than this are stored gzipped (``.graphml.gz``; the importer reads both).
+ZOO_GZIP_ABOVE_BYTES = 100_000
+
+
+def build_zoo(shared: Path, out_root: Path) -> Path:
+    """Copy the selected Topology Zoo GraphML files (large ones gzipped, deterministically) and the licence."""
+    src = shared / "topology-zoo"
+    out = out_root / "zoo"
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ZOO_GRAPHS:
+        f = src / "graphml" / f"{name}.graphml"
+        data = f.read_bytes()
+        if len(data) > ZOO_GZIP_ABOVE_BYTES:
+            def write(t, data=data):
+                with open(t, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
+                                                         compresslevel=9) as gz:
+                    gz.write(data)
+            _atomic_write(out / f"{name}.graphml.gz", write)
+            (out / f"{name}.graphml").unlink(missing_ok=True)
+        else:
+            _atomic_write(out / f"{name}.graphml", lambda t, f=f: shutil.copyfile(f, t))
+            (out / f"{name}.graphml.gz").unlink(missing_ok=True)
+    _atomic_write(out / "LICENSE", lambda t: shutil.copyfile(src / "LICENSE", t))
+    return out
+
+
+BUILDERS = {"surfnet": build_surfnet, "naturalearth": build_naturalearth, "geonames": build_geonames,
+            "cloud": build_cloud, "zoo": build_zoo}
 
 
 def build_all(shared: str | Path, out_root: str | Path = HERE, only=None) -> list[Path]:

@@ -6,6 +6,8 @@ used by the Topology Zoo (e.g. "Macedonia", "Myanmar [Burma]"). Keys are case-fo
 """
 
 COUNTRY_CODES: dict[str, str] = {
+    'hong kong sar': 'HK',
+    'european union': 'EU',
     'afghanistan': 'AF',
     'aland': 'AX',
     'albania': 'AL',
