@@ -24,7 +24,6 @@ import json  # noqa: E402
 import shutil  # noqa: E402
 
 import geopandas as gpd  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import shapely  # noqa: E402
 

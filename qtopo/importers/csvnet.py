@@ -17,7 +17,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from qtopo.errors import InputError, Problem, ProblemCollector
+from qtopo.errors import InputError, ProblemCollector
 from qtopo.importers._common import (CRS, DENSIFY_KM, ImportReport, check_file, datacenter_kinds,
                                      isolated_note, routes_between)
 

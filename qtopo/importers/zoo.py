@@ -13,7 +13,7 @@ from pathlib import Path
 
 import geopandas as gpd
 
-from qtopo.errors import InputError, Problem, ProblemCollector
+from qtopo.errors import ProblemCollector
 from qtopo.importers._common import (CRS, DENSIFY_KM, ImportReport, check_file, country_code, datacenter_kinds,
                                      isolated_note, parse_xml, read_text, routes_between, unique_slugs)
 
