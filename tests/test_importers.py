@@ -158,6 +158,12 @@ def test_sndlib_errors(fname, needles):
         assert n in msg
 
 
+def test_package_exports_all_readers():
+    import qtopo.importers as imp
+
+    assert imp.read_sndlib is read_sndlib and imp.read_csv_network is read_csv_network
+
+
 def test_sndlib_explicit_pixel_refused_even_if_in_range():
     with pytest.raises(InputError, match="pixel"):
         read_sndlib(FIX / "sndlib_benelux4.txt", coordinates="pixel")

@@ -166,6 +166,11 @@ def geodesic_lines(lon1, lat1, lon2, lat2, spacing_km: float = DENSIFY_KM) -> np
     -------
     numpy.ndarray of shapely.LineString
         One line per pair, starting exactly at point 1 and ending exactly at point 2.
+
+    Notes
+    -----
+    Longitudes are normalised to [-180, 180], so a route crossing the antimeridian (Pacific cables) is drawn
+    across the map; its ``geodesic_km`` is still right. None of the bundled networks crosses it.
     """
     lon1, lat1, lon2, lat2 = (np.atleast_1d(np.asarray(a, float)) for a in (lon1, lat1, lon2, lat2))
     if lon1.size == 0:
