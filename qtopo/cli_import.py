@@ -98,14 +98,19 @@ def zoo_command(graphml, out_dir, route_factor, datacenters, target_bps, name, o
 @click.option("--demands", "how", type=click.Choice(_DEMANDS + ("file",)), default="all-pairs",
               show_default=True,
               help="As for zoo, or 'file': the SNDlib demand pairs, each with --target-bps.")
-def sndlib_command(network_file, out_dir, route_factor, datacenters, target_bps, name, overwrite, how):
+@click.option("--coordinates", type=click.Choice(["auto", "geographical", "pixel"]), default="auto",
+              show_default=True,
+              help="Coordinate type when the file does not state it (native format); pixel files are refused.")
+def sndlib_command(network_file, out_dir, route_factor, datacenters, target_bps, name, overwrite, how,
+                   coordinates):
     """Import an SNDlib network file (native .txt or .xml) with geographical coordinates."""
     import pandas as pd
 
     from qtopo.importers.sndlib import read_sndlib
 
     _check_common(route_factor, target_bps)
-    sites, routes, sdem, report = read_sndlib(network_file, datacenters=_split(datacenters))
+    sites, routes, sdem, report = read_sndlib(network_file, datacenters=_split(datacenters),
+                                              coordinates=coordinates)
     if how == "file":
         if sdem.empty:
             raise InputError([Problem(network_file, "the file has no demands", "use --demands all-pairs")],
