@@ -141,7 +141,7 @@ def _choose_sources(pairs: list[tuple[str, str]]) -> list[str]:
 
 
 def build_inputs(net: FibreNetwork, demands: pd.DataFrame, scenario, *, prune: bool = True,
-                 aggregate: bool = True) -> PlanningInputs:
+                 aggregate: bool | None = None) -> PlanningInputs:
     """Compute candidates, hops, per-device rates and demand commodities.
 
     Parameters
@@ -152,12 +152,16 @@ def build_inputs(net: FibreNetwork, demands: pd.DataFrame, scenario, *, prune: b
     scenario : Scenario
     prune : bool
         Apply the exact pruning rules of the module docstring.
-    aggregate : bool
-        Aggregate demands into one commodity per source (exact for the basic design problem).
+    aggregate : bool, optional
+        Aggregate demands into one commodity per source (exact for the basic design problem, smaller model,
+        weaker LP bound). Default from ``solver.commodities``: ``auto`` aggregates above 40 demands.
     """
     from .keyrate import secret_key_rate_bps
 
     t0 = time.perf_counter()
+    if aggregate is None:
+        mode = scenario.solver.get("commodities", "auto")
+        aggregate = mode == "source" or (mode == "auto" and len(demands) > 40)
     fib = scenario.fibre
     costs = scenario.costs
     # ---- resolve node capex and terminals
@@ -390,3 +394,53 @@ def _bottleneck_detail(inputs, G: nx.Graph, s, t) -> str:
     return (f"; the best path still has a span {wa[0]} - {wa[1]} of {worst:.1f} dB fibre loss (+{conn:g} dB "
             f"connectors), beyond the best device's reach of {reach:.1f} dB. Add candidate huts "
             f"(network.hut_spacing_km) or a longer-reach device")
+
+
+def prune_by_bound(inputs: PlanningInputs, upper_bound_eur: float) -> PlanningInputs:
+    """Drop (hop, device) options and nodes that no plan cheaper than ``upper_bound_eur`` can use.
+
+    A degree argument gives an exact lower bound on any plan that installs a pair of option i: every demand
+    endpoint needs at least one link end, every opened non-terminal node at least two, and each link has two
+    ends. With T endpoints and ``N_i`` non-terminal ends of option i, such a plan has at least
+    ``1 + ceil((T + 2 N_i - 2) / 2)`` links, so it costs at least
+    ``terminal capex + capex(N_i) + cost_i + (links - 1) x (cheapest pair cost)``.
+    Options whose bound exceeds the upper bound (a known plan's cost) cannot be in an optimal plan.
+    """
+    hd = inputs.hop_devices
+    if len(hd) == 0 or not math.isfinite(upper_bound_eur):
+        return inputs
+    nodes = inputs.nodes
+    term = nodes["terminal"]
+    T = int(term.sum())
+    const = float(nodes.loc[term, "capex_eur"].sum())
+    hops = inputs.hops
+    h = hd["hop"].to_numpy(int)
+    u = hops.u.to_numpy()[h]
+    v = hops.v.to_numpy()[h]
+    tu = term.reindex(u).to_numpy(bool)
+    tv = term.reindex(v).to_numpy(bool)
+    cap = nodes["capex_eur"]
+    capex_ends = np.where(tu, 0.0, cap.reindex(u).to_numpy()) + np.where(tv, 0.0, cap.reindex(v).to_numpy())
+    n_non = (~tu).astype(int) + (~tv).astype(int)
+    cpp = hd["cost_per_pair_eur"].to_numpy()
+    cheapest = float(cpp.min())
+    links = 1 + np.ceil(np.maximum(T + 2 * n_non - 2, 0) / 2.0)
+    lb = const + capex_ends + cpp + (links - 1) * cheapest
+    keep = lb <= upper_bound_eur * (1 + 1e-9) + 1e-6
+    if keep.all():
+        return inputs
+    hd2 = hd[keep].copy()
+    used_h = np.unique(hd2["hop"].to_numpy(int))
+    remap = -np.ones(len(hops), int)
+    remap[used_h] = np.arange(len(used_h))
+    hops2 = hops.iloc[used_h].reset_index(drop=True)
+    hd2["hop"] = remap[hd2["hop"].to_numpy(int)]
+    used_nodes = set(hops2.u) | set(hops2.v) | set(nodes.index[term])
+    nodes2 = nodes.loc[[n for n in nodes.index if n in used_nodes]]
+    out = PlanningInputs(network=inputs.network, nodes=nodes2, hops=hops2, hop_devices=hd2.reset_index(drop=True),
+                         demands=inputs.demands, devices=inputs.devices, params=dict(inputs.params),
+                         diagnosis=list(inputs.diagnosis), stats=dict(inputs.stats), timings_s=dict(inputs.timings_s))
+    out.stats.update({"bound_pruned_options": int((~keep).sum()), "hops_after_bound": int(len(hops2)),
+                      "candidates_after_bound": int(len(nodes2))})
+    log.info("bound pruning: %d of %d hop-device options dropped", int((~keep).sum()), len(hd))
+    return out

@@ -90,6 +90,7 @@ def build_model(inputs: PlanningInputs, scenario=None) -> pyo.ConcreteModel:
         add_hop_capacity(m, inputs)
         add_linking(m, inputs)
         add_node_throughput(m, inputs)
+        add_commodity_linking(m, inputs)
         add_objective(m, inputs)
     finally:
         if gc_was:
@@ -213,6 +214,47 @@ def add_node_throughput(m, inputs) -> None:
     f, y = m.f, m.y
     m.VT = pyo.Set(initialize=V, ordered=True)
     m.throughput = pyo.Constraint(m.VT, rule=lambda _m, v: sum(f[int(a)] for a in g[v]) <= total * y[v])
+
+
+def add_commodity_linking(m, inputs) -> None:
+    """Per-commodity linking: ``f_k(h, both directions) <= sum_d min(D_k, rate_d) n_d`` and
+    ``inflow_k(v) <= D_k y_v``.
+
+    Valid because commodity k never needs more than its total demand D_k on one hop or through one node, and
+    when any pair is installed (n_d >= 1) the capacity term covers the flow. Where rates per pair are far above
+    the targets (short hops) the plain capacity row lets the LP relaxation install a thousandth of a pair; these
+    rows force ``n_d >= f_k / D_k`` instead, which is what closes the gap on national networks.
+    """
+    q = m._qidx
+    d = inputs.demands
+    D = d.groupby("commodity")["target_bps"].sum()
+    Dk = np.array([float(D[c]) for c in q.commodities])
+    hd = inputs.hop_devices
+    rate = hd["rate_bps_per_pair"].to_numpy()
+    d_keys, d_groups = _group(hd["hop"].to_numpy(int), np.arange(len(hd)))
+    dg = dict(zip(d_keys.tolist(), d_groups))
+    nk = len(q.commodities)
+    key = q.arc_hop * nk + q.arc_com
+    f_keys, f_groups = _group(key, np.arange(len(key)))
+    fg = dict(zip(f_keys.tolist(), f_groups))
+    KH = [kk for kk in fg if (kk // nk) in dg]
+    f, n, y = m.f, m.n, m.y
+
+    def rule(_m, kk):
+        h, k = divmod(kk, nk)
+        cap = sum(float(min(Dk[k], rate[i])) * n[int(i)] for i in dg[h])
+        return sum(f[int(a)] for a in fg[kk]) <= cap
+
+    m.KH = pyo.Set(initialize=KH, ordered=True)
+    m.commodity_capacity = pyo.Constraint(m.KH, rule=rule)
+    openable = set(q.open_nodes)
+    nn = len(q.node_ids)
+    vkey = q.arc_head * nk + q.arc_com
+    v_keys, v_groups = _group(vkey, np.arange(len(vkey)))
+    vg = {int(kk): g for kk, g in zip(v_keys.tolist(), v_groups) if (kk // nk) in openable}
+    m.KVT = pyo.Set(initialize=sorted(vg), ordered=True)
+    m.commodity_throughput = pyo.Constraint(
+        m.KVT, rule=lambda _m, kk: sum(f[int(a)] for a in vg[kk]) <= float(Dk[kk % nk]) * y[kk // nk])
 
 
 def add_objective(m, inputs) -> None:

@@ -137,12 +137,32 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
         if out_dir is not None and write_outputs:
             write_plan(p, out_dir, scen, net)
         return p
+    sol = None
+    if scen.solver["heuristic_start"]:
+        from .candidates import prune_by_bound
+        from .heuristic import construct
+
+        t = time.perf_counter()
+        sol = construct(inputs)
+        T["heuristic"] = time.perf_counter() - t
+        if sol is not None:
+            extra["heuristic_cost"] = sol.cost
+            n0 = len(inputs.hop_devices)
+            inputs = prune_by_bound(inputs, sol.cost)
+            sol = construct(inputs) if len(inputs.hop_devices) < n0 else sol  # re-index on the pruned tables
+            say(f"heuristic: start plan costing {sol.cost:,.0f}; bound pruning kept {len(inputs.hop_devices)} of "
+                f"{n0} hop-device options ({T['heuristic']:.2f} s)")
     t = time.perf_counter()
     model = build_model(inputs, scen)
     T["build"] = time.perf_counter() - t
     say(f"build: Pyomo model ({T['build']:.2f} s)")
-    log_file = None
-    res = solve(model, **solver_options(scen), log_file=log_file)
+    warm = False
+    if sol is not None:
+        from .heuristic import set_mip_start
+
+        set_mip_start(model, inputs, sol)
+        warm = True
+    res = solve(model, **solver_options(scen), warmstart=warm)
     T["handoff"] = res.timings_s.get("handoff", 0.0)
     T["solve"] = res.timings_s.get("solve", 0.0)
     say(f"solve: {res.status.value}, cost {res.objective if res.objective is None else f'{res.objective:,.0f}'}"

@@ -69,6 +69,9 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "mip_gap": (_F, 1e-4, 0.0, 1.0, "relative MIP gap at which to stop"),
         "threads": (_I, 1, 1, 256, "solver threads"),
         "heuristic_start": (_B, True, None, None, "compute a constructive plan first and give it as MIP start"),
+        "commodities": (_S, "auto", None, None,
+                        "'demand' (one flow per demand: tighter LP), 'source' (aggregated by source: smaller), "
+                        "or 'auto' (demand up to 40 demands)"),
         "log_file": (_S, "", None, None, "write the HiGHS log here (relative to --out)"),
     },
 }
@@ -216,6 +219,9 @@ def scenario_from_dict(raw: Mapping[str, Any], path: Path | str | None = None) -
                     col.add(where, f"missing required key '{k}'", f"add {k} = \"path/to/file\" (path relative to the scenario)")
                 out[k] = spec[1]
         sections[sec] = out
+    if sections["solver"].get("commodities") not in ("auto", "demand", "source", None):
+        col.add(f"{fname} [solver]", f"commodities = {sections['solver']['commodities']!r} is not one of "
+                "'auto', 'demand', 'source'", "use commodities = \"auto\"")
     # devices
     devices: list[DeviceSpec] = []
     dev_raw = raw.get("devices", {})
