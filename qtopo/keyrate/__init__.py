@@ -21,10 +21,14 @@ from .rates import (
     secret_key_rate_bps,
 )
 from ._util import eta_from_loss_db, h2, loss_db_from_eta
+from .bounds import plob_bound, plob_bound_loss, tgw_bound, tgw_bound_loss
+from .repeater import chain_fidelity, link_rate_hz, repeater_chain_limits
 
 __all__ = [
     "Device", "FibreType", "FIBRE_TYPES", "PRESETS", "PROTOCOLS", "ProtocolSpec",
     "get_device", "make_device", "list_presets", "list_protocols",
     "secret_bits_per_pulse", "secret_key_rate_bps", "max_reach_db", "max_distance_km",
     "eta_from_loss_db", "loss_db_from_eta", "h2",
+    "plob_bound", "plob_bound_loss", "tgw_bound", "tgw_bound_loss",
+    "repeater_chain_limits", "link_rate_hz", "chain_fidelity",
 ]

@@ -148,7 +148,7 @@ def maximise(
     log : sequence of str
         Parameters searched in log space.
     init : mapping name -> float, optional
-        Starting values.
+        Unused (kept for API stability; the global start grid replaces it).
     n_start : int
         Dense starting grid of the first parameter.
 
@@ -164,28 +164,26 @@ def maximise(
     inv = {n: (np.exp if n in log else (lambda x: x)) for n in names}
     lo = {n: float(tr[n](bounds[n][0])) for n in names}
     hi = {n: float(tr[n](bounds[n][1])) for n in names}
-    cur = {}
-    for n in names:
-        v = init.get(n) if init else None
-        v = 0.5 * (lo[n] + hi[n]) if v is None else float(tr[n](v))
-        cur[n] = np.full(tuple(shape) + (1,), v)
+    cur: dict = {}
 
     def evaluate(trial: dict) -> np.ndarray:
         with np.errstate(all="ignore"):
             val = f(**{n: inv[n](trial[n]) for n in names})
         return np.where(np.isfinite(val), val, -np.inf)
 
-    # Dense start in the first parameter.
-    first = names[0]
-    grid = np.linspace(lo[first], hi[first], n_start)
-    trial = dict(cur)
-    trial[first] = np.broadcast_to(grid, tuple(shape) + (n_start,))
+    # Global start: a dense grid (one parameter) or a coarse product grid (several parameters).
+    d = len(names)
+    k_per = n_start if d == 1 else max(3, int(round(n_start ** (1.0 / d))))
+    axes = [np.linspace(lo[n], hi[n], k_per) for n in names]
+    mesh = [m.ravel() for m in np.meshgrid(*axes, indexing="ij")]
+    trial = {n: np.broadcast_to(m, tuple(shape) + (m.size,)) for n, m in zip(names, mesh)}
     vals = evaluate(trial)
     k = np.argmax(vals, axis=-1)[..., None]
     best = np.take_along_axis(vals, k, axis=-1)
-    cur[first] = np.take_along_axis(np.broadcast_to(grid, vals.shape), k, axis=-1)
-    width = {n: (hi[n] - lo[n]) / 2.0 for n in names}
-    width[first] = 2.0 * (hi[first] - lo[first]) / (n_start - 1)
+    for n, m in zip(names, mesh):
+        start_v = np.take_along_axis(np.broadcast_to(m, vals.shape), k, axis=-1)
+        cur[n] = start_v
+    width = {n: 2.0 * (hi[n] - lo[n]) / (k_per - 1) for n in names}
     offsets = np.linspace(-1.0, 1.0, n_grid)
     for _ in range(n_iter):
         for n in names:

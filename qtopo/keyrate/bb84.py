@@ -165,3 +165,145 @@ def bb84_vacuum_weak(eta_channel, device: Device, mu=None):
         r, _ = maximise(lambda mu: vacuum_weak_rate(e, mu, nu, *args), eta.shape,
                         {"mu": (min(1.01 * nu, 1.4), 1.5)}, n_iter=12)
     return np.maximum(r, 0.0)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Finite-key decoy BB84 (Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014))
+# ----------------------------------------------------------------------------------------------------------
+def finite_key_rate(eta, mu1, mu2, mu3, p1, p2, qx, *, pd, ed, f, n_x, eps_sec, eps_cor):
+    """Secret bits per pulse of the one-decoy-plus-vacuum finite-key BB84 of Lim et al. (2014).
+
+    Implements the secret-key length of Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014), Eq. (1)::
+
+        l = s_X0 + s_X1 (1 - h(phi_X)) - lambda_EC - 6 log2(21/eps_sec) - log2(2/eps_cor)
+
+    with the decoy bounds on vacuum and single-photon events ``s_X0``, ``s_X1`` (their Eqs. (2)-(3)), the
+    single-photon error bound ``v_Z1`` (Eq. (4)), the phase-error bound ``phi_X = v_Z1/s_Z1 + gamma(...)``
+    (Eq. (5)), Hoeffding deviations ``n^pm_k = e^k/p_k (n_k pm sqrt(n/2 ln(21/eps_sec)))`` and
+    ``lambda_EC = f n_X h(E_X)``. Counts are the expected values of the simulation model of their
+    Appendix (detection probability ``D_k = 1 - (1 - 2 p_dc) e^{-eta k}``, error probability
+    ``p_dc + e_mis (1 - e^{-eta k})``; here ``2 p_dc -> Y0 = 1-(1-p_d)^2``). The block is fixed by the
+    number of key-basis (X) detections ``n_X``; the number of pulses sent is
+    ``N = n_X / (q_x^2 sum_k p_k D_k)`` and the rate is ``l / N``.
+
+    Parameters
+    ----------
+    eta : array_like
+        Overall transmittance (channel x receiver).
+    mu1, mu2, mu3 : array_like
+        Signal, decoy, vacuum(-like) intensities, ``mu1 > mu2 + mu3``, ``mu2 > mu3 >= 0``.
+    p1, p2 : array_like
+        Probabilities of sending ``mu1`` and ``mu2`` (``p3 = 1 - p1 - p2 > 0``).
+    qx : array_like
+        Probability of the X (key) basis for Alice and for Bob.
+    pd, ed, f : float
+        Dark count per detector per gate, misalignment error, error-correction inefficiency.
+    n_x : float
+        Post-processing block size (X-basis detections).
+    eps_sec, eps_cor : float
+        Secrecy and correctness parameters.
+
+    Returns
+    -------
+    numpy.ndarray
+        Secret bits per pulse; ``-inf`` where the intensities violate the constraints, negative where no key.
+    """
+    eta = np.asarray(eta, dtype=float)
+    p3 = 1.0 - p1 - p2
+    y0 = 1.0 - (1.0 - pd) ** 2
+    ks = (mu1, mu2, mu3)
+    ps = (p1, p2, p3)
+    D = [1.0 - (1.0 - y0) * np.exp(-eta * k) for k in ks]
+    Eg = [0.5 * y0 + ed * (-np.expm1(-eta * k)) for k in ks]
+    sum_pd = p1 * D[0] + p2 * D[1] + p3 * D[2]
+    N = n_x / (qx * qx * sum_pd)
+    qz2 = (1.0 - qx) ** 2
+    nX = [N * p * qx * qx * d for p, d in zip(ps, D)]
+    nZ = [N * p * qz2 * d for p, d in zip(ps, D)]
+    mX = [N * p * qx * qx * e for p, e in zip(ps, Eg)]
+    mZ = [N * p * qz2 * e for p, e in zip(ps, Eg)]
+    ln_term = np.log(21.0 / eps_sec)
+    tot_nX, tot_nZ, tot_mZ = sum(nX), sum(nZ), sum(mZ)
+
+    def pm(counts, total):
+        d = np.sqrt(total / 2.0 * ln_term)
+        return ([np.exp(k) / p * (c - d) for k, p, c in zip(ks, ps, counts)],
+                [np.exp(k) / p * (c + d) for k, p, c in zip(ks, ps, counts)])
+
+    tau0 = p1 * np.exp(-mu1) + p2 * np.exp(-mu2) + p3 * np.exp(-mu3)
+    tau1 = p1 * np.exp(-mu1) * mu1 + p2 * np.exp(-mu2) * mu2 + p3 * np.exp(-mu3) * mu3
+
+    def s0_s1(counts, total):
+        lo, hi = pm(counts, total)
+        s0 = tau0 * (mu2 * lo[2] - mu3 * hi[1]) / (mu2 - mu3)
+        s0 = np.maximum(s0, 0.0)
+        s1 = tau1 * mu1 * (lo[1] - hi[2] - (mu2 ** 2 - mu3 ** 2) / mu1 ** 2 * (hi[0] - s0 / tau0)) / (
+            mu1 * (mu2 - mu3) - mu2 ** 2 + mu3 ** 2)
+        return s0, np.maximum(s1, 0.0)
+
+    sX0, sX1 = s0_s1(nX, tot_nX)
+    _, sZ1 = s0_s1(nZ, tot_nZ)
+    mlo, mhi = pm(mZ, tot_mZ)
+    vZ1 = np.maximum(tau1 * (mhi[1] - mlo[2]) / (mu2 - mu3), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        b = np.clip(vZ1 / sZ1, 1e-15, 0.5)
+        c, d = sZ1, sX1
+        a = eps_sec / 21.0
+        arg = (c + d) / (c * d * (1.0 - b) * b * a * a)
+        gamma = np.sqrt(np.maximum((c + d) * (1.0 - b) * b / (c * d * np.log(2.0)) * np.log2(np.maximum(arg, 1.0)), 0.0))
+        phi = np.where((sZ1 > 0) & (sX1 > 0), b + gamma, 0.5)
+        e_x = sum(mX) / tot_nX
+    lam_ec = f * n_x * h2_capped(e_x)
+    ell = (sX0 + sX1 * (1.0 - h2_capped(phi)) - lam_ec - 6.0 * np.log2(21.0 / eps_sec) - np.log2(2.0 / eps_cor))
+    r = ell / N
+    ok = (mu1 > mu2 + mu3) & (mu2 > mu3) & (p3 > 0) & (p1 > 0) & (p2 > 0) & (qx > 0) & (qx < 1)
+    return np.where(ok & np.isfinite(r), r, -np.inf)
+
+
+FINITE_BOUNDS = {
+    "mu1": (0.05, 1.0),
+    "mu2": (0.005, 0.6),
+    "p1": (0.05, 0.98),
+    "s2": (0.05, 0.95),     # p2 = (1 - p1) * s2
+    "qx": (0.5, 0.995),
+}
+
+
+def bb84_finite(eta_channel, device: Device):
+    """Finite-key decoy BB84 (Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014)).
+
+    Secret bits per pulse for a block of ``device.block_size`` key-basis detections ``n_X`` at security
+    ``eps_sec`` / ``eps_cor`` (see :func:`finite_key_rate`). The intensities ``mu1`` (signal) and ``mu2``
+    (decoy), their probabilities and the basis bias ``q_x`` are optimised per loss (vectorised coordinate
+    search); ``mu3 = device.vacuum_intensity`` is fixed. If ``device.signal_intensity`` /
+    ``device.decoy_intensity`` are set they are held fixed.
+
+    Parameters
+    ----------
+    eta_channel : array_like
+        Channel transmittance.
+    device : Device
+        Uses ``detector_efficiency``, ``dark_count_prob``, ``misalignment_error``, ``ec_efficiency``,
+        ``block_size``, ``eps_sec``, ``eps_cor``, ``vacuum_intensity``, ``signal_intensity``,
+        ``decoy_intensity``. ``sifting_factor`` is not used (sifting is explicit through ``q_x``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Secret bits per pulse, >= 0.
+    """
+    eta = (np.asarray(eta_channel, dtype=float) * device.detector_efficiency)[..., None]
+    kw = dict(pd=device.dark_count_prob, ed=device.misalignment_error, f=device.ec_efficiency,
+              n_x=float(device.block_size), eps_sec=device.eps_sec, eps_cor=device.eps_cor)
+    mu3 = device.vacuum_intensity
+    fixed = {"mu1": device.signal_intensity, "mu2": device.decoy_intensity}
+    bounds = {k: v for k, v in FINITE_BOUNDS.items() if fixed.get(k) is None}
+
+    def f(**x):
+        mu1 = x.get("mu1", fixed["mu1"])
+        mu2 = x.get("mu2", fixed["mu2"])
+        p1 = x["p1"]
+        return finite_key_rate(eta, mu1, mu2, mu3, p1, (1.0 - p1) * x["s2"], x["qx"], **kw)
+
+    r, _ = maximise(f, eta.shape[:-1], bounds, n_iter=30, n_grid=9, n_start=1024)
+    return np.maximum(r, 0.0)

@@ -112,6 +112,10 @@ class Device:
         CV: ``"homodyne"`` or ``"heterodyne"``.
     modulation_variance : float or None
         CV: Alice's modulation variance ``V_A`` (SNU); ``None`` = optimised per loss.
+    max_loss_db : float or None
+        Operating limit of the hardware (dB of channel loss, e.g. the loss up to which the system was
+        demonstrated or its classical synchronisation works); the rate is 0 beyond it. ``None``: the
+        physics model alone decides the reach.
     """
 
     name: str
@@ -135,6 +139,7 @@ class Device:
     reconciliation_efficiency: float = 1.0
     detection: str = "homodyne"
     modulation_variance: float | None = None
+    max_loss_db: float | None = None
 
     @property
     def detector_loss_db(self) -> float:
@@ -185,6 +190,52 @@ PRESETS: dict[str, Device] = {
         "efficiency and ~0.1 count/s dark counts (~1e-10 per gate), optical error ~0.5%; efficient BB84 "
         "(sifting ~1). Their 3-state one-decoy finite-key protocol is modelled here as asymptotic decoy BB84.",
         sifting_factor=1.0,
+    ),
+    "lim-2014-finite": _p(
+        "lim-2014-finite", BB84_FINITE, 1e9, 0.10, 3e-7, 0.005, 1.16,
+        "Simulation parameters of Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014): eta_Bob = 10%, "
+        "p_dc = 6e-7 (here split as 3e-7 per detector, i.e. 2 p_dc = Y0), e_mis = 0.5%, f_EC = 1.16, "
+        "eps_sec = 1e-10, eps_cor = 1e-15; block n_X = 1e10 (their largest blocks); afterpulsing not modelled; "
+        "1 GHz clock assumed.",
+        block_size=1e10, eps_sec=1e-10, eps_cor=1e-15, vacuum_intensity=2e-4,
+    ),
+    "apd-bb84-finite": _p(
+        "apd-bb84-finite", BB84_FINITE, 1e9, 0.20, 1e-6, 0.01, 1.16,
+        "The 'apd-bb84' hardware with the finite-key analysis of Lim et al., PRA 89, 022307 (2014): "
+        "block n_X = 1e8 (about 0.1-10 s of detections at GHz clocks), eps_sec = 1e-10, eps_cor = 1e-15.",
+        block_size=1e8, vacuum_intensity=2e-4,
+    ),
+    "mdi-lcq-2012": _p(
+        "mdi-lcq-2012", MDI, 1e9, 0.145, 3e-6, 0.015, 1.16,
+        "Simulation parameters of Lo, Curty, Qi, PRL 108, 130503 (2012) (from Ursin et al., Nat. Phys. 3, "
+        "481 (2007)): detector efficiency 14.5%, background 6.02e-6 per pulse (3e-6 per detector), "
+        "misalignment 1.5%, f = 1.16; relay in the middle; 1 GHz clock assumed.",
+        sifting_factor=1.0,
+    ),
+    "mdi-snspd": _p(
+        "mdi-snspd", MDI, 1e9, 0.60, 1e-8, 0.01, 1.16,
+        "Representative SNSPD-relay MDI-QKD (efficiency ~60%, dark counts ~1e-8 per gate, 1% misalignment), "
+        "in the range of long-distance MDI experiments, e.g. Yin et al., PRL 117, 190501 (2016); asymptotic, "
+        "relay in the middle; 1 GHz clock assumed.",
+        sifting_factor=1.0,
+    ),
+    "tf-sns": _p(
+        "tf-sns", TF_SNS, 1e9, 0.60, 1e-8, 0.03, 1.16,
+        "Representative sending-or-not-sending twin-field system (SNSPD relay ~60% efficiency, ~1e-8 dark "
+        "counts per gate, 3% phase-mismatch error), in the range of Chen et al., PRL 124, 070501 (2020) and "
+        "Liu et al., PRL 126, 250502 (2021); protocol of Wang, Yu, Hu, PRA 98, 062323 (2018); asymptotic, "
+        "relay in the middle, phase-reference duty cycle not modelled; 1 GHz clock assumed.",
+        sifting_factor=1.0,
+    ),
+    "cv-jouguet-2013": _p(
+        "cv-jouguet-2013", CV_GG02, 1e6, 0.606, 0.0, 0.0, 1.0,
+        "GG02 system of Jouguet, Kunz-Jacques, Leverrier, Grangier, Diamanti, Nat. Photon. 7, 378 (2013): "
+        "homodyne efficiency 0.606, electronic noise 0.041 SNU, excess noise 0.01 SNU (channel input), "
+        "reconciliation efficiency ~0.95, 1 MHz symbol rate; asymptotic collective-attack rate. Operating "
+        "range capped at the demonstrated 80 km of standard fibre (16 dB): at longer distance the fixed beta "
+        "and finite-size effects make the asymptotic model unreliable.",
+        excess_noise=0.01, electronic_noise=0.041, reconciliation_efficiency=0.95, detection="homodyne",
+        max_loss_db=16.0,
     ),
 }
 
@@ -255,6 +306,8 @@ def _validated(dev: Device) -> Device:
     rng("electronic_noise", 0, math.inf, hi_open=True, fix="electronic noise in shot-noise units, e.g. 0.04")
     rng("reconciliation_efficiency", 0, 1, lo_open=True, fix="beta in (0, 1], e.g. 0.95")
     rng("modulation_variance", 0, 1e6, lo_open=True, allow_none=True, fix="V_A in shot-noise units, or None to optimise")
+    rng("max_loss_db", 0, math.inf, lo_open=True, hi_open=True, allow_none=True,
+        fix="channel loss in dB beyond which the hardware does not operate, or None")
     if dev.detection not in ("homodyne", "heterodyne"):
         pc.add(f"{w}, field 'detection'", f"{dev.detection!r} is not 'homodyne' or 'heterodyne'")
     if not isinstance(dev.source, str):
@@ -263,6 +316,12 @@ def _validated(dev: Device) -> Device:
     # Cross-field checks.
     if dev.protocol == BB84_FINITE and dev.block_size is None:
         pc.add(f"{w}, field 'block_size'", "the finite-key protocol needs a block size", "set block_size, e.g. 1e10")
+    if dev.protocol == CV_GG02 and dev.excess_noise >= 2.0:
+        pc.add(f"{w}, field 'excess_noise'", f"{dev.excess_noise!r} SNU >= 2 makes the channel entanglement-breaking "
+               "at every transmittance (no key possible)", "excess noise referred to the channel input, e.g. 0.01")
+    if dev.protocol == BB84_FINITE and dev.block_size is not None and dev.block_size < 1e3:
+        pc.add(f"{w}, field 'block_size'", f"{dev.block_size!r} is too small for a finite-key decoy analysis",
+               "use at least 1e3 (practically 1e6 or more) key-basis detections per block")
     if dev.protocol == BB84_VACUUM_WEAK and dev.decoy_intensity is None:
         pc.add(f"{w}, field 'decoy_intensity'", "vacuum + weak decoy needs a fixed weak decoy intensity nu",
                "set decoy_intensity, e.g. 0.05")

@@ -2,7 +2,8 @@
 
 ``secret_bits_per_pulse(loss_db, device)`` and ``secret_key_rate_bps(loss_db, device)`` dispatch on
 ``device.protocol``. Models whose free parameters are optimised per loss are evaluated through a per-device
-lookup table (log-rate linearly interpolated on a 0.05 dB grid, direct computation within 1 dB of the reach)
+lookup table (rate linearly interpolated on a 0.05 dB grid, 0.005 dB in the first dB and within 1 dB of
+the reach)
 so that the planner can evaluate millions of spans per second; ``exact=True`` bypasses the table.
 Beyond :func:`max_reach_db` every model returns exactly 0.
 """
@@ -43,8 +44,6 @@ class ProtocolSpec:
         MDI / twin-field: an untrusted relay in the middle of the span.
     repeaterless : bool
         Point-to-point protocol bounded by PLOB (``-log2(1-eta)`` per channel use).
-    optimised : bool
-        Free parameters optimised per loss (the table path is used).
     """
 
     name: str
@@ -53,7 +52,6 @@ class ProtocolSpec:
     source: str
     relay_in_middle: bool = False
     repeaterless: bool = True
-    optimised: bool = True
 
 
 PROTOCOLS: dict[str, ProtocolSpec] = {}
@@ -95,9 +93,12 @@ _DIRECT_BAND_DB = 1.0
 
 def _direct(loss_db: np.ndarray, device: Device) -> np.ndarray:
     spec = _spec(device)
+    loss_db = np.asarray(loss_db, dtype=float)
     with np.errstate(all="ignore"):
         r = spec.bits_per_pulse(eta_from_loss_db(loss_db), device)
     r = np.where(np.isfinite(r), r, 0.0)
+    if device.max_loss_db is not None:
+        r = np.where(loss_db <= device.max_loss_db, r, 0.0)
     return np.maximum(r, 0.0)
 
 
@@ -106,20 +107,23 @@ def _reach_db(device: Device) -> float:
     r0 = float(_direct(np.array([0.0]), device)[0])
     if r0 <= 0.0:
         return 0.0
-    # Coarse scan brackets the first zero (models are non-increasing in loss), then bisection.
-    grid = np.arange(0.0, _REACH_CAP_DB + 1.0, 1.0)
+    cap = device.max_loss_db
+    if cap is not None and _direct(np.array([cap]), device)[0] > 0.0:
+        return float(cap)
+    # Coarse scan (5 dB) brackets the first zero (models are non-increasing in loss), then bisection.
+    grid = np.arange(0.0, _REACH_CAP_DB + 5.0, 5.0)
     r = _direct(grid, device)
     zero = np.flatnonzero(r <= 0.0)
     if zero.size == 0:
         return math.inf
     hi = float(grid[zero[0]])
-    lo = hi - 1.0
-    for _ in range(40):  # 1 dB / 2^40: well below any meaningful resolution
-        mid = 0.5 * (lo + hi)
-        if _direct(np.array([mid]), device)[0] > 0.0:
-            lo = mid
-        else:
-            hi = mid
+    lo = float(grid[zero[0] - 1])
+    for _ in range(10):  # 16-section: 5 dB / 17^10 ~ 2.5e-12 dB, one vectorised call per round
+        pts = np.linspace(lo, hi, 18)[1:-1]
+        pos = _direct(pts, device) > 0.0
+        k = int(np.argmin(pos)) if not pos.all() else pts.size
+        lo = float(pts[k - 1]) if k > 0 else lo
+        hi = float(pts[k]) if k < pts.size else hi
     return lo
 
 
@@ -169,20 +173,64 @@ def max_distance_km(device: Device, attenuation_db_per_km: float = 0.2, fixed_lo
     return max(0.0, (reach - fixed_loss_db) / attenuation_db_per_km)
 
 
+@dataclass(frozen=True)
+class _Table:
+    """Rate (bits/pulse) on a piecewise-uniform loss grid: fine head, coarse middle, fine tail."""
+
+    head: float
+    split: float
+    end: float
+    inv_h: float
+    inv_c: float
+    inv_f: float
+    n_h: int
+    n_c: int
+    rate: np.ndarray
+
+
+def _segment(a: float, b: float, step: float) -> tuple[int, float]:
+    n = max(1, int(math.ceil((b - a) / step))) if b > a else 1
+    return n, (b - a) / n if b > a else 1.0
+
+
 @lru_cache(maxsize=256)
-def _table(device: Device):
-    """(grid_db, log_rate, table_end_db) for interpolation; direct evaluation beyond ``table_end_db``."""
+def _table(device: Device) -> _Table:
+    """Per-device lookup table, linear interpolation of the rate itself.
+
+    Grid: 0.005 dB over the first dB (CV rates are steep near zero loss), 0.05 dB in the middle (relative
+    interpolation error of an exponential decay ``(0.05 ln10/10)^2 / 8 ~ 2e-5``), 0.005 dB over the last dB
+    before the reach (the rate falls linearly to zero there). Beyond ``end`` (only for unbounded models)
+    rates are computed directly.
+    """
     reach = _reach_db(device)
-    top = min(reach, _REACH_CAP_DB)
-    end = max(0.0, top - _DIRECT_BAND_DB)
-    n = int(math.ceil(end / _TABLE_STEP_DB)) + 1
-    grid = np.linspace(0.0, end, max(n, 2))
-    r = _direct(grid, device)
-    with np.errstate(divide="ignore"):
-        logr = np.log(r)
-    if not np.all(np.isfinite(logr)):   # should not happen below the reach; fall back to direct evaluation
-        return grid, None, 0.0
-    return grid, logr, end
+    end = min(reach, _REACH_CAP_DB)
+    fine = _TABLE_STEP_DB / 10.0
+    head = min(_DIRECT_BAND_DB, end / 3.0)
+    split = max(head, end - _DIRECT_BAND_DB)
+    n_h, st_h = _segment(0.0, head, fine)
+    n_c, st_c = _segment(head, split, _TABLE_STEP_DB)
+    n_f, st_f = _segment(split, end, fine)
+    grid = np.concatenate([
+        np.linspace(0.0, head, n_h + 1),
+        np.linspace(head, split, n_c + 1)[1:],
+        np.linspace(split, end, n_f + 1)[1:],
+    ])
+    rates = _direct(grid, device)
+    # The optimum is non-increasing in loss; an optimiser can only fall short of it, so the running minimum
+    # removes optimiser noise conservatively (every tabulated value stays <= the value computed there).
+    rates = np.minimum.accumulate(rates)
+    return _Table(head, split, end, 1.0 / st_h, 1.0 / st_c, 1.0 / st_f, n_h, n_c, rates)
+
+
+def _lookup(x: np.ndarray, t: _Table) -> np.ndarray:
+    """Piecewise-uniform linear interpolation: one virtual index, one gather (no binary search)."""
+    u = np.where(x <= t.head, x * t.inv_h,
+                 np.where(x <= t.split, t.n_h + (x - t.head) * t.inv_c, t.n_h + t.n_c + (x - t.split) * t.inv_f))
+    np.clip(u, 0.0, t.rate.size - 1.000001, out=u)
+    i = u.astype(np.intp)
+    u -= i
+    lo = t.rate[i]
+    return lo + u * (t.rate[i + 1] - lo)
 
 
 def secret_bits_per_pulse(loss_db, device: Device, *, exact: bool = False) -> np.ndarray:
@@ -196,7 +244,8 @@ def secret_bits_per_pulse(loss_db, device: Device, *, exact: bool = False) -> np
     device : Device
         Device; ``device.protocol`` selects the model.
     exact : bool
-        Bypass the interpolation table (direct per-element optimisation).
+        Bypass the interpolation table (direct per-element optimisation). The table matches the direct
+        computation within 0.5% (tested).
 
     Returns
     -------
@@ -209,26 +258,26 @@ def secret_bits_per_pulse(loss_db, device: Device, *, exact: bool = False) -> np
         Negative or NaN loss, or a device that is not a :class:`Device`.
     """
     loss = check_loss_db(loss_db)
-    spec = _spec(device)
+    _spec(device)
     reach = _reach_db(device)
-    out = np.zeros(loss.shape)
-    inside = loss < reach if math.isfinite(reach) else np.isfinite(loss)
-    if not inside.any():
+    if exact:
+        out = np.zeros(loss.shape)
+        inside = (loss <= reach) & np.isfinite(loss)
+        if inside.any():
+            out[inside] = _direct(loss[inside], device)
         return out
-    x = loss[inside]
-    if exact or not spec.optimised:
-        out[inside] = _direct(x, device)
-        return out
-    grid, logr, end = _table(device)
-    if logr is None:
-        out[inside] = _direct(x, device)
-        return out
-    vals = np.exp(np.interp(x, grid, logr))
-    far = x > end
+    if loss.ndim == 0:
+        return secret_bits_per_pulse(loss.reshape(1), device).reshape(())
+    if reach == 0.0:
+        return np.zeros(loss.shape)
+    t = _table(device)
+    with np.errstate(invalid="ignore"):
+        vals = _lookup(loss, t)
+    vals[~(loss <= reach)] = 0.0
+    far = (loss > t.end) & (loss <= reach) & np.isfinite(loss)
     if far.any():
-        vals[far] = _direct(x[far], device)
-    out[inside] = vals
-    return out
+        vals[far] = _direct(loss[far], device)
+    return vals
 
 
 def secret_key_rate_bps(loss_db, device: Device, *, exact: bool = False) -> np.ndarray:
@@ -254,6 +303,9 @@ def secret_key_rate_bps(loss_db, device: Device, *, exact: bool = False) -> np.n
 # Registered models
 # --------------------------------------------------------------------------------------------------------
 from . import bb84 as _bb84  # noqa: E402
+from . import cvqkd as _cv  # noqa: E402
+from . import mdi as _mdi  # noqa: E402
+from . import twinfield as _tf  # noqa: E402
 
 register(ProtocolSpec(
     D.BB84_DECOY, "Decoy-state BB84, asymptotic, infinite decoys (GLLP)", _bb84.bb84_decoy_gllp,
@@ -262,4 +314,23 @@ register(ProtocolSpec(
 register(ProtocolSpec(
     D.BB84_VACUUM_WEAK, "Decoy-state BB84, vacuum + weak decoy, asymptotic", _bb84.bb84_vacuum_weak,
     "Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005), Sec. III (vacuum + weak decoy)",
+))
+register(ProtocolSpec(
+    D.BB84_FINITE, "Decoy-state BB84, finite key (one decoy + vacuum)", _bb84.bb84_finite,
+    "Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014), Eqs. (1)-(5)",
+))
+register(ProtocolSpec(
+    D.MDI, "MDI-QKD, asymptotic, relay in the middle", _mdi.mdi_qkd,
+    "Lo, Curty, Qi, PRL 108, 130503 (2012); channel model Ma, Razavi, PRA 86, 062319 (2012)",
+    relay_in_middle=True,
+))
+register(ProtocolSpec(
+    D.TF_SNS, "Twin-field QKD, sending-or-not-sending, asymptotic, relay in the middle", _tf.tf_sns,
+    "Wang, Yu, Hu, PRA 98, 062323 (2018)",
+    relay_in_middle=True, repeaterless=False,
+))
+register(ProtocolSpec(
+    D.CV_GG02, "CV-QKD GG02, Gaussian modulation, reverse reconciliation, collective attacks", _cv.cv_gg02,
+    "Grosshans et al., Nature 421, 238 (2003); Lodewyck et al., PRA 76, 042305 (2007); Fossier et al., "
+    "J. Phys. B 42, 114014 (2009)",
 ))
