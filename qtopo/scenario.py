@@ -31,6 +31,7 @@ _F = float
 _I = int
 _S = str
 _B = bool
+_L = list
 
 SCHEMA: dict[str, dict[str, tuple]] = {
     "scenario": {
@@ -42,6 +43,7 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "sites": (_S, None, None, None, "sites file (Points): GeoPackage, GeoJSON or Shapefile"),
         "routes": (_S, None, None, None, "fibre routes file (LineStrings)"),
         "demands": (_S, None, None, None, "demands CSV: source,target,target_bps"),
+        "existing_links": (_S, "", None, None, "brownfield CSV of installed device pairs: from,to,device,pairs"),
         "sites_layer": (_S, "", None, None, "layer name in a multi-layer GeoPackage"),
         "routes_layer": (_S, "", None, None, "layer name in a multi-layer GeoPackage"),
     },
@@ -61,8 +63,28 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "trusted_node_eur": (_F, 100000.0, 0.0, None, "capex of a trusted node at a point of presence (EUR)"),
         "hut_node_eur": (_F, 300000.0, 0.0, None, "capex of a trusted node in a new in-line hut (EUR)"),
         "fibre_eur_per_km": (_F, 0.0, 0.0, None, "fibre cost per device pair per km of its hop (EUR/km)"),
+        "relay_node_eur": (_F, 100000.0, 0.0, None, "capex of an untrusted MDI/TF relay station at a PoP (EUR); "
+                           "in a hut it costs hut_node_eur"),
         "opex_fraction_per_year": (_F, 0.0, 0.0, 1.0, "yearly opex as a fraction of capex"),
         "horizon_years": (_F, 1.0, 0.0, 100.0, "reporting horizon for cost per key bit (years)"),
+    },
+    "risk": {
+        "srg_buffer_m": (_F, 0.0, 0.0, 1e5, "fibre segments closer than this share a corridor risk group (m); 0: off"),
+        "srg_min_overlap_km": (_F, 1.0, 0.0, 1e4, "least shared corridor length to form a risk group (km)"),
+    },
+    "governance": {
+        "countries_file": (_S, "", None, None, "country polygons (iso_a2 column) for allowed_countries; "
+                           "default: bundled Natural Earth"),
+    },
+    "objective": {
+        "mode": (_S, "min_cost", None, None, "'min_cost': meet every target at least cost; 'max_rate': maximise "
+                 "weighted delivered key rate within budget_eur"),
+        "budget_eur": (_F, 0.0, 0.0, None, "cost cap for mode = 'max_rate' (EUR, including sunk brownfield cost "
+                       "is excluded)"),
+    },
+    "rollout": {
+        "budgets_eur": (_L, [], None, None, "yearly budgets (EUR) to stage the plan over years; empty: no staging"),
+        "first_year": (_I, 2027, 1900, 2200, "calendar year of the first stage"),
     },
     "solver": {
         "time_limit_s": (_F, 120.0, 0.0, None, "wall-clock limit for the MILP solve (s)"),
@@ -83,7 +105,7 @@ DEVICE_KEYS: dict[str, tuple] = {
     "enabled": (_B, True, None, None, "set false to keep a device in the file but not use it"),
 }
 
-_TYPE_NAMES = {_F: "a number", _I: "an integer", _S: "a string", _B: "true or false"}
+_TYPE_NAMES = {_F: "a number", _I: "an integer", _S: "a string", _B: "true or false", _L: "a list of numbers"}
 
 
 @dataclass(frozen=True)
@@ -114,6 +136,10 @@ class Scenario:
     network: Mapping[str, Any]
     fibre: Mapping[str, Any]
     costs: Mapping[str, Any]
+    risk: Mapping[str, Any]
+    governance: Mapping[str, Any]
+    objective: Mapping[str, Any]
+    rollout: Mapping[str, Any]
     solver: Mapping[str, Any]
     devices: tuple[DeviceSpec, ...]
 
@@ -160,6 +186,11 @@ def _check_value(col: ProblemCollector, where: str, key: str, value, spec) -> An
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif typ is _B:
         ok = isinstance(value, bool)
+    elif typ is _L:
+        ok = isinstance(value, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                             and math.isfinite(x) and x >= 0 for x in value)
+        if ok:
+            return [float(x) for x in value]
     else:
         ok = isinstance(value, str)
     if not ok:
@@ -219,6 +250,11 @@ def scenario_from_dict(raw: Mapping[str, Any], path: Path | str | None = None) -
                     col.add(where, f"missing required key '{k}'", f"add {k} = \"path/to/file\" (path relative to the scenario)")
                 out[k] = spec[1]
         sections[sec] = out
+    if sections["objective"].get("mode") not in ("min_cost", "max_rate", None):
+        col.add(f"{fname} [objective]", f"mode = {sections['objective']['mode']!r} is not 'min_cost' or 'max_rate'",
+                "use mode = \"min_cost\"")
+    elif sections["objective"].get("mode") == "max_rate" and not sections["objective"].get("budget_eur"):
+        col.add(f"{fname} [objective]", "mode = 'max_rate' needs budget_eur > 0", "add budget_eur = ...")
     if sections["solver"].get("commodities") not in ("auto", "demand", "source", None):
         col.add(f"{fname} [solver]", f"commodities = {sections['solver']['commodities']!r} is not one of "
                 "'auto', 'demand', 'source'", "use commodities = \"auto\"")

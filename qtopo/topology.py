@@ -178,7 +178,7 @@ def build_fibre_network(
     node_xy = gpd.GeoSeries(shapely.points(cx, cy), crs=metric).to_crs(WGS84)
     nodes = pd.DataFrame({
         "lon": node_xy.x.to_numpy(), "lat": node_xy.y.to_numpy(), "kind": "junction",
-        "site_ids": [()] * n_cl, "capex_eur": np.nan, "country": "", "operator": "",
+        "site_ids": [()] * n_cl, "capex_eur": np.nan, "country": "", "operator": "", "existing": False,
     })
     used = np.zeros(n_cl, bool)
     used[pieces.u.to_numpy()] = True
@@ -216,6 +216,8 @@ def build_fibre_network(
                 for c in ("country", "operator"):
                     if c in sites.columns and pd.notna(row.get(c)):
                         nodes.at[k, c] = str(row[c])
+                if "existing" in sites.columns and pd.notna(row.get("existing")):
+                    nodes.at[k, "existing"] = str(row["existing"]).strip().lower() in ("1", "true", "yes")
             site_node[sid] = name_of[k]
         shared = [(name_of[k], ids) for k, ids in enumerate(nodes.site_ids) if len(ids) > 1]
         if shared:
@@ -256,7 +258,7 @@ def add_huts(net: FibreNetwork, spacing_km: float) -> FibreNetwork:
         ids = [f"{e.u}~{e.v}#{j}" for j in range(1, k)]
         for hid, p in zip(ids, hut_pts):
             new_nodes.append({"node": hid, "lon": p.x, "lat": p.y, "kind": "hut", "site_ids": (),
-                              "capex_eur": np.nan, "country": "", "operator": e.operator})
+                              "capex_eur": np.nan, "country": "", "operator": e.operator, "existing": False})
         chain = [e.u, *ids, e.v]
         for j in range(k):
             rows.append({"u": chain[j], "v": chain[j + 1], "length_km": e.length_km / k, "route_id": e.route_id,
