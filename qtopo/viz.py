@@ -264,7 +264,7 @@ def _color_scale(d: dict, color_by: str):
 
 
 def _width(pairs) -> float:
-    return 1.4 + 1.1 * min(float(pairs or 1), 8.0)
+    return 1.2 + 1.4 * min(float(pairs or 1), 6.0)
 
 
 def _fmt_bps(v) -> str:

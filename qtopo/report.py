@@ -1,0 +1,804 @@
+"""Plan reports: ``report.md`` and a self-contained ``report.html``, with the maps ``map.png`` and ``map.html``.
+
+A report is written from the plan only (``plan.json``): every number in it is either a value of the plan or a
+sum, ratio or allocation of such values, and the rule of each derived number is stated in the report. The
+report is first built as a list of :class:`Section` objects (paragraphs, key-value lists, tables, figures) and
+then rendered to Markdown and to HTML, so both carry the same numbers.
+
+Derived numbers and their rules
+-------------------------------
+- Opex over the horizon: ``opex_fraction_per_year x capex x horizon_years`` with both factors from the
+  scenario's ``[costs]`` (scenario defaults when absent: no opex, a one-year horizon). Total cost of ownership
+  (TCO) = capex + opex over the horizon.
+- Cost per delivered key bit: TCO / (delivered key rate x horizon in seconds), a year being 365.25 days.
+- Cost per demand: each link's cost is shared among the demands whose routes use the link's hop, in proportion
+  to the key rate each routes over that hop; each node's cost is shared among the demands whose routes visit
+  the node (as an end or as an intermediate trusted node), in proportion to the key rate of those routes; a
+  node on no route but inside the fibre path of used links (an untrusted relay or a repeater) is shared like
+  those links. Costs of links or nodes that carry no route are reported as unallocated.
+"""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import html as _html
+import io
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+__all__ = ["write_report", "build_report", "render_markdown", "render_html", "cost_summary",
+           "allocate_costs", "Section", "Table", "Figure"]
+
+SECONDS_PER_YEAR = 365.25 * 86400.0
+_MET_TOL = 1e-6  # relative: delivered >= target (1 - tol) counts as met
+
+
+# ------------------------------------------------------------------------------------------------------
+# document model
+# ------------------------------------------------------------------------------------------------------
+@dataclass
+class Table:
+    """A table: column names and rows of already formatted cells.
+
+    Attributes
+    ----------
+    columns : list of str
+    rows : list of list of str
+    numeric : list of bool
+        Right-align these columns.
+    caption : str
+    """
+
+    columns: list
+    rows: list
+    numeric: list = field(default_factory=list)
+    caption: str = ""
+
+
+@dataclass
+class Figure:
+    """A PNG figure: a file name (relative to the report) and its bytes for embedding."""
+
+    path: str
+    png: bytes
+    caption: str = ""
+
+
+@dataclass
+class KeyValues:
+    """A list of (label, value) pairs, shown as a bullet list (Markdown) or a two-column table (HTML)."""
+
+    items: list
+
+
+@dataclass
+class Section:
+    """A report section: a title and blocks (str paragraphs, :class:`Table`, :class:`Figure`, :class:`KeyValues`)."""
+
+    title: str
+    blocks: list
+    anchor: str = ""
+
+
+# ------------------------------------------------------------------------------------------------------
+# formatting
+# ------------------------------------------------------------------------------------------------------
+def fmt_eur(v) -> str:
+    """EUR amount: thousands separators, no decimals (``1,617,832``); ``-`` for missing."""
+    if v is None or not _finite(v):
+        return "-"
+    return f"{float(v):,.0f}"
+
+
+def fmt_bps(v) -> str:
+    """Bit rate in bit/s: whole numbers with separators from 100 bit/s, else 3 significant digits."""
+    if v is None or not _finite(v):
+        return "-"
+    v = float(v)
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
+def fmt_pct(v, digits: int = 2) -> str:
+    """Fraction as percent (``0.4393 -> 43.93%``)."""
+    if v is None or not _finite(v):
+        return "-"
+    s = f"{100.0 * float(v):.{digits}f}%"
+    return s[1:] if s.startswith("-") and float(s[1:-1]) == 0 else s
+
+
+def fmt_num(v, digits: int = 2) -> str:
+    if v is None or not _finite(v):
+        return "-"
+    return f"{float(v):,.{digits}f}"
+
+
+def fmt_sci(v, digits: int = 3) -> str:
+    """Scientific notation with ``digits`` significant digits (``2.345e-09``)."""
+    if v is None or not _finite(v):
+        return "-"
+    return f"{float(v):.{digits - 1}e}"
+
+
+def _finite(v) -> bool:
+    try:
+        return math.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _dkey(dm: dict) -> str:
+    return f"{dm['source']}->{dm['target']}"
+
+
+# ------------------------------------------------------------------------------------------------------
+# derived numbers (sums and allocations of plan values; rules in the module docstring)
+# ------------------------------------------------------------------------------------------------------
+def _scenario_value(d: dict, section: str, key: str):
+    """(value, given): a scenario value from ``plan.inputs.scenario``, else the schema default."""
+    raw = ((d.get("inputs") or {}).get("scenario") or {}).get(section) or {}
+    if key in raw:
+        return raw[key], True
+    try:
+        from .scenario import SCHEMA
+
+        return SCHEMA[section][key][1], False
+    except (ImportError, KeyError):
+        return None, False
+
+
+def cost_summary(plan) -> dict:
+    """Capex split, opex over the horizon, TCO and cost per delivered key bit of a plan.
+
+    Parameters
+    ----------
+    plan : Plan or dict
+
+    Returns
+    -------
+    dict
+        ``nodes_eur``, ``nodes_by_kind`` (kind -> EUR), ``device_pairs_eur``, ``fibre_eur``, ``capex_eur``,
+        ``opex_fraction_per_year``, ``horizon_years`` (and ``*_given`` flags), ``opex_per_year_eur``,
+        ``opex_horizon_eur``, ``tco_eur``, ``delivered_bps``, ``target_bps``, ``key_bits_horizon``,
+        ``eur_per_bit``. Values come from ``cost_breakdown``; fibre = devices-and-fibre minus device pairs.
+    """
+    d = _data(plan)
+    cb = d.get("cost_breakdown") or {}
+    nodes_eur = float(cb.get("nodes_eur", sum(n.get("cost", 0.0) for n in d.get("nodes", []))))
+    links_eur = float(cb.get("devices_and_fibre_eur", sum(L.get("cost", 0.0) for L in d.get("links", []))))
+    pairs_eur = float(cb.get("device_pairs_eur", links_eur))
+    capex = float(cb.get("total_eur", nodes_eur + links_eur))
+    by_kind = {}
+    for n in d.get("nodes", []):
+        k = _node_label(n)
+        by_kind[k] = by_kind.get(k, 0.0) + float(n.get("cost", 0.0))
+    opex_f, opex_given = _scenario_value(d, "costs", "opex_fraction_per_year")
+    horizon, horizon_given = _scenario_value(d, "costs", "horizon_years")
+    opex_f = float(opex_f or 0.0)
+    horizon = float(horizon if horizon is not None else 1.0)
+    delivered = sum(float(x.get("delivered_bps", 0.0)) for x in d.get("demands", []))
+    target = sum(float(x.get("target_bps", 0.0)) for x in d.get("demands", []))
+    opex_year = opex_f * capex
+    tco = capex + opex_year * horizon
+    bits = delivered * horizon * SECONDS_PER_YEAR
+    return {
+        "nodes_eur": nodes_eur, "nodes_by_kind": by_kind, "device_pairs_eur": pairs_eur,
+        "fibre_eur": links_eur - pairs_eur, "links_eur": links_eur, "capex_eur": capex,
+        "opex_fraction_per_year": opex_f, "opex_fraction_given": opex_given,
+        "horizon_years": horizon, "horizon_given": horizon_given,
+        "opex_per_year_eur": opex_year, "opex_horizon_eur": opex_year * horizon, "tco_eur": tco,
+        "delivered_bps": delivered, "target_bps": target, "key_bits_horizon": bits,
+        "eur_per_bit": tco / bits if bits > 0 else None,
+    }
+
+
+def allocate_costs(plan) -> dict:
+    """Allocate link and node costs to demands (rule in the module docstring).
+
+    Parameters
+    ----------
+    plan : Plan or dict
+
+    Returns
+    -------
+    dict
+        ``per_demand``: ``"src->dst"`` -> {``links_eur``, ``nodes_eur``, ``capex_eur``}; ``unallocated_eur``
+        (cost of links and nodes that carry no route). Per-demand capex plus unallocated equals the sum of
+        link and node costs.
+    """
+    d = _data(plan)
+    demands = d.get("demands", [])
+    per = {_dkey(dm): {"links_eur": 0.0, "nodes_eur": 0.0} for dm in demands}
+    # rate per demand over each hop (unordered node pair) and through each node
+    hop_rate, node_rate = {}, {}
+    for dm in demands:
+        k = _dkey(dm)
+        for r in dm.get("routes", []):
+            rate = float(r.get("rate_bps", 0.0))
+            for a, b in zip(r["nodes"][:-1], r["nodes"][1:]):
+                hk = (min(a, b), max(a, b))
+                hop_rate.setdefault(hk, {}).setdefault(k, 0.0)
+                hop_rate[hk][k] += rate
+            for n in set(r["nodes"]):
+                node_rate.setdefault(n, {}).setdefault(k, 0.0)
+                node_rate[n][k] += rate
+    unalloc = 0.0
+    for L in d.get("links", []):
+        hk = (min(L["from"], L["to"]), max(L["from"], L["to"]))
+        shares = hop_rate.get(hk, {})
+        tot = sum(shares.values())
+        if tot <= 0:
+            unalloc += float(L.get("cost", 0.0))
+            continue
+        for k, v in shares.items():
+            per[k]["links_eur"] += float(L.get("cost", 0.0)) * v / tot
+    # nodes on no route but inside used links' fibre paths (untrusted relays, repeaters) follow those links
+    link_nodes = {}
+    for L in d.get("links", []):
+        hk = (min(L["from"], L["to"]), max(L["from"], L["to"]))
+        for x in (L.get("fiber_path") or [])[1:-1]:
+            for k, v in hop_rate.get(hk, {}).items():
+                link_nodes.setdefault(x, {}).setdefault(k, 0.0)
+                link_nodes[x][k] += v
+    for n in d.get("nodes", []):
+        shares = node_rate.get(n["id"]) or link_nodes.get(n["id"], {})
+        tot = sum(shares.values())
+        if tot <= 0:
+            unalloc += float(n.get("cost", 0.0))
+            continue
+        for k, v in shares.items():
+            per[k]["nodes_eur"] += float(n.get("cost", 0.0)) * v / tot
+    for v in per.values():
+        v["capex_eur"] = v["links_eur"] + v["nodes_eur"]
+    return {"per_demand": per, "unallocated_eur": unalloc}
+
+
+def _data(plan) -> dict:
+    return plan.data if hasattr(plan, "data") else plan
+
+
+def _node_label(n: dict) -> str:
+    from .viz import KIND_STYLE, node_kind
+
+    return KIND_STYLE[node_kind(n)][0]
+
+
+def _through(d: dict) -> dict:
+    out = {}
+    for dm in d.get("demands", []):
+        for r in dm.get("routes", []):
+            for n in r["nodes"][1:-1]:
+                out[n] = out.get(n, 0.0) + float(r["rate_bps"])
+    return out
+
+
+def _margin(dm: dict):
+    t = float(dm.get("target_bps") or 0.0)
+    return float(dm.get("delivered_bps", 0.0)) / t - 1.0 if t > 0 else None
+
+
+# ------------------------------------------------------------------------------------------------------
+# sections
+# ------------------------------------------------------------------------------------------------------
+def _headline(d: dict, cs: dict | None) -> Section:
+    status = d.get("status", "?")
+    ok = status in ("optimal", "feasible")
+    desc = ((d.get("inputs") or {}).get("scenario") or {}).get("scenario", {}).get("description", "")
+    blocks = []
+    if desc:
+        blocks.append(desc)
+    if not ok:
+        n = len(d.get("diagnosis") or [])
+        blocks.append(f"**No plan: the scenario is {status}.** The solver status is `{status}` "
+                      f"(termination `{d.get('termination', '-')}`). {n} diagnosis item(s) below say why.")
+    dem = d.get("demands", [])
+    met = sum(1 for x in dem if float(x.get("delivered_bps", 0)) >= float(x.get("target_bps", 0)) * (1 - _MET_TOL))
+    items = [("Status", str(status)),
+             ("Total cost (capex)", f"{fmt_eur(d.get('objective_cost'))} EUR"),
+             ("Best bound", f"{fmt_eur(d.get('best_bound'))} EUR"),
+             ("MIP gap", fmt_pct(d.get("mip_gap")))]
+    if ok and cs is not None:
+        items += [(f"TCO over {cs['horizon_years']:g} year(s)", f"{fmt_eur(cs['tco_eur'])} EUR"),
+                  ("Demands met", f"{met} of {len(dem)}"),
+                  ("Key rate delivered", f"{fmt_bps(cs['delivered_bps'])} bit/s (target {fmt_bps(cs['target_bps'])} bit/s)"),
+                  ("Cost per delivered key bit", f"{fmt_sci(cs['eur_per_bit'])} EUR/bit"),
+                  ("Nodes", f"{len(d.get('nodes', []))} ({sum(1 for n in d.get('nodes', []) if n.get('kind') != 'site')} besides the sites)"),
+                  ("QKD links", f"{len(d.get('links', []))} with {sum(int(L.get('device_pairs', 0)) for L in d.get('links', []))} device pairs")]
+    v = d.get("verification")
+    if v is not None:
+        items.append(("Verification", "passed" if v.get("ok") else "FAILED"))
+    blocks.insert(0 if not desc else 1, KeyValues(items))
+    return Section("Summary", blocks, "summary")
+
+
+def _diagnosis(d: dict) -> Section | None:
+    diag = d.get("diagnosis") or []
+    if not diag:
+        return None
+    rows = [[str(x.get("source", "")), str(x.get("target", "")), str(x.get("reason", "")), str(x.get("detail", ""))]
+            for x in diag]
+    intro = ("Why the scenario has no plan: each row is a demand (or `*` for all) and the reason found."
+             if d.get("status") not in ("optimal", "feasible") else "Remarks from the planner's pre-checks.")
+    return Section("Diagnosis", [intro, Table(["Source", "Target", "Reason", "Detail"], rows)], "diagnosis")
+
+
+def _costs(d: dict, cs: dict) -> Section:
+    rows = []
+    for k, v in sorted(cs["nodes_by_kind"].items()):
+        rows.append([f"Node capex: {k}", fmt_eur(v)])
+    rows += [["Node capex (total)", fmt_eur(cs["nodes_eur"])],
+             ["QKD device pairs", fmt_eur(cs["device_pairs_eur"])],
+             ["Fibre (per device pair and km)", fmt_eur(cs["fibre_eur"])],
+             ["**Capex total**", fmt_eur(cs["capex_eur"])],
+             [f"Opex per year ({fmt_pct(cs['opex_fraction_per_year'])} of capex)", fmt_eur(cs["opex_per_year_eur"])],
+             [f"Opex over {cs['horizon_years']:g} year(s)", fmt_eur(cs["opex_horizon_eur"])],
+             [f"**TCO over {cs['horizon_years']:g} year(s)**", fmt_eur(cs["tco_eur"])]]
+    t = Table(["Item", "EUR"], rows, [False, True])
+    given = []
+    for key, g in (("opex_fraction_per_year", cs["opex_fraction_given"]), ("horizon_years", cs["horizon_given"])):
+        given.append(f"`{key}` = {cs[key]:g}" + ("" if g else " (not in the scenario: default)"))
+    bits = cs["key_bits_horizon"]
+    blocks = [t, "Opex and horizon from the scenario's `[costs]`: " + ", ".join(given) + ". "
+              "Opex over the horizon = opex fraction x capex x years; TCO = capex + opex over the horizon.",
+              KeyValues([("Key delivered over the horizon", f"{fmt_sci(bits)} bit "
+                                                            f"({fmt_bps(cs['delivered_bps'])} bit/s x "
+                                                            f"{cs['horizon_years']:g} year(s) of 365.25 days)"),
+                         ("Cost per delivered key bit", f"{fmt_sci(cs['eur_per_bit'])} EUR/bit (TCO / key bits)")])]
+    return Section("Cost breakdown", blocks, "costs")
+
+
+def _demand_costs(d: dict, cs: dict, alloc: dict) -> Section:
+    per = alloc["per_demand"]
+    secs = cs["horizon_years"] * SECONDS_PER_YEAR
+    tco_factor = cs["tco_eur"] / cs["capex_eur"] if cs["capex_eur"] else 1.0
+    rows = []
+    for dm in d.get("demands", []):
+        a = per[_dkey(dm)]
+        tco = a["capex_eur"] * tco_factor
+        bits = float(dm.get("delivered_bps", 0.0)) * secs
+        rows.append([dm["source"], dm["target"], fmt_eur(a["links_eur"]), fmt_eur(a["nodes_eur"]),
+                     fmt_eur(a["capex_eur"]), fmt_eur(tco), fmt_sci(tco / bits if bits > 0 else None)])
+    if alloc["unallocated_eur"] > 0:
+        rows.append(["(unallocated)", "", "", "", fmt_eur(alloc["unallocated_eur"]),
+                     fmt_eur(alloc["unallocated_eur"] * tco_factor), ""])
+    t = Table(["Source", "Target", "Links EUR", "Nodes EUR", "Capex EUR", f"TCO EUR ({cs['horizon_years']:g} y)",
+               "EUR per key bit"], rows, [False, False, True, True, True, True, True])
+    rule = ("Allocation rule: each link's cost is shared among the demands routed over its hop, in proportion "
+            "to the key rate each routes over that hop; each node's cost (sites included) is shared among the "
+            "demands whose routes visit it, as an end or as an intermediate trusted node, in proportion to the "
+            "key rate of those routes; a relay or repeater inside a link's fibre path is shared like that "
+            "link. Opex follows capex (same fraction). Links or nodes that carry no route are unallocated. EUR per key bit = allocated TCO / (delivered rate x horizon).")
+    return Section("Cost per demand", [rule, t], "demand-costs")
+
+
+def _demands(d: dict) -> Section:
+    rows = []
+    for dm in d.get("demands", []):
+        routes = "; ".join(f"{' > '.join(r['nodes'])} ({fmt_bps(r['rate_bps'])})" for r in dm.get("routes", []))
+        inter = dm.get("intermediate_trusted_nodes", [])
+        rows.append([dm["source"], dm["target"], fmt_bps(dm.get("target_bps")), fmt_bps(dm.get("delivered_bps")),
+                     fmt_pct(_margin(dm), 1), str(len(dm.get("routes", []))), routes or "-",
+                     str(len(inter)), ", ".join(dm.get("trusted_nodes", [])) or "-"])
+    t = Table(["Source", "Target", "Target bit/s", "Delivered bit/s", "Margin", "Routes", "Route nodes (bit/s)",
+               "Intermediate trusted", "Trusted nodes holding the key"], rows,
+              [False, False, True, True, True, True, False, True, False])
+    return Section("Demands", ["Margin = delivered / target - 1. Every trusted node on a route, the two ends "
+                               "included, holds the demand's key in the clear.", t], "demands")
+
+
+def _links(d: dict) -> Section:
+    rows = [[L["id"], L["from"], L["to"], str(L.get("device")), str(L.get("protocol")), str(L.get("device_pairs")),
+             fmt_num(L.get("length_km")), fmt_num(L.get("loss_db")), fmt_bps(L.get("rate_bps_per_pair")),
+             fmt_bps(L.get("capacity_bps")), fmt_bps(L.get("load_bps")), fmt_pct(L.get("utilisation"), 1),
+             fmt_eur(L.get("cost"))] for L in d.get("links", [])]
+    t = Table(["Link", "From", "To", "Device", "Protocol", "Pairs", "Length km", "Loss dB", "Rate/pair bit/s",
+               "Capacity bit/s", "Load bit/s", "Utilisation", "Cost EUR"], rows,
+              [False] * 5 + [True] * 8)
+    return Section("QKD links", ["Loss is the total channel loss between the link's trusted ends (fibre, splices, "
+                                 "connectors). Cost = pairs x (device pair + fibre per km x length).", t], "links")
+
+
+def _nodes(d: dict) -> Section:
+    thr = _through(d)
+    rows = [[n["id"], _node_label(n), str(n.get("site_kind", "")), fmt_num(n.get("lon"), 5), fmt_num(n.get("lat"), 5),
+             str(n.get("degree", "")), fmt_bps(thr.get(n["id"], 0.0)), fmt_eur(n.get("cost"))]
+            for n in d.get("nodes", [])]
+    t = Table(["Node", "Kind", "Site kind", "Lon", "Lat", "Links", "Key relayed bit/s", "Cost EUR"], rows,
+              [False, False, False, True, True, True, True, True])
+    return Section("Nodes", ["Key relayed = sum of the rates of routes passing through the node as an "
+                             "intermediate trusted node.", t], "nodes")
+
+
+def _failures(d: dict) -> Section | None:
+    fails = d.get("failures")
+    if not fails:
+        return None
+    demands = {_dkey(dm): dm for dm in d.get("demands", [])}
+    total_t = sum(float(dm.get("target_bps", 0.0)) for dm in demands.values())
+    rows = []
+    for f in fails:
+        kept = f.get("demands") or {}
+        lost = degraded = 0
+        worst, worst_frac = "-", None
+        kept_sum = 0.0
+        for k, dm in demands.items():
+            t = float(dm.get("target_bps") or 0.0)
+            v = float(kept.get(k, dm.get("delivered_bps", 0.0)))
+            kept_sum += min(v, t) if t > 0 else v
+            frac = v / t if t > 0 else 1.0
+            if frac <= _MET_TOL:
+                lost += 1
+            elif frac < 1 - _MET_TOL:
+                degraded += 1
+            if worst_frac is None or frac < worst_frac:
+                worst, worst_frac = k, frac
+        rows.append([str(f.get("component")), str(f.get("kind", "")), str(lost), str(degraded),
+                     fmt_pct(kept_sum / total_t if total_t else None, 1),
+                     f"{worst} ({fmt_pct(worst_frac, 1)})" if worst_frac is not None and worst_frac < 1 - _MET_TOL
+                     else "-"])
+    blocks = ["One row per failed component (from the plan's failure analysis): demands lost (no key), degraded "
+              "(below target), share of the total target still delivered (each demand counted up to its target), "
+              "and the worst-hit demand with its kept share of target.",
+              Table(["Component", "Kind", "Demands lost", "Demands degraded", "Target kept", "Worst hit"], rows,
+                    [False, False, True, True, True, False])]
+    if 0 < len(demands) <= 10:
+        keys = list(demands)
+        mrows = [[str(f.get("component"))] + [fmt_bps((f.get("demands") or {}).get(k)) for k in keys] for f in fails]
+        blocks += ["Key rate kept per demand (bit/s) when the component fails:",
+                   Table(["Component"] + keys, mrows, [False] + [True] * len(keys))]
+    return Section("Failure impact", blocks, "failures")
+
+
+def _solver(d: dict) -> Section:
+    s = d.get("solver") or {}
+    items = [("Solver", f"{s.get('name', '-')} {s.get('version', '') or ''}".strip()),
+             ("Status", str(d.get("status"))), ("Termination", str(d.get("termination", "-"))),
+             ("Objective", f"{fmt_eur(d.get('objective_cost'))} EUR"),
+             ("Best bound", f"{fmt_eur(d.get('best_bound'))} EUR"), ("MIP gap", fmt_pct(d.get("mip_gap")))]
+    if s.get("options"):
+        items.append(("Options", ", ".join(f"{k} = {v}" for k, v in s["options"].items())))
+    if s.get("sizes"):
+        items.append(("Model size", ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}"
+                                              for k, v in s["sizes"].items())))
+    if s.get("message"):
+        items.append(("Message", str(s["message"])))
+    if d.get("seed") is not None:
+        items.append(("Random seed", str(d["seed"])))
+    blocks = [KeyValues(items)]
+    T = d.get("timings_s") or {}
+    if T:
+        blocks.append(Table(["Phase", "Seconds"], [[k, f"{float(v):.2f}"] for k, v in T.items()], [False, True]))
+    st = d.get("stats") or {}
+    if st:
+        blocks.append(Table(["Problem statistic", "Value"], [[k, str(v)] for k, v in st.items()], [False, True]))
+    return Section("Solver", blocks, "solver")
+
+
+def _verification(d: dict) -> Section | None:
+    v = d.get("verification")
+    if v is None:
+        return Section("Verification", ["The plan carries no verification record."], "verification")
+    blocks = [f"**{'Passed' if v.get('ok') else 'FAILED'}**: {v.get('checks', 0)} independent checks; "
+              f"{len(v.get('violations') or [])} violation(s), {len(v.get('warnings') or [])} warning(s)."]
+    for title, key in (("Violations", "violations"), ("Warnings", "warnings")):
+        if v.get(key):
+            blocks.append(Table([title], [[str(x)] for x in v[key]]))
+    return Section("Verification", blocks, "verification")
+
+
+def _assumptions(d: dict) -> Section:
+    raw = (d.get("inputs") or {}).get("scenario") or {}
+
+    def val(sec, key, unit=""):
+        v, given = _scenario_value(d, sec, key)
+        if v is None:
+            return "-"
+        return f"{v:,g}{unit}" + ("" if given else " (default)") if isinstance(v, (int, float)) \
+            else f"{v}" + ("" if given else " (default)")
+
+    items = [
+        ("Route factor (fibre / geodesic length, routes without surveyed length)", val("network", "route_factor")),
+        ("Node merge tolerance", val("network", "node_tolerance_m", " m")),
+        ("Site snap tolerance", val("network", "snap_tolerance_m", " m")),
+        ("Candidate hut spacing", val("network", "hut_spacing_km", " km")),
+        ("Fibre attenuation", val("fibre", "attenuation_db_per_km", " dB/km")),
+        ("Splice loss", val("fibre", "splice_loss_db_per_km", " dB/km")),
+        ("Connector loss per hop", val("fibre", "connector_loss_db", " dB")),
+        ("Trusted node at an existing PoP", val("costs", "trusted_node_eur", " EUR")),
+        ("Trusted node in a new hut", val("costs", "hut_node_eur", " EUR")),
+        ("Fibre", val("costs", "fibre_eur_per_km", " EUR per device pair and km")),
+        ("Opex", val("costs", "opex_fraction_per_year", " x capex per year")),
+        ("Horizon", val("costs", "horizon_years", " years")),
+    ]
+    blocks = ["Loss model: hop loss = (attenuation + splice loss) x fibre length + connector loss; the detector is "
+              "part of the device. Key rates are asymptotic or finite-key as the device's protocol states. Cost "
+              "figures are as given in the scenario (illustrative unless the scenario says otherwise); "
+              "`(default)` marks values the scenario does not set.", KeyValues(items)]
+    devs = raw.get("devices") or {}
+    used = {}
+    for L in d.get("links", []):
+        used[L.get("device")] = used.get(L.get("device"), 0) + int(L.get("device_pairs", 0))
+    if devs:
+        rows = []
+        for name, spec in devs.items():
+            spec = dict(spec or {})
+            preset = spec.pop("preset", "-")
+            extra = {k: v for k, v in spec.items() if k not in ("pair_cost_eur", "max_pairs_per_link", "enabled")}
+            phys = _preset_summary(preset, extra)
+            rows.append([name, str(preset), phys, fmt_eur(spec.get("pair_cost_eur")),
+                         str(spec.get("max_pairs_per_link", "-")),
+                         ", ".join(f"{k}={v}" for k, v in extra.items()) or "-", str(used.get(name, 0))])
+        blocks += ["Devices (key-rate presets from `qtopo.keyrate`, costs from the scenario):",
+                   Table(["Device", "Preset", "Protocol and physics", "Pair cost EUR", "Max pairs per link",
+                          "Overrides", "Pairs used"], rows, [False, False, False, True, True, False, True])]
+    notes = d.get("notes") or []
+    if notes:
+        blocks += ["Network preparation notes:", Table(["Note"], [[str(n)] for n in notes])]
+    return Section("Assumptions", blocks, "assumptions")
+
+
+def _preset_summary(preset: str, overrides: dict) -> str:
+    try:
+        from .keyrate import get_device
+
+        dev = get_device(preset, **overrides)
+    except Exception as e:  # noqa: BLE001 - the catalog may have moved on since the plan was made
+        log.debug("preset %s not resolvable: %s", preset, e)
+        return "-"
+    a = dataclasses.asdict(dev) if dataclasses.is_dataclass(dev) else {}
+    parts = [str(a.get("protocol", ""))]
+    for k, lab, f in (("repetition_rate_hz", "clock", lambda v: f"{v / 1e6:g} MHz"),
+                      ("detector_efficiency", "detector eff.", lambda v: f"{v:g}"),
+                      ("dark_count_prob", "dark counts", lambda v: f"{v:g}"),
+                      ("misalignment_error", "misalignment", lambda v: f"{v:g}"),
+                      ("block_size", "block", lambda v: f"{v:g}")):
+        if a.get(k) is not None:
+            parts.append(f"{lab} {f(a[k])}")
+    return ", ".join(p for p in parts if p)
+
+
+def _inputs(d: dict) -> Section:
+    files = (d.get("inputs") or {}).get("files") or []
+    blocks = []
+    if files:
+        blocks.append(Table(["Role", "Path", "SHA-256"], [[f.get("role", ""), f.get("path", ""), f.get("sha256", "")]
+                                                           for f in files]))
+        blocks.append("`qtopo verify PLAN` recomputes these hashes and says if an input file changed.")
+    else:
+        blocks.append("The plan records no input files.")
+    ver = d.get("versions") or {}
+    if ver:
+        blocks.append(Table(["Software", "Version"], [[k, str(v)] for k, v in ver.items()]))
+    return Section("Inputs and software", blocks, "inputs")
+
+
+# ------------------------------------------------------------------------------------------------------
+# build and render
+# ------------------------------------------------------------------------------------------------------
+def build_report(plan, figures: list | None = None) -> list:
+    """The report of a plan as a list of :class:`Section`.
+
+    Parameters
+    ----------
+    plan : Plan or dict
+    figures : list of Figure, optional
+        Figures for the "Maps and figures" section.
+
+    Returns
+    -------
+    list of Section
+    """
+    d = _data(plan)
+    ok = d.get("status") in ("optimal", "feasible")
+    cs = cost_summary(d) if ok else None
+    secs = [_headline(d, cs)]
+    diag = _diagnosis(d)
+    if diag is not None:
+        secs.append(diag)
+    if figures:
+        secs.append(Section("Maps and figures", list(figures) + ["The interactive map is in `map.html` (works "
+                                                                  "offline)."], "figures"))
+    if ok:
+        secs += [_costs(d, cs), _demand_costs(d, cs, allocate_costs(d)), _demands(d)]
+        f = _failures(d)
+        if f is not None:
+            secs.append(f)
+        secs += [_links(d), _nodes(d)]
+    secs += [_solver(d)]
+    v = _verification(d)
+    if v is not None:
+        secs.append(v)
+    secs += [_assumptions(d), _inputs(d)]
+    return secs
+
+
+def _md_cell(s: str) -> str:
+    return str(s).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(title: str, sections: list) -> str:
+    """Render sections as GitHub-flavoured Markdown."""
+    out = [f"# {title}", ""]
+    for s in sections:
+        out += [f"## {s.title}", ""]
+        for b in s.blocks:
+            if isinstance(b, str):
+                out += [b, ""]
+            elif isinstance(b, KeyValues):
+                out += [f"- **{k}:** {v}" for k, v in b.items] + [""]
+            elif isinstance(b, Table):
+                if b.caption:
+                    out += [b.caption, ""]
+                num = b.numeric or [False] * len(b.columns)
+                out.append("| " + " | ".join(_md_cell(c) for c in b.columns) + " |")
+                out.append("|" + "|".join("---:" if n else "---" for n in num) + "|")
+                out += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in b.rows]
+                out.append("")
+            elif isinstance(b, Figure):
+                out += [f"![{b.caption}]({b.path})", ""]
+                if b.caption:
+                    out += [f"*{b.caption}*", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _inline(s: str) -> str:
+    s = _html.escape(str(s), quote=False)
+    s = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", s)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", s)
+
+
+_CSS = """
+body{font:14px/1.45 -apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#1d1d1f;margin:0;background:#f6f7f9}
+main{max-width:1200px;margin:0 auto;padding:24px 28px 60px;background:#fff}
+h1{font-size:24px;margin:0 0 8px}h2{font-size:18px;margin:30px 0 10px;padding-bottom:4px;border-bottom:2px solid #e3e6ea}
+nav{font-size:12.5px;margin:0 0 12px}nav a{margin-right:10px;color:#1f3b73;text-decoration:none}
+table{border-collapse:collapse;margin:8px 0 14px;font-size:12.5px}
+th,td{border:1px solid #dde1e6;padding:3px 7px;vertical-align:top}th{background:#f0f2f5;text-align:left}
+td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+table.kv th{width:300px;font-weight:600;background:#f7f8fa}
+code{background:#f0f2f5;padding:0 3px;border-radius:3px;font-size:12px}
+figure{margin:10px 0}figure img{max-width:100%;border:1px solid #dde1e6}figcaption{font-size:12.5px;color:#555}
+.status-bad{background:#fdecea;border-left:4px solid #c62828;padding:8px 12px}
+.table-wrap{overflow-x:auto}
+"""
+
+
+def render_html(title: str, sections: list) -> str:
+    """Render sections as one self-contained HTML page (inline CSS, figures as base64 PNG)."""
+    nav = " ".join(f"<a href='#{s.anchor}'>{_html.escape(s.title)}</a>" for s in sections if s.anchor)
+    out = ["<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
+           "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+           f"<title>{_html.escape(title)}</title><style>{_CSS}</style></head><body><main>",
+           f"<h1>{_html.escape(title)}</h1>", f"<nav>{nav}</nav>"]
+    for s in sections:
+        out.append(f"<section id='{s.anchor}'><h2>{_html.escape(s.title)}</h2>")
+        for b in s.blocks:
+            if isinstance(b, str):
+                cls = " class='status-bad'" if b.startswith("**No plan") or b.startswith("**FAILED") else ""
+                out.append(f"<p{cls}>{_inline(b)}</p>")
+            elif isinstance(b, KeyValues):
+                out.append("<table class='kv'>" + "".join(f"<tr><th>{_inline(k)}</th><td>{_inline(v)}</td></tr>"
+                                                          for k, v in b.items) + "</table>")
+            elif isinstance(b, Table):
+                num = b.numeric or [False] * len(b.columns)
+                head = "".join(f"<th>{_inline(c)}</th>" for c in b.columns)
+                body = "".join("<tr>" + "".join(f"<td{' class=n' if n else ''}>{_inline(c)}</td>"
+                                                for c, n in zip(r, num)) + "</tr>" for r in b.rows)
+                cap = f"<caption>{_inline(b.caption)}</caption>" if b.caption else ""
+                out.append(f"<div class='table-wrap'><table>{cap}<thead><tr>{head}</tr></thead>"
+                           f"<tbody>{body}</tbody></table></div>")
+            elif isinstance(b, Figure):
+                data = base64.b64encode(b.png).decode("ascii")
+                out.append(f"<figure><img alt='{_html.escape(b.caption, quote=True)}' data-file='{b.path}' "
+                           f"src='data:image/png;base64,{data}'><figcaption>{_inline(b.caption)}</figcaption>"
+                           f"</figure>")
+        out.append("</section>")
+    out.append("</main></body></html>")
+    return "\n".join(out) + "\n"
+
+
+def demands_png(plan, path) -> Path | None:
+    """Bar chart of target and delivered key rate per demand (log scale), or None without demands.
+
+    Parameters
+    ----------
+    plan : Plan or dict
+    path : str or Path
+
+    Returns
+    -------
+    Path or None
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure as MplFigure
+    import numpy as np
+
+    d = _data(plan)
+    dem = d.get("demands", [])
+    if not dem:
+        return None
+    labels = [f"{x['source']} - {x['target']}" for x in dem]
+    tgt = np.array([float(x.get("target_bps", 0.0)) for x in dem])
+    dlv = np.array([float(x.get("delivered_bps", 0.0)) for x in dem])
+    h = 1.6 + 0.32 * len(dem)
+    fig = MplFigure(figsize=(8, min(h, 14)), dpi=130)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    y = np.arange(len(dem))
+    ax.barh(y - 0.2, tgt, height=0.38, color="#bdbdbd", label="target")
+    ax.barh(y + 0.2, dlv, height=0.38, color="#1f3b73", label="delivered")
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.invert_yaxis()
+    pos = np.concatenate([tgt[tgt > 0], dlv[dlv > 0]])
+    if pos.size and pos.max() / pos.min() > 100:
+        ax.set_xscale("log")
+        ax.set_xlim(pos.min() / 3, pos.max() * 3)
+    ax.set_xlabel("key rate (bit/s)")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title("Key rate per demand: target and delivered", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, format="png")
+    return path
+
+
+def write_report(plan, out_dir, network=None, *, tiles: str | None = None) -> dict:
+    """Write ``report.md``, ``report.html``, ``map.png``, ``map.html`` (and ``demands.png``) for a plan.
+
+    Parameters
+    ----------
+    plan : qtopo.plan.Plan or dict
+        The plan (``plan.json`` content); the report uses nothing else.
+    out_dir : str or Path
+        Folder to write into (created if needed).
+    network : qtopo.topology.FibreNetwork, optional
+        Only for the maps: all fibre segments are drawn.
+    tiles : str, optional
+        Base tiles for ``map.html`` (default none: works offline).
+
+    Returns
+    -------
+    dict
+        Name -> Path of the files written.
+
+    Notes
+    -----
+    A map that cannot be drawn (e.g. missing coordinates) is logged and left out; the report is still
+    written. ``report.html`` embeds the figures as base64 PNG and needs no other file.
+    """
+    from .viz import plan_map_folium, plan_map_png, save_map_html, write_text_atomic
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    d = _data(plan)
+    written = {}
+    figures = []
+    try:
+        written["map.png"] = plan_map_png(plan, out / "map.png", network=network)
+        figures.append(Figure("map.png", written["map.png"].read_bytes(),
+                              "Plan map: QKD links coloured by capacity (log scale), width by device pairs; "
+                              "fibre routes in grey."))
+    except Exception as e:  # noqa: BLE001 - a figure must not cost the report
+        log.warning("map.png not drawn: %s", e, exc_info=log.isEnabledFor(logging.DEBUG))
+    try:
+        p = demands_png(plan, out / "demands.png")
+        if p is not None:
+            written["demands.png"] = p
+            figures.append(Figure("demands.png", p.read_bytes(), "Key rate per demand: target and delivered."))
+    except Exception as e:  # noqa: BLE001
+        log.warning("demands.png not drawn: %s", e, exc_info=log.isEnabledFor(logging.DEBUG))
+    try:
+        written["map.html"] = save_map_html(plan_map_folium(plan, network=network, tiles=tiles), out / "map.html")
+    except Exception as e:  # noqa: BLE001
+        log.warning("map.html not written: %s", e, exc_info=log.isEnabledFor(logging.DEBUG))
+    name = (d.get("scenario") or {}).get("name") or "plan"
+    title = f"QKD network plan: {name}"
+    secs = build_report(d, figures)
+    written["report.md"] = write_text_atomic(out / "report.md", render_markdown(title, secs))
+    written["report.html"] = write_text_atomic(out / "report.html", render_html(title, secs))
+    return written
