@@ -432,3 +432,79 @@ def test_browser_loads_report_and_map(written, tmp_path):
     dom = chromium_dom(out / "report.html", tmp_path / "profile")
     assert "Cost breakdown" in dom and "Failure impact" in dom
     assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', dom)) >= 2
+
+
+# ------------------------------------------------------------------------------------------------------
+# compare
+# ------------------------------------------------------------------------------------------------------
+def _plan_b() -> Plan:
+    """Plan A changed: the hut H1 replaced by a trusted node T2 at a PoP, H1-C link moved to T2 with one
+    more pair, T1-B upgraded from 1 to 2 MDI pairs, B->C delivered 5 kbit/s more, cost down."""
+    p = make_plan(failures=False)
+    d = copy.deepcopy(p.data)
+    d["nodes"] = [n for n in d["nodes"] if n["id"] != "H1"] + [
+        {"id": "T2", "kind": "trusted", "site_kind": "pop", "lon": 5.6, "lat": 51.7, "cost": 150000.0, "degree": 2}]
+    for L in d["links"]:
+        if L["id"] == "T1--H1:apd":
+            L.update(id="T1--T2:apd", to="T2")
+        if L["id"] == "H1--C:snspd":
+            L.update({"id": "T2--C:snspd", "from": "T2", "device_pairs": 4, "capacity_bps": 8.0e6,
+                      "cost": L["cost"] / 3 * 4})
+        if L["id"] == "T1--B:mdi":
+            L.update(device_pairs=2, capacity_bps=1.0e5, cost=L["cost"] * 2)
+    for dm in d["demands"]:
+        for r in dm["routes"]:
+            r["nodes"] = ["T2" if n == "H1" else n for n in r["nodes"]]
+        dm["trusted_nodes"] = sorted({n for r in dm["routes"] for n in r["nodes"]})
+        if _k(dm) == "B->C":
+            dm["routes"][0]["rate_bps"] = dm["delivered_bps"] = 15000.0
+    d["objective_cost"] = 1.9e6
+    return Plan(d)
+
+
+def _k(dm):
+    return f"{dm['source']}->{dm['target']}"
+
+
+def test_compare_plans():
+    from qtopo.compare import compare_plans, format_comparison
+
+    a, b = make_plan(failures=False), _plan_b()
+    c = compare_plans(a, b)
+    assert c["cost"]["delta"] == pytest.approx(1.9e6 - a.data["objective_cost"])
+    assert [n["id"] for n in c["nodes"]["added"]] == ["T2"]
+    assert [n["id"] for n in c["nodes"]["removed"]] == ["H1"]
+    hops = lambda xs: sorted(tuple(x["hop"]) for x in xs)  # noqa: E731
+    assert hops(c["links"]["added"]) == [("C", "T2"), ("T1", "T2")]
+    assert hops(c["links"]["removed"]) == [("C", "H1"), ("H1", "T1")]
+    ch = c["links"]["changed"]
+    assert len(ch) == 1 and ch[0]["hop"] == ["B", "T1"]
+    assert ch[0]["devices_a"] == {"mdi": 1} and ch[0]["devices_b"] == {"mdi": 2}
+    dem = {r["demand"]: r for r in c["demands"]}
+    assert dem["B->C"]["delivered_bps"]["delta"] == 5000.0 and dem["A->B"]["delivered_bps"]["delta"] == 0.0
+    expo = {e["demand"]: e for e in c["exposure"]}
+    assert set(expo) == {"A->C", "B->C"}
+    assert expo["A->C"]["added"] == ["T2"] and expo["A->C"]["removed"] == ["H1"]
+    assert not c["same"]
+    text = format_comparison(c)
+    assert "+ T2 (trusted, pop, 150,000 EUR)" in text and "- H1" in text
+    assert "~ B - T1: mdi x1 -> mdi x2" in text
+    assert "B->C: 10,000 -> 15,000 (+5,000)" in text
+    assert "A->C: +T2; -H1" in text
+    assert compare_plans(a, copy.deepcopy(a.data))["same"]
+    assert "no changes" in format_comparison(compare_plans(a, a))
+
+
+def test_compare_command(tmp_path):
+    from click.testing import CliRunner
+
+    from qtopo.compare import compare_command
+
+    (tmp_path / "a").mkdir()
+    make_plan(failures=False).to_json(tmp_path / "a" / "plan.json")
+    _plan_b().to_json(tmp_path / "b.json")
+    r = CliRunner().invoke(compare_command, [str(tmp_path / "a"), str(tmp_path / "b.json")])
+    assert r.exit_code == 0, r.output
+    assert "nodes: 1 added, 1 removed, 0 changed" in r.output
+    r = CliRunner().invoke(compare_command, ["--json", str(tmp_path / "a"), str(tmp_path / "b.json")])
+    assert json.loads(r.output)["nodes"]["added"][0]["id"] == "T2"

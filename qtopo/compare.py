@@ -1,0 +1,235 @@
+"""What changed between two plans: nodes, links, cost, delivered rates and key exposure (for review loops).
+
+``qtopo compare PLAN_A PLAN_B`` prints :func:`format_comparison` of :func:`compare_plans`; both read only the
+two ``plan.json`` files. Links are matched by hop (the unordered pair of their end nodes), so a hop that
+changes device type or number of device pairs shows as *changed*, not as one link removed and one added.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+
+import click
+
+log = logging.getLogger(__name__)
+
+__all__ = ["compare_plans", "format_comparison", "compare_command"]
+
+_REL = 1e-9
+
+
+def _data(plan) -> dict:
+    return plan.data if hasattr(plan, "data") else plan
+
+
+def _hop(L: dict) -> tuple:
+    return tuple(sorted((str(L["from"]), str(L["to"]))))
+
+
+def _dkey(dm: dict) -> str:
+    return f"{dm['source']}->{dm['target']}"
+
+
+def _differs(x, y) -> bool:
+    if isinstance(x, (int, float)) and isinstance(y, (int, float)):
+        return not math.isclose(float(x), float(y), rel_tol=_REL, abs_tol=1e-9)
+    return x != y
+
+
+def _delta(x, y) -> dict:
+    out = {"a": x, "b": y, "delta": None, "rel": None}
+    if isinstance(x, (int, float)) and isinstance(y, (int, float)):
+        out["delta"] = float(y) - float(x)
+        out["rel"] = out["delta"] / float(x) if x else None
+    return out
+
+
+def compare_plans(a, b) -> dict:
+    """Compare plan ``a`` (before) with plan ``b`` (after).
+
+    Parameters
+    ----------
+    a, b : qtopo.plan.Plan or dict
+        Plans (``plan.json`` content).
+
+    Returns
+    -------
+    dict
+        ``a``, ``b``: name, status and path of each plan.
+        ``cost``: {a, b, delta, rel} of ``objective_cost``; ``cost_breakdown``: the same per breakdown key.
+        ``nodes``: ``added`` and ``removed`` (node dicts of b and a), ``changed`` (id and ``changes``:
+        field -> [a, b] for kind, site_kind, cost).
+        ``links``: per hop; ``added`` / ``removed`` (hop, devices {device: pairs}, capacity_bps, cost),
+        ``changed`` (hop, devices_a, devices_b, capacity_bps [a, b], cost [a, b]).
+        ``demands``: per demand in either plan: target_bps and delivered_bps as {a, b, delta, rel},
+        ``only_in`` ("a", "b" or None).
+        ``exposure``: per demand whose trusted nodes differ: ``added`` and ``removed`` trusted nodes (those
+        holding the demand's key), and the counts of intermediate trusted nodes in a and b.
+        ``same``: True when nothing above changed.
+    """
+    da, db = _data(a), _data(b)
+
+    def meta(d, p):
+        return {"name": (d.get("scenario") or {}).get("name"), "status": d.get("status"),
+                "path": str(getattr(p, "path", "")) or None}
+
+    out = {"a": meta(da, a), "b": meta(db, b), "cost": _delta(da.get("objective_cost"), db.get("objective_cost"))}
+    cba, cbb = da.get("cost_breakdown") or {}, db.get("cost_breakdown") or {}
+    out["cost_breakdown"] = {k: _delta(cba.get(k), cbb.get(k)) for k in list(dict.fromkeys([*cba, *cbb]))}
+
+    # nodes
+    na = {n["id"]: n for n in da.get("nodes", [])}
+    nb = {n["id"]: n for n in db.get("nodes", [])}
+    changed = []
+    for i in sorted(set(na) & set(nb)):
+        ch = {f: [na[i].get(f), nb[i].get(f)] for f in ("kind", "site_kind", "cost")
+              if _differs(na[i].get(f), nb[i].get(f))}
+        if ch:
+            changed.append({"id": i, "changes": ch})
+    out["nodes"] = {"added": [nb[i] for i in sorted(set(nb) - set(na))],
+                    "removed": [na[i] for i in sorted(set(na) - set(nb))], "changed": changed}
+
+    # links, per hop
+    def hops(d):
+        h = {}
+        for L in d.get("links", []):
+            e = h.setdefault(_hop(L), {"devices": {}, "capacity_bps": 0.0, "cost": 0.0, "ids": []})
+            e["devices"][L["device"]] = e["devices"].get(L["device"], 0) + int(L.get("device_pairs", 0))
+            e["capacity_bps"] += float(L.get("capacity_bps", 0.0))
+            e["cost"] += float(L.get("cost", 0.0))
+            e["ids"].append(L["id"])
+        return h
+
+    ha, hb = hops(da), hops(db)
+    lchanged = []
+    for h in sorted(set(ha) & set(hb)):
+        x, y = ha[h], hb[h]
+        if x["devices"] != y["devices"] or _differs(x["capacity_bps"], y["capacity_bps"]) \
+                or _differs(x["cost"], y["cost"]):
+            lchanged.append({"hop": list(h), "devices_a": x["devices"], "devices_b": y["devices"],
+                             "capacity_bps": [x["capacity_bps"], y["capacity_bps"]], "cost": [x["cost"], y["cost"]]})
+
+    def item(h, e):
+        return {"hop": list(h), "devices": e["devices"], "capacity_bps": e["capacity_bps"], "cost": e["cost"],
+                "ids": e["ids"]}
+
+    out["links"] = {"added": [item(h, hb[h]) for h in sorted(set(hb) - set(ha))],
+                    "removed": [item(h, ha[h]) for h in sorted(set(ha) - set(hb))], "changed": lchanged}
+
+    # demands and exposure
+    ma = {_dkey(x): x for x in da.get("demands", [])}
+    mb = {_dkey(x): x for x in db.get("demands", [])}
+    dem, expo = [], []
+    for k in list(dict.fromkeys([*ma, *mb])):
+        x, y = ma.get(k), mb.get(k)
+        dem.append({"demand": k, "only_in": None if (x and y) else ("a" if x else "b"),
+                    "target_bps": _delta(x and x.get("target_bps"), y and y.get("target_bps")),
+                    "delivered_bps": _delta(x and x.get("delivered_bps"), y and y.get("delivered_bps"))})
+        if x and y:
+            ta, tb = set(x.get("trusted_nodes", [])), set(y.get("trusted_nodes", []))
+            if ta != tb:
+                expo.append({"demand": k, "added": sorted(tb - ta), "removed": sorted(ta - tb),
+                             "intermediate_a": len(x.get("intermediate_trusted_nodes", [])),
+                             "intermediate_b": len(y.get("intermediate_trusted_nodes", []))})
+    out["demands"] = dem
+    out["exposure"] = expo
+    out["same"] = (da.get("status") == db.get("status") and not _differs(da.get("objective_cost"),
+                                                                         db.get("objective_cost"))
+                   and not any(out["nodes"].values()) and not any(out["links"].values()) and not expo
+                   and not any(r["only_in"] or _differs(r["delivered_bps"]["a"], r["delivered_bps"]["b"])
+                               or _differs(r["target_bps"]["a"], r["target_bps"]["b"]) for r in dem))
+    return out
+
+
+def _eur(v) -> str:
+    return "-" if v is None else f"{v:,.0f} EUR"
+
+
+def _signed(v, unit: str = "") -> str:
+    return "-" if v is None else f"{v:+,.0f}{unit}"
+
+
+def _bps(v) -> str:
+    if v is None:
+        return "-"
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
+def _devs(devs: dict) -> str:
+    return ", ".join(f"{k} x{v}" for k, v in sorted(devs.items())) or "-"
+
+
+def format_comparison(d: dict) -> str:
+    """Human-readable text of a :func:`compare_plans` result.
+
+    Parameters
+    ----------
+    d : dict
+        From :func:`compare_plans`.
+
+    Returns
+    -------
+    str
+        Sections: plans and cost, nodes, links, demands, exposure; "no changes" when the plans agree.
+    """
+    a, b = d["a"], d["b"]
+    L = [f"A: {a.get('path') or a.get('name')} ({a.get('status')})",
+         f"B: {b.get('path') or b.get('name')} ({b.get('status')})"]
+    c = d["cost"]
+    rel = f" ({c['rel']:+.1%})" if c.get("rel") is not None else ""
+    L.append(f"cost: {_eur(c['a'])} -> {_eur(c['b'])}, delta {_signed(c['delta'], ' EUR')}{rel}")
+    for k, v in d.get("cost_breakdown", {}).items():
+        if v["delta"] is not None and abs(v["delta"]) > 0.5:
+            L.append(f"  {k}: {_eur(v['a'])} -> {_eur(v['b'])} ({_signed(v['delta'], ' EUR')})")
+    if d.get("same"):
+        L.append("no changes: same nodes, links, cost, delivered rates and trusted nodes")
+        return "\n".join(L) + "\n"
+    n = d["nodes"]
+    L.append(f"nodes: {len(n['added'])} added, {len(n['removed'])} removed, {len(n['changed'])} changed")
+    L += [f"  + {x['id']} ({x.get('kind')}, {x.get('site_kind', '')}, {_eur(x.get('cost'))})" for x in n["added"]]
+    L += [f"  - {x['id']} ({x.get('kind')}, {x.get('site_kind', '')}, {_eur(x.get('cost'))})" for x in n["removed"]]
+    L += [f"  ~ {x['id']}: " + ", ".join(f"{f} {v[0]} -> {v[1]}" for f, v in x["changes"].items())
+          for x in n["changed"]]
+    k = d["links"]
+    L.append(f"links (per hop): {len(k['added'])} added, {len(k['removed'])} removed, {len(k['changed'])} changed")
+    L += [f"  + {x['hop'][0]} - {x['hop'][1]}: {_devs(x['devices'])}, {_bps(x['capacity_bps'])} bit/s, "
+          f"{_eur(x['cost'])}" for x in k["added"]]
+    L += [f"  - {x['hop'][0]} - {x['hop'][1]}: {_devs(x['devices'])}, {_bps(x['capacity_bps'])} bit/s, "
+          f"{_eur(x['cost'])}" for x in k["removed"]]
+    L += [f"  ~ {x['hop'][0]} - {x['hop'][1]}: {_devs(x['devices_a'])} -> {_devs(x['devices_b'])}, "
+          f"{_bps(x['capacity_bps'][0])} -> {_bps(x['capacity_bps'][1])} bit/s, "
+          f"{_eur(x['cost'][0])} -> {_eur(x['cost'][1])}" for x in k["changed"]]
+    rows = [r for r in d["demands"] if r["only_in"] or _differs(r["delivered_bps"]["a"], r["delivered_bps"]["b"])
+            or _differs(r["target_bps"]["a"], r["target_bps"]["b"])]
+    L.append(f"demands: {len(rows)} of {len(d['demands'])} changed (delivered bit/s)")
+    for r in rows:
+        if r["only_in"]:
+            side = r["only_in"].upper()
+            v = r["delivered_bps"]["a" if side == "A" else "b"]
+            L.append(f"  {r['demand']}: only in {side} (delivered {_bps(v)})")
+        else:
+            t = r["target_bps"]
+            tgt = f", target {_bps(t['a'])} -> {_bps(t['b'])}" if _differs(t["a"], t["b"]) else ""
+            dl = r["delivered_bps"]
+            L.append(f"  {r['demand']}: {_bps(dl['a'])} -> {_bps(dl['b'])} ({_signed(dl['delta'])}){tgt}")
+    L.append(f"exposure: trusted nodes changed for {len(d['exposure'])} demand(s)")
+    for e in d["exposure"]:
+        parts = ([f"+{', +'.join(e['added'])}"] if e["added"] else []) + \
+                ([f"-{', -'.join(e['removed'])}"] if e["removed"] else [])
+        L.append(f"  {e['demand']}: {'; '.join(parts)} (intermediate trusted nodes {e['intermediate_a']} -> "
+                 f"{e['intermediate_b']})")
+    return "\n".join(L) + "\n"
+
+
+@click.command("compare")
+@click.argument("plan_a", type=click.Path(exists=True))
+@click.argument("plan_b", type=click.Path(exists=True))
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def compare_command(plan_a: str, plan_b: str, as_json: bool) -> None:
+    """Show what changed from PLAN_A to PLAN_B (plan.json files or output folders): nodes, links, cost,
+    delivered rates and the trusted nodes holding each demand's key."""
+    from .plan import Plan
+
+    d = compare_plans(Plan.from_json(plan_a), Plan.from_json(plan_b))
+    click.echo(json.dumps(d, indent=1) if as_json else format_comparison(d).rstrip("\n"))
