@@ -12,6 +12,7 @@ import math
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -24,6 +25,27 @@ from .geo import WGS84, check_lonlat
 
 VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".fgb", ".zip"}
 MAX_INPUT_BYTES = 2 * 1024**3
+
+
+def _show(v) -> str:
+    """A cell value for a message: numbers plainly (``-5``, ``1e+15``, ``nan``), text quoted (``'fast'``)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return f"{v:g}"
+    return repr(v)
+
+
+def _gdal_message(e: Exception) -> str:
+    """The first, useful sentence of a GDAL/pyogrio error."""
+    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if "malformed" in msg or "not a database" in msg:
+        return "the file is damaged or truncated (SQLite: database disk image is malformed)"
+    return msg.split("; It might help")[0]
 
 
 def sha256_file(path: str | Path) -> str:
@@ -65,18 +87,63 @@ def _read_vector(path: Path, what: str, layer: str | None, col: ProblemCollector
             col.add(str(path), "shapefile has no .prj file, so its CRS is unknown",
                     "export it again with its .prj, or convert it to GeoPackage with a CRS")
             return None
+    kw = {"layer": layer} if layer else {}
+    unreadable: dict[int, str] = {}
     try:
-        kw = {"layer": layer} if layer else {}
-        gdf = gpd.read_file(path, engine="pyogrio", **kw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # NaN coordinates: reported per row below
+            try:
+                gdf = gpd.read_file(path, engine="pyogrio", **kw)
+            except shapely.errors.GEOSException:
+                # a feature GEOS cannot build (e.g. a one-vertex LineString): read the rest, name the bad rows
+                gdf = gpd.read_file(path, engine="pyogrio", on_invalid="ignore", **kw)
+                unreadable = _unreadable_rows(path, kw)
     except Exception as e:  # pyogrio raises DataSourceError / DataLayerError etc.
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        col.add(str(path), f"cannot read {what} file: {msg}",
+        col.add(str(path), f"cannot read {what} file: {_gdal_message(e)}",
                 "check that it is a valid GeoPackage, GeoJSON or Shapefile (not truncated)")
         return None
+    gdf.attrs["unreadable"] = unreadable
+    for i, why in unreadable.items():
+        col.add(f"{path.name}, {_row_label(gdf, i)}", f"invalid geometry ({why})",
+                "repair it in your GIS (a line needs at least 2 distinct vertices)")
     if gdf.crs is None:
         col.add(str(path), f"{what} layer has no CRS", "assign one (e.g. EPSG:4326) in your GIS and save again")
         return None
     return gdf
+
+
+def _unreadable_rows(path: Path, kw: dict) -> dict[int, str]:
+    """Rows whose geometry GEOS cannot build, with GEOS' reason."""
+    import pyogrio.raw
+
+    _, _, wkb, _ = pyogrio.raw.read(path, **kw)[:4]
+    out = {}
+    for i, w in enumerate(wkb):
+        if w is None:
+            continue
+        try:
+            shapely.from_wkb(w)
+        except shapely.errors.GEOSException as e:
+            out[i] = str(e).split(": ", 1)[-1]
+    return out
+
+
+def _unreadable_mask(gdf) -> np.ndarray:
+    m = np.zeros(len(gdf), bool)
+    m[list(gdf.attrs.get("unreadable", {}))] = True
+    return m
+
+
+def _coord_hint(x: float, y: float) -> str:
+    """Why a coordinate pair is outside lon/lat, as a fix."""
+    if not (math.isfinite(x) and math.isfinite(y)):
+        return "give the point finite coordinates"
+    if abs(x) > 360 or abs(y) > 360:
+        return ("these look like metres of a projected CRS (wrong CRS): declare the layer's real CRS (e.g. "
+                "EPSG:28992, EPSG:3035) instead of lon/lat EPSG:4326")
+    if abs(y) > 90 and abs(x) <= 90:
+        return "lon/lat look swapped (check for swapped lon/lat, or a wrong CRS)"
+    return "check for swapped lon/lat or a wrong CRS"
 
 
 def _row_label(gdf, i, idcol="id") -> str:
@@ -126,9 +193,13 @@ def read_sites(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
         col.raise_if_any()
     geom = gdf.geometry.values
     types = shapely.get_type_id(geom)
-    empty = shapely.is_empty(geom) | pd.isna(gdf.geometry).to_numpy()
+    bad_read = _unreadable_mask(gdf)
+    empty = (shapely.is_empty(geom) | pd.isna(gdf.geometry).to_numpy()) & ~bad_read
     for i in np.flatnonzero(empty):
-        col.add(f"{path.name}, {_row_label(gdf, i)}", "empty geometry", "give the site a point location or delete it")
+        col.add(f"{path.name}, {_row_label(gdf, i)}",
+                "empty geometry (no coordinates, or both coordinates NaN: not finite)",
+                "give the site a point location or delete it")
+    empty |= bad_read
     for i in np.flatnonzero(~empty & (types != 0)):
         col.add(f"{path.name}, {_row_label(gdf, i)}", f"geometry is {geom[i].geom_type}, not Point",
                 "sites must be points; use the centroid or the building entrance")
@@ -150,13 +221,13 @@ def read_sites(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
         for j in np.flatnonzero(~ok):
             i = rows[j]
             col.add(f"{path.name}, {_row_label(gdf, i)}",
-                    f"coordinates ({xy[j, 0]}, {xy[j, 1]}) are not finite or outside lon [-180,180] / lat [-90,90]",
-                    "check for swapped lon/lat or a wrong CRS")
+                    f"coordinates ({xy[j, 0]:g}, {xy[j, 1]:g}) are not finite or outside lon [-180,180] / lat [-90,90]",
+                    _coord_hint(xy[j, 0], xy[j, 1]))
     if "capex_eur" in gdf.columns:
         cap = pd.to_numeric(gdf["capex_eur"], errors="coerce")
         bad = gdf["capex_eur"].notna() & (cap.isna() | (cap < 0) | ~np.isfinite(cap.fillna(0)))
         for i in np.flatnonzero(bad.to_numpy()):
-            col.add(f"{path.name}, {_row_label(gdf, i)}", f"capex_eur {gdf['capex_eur'].iloc[i]!r} is not a cost >= 0",
+            col.add(f"{path.name}, {_row_label(gdf, i)}", f"capex_eur {_show(gdf['capex_eur'].iloc[i])} is not a cost >= 0",
                     "give a non-negative number or leave it empty")
     col.raise_if_any()
     gdf = _to_wgs84(gdf, path, "sites", col)
@@ -181,7 +252,9 @@ def read_routes(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
     ------
     InputError
         Listing every problem: missing file or CRS, empty, invalid, zero-length, non-line geometries,
-        non-finite or out-of-range coordinates, bad ``length_km``.
+        non-finite or out-of-range coordinates, bad ``length_km``. A line that crosses itself or doubles back
+        (valid for shapely, but not simple) is an error too: a duct does not cross itself, so such a line is
+        almost always a digitising mistake (wrong vertex order) whose length would be wrong.
     """
     from .geo import geodesic_length_km
 
@@ -198,11 +271,13 @@ def read_routes(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
     gdf["id"] = gdf["id"].astype(str)
     geom = gdf.geometry.values
     isna = pd.isna(gdf.geometry).to_numpy()
-    empty = isna | shapely.is_empty(geom)
+    bad_read = _unreadable_mask(gdf)
+    empty = (isna | shapely.is_empty(geom)) & ~bad_read
     types = shapely.get_type_id(geom)
     line = (types == 1) | (types == 5)
     for i in np.flatnonzero(empty):
         col.add(f"{path.name}, {_row_label(gdf, i)}", "empty geometry", "draw the route or delete the feature")
+    empty |= bad_read
     for i in np.flatnonzero(~empty & ~line):
         col.add(f"{path.name}, {_row_label(gdf, i)}", f"geometry is {geom[i].geom_type}, not a LineString",
                 "routes must be lines (LineString or MultiLineString)")
@@ -224,11 +299,17 @@ def read_routes(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
                         "repair it in your GIS (remove repeated/degenerate vertices)")
             elif shapely.get_num_coordinates(geom[i]) < 2:
                 col.add(f"{path.name}, {_row_label(gdf, i)}", "line has fewer than 2 vertices", "fix or delete it")
+            elif not shapely.is_simple(shapely.get_parts(geom[i])).all():
+                # Valid for shapely (is_simple False), but a duct that crosses or doubles back on itself is
+                # almost always a digitising error, and its length would then be wrong: refuse it.
+                col.add(f"{path.name}, {_row_label(gdf, i)}",
+                        "line crosses itself or doubles back (self-intersecting)",
+                        "fix the vertex order, or split it at the crossing into separate routes")
     if "length_km" in gdf.columns:
         lk = pd.to_numeric(gdf["length_km"], errors="coerce")
         bad = gdf["length_km"].notna() & (lk.isna() | ~(lk > 0) | ~np.isfinite(lk.fillna(1)))
         for i in np.flatnonzero(bad.to_numpy()):
-            col.add(f"{path.name}, {_row_label(gdf, i)}", f"length_km {gdf['length_km'].iloc[i]!r} is not a positive number",
+            col.add(f"{path.name}, {_row_label(gdf, i)}", f"length_km {_show(gdf['length_km'].iloc[i])} is not a positive number",
                     "give the surveyed fibre length in km, or leave it empty to use geodesic x route_factor")
     if "attenuation_db_per_km" in gdf.columns:
         at = pd.to_numeric(gdf["attenuation_db_per_km"], errors="coerce")
@@ -244,8 +325,10 @@ def read_routes(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
     if not ok.all():
         _, cidx = shapely.get_coordinates(gdf.geometry.values, return_index=True)
         for i in np.unique(cidx[~ok]):
-            col.add(f"{path.name}, {_row_label(gdf, i)}", "coordinates outside lon [-180,180] / lat [-90,90]",
-                    "check for swapped lon/lat or a wrong CRS")
+            j = np.flatnonzero(~ok & (cidx == i))[0]
+            col.add(f"{path.name}, {_row_label(gdf, i)}",
+                    f"coordinates outside lon [-180,180] / lat [-90,90], e.g. ({xy[j, 0]:g}, {xy[j, 1]:g})",
+                    _coord_hint(xy[j, 0], xy[j, 1]))
         col.raise_if_any()
     # split multilines into parts
     if (shapely.get_type_id(gdf.geometry.values) == 5).any():
@@ -315,11 +398,11 @@ def read_demands(path: str | Path, site_ids=None) -> pd.DataFrame:
         v = tgt.iloc[i]
         raw = df["target_bps"].iloc[i]
         if pd.isna(v) or not math.isfinite(v):
-            col.add(where, f"target_bps {raw!r} is not a finite number", "give the key-rate target in bit/s")
+            col.add(where, f"target_bps {_show(raw)} is not a finite number", "give the key-rate target in bit/s")
         elif v <= 0:
-            col.add(where, f"target_bps {raw!r} must be > 0", "give the key-rate target in bit/s")
+            col.add(where, f"target_bps {_show(raw)} must be > 0", "give the key-rate target in bit/s")
         elif v > 1e12:
-            col.add(where, f"target_bps {raw!r} is above 1 Tbit/s, beyond any QKD system",
+            col.add(where, f"target_bps {_show(raw)} is above 1 Tbit/s, beyond any QKD system",
                     "check the unit: targets are in bit/s")
     if not col.problems:
         df["source"] = df["source"].astype(str).str.strip()
