@@ -195,6 +195,16 @@ def build_fibre_network(
         tree_n = cKDTree(np.c_[cx[cand], cy[cand]])
         dist, j = tree_n.query(sxy)
         nearest = cand[j]
+        # a far site whose swapped lon/lat would snap: say so (a common export mistake)
+        far = np.flatnonzero(dist > snap_tolerance_m)
+        swapped_ok = np.zeros(len(sxy), bool)
+        if len(far):
+            ll = shapely.get_coordinates(sites.to_crs(WGS84).geometry.values)[far]
+            inr = (np.abs(ll[:, 1]) <= 180) & (np.abs(ll[:, 0]) <= 90)
+            if inr.any():
+                sw = gpd.GeoSeries(shapely.points(ll[inr, 1], ll[inr, 0]), crs=WGS84).to_crs(metric)
+                d_sw, _ = tree_n.query(shapely.get_coordinates(sw.values))
+                swapped_ok[far[inr]] = d_sw <= snap_tolerance_m
         site_ids = sites["id"].to_numpy()
         order = np.argsort(site_ids, kind="stable")
         for i in order:
@@ -203,7 +213,8 @@ def build_fibre_network(
                 col.add(f"{sites_name}, site {sid!r}",
                         f"is {dist[i] / 1000:.2f} km from the nearest route node, beyond snap_tolerance_m = "
                         f"{snap_tolerance_m:g} m",
-                        "add a route to it, move the site, or raise network.snap_tolerance_m")
+                        "its lon/lat look swapped: with the coordinates exchanged it lies on the network"
+                        if swapped_ok[i] else "add a route to it, move the site, or raise network.snap_tolerance_m")
                 continue
             k = int(nearest[i])
             nodes.at[k, "site_ids"] = nodes.at[k, "site_ids"] + (sid,)
