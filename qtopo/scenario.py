@@ -323,9 +323,13 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
     try:
         text = p.read_bytes().decode("utf-8")
     except UnicodeDecodeError as e:
-        raise InputError([f"{p}: not UTF-8 text (byte {e.start})"], "cannot read scenario") from None
+        from .errors import Problem
+        raise InputError([Problem(str(p), f"not UTF-8 text (bad byte at position {e.start})",
+                                  "save the scenario as UTF-8")], "cannot read scenario") from None
     except OSError as e:
-        raise InputError([f"{p}: {e.strerror}"], "cannot read scenario") from None
+        from .errors import Problem
+        raise InputError([Problem(str(p), f"cannot read: {e.strerror}", "check the file's permissions")],
+                         "cannot read scenario") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
