@@ -198,7 +198,8 @@ def verify_cmd(plan_path, scenario):
 
 def _register_optional():
     """Commands that live in their own modules."""
-    for mod, attr in (("cli_rates", "rates_command"), ("cli_import", "import_group")):
+    for mod, attr in (("cli_rates", "rates_command"), ("cli_import", "import_group"),
+                      ("failures", "failures_command")):
         try:
             m = __import__(f"qtopo.{mod}", fromlist=[attr])
             cmd = getattr(m, attr)
