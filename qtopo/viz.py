@@ -367,8 +367,14 @@ def plan_map_png(plan, path, network=None, countries=None, *, color_by: str = "c
         ax.set_ylim(cy - hh, cy + hh)
         fig.set_size_inches(10, float(np.clip(10 * hh / hw, 5.5, 13)))
 
-    # countries
-    ctry = _countries(countries, lonlat)
+    # countries (nothing located: no outlines, a message instead)
+    ctry = _countries(countries, lonlat) if lonlat.size else None
+    if not lonlat.size:
+        ax.set_facecolor("white")
+        ax.set_aspect("auto")
+        ax.text(0.5, 0.5, "nothing to draw:\nthe plan has no located nodes or fibre", transform=ax.transAxes,
+                ha="center", va="center", fontsize=11, color="#555555")
+        fig.set_size_inches(8, 4)
     if ctry is not None and len(ctry):
         ctry.to_crs(crs).plot(ax=ax, facecolor="#f7f5f0", edgecolor="#8c8c8c", linewidth=0.6, zorder=1)
         if lonlat.size:
@@ -446,8 +452,9 @@ def plan_map_png(plan, path, network=None, countries=None, *, color_by: str = "c
     if lonlat.size:
         _scale_bar(ax)
     crs_name = f"EPSG:{crs.to_epsg()}" if crs.to_epsg() else "LAEA centred on the plan"
-    ax.text(0.995, 0.005, f"{crs_name}" + ("; outlines: Natural Earth" if ctry is not None else ""),
-            transform=ax.transAxes, ha="right", va="bottom", fontsize=6.5, color="#555555", zorder=7)
+    if lonlat.size:
+        ax.text(0.995, 0.005, crs_name + ("; outlines: Natural Earth" if ctry is not None else ""),
+                transform=ax.transAxes, ha="right", va="bottom", fontsize=6.5, color="#555555", zorder=7)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", bbox_inches="tight", dpi=dpi)
     return path
@@ -535,6 +542,7 @@ def plan_map_folium(plan, network=None, *, tiles: str | None = None, color_by: s
         those present). Popups give the plan's numbers. Save with :func:`save_map_html` for offline use.
     """
     import folium
+    import shapely
 
     d = _data(plan)
     fibre = _fibre_lines(plan, network)
@@ -559,7 +567,9 @@ def plan_map_folium(plan, network=None, *, tiles: str | None = None, color_by: s
         ctry = _countries(countries, lonlat, margin_deg=6.0)
         if ctry is not None and len(ctry):
             g = folium.FeatureGroup(name="Country outlines", show=True)
-            folium.GeoJson(ctry[["name", "geometry"]].to_json(), name="countries",
+            ctry = ctry[["name", "geometry"]].copy()
+            ctry["geometry"] = shapely.set_precision(ctry.geometry.values, 1e-3)  # display only: ~100 m
+            folium.GeoJson(ctry.to_json(), name="countries",
                            style_function=lambda _: {"fillColor": "#f7f5f0", "fillOpacity": 1.0,
                                                      "color": "#8c8c8c", "weight": 0.8},
                            tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False)).add_to(g)
