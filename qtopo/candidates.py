@@ -168,7 +168,17 @@ def build_inputs(net: FibreNetwork, demands: pd.DataFrame, scenario, *, prune: b
     nodes = net.nodes.copy()
     default = np.where(nodes["kind"].to_numpy() == "hut", costs["hut_node_eur"], costs["trusted_node_eur"])
     nodes["capex_eur"] = np.where(np.isfinite(nodes["capex_eur"].to_numpy(float)), nodes["capex_eur"], default)
-    d = demands.copy()
+    if "existing" not in nodes.columns:
+        nodes["existing"] = False
+    nodes["existing"] = nodes["existing"].fillna(False).astype(bool)
+    nodes["sunk_capex_eur"] = np.where(nodes["existing"], nodes["capex_eur"], 0.0)
+    nodes.loc[nodes["existing"], "capex_eur"] = 0.0  # brownfield: already built
+    from .requirements import has_governance, parse_requirements
+
+    d = parse_requirements(demands)
+    budget_mode = scenario.objective.get("mode") == "max_rate"
+    if d["routed"].any() or has_governance(d) or budget_mode:
+        aggregate = False  # per-demand commodities: filters and per-route limits are per demand
     col = ProblemCollector("demands cannot be placed on the network")
     d["source_node"] = d["source"].map(net.site_node)
     d["target_node"] = d["target"].map(net.site_node)
@@ -237,27 +247,47 @@ def build_inputs(net: FibreNetwork, demands: pd.DataFrame, scenario, *, prune: b
     t_paths = time.perf_counter()
 
     # ---- rates per (hop, device)
+    lengths_all, paths_all = _walk_paths(pred, iu, iv, Lk, ids)
+    from .keyrate import PROTOCOLS
+
     rows = []
     for name, (spec, dev) in devices.items():
-        r = secret_key_rate_bps(hop_loss, dev)
+        if PROTOCOLS[dev.protocol].relay_in_middle:
+            relay, r = _relay_rates(paths_all, iu, dist, idx, dev, conn)
+        else:
+            relay, r = np.full(len(iu), None, dtype=object), secret_key_rate_bps(hop_loss, dev)
         m = r > 0
         rows.append(pd.DataFrame({"hop": np.flatnonzero(m), "device": name, "protocol": dev.protocol,
                                   "rate_bps_per_pair": r[m], "max_pairs": spec.max_pairs_per_link,
-                                  "pair_cost_eur": spec.pair_cost_eur}))
+                                  "pair_cost_eur": spec.pair_cost_eur, "relay": relay[m]}))
     hd = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
-        columns=["hop", "device", "protocol", "rate_bps_per_pair", "max_pairs", "pair_cost_eur"])
+        columns=["hop", "device", "protocol", "rate_bps_per_pair", "max_pairs", "pair_cost_eur", "relay"])
     used_hops = np.unique(hd["hop"].to_numpy(int))
     remap = -np.ones(len(iu), int)
     remap[used_hops] = np.arange(len(used_hops))
     iu, iv, hop_loss = iu[used_hops], iv[used_hops], hop_loss[used_hops]
     hd["hop"] = remap[hd["hop"].to_numpy(int)]
-    # paths and lengths from predecessors
-    lengths, paths = _walk_paths(pred, iu, iv, Lk, ids)
+    lengths = lengths_all[used_hops]
+    paths = [paths_all[i] for i in used_hops]
     hops = pd.DataFrame({"u": ids[iu], "v": ids[iv], "length_km": lengths, "loss_db": hop_loss, "path": paths})
     hd["length_km"] = lengths[hd["hop"].to_numpy(int)] if len(hd) else []
     hd["cost_per_pair_eur"] = hd["pair_cost_eur"] + costs["fibre_eur_per_km"] * hd["length_km"]
-    total = float(d["target_bps"].sum())
+    total = float(d["target_bps"].sum() * max(1, d["k_routes"].max()))
     hd["ub_pairs"] = np.minimum(hd["max_pairs"], np.ceil(total / hd["rate_bps_per_pair"] - 1e-9)).astype(int)
+    hd["existing_pairs"] = 0
+    if scenario.inputs.get("existing_links"):
+        _apply_existing_links(hd, hops, net, scenario)
+        hd["ub_pairs"] = np.maximum(hd["ub_pairs"], hd["existing_pairs"])
+    # ---- governance: nodes that may not hold each demand's key
+    d["forbidden"] = _forbidden_nodes(d, nodes, net, scenario)
+    # ---- risks of each hop (for disjoint routes)
+    if (d["k_routes"] > 1).any():
+        from .risk import lowest_loss_segment_index, path_risks, segment_risks
+
+        rk = scenario.risk
+        seg_risk = segment_risks(edges, rk["srg_buffer_m"], rk["srg_min_overlap_km"])
+        seg_index = lowest_loss_segment_index(edges, loss_e)
+        hops["risk"] = [path_risks(p, seg_index, seg_risk) for p in paths]
     t_rates = time.perf_counter()
 
     # ---- commodities
@@ -268,7 +298,7 @@ def build_inputs(net: FibreNetwork, demands: pd.DataFrame, scenario, *, prune: b
         devices={k: v[1] for k, v in devices.items()},
         params={"connector_loss_db": conn, "attenuation_db_per_km": fib["attenuation_db_per_km"],
                 "splice_loss_db_per_km": fib["splice_loss_db_per_km"], "reach_db": reach,
-                "aggregate": aggregate},
+                "aggregate": aggregate, "budget_mode": budget_mode},
     )
     inputs.diagnosis = diagnose_demands(inputs, G)
     inputs.stats = {"fibre_nodes": n_fibre_nodes, "fibre_edges": int(len(edges)),
@@ -302,6 +332,99 @@ def _walk_paths(pred, iu, iv, Lk, ids):
         k = int(np.argmax(row == iu[h]))
         paths.append(tuple(ids[row[k::-1]]))
     return lengths, paths
+
+
+def _relay_rates(paths, iu, dist, idx, dev, conn):
+    """Untrusted middle relays (MDI-QKD, twin-field) for each hop.
+
+    The relay sits at the interior fibre node whose loss from u is closest to half the hop's loss. The rate is
+    evaluated for a symmetric channel of total loss ``2 x max(arm) + connectors``: a conservative value, since
+    an asymmetric channel can be made symmetric by adding loss to the shorter arm.
+    Hops whose fibre path has no interior node get no relay option (rate 0).
+    """
+    from .keyrate import secret_key_rate_bps
+
+    relay = np.full(len(paths), None, dtype=object)
+    eff = np.full(len(paths), np.inf)
+    for h, p in enumerate(paths):
+        if len(p) < 3:
+            continue
+        u = iu[h]
+        inner = np.array([idx[x] for x in p[1:-1]])
+        a = dist[u, inner]
+        total = dist[u, idx[p[-1]]]
+        k = int(np.argmin(np.abs(a - total / 2)))
+        relay[h] = p[1 + k]
+        eff[h] = 2 * max(a[k], total - a[k]) + conn
+    r = np.zeros(len(paths))
+    ok = np.isfinite(eff)
+    r[ok] = secret_key_rate_bps(eff[ok], dev)
+    return relay, r
+
+
+def _apply_existing_links(hd, hops, net, scenario) -> None:
+    """Brownfield: installed device pairs become lower bounds on the hop's pairs (their cost is sunk)."""
+    path = scenario.input_path("existing_links")
+    col = ProblemCollector(f"invalid existing links file {path}")
+    try:
+        ex = pd.read_csv(path, dtype={"from": str, "to": str, "device": str})
+    except FileNotFoundError:
+        col.add(str(path), "file does not exist", "check inputs.existing_links")
+        col.raise_if_any()
+    except Exception as e:
+        col.add(str(path), f"cannot parse CSV: {str(e).splitlines()[0]}", "header: from,to,device,pairs")
+        col.raise_if_any()
+    need = {"from", "to", "device", "pairs"}
+    if not need <= set(ex.columns):
+        col.add(str(path), f"missing columns {sorted(need - set(ex.columns))}", "header: from,to,device,pairs")
+        col.raise_if_any()
+    key = {}
+    for i, (u, v, dv) in enumerate(zip(hops.u.to_numpy()[hd.hop], hops.v.to_numpy()[hd.hop], hd.device)):
+        key[(u, v, dv)] = key[(v, u, dv)] = i
+    for i, r in ex.iterrows():
+        where = f"{path.name}, line {i + 2}"
+        u, v = net.site_node.get(str(r["from"]), str(r["from"])), net.site_node.get(str(r["to"]), str(r["to"]))
+        pairs = pd.to_numeric(r["pairs"], errors="coerce")
+        if not (pairs >= 1 and pairs == int(pairs)):
+            col.add(where, f"pairs {r['pairs']!r} must be a whole number >= 1", "fix the count")
+            continue
+        j = key.get((u, v, str(r["device"])))
+        if j is None:
+            col.add(where, f"no usable hop {r['from']}-{r['to']} with device {r['device']!r} (unknown node or device, "
+                    "or the hop is beyond the device's reach)", "check ids against the sites file and [devices]")
+            continue
+        hd.at[j, "existing_pairs"] = int(pairs)
+    col.raise_if_any()
+
+
+def _forbidden_nodes(d, nodes, net, scenario) -> list:
+    """Per demand: node ids that may not hold its key (jurisdiction, excluded sites, excluded operators)."""
+    out = []
+    country = None
+    if d["allowed_countries"].map(len).any():
+        from .geo import countries_of_points
+
+        c = nodes["country"].fillna("").astype(str).to_numpy() if "country" in nodes.columns else np.full(len(nodes), "")
+        missing = c == ""
+        if missing.any():
+            c = c.copy()
+            c[missing] = countries_of_points(nodes["lon"].to_numpy()[missing], nodes["lat"].to_numpy()[missing],
+                                             scenario.governance.get("countries_file") or None,
+                                             base_dir=scenario.base_dir)
+        country = pd.Series(c, index=nodes.index)
+    oper = nodes["operator"].fillna("").astype(str) if "operator" in nodes.columns else pd.Series("", index=nodes.index)
+    for r in d.itertuples():
+        bad = set()
+        if r.allowed_countries:
+            allowed = {x.upper() for x in r.allowed_countries}
+            bad |= set(country.index[~country.str.upper().isin(allowed)])
+        if r.excluded_nodes:
+            bad |= {net.site_node.get(x, x) for x in r.excluded_nodes}
+        if r.excluded_operators:
+            bad |= set(oper.index[oper.isin(set(r.excluded_operators))])
+        bad -= {r.source_node, r.target_node}
+        out.append(frozenset(bad))
+    return out
 
 
 def hop_capacity_bps(inputs: PlanningInputs) -> np.ndarray:
@@ -358,6 +481,51 @@ def diagnose_demands(inputs: PlanningInputs, fibre_graph: nx.Graph | None = None
                 detail += _bottleneck_detail(inputs, fibre_graph, s, t)
             out.append({"source": r.source, "target": r.target, "reason": "no_hop_chain", "detail": detail})
             continue
+        # governance: hop graph without the nodes this demand may not trust
+        bad = getattr(r, "forbidden", frozenset()) or frozenset()
+        if bad:
+            keep = [k for k, x in enumerate(nodes) if x not in bad]
+            Hs = H.subgraph(keep)
+            if not nx.has_path(Hs, idx[s], idx[t]):
+                out.append({"source": r.source, "target": r.target, "reason": "governance",
+                            "detail": f"no chain of hops avoids the {len(bad)} nodes this demand may not trust "
+                                      "(allowed_countries / excluded_nodes / excluded_operators)"})
+                continue
+        else:
+            Hs = H
+        mt = getattr(r, "max_trusted_nodes", float("nan"))
+        if mt == mt and mt is not None:  # not NaN
+            hops_needed = nx.shortest_path_length(Hs, idx[s], idx[t])
+            if hops_needed > int(mt) + 1:
+                out.append({"source": r.source, "target": r.target, "reason": "trusted_hop_limit",
+                            "detail": f"the shortest chain needs {hops_needed - 1} intermediate trusted nodes, "
+                                      f"more than max_trusted_nodes = {int(mt)}"})
+                continue
+        k = int(getattr(r, "k_routes", 1))
+        if k > 1 and fibre_graph is not None:
+            mode = getattr(r, "disjoint", "node")
+            G0 = fibre_graph
+            if mode == "node":
+                conn = nx.algorithms.connectivity.local_node_connectivity(G0, s, t) if not G0.has_edge(s, t) \
+                    else 1 + nx.algorithms.connectivity.local_node_connectivity(
+                        nx.restricted_view(G0, [], [(s, t)]), s, t)
+                if conn < k:
+                    try:
+                        cut = sorted(nx.minimum_node_cut(G0, s, t)) if not G0.has_edge(s, t) else []
+                    except nx.NetworkXError:
+                        cut = []
+                    out.append({"source": r.source, "target": r.target, "reason": "disjoint_routes",
+                                "detail": f"only {conn} node-disjoint fibre paths join them, {k} required"
+                                          + (f"; every path passes {', '.join(cut)}" if cut else "")})
+                    continue
+            else:
+                conn = nx.algorithms.connectivity.local_edge_connectivity(G0, s, t)
+                if conn < k:
+                    cut = sorted(tuple(sorted(e)) for e in nx.minimum_edge_cut(G0, s, t))
+                    out.append({"source": r.source, "target": r.target, "reason": "disjoint_routes",
+                                "detail": f"only {conn} fibre-disjoint paths join them, {k} required; every path "
+                                          f"uses one of the fibre spans {cut}"})
+                    continue
         if capm is None:
             scale = 1.0
             c = np.ceil(cap * scale).astype(np.int64)
@@ -407,11 +575,18 @@ def prune_by_bound(inputs: PlanningInputs, upper_bound_eur: float) -> PlanningIn
     Options whose bound exceeds the upper bound (a known plan's cost) cannot be in an optimal plan.
     """
     hd = inputs.hop_devices
-    if len(hd) == 0 or not math.isfinite(upper_bound_eur):
+    if len(hd) == 0 or not math.isfinite(upper_bound_eur) or inputs.params.get("budget_mode"):
         return inputs
+    if "existing_pairs" in hd.columns and hd["existing_pairs"].any():
+        return inputs  # brownfield pairs are free: the cheapest-pair argument does not hold
     nodes = inputs.nodes
     term = nodes["terminal"]
-    T = int(term.sum())
+    d = inputs.demands
+    kmax: dict = {}
+    for s_, t_, k_ in zip(d["source_node"], d["target_node"], d.get("k_routes", [1] * len(d))):
+        kmax[s_] = max(kmax.get(s_, 1), int(k_))
+        kmax[t_] = max(kmax.get(t_, 1), int(k_))
+    T = int(sum(kmax.values()))  # link ends the demand endpoints need (K disjoint routes need K ends)
     const = float(nodes.loc[term, "capex_eur"].sum())
     hops = inputs.hops
     h = hd["hop"].to_numpy(int)

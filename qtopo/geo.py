@@ -64,3 +64,63 @@ def check_lonlat(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     lon = np.asarray(lon, float)
     lat = np.asarray(lat, float)
     return np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180.0) & (np.abs(lat) <= 90.0)
+
+
+def bundled_data_dir():
+    """The project's ``data/`` folder (next to the package in a source checkout)."""
+    from pathlib import Path
+
+    return Path(__file__).resolve().parents[1] / "data"
+
+
+def countries_of_points(lon, lat, polygons_path=None, base_dir=None, max_gap_km: float = 25.0) -> np.ndarray:
+    """ISO 3166 alpha-2 code of the country containing each point ('' where none).
+
+    Uses ``polygons_path`` (any vector file with an ``iso_a2`` column) or the bundled Natural Earth polygons:
+    1:10m for Europe, then 1:110m worldwide. Points within ``max_gap_km`` of a coast or border but outside
+    every polygon (simplified outlines) take the nearest country.
+    """
+    from pathlib import Path
+
+    import geopandas as gpd
+
+    from .errors import InputError
+
+    lon = np.asarray(lon, float)
+    lat = np.asarray(lat, float)
+    out = np.full(len(lon), "", dtype=object)
+    if len(lon) == 0:
+        return out
+    if polygons_path:
+        p = Path(polygons_path)
+        if not p.is_absolute() and base_dir is not None:
+            p = Path(base_dir) / p
+        files = [p]
+    else:
+        d = bundled_data_dir() / "naturalearth"
+        files = [d / "countries_europe_10m.gpkg", d / "countries.gpkg"]
+    files = [f for f in files if f.exists()]
+    if not files:
+        raise InputError(["no country polygons found for allowed_countries"], "cannot resolve jurisdictions")
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs=WGS84)
+    for f in files:
+        todo = np.flatnonzero(out == "")
+        if len(todo) == 0:
+            break
+        poly = gpd.read_file(f)
+        if "iso_a2" not in poly.columns:
+            raise InputError([f"{f}: no 'iso_a2' column"], "cannot resolve jurisdictions")
+        poly = poly.to_crs(WGS84)[["iso_a2", "geometry"]]
+        j = gpd.sjoin(pts.iloc[todo], poly, how="left", predicate="within")
+        j = j[~j.index.duplicated()]
+        vals = j["iso_a2"].reindex(pts.index[todo]).fillna("").astype(str).to_numpy()
+        out[todo] = vals
+    todo = np.flatnonzero(out == "")
+    if len(todo):
+        poly = gpd.read_file(files[0]).to_crs(WGS84)
+        metric = pts.iloc[todo].estimate_utm_crs()
+        j = gpd.sjoin_nearest(pts.iloc[todo].to_crs(metric), poly.to_crs(metric)[["iso_a2", "geometry"]],
+                              how="left", max_distance=max_gap_km * 1000.0)
+        j = j[~j.index.duplicated()]
+        out[todo] = j["iso_a2"].reindex(pts.index[todo]).fillna("").astype(str).to_numpy()
+    return out

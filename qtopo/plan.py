@@ -187,19 +187,85 @@ def _decompose(flows: dict, source, sinks: dict) -> dict:
 
 def extract_plan(model, inputs, result, scenario, extra: dict | None = None) -> Plan:
     """Read the solved model into a :class:`Plan` (status, nodes, links, demands with routes)."""
-    from .solve import Status
-
     data = _plan_header(inputs, result, scenario)
     if not result.status.has_plan:
         data.update(extra or {})
         return Plan(data)
     q = model._qidx
-    y = {v: round(model.y[v].value or 0.0) for v in q.open_nodes}
-    n_val = np.array([round(model.n[i].value or 0.0) for i in range(len(inputs.hop_devices))])
+    y_open = {q.node_ids[v] for v in q.open_nodes if round(model.y[v].value or 0.0) >= 1}
+    z_open = {q.node_ids[v] for v in q.relay_nodes if round(model.z[v].value or 0.0) >= 1}
+    n_val = np.array([round(model.n[i].value or 0.0) for i in range(len(inputs.hop_devices))], dtype=int)
     f_val = np.array([max(model.f[j].value or 0.0, 0.0) for j in range(len(q.arc_hop))])
-    return assemble_plan(data, inputs, scenario, y_open={q.node_ids[v] for v, val in y.items() if val >= 1},
-                         pairs=n_val, arc_flow=(q.arc_com, q.arc_tail, q.arc_head, f_val), commodities=q.commodities,
+    x_val = np.array([round(model.x[j].value or 0.0) for j in range(len(q.x_hop))], dtype=int)
+    if q.budget_mode:
+        q.extra["delta"] = {i: max(float(model.delta[i].value or 0.0), 0.0) for i in model.FD}
+        served = {i: round(model.served[i].value or 0.0) for i in model.RD}
+        x_val = np.where(np.array([served.get(int(i), 1) for i in q.x_dem], dtype=int) >= 1, x_val, 0)
+    routes = routes_from_flows(inputs, q, f_val)
+    routes.update(routes_from_arcs(inputs, q, x_val))
+    return assemble_plan(data, inputs, scenario, y_open=y_open, relay_open=z_open, pairs=n_val, routes=routes,
                          extra=extra)
+
+
+def routes_from_flows(inputs, q, f_val) -> dict:
+    """Demand row -> list of (node list, rate) by decomposing each flow commodity."""
+    d = inputs.demands
+    ids = q.node_ids
+    out = {}
+    for k, rows in enumerate(q.com_demands):
+        m = (q.arc_com == k) & (f_val > FLOW_EPS)
+        flows: dict = {}
+        for a, b, v in zip(q.arc_tail[m], q.arc_head[m], f_val[m]):
+            key = (ids[a], ids[b])
+            flows[key] = flows.get(key, 0.0) + float(v)
+        for (a, b) in list(flows):  # cancel opposite flows
+            if (b, a) in flows and a < b:
+                x = min(flows[(a, b)], flows[(b, a)])
+                flows[(a, b)] -= x
+                flows[(b, a)] -= x
+        src = ids[q.com_source[k]]
+        sinks: dict = {}
+        for r in rows:
+            other = d["target_node"].iat[r] if d["source_node"].iat[r] == src else d["source_node"].iat[r]
+            amount = _delivered_target(inputs, r, q)
+            sinks[other] = sinks.get(other, 0.0) + amount
+        paths = _decompose(flows, src, sinks)
+        # several demands to the same sink from one source cannot happen (pairs are unique)
+        for r in rows:
+            other = d["target_node"].iat[r] if d["source_node"].iat[r] == src else d["source_node"].iat[r]
+            rts = [([str(x) for x in p], float(a)) for p, a in paths.get(other, [])]
+            if d["source_node"].iat[r] != src:
+                rts = [(p[::-1], a) for p, a in rts]
+            out[r] = rts
+    return out
+
+
+def _delivered_target(inputs, r, q) -> float:
+    """Rate a flow demand must get: its target, or in budget mode what the model delivered."""
+    return float(inputs.demands["target_bps"].iat[r]) if not q.budget_mode else float(
+        q.extra.get("delta", {}).get(r, inputs.demands["target_bps"].iat[r]))
+
+
+def routes_from_arcs(inputs, q, x_val) -> dict:
+    """Demand row -> list of (node list, route rate) from the binary route variables."""
+    d = inputs.demands
+    ids = q.node_ids
+    out = {}
+    for i in q.routed:
+        rts = []
+        for r in range(int(d["k_routes"].iat[i])):
+            m = (q.x_dem == i) & (q.x_route == r) & (x_val >= 1)
+            nxt = {int(a): int(b) for a, b in zip(q.x_tail[m], q.x_head[m])}
+            if not nxt:
+                continue
+            s = int(np.flatnonzero(ids == d["source_node"].iat[i])[0])
+            t = int(np.flatnonzero(ids == d["target_node"].iat[i])[0])
+            path = [s]
+            while path[-1] != t and path[-1] in nxt and len(path) <= len(ids):
+                path.append(nxt[path[-1]])
+            rts.append(([str(ids[p]) for p in path], float(d["route_rate_bps"].iat[i])))
+        out[i] = rts
+    return out
 
 
 def _plan_header(inputs, result, scenario) -> dict:
@@ -211,6 +277,7 @@ def _plan_header(inputs, result, scenario) -> dict:
         "best_bound": result.bound,
         "mip_gap": result.gap,
         "scenario": {"name": scenario.name, "path": str(scenario.path) if scenario.path else None},
+        "objective": dict(scenario.objective),
         "solver": {"name": result.solver, "version": result.solver_version, "options": result.options,
                    "sizes": result.sizes, "message": result.message},
         "diagnosis": list(inputs.diagnosis),
@@ -218,70 +285,88 @@ def _plan_header(inputs, result, scenario) -> dict:
     }
 
 
-def assemble_plan(data: dict, inputs, scenario, y_open: set, pairs: np.ndarray, arc_flow, commodities,
-                  extra: dict | None = None) -> Plan:
-    """Build the plan body from decision values (also used by the heuristic)."""
+def delivered_rate(routes, k_routes: int, protection: str) -> float:
+    """Key rate a demand is guaranteed by its routes.
+
+    Unprotected (one route, or flows split over several paths): the sum of route rates. ``1+1``: the smallest
+    route rate (each route alone carries it). ``k-1``: the sum minus the largest route rate (any K-1 routes).
+    """
+    rates = [r["rate_bps"] for r in routes]
+    if not rates:
+        return 0.0
+    if k_routes <= 1:
+        return float(sum(rates))
+    if len(rates) < k_routes:
+        return 0.0
+    if protection == "k-1":
+        return float(sum(rates) - max(rates))
+    return float(min(rates))
+
+
+def assemble_plan(data: dict, inputs, scenario, y_open: set, pairs: np.ndarray, routes: dict,
+                  relay_open: set = frozenset(), extra: dict | None = None) -> Plan:
+    """Build the plan body from decision values (also used by the heuristic fallback).
+
+    Parameters
+    ----------
+    routes : dict
+        Demand row -> list of (node list from source to target, rate in bit/s).
+    """
+    from .model import relay_costs
+
     nodes_df = inputs.nodes
     hops = inputs.hops
     hd = inputs.hop_devices
-    node_ids = nodes_df.index.to_numpy()
-    # links
-    used = np.flatnonzero(pairs > 0)
+    existing = hd["existing_pairs"].to_numpy(int) if "existing_pairs" in hd.columns else np.zeros(len(hd), int)
     links = []
-    for i in used:
+    for i in np.flatnonzero(pairs > 0):
         r = hd.iloc[i]
         h = hops.iloc[int(r.hop)]
         npair = int(pairs[i])
-        links.append({
+        new = npair - int(existing[i])
+        L = {
             "id": f"{h.u}--{h.v}:{r.device}", "from": h.u, "to": h.v, "fiber_path": list(h.path),
             "length_km": float(h.length_km), "loss_db": float(h.loss_db), "protocol": r.protocol,
-            "device": r.device, "device_pairs": npair, "rate_bps_per_pair": float(r.rate_bps_per_pair),
-            "capacity_bps": float(npair * r.rate_bps_per_pair), "cost": float(npair * r.cost_per_pair_eur),
+            "device": r.device, "device_pairs": npair, "existing_pairs": int(existing[i]),
+            "rate_bps_per_pair": float(r.rate_bps_per_pair), "capacity_bps": float(npair * r.rate_bps_per_pair),
+            "cost": float(new * r.cost_per_pair_eur), "cost_per_pair_eur": float(r.cost_per_pair_eur),
             "load_bps": 0.0,
-        })
-    # routes per demand from commodity flows
-    com, tail, head, fv = arc_flow
+        }
+        if "relay" in hd.columns and r.relay is not None:
+            L["relay"] = str(r.relay)
+        links.append(L)
     d = inputs.demands
     demands_out = []
-    hop_load = {}
-    cidx = {c: i for i, c in enumerate(commodities)}
-    for c in commodities:
-        k = cidx[c]
-        m = (com == k) & (fv > FLOW_EPS)
-        flows = {}
-        for a, b, v in zip(tail[m], head[m], fv[m]):
-            flows[(node_ids[a], node_ids[b])] = flows.get((node_ids[a], node_ids[b]), 0.0) + float(v)
-        # cancel opposite flows
-        for (a, b) in list(flows):
-            if (b, a) in flows and a < b:
-                x = min(flows[(a, b)], flows[(b, a)])
-                flows[(a, b)] -= x
-                flows[(b, a)] -= x
-        rows = d[d["commodity"] == c]
-        src = rows["source_node"].iloc[0]
-        sinks = {}
-        for r in rows.itertuples():
-            other = r.target_node if r.source_node == src else r.source_node
-            sinks[other] = sinks.get(other, 0.0) + r.target_bps
-        paths = _decompose(flows, src, sinks)
-        for r in rows.itertuples():
-            other = r.target_node if r.source_node == src else r.source_node
-            routes = [{"nodes": [str(x) for x in p], "rate_bps": float(a)} for p, a in paths.get(other, [])]
-            if r.source_node != src:
-                routes = [{"nodes": rt["nodes"][::-1], "rate_bps": rt["rate_bps"]} for rt in routes]
-            for rt in routes:
-                for a, b in zip(rt["nodes"][:-1], rt["nodes"][1:]):
-                    key = (min(a, b), max(a, b))
-                    hop_load[key] = hop_load.get(key, 0.0) + rt["rate_bps"]
-            trusted = sorted({x for rt in routes for x in rt["nodes"]})
-            intermediate = sorted({x for rt in routes for x in rt["nodes"][1:-1]})
-            demands_out.append({
-                "source": r.source, "target": r.target, "source_node": r.source_node, "target_node": r.target_node,
-                "target_bps": float(r.target_bps), "delivered_bps": float(sum(rt["rate_bps"] for rt in routes)),
-                "routes": routes, "trusted_nodes": trusted, "intermediate_trusted_nodes": intermediate,
-            })
-    # share hop load among device types of a hop in proportion to capacity
-    cap_of_hop = {}
+    hop_load: dict = {}
+    for i in range(len(d)):
+        rts = [{"nodes": list(p), "rate_bps": float(a)} for p, a in routes.get(i, [])]
+        for rt in rts:
+            for a, b in zip(rt["nodes"][:-1], rt["nodes"][1:]):
+                key = (min(a, b), max(a, b))
+                hop_load[key] = hop_load.get(key, 0.0) + rt["rate_bps"]
+        k = int(d["k_routes"].iat[i]) if "k_routes" in d.columns else 1
+        prot = str(d["protection"].iat[i]) if "protection" in d.columns else "1+1"
+        entry = {
+            "source": d["source"].iat[i], "target": d["target"].iat[i], "source_node": d["source_node"].iat[i],
+            "target_node": d["target_node"].iat[i], "target_bps": float(d["target_bps"].iat[i]),
+            "delivered_bps": delivered_rate(rts, k, prot), "routes": rts,
+            "trusted_nodes": sorted({x for rt in rts for x in rt["nodes"]}),
+            "intermediate_trusted_nodes": sorted({x for rt in rts for x in rt["nodes"][1:-1]}),
+            "k_routes": k,
+        }
+        if k > 1:
+            entry["protection"] = prot
+            entry["disjoint"] = str(d["disjoint"].iat[i])
+        mt = d["max_trusted_nodes"].iat[i] if "max_trusted_nodes" in d.columns else np.nan
+        if pd.notna(mt):
+            entry["max_trusted_nodes"] = int(mt)
+        for c in ("allowed_countries", "excluded_nodes", "excluded_operators"):
+            if c in d.columns and len(d[c].iat[i]):
+                entry[c] = list(d[c].iat[i])
+        if "weight" in d.columns:
+            entry["weight"] = float(d["weight"].iat[i])
+        demands_out.append(entry)
+    cap_of_hop: dict = {}
     for L in links:
         key = (min(L["from"], L["to"]), max(L["from"], L["to"]))
         cap_of_hop[key] = cap_of_hop.get(key, 0.0) + L["capacity_bps"]
@@ -289,36 +374,48 @@ def assemble_plan(data: dict, inputs, scenario, y_open: set, pairs: np.ndarray, 
         key = (min(L["from"], L["to"]), max(L["from"], L["to"]))
         L["load_bps"] = hop_load.get(key, 0.0) * L["capacity_bps"] / cap_of_hop[key] if cap_of_hop[key] else 0.0
         L["utilisation"] = L["load_bps"] / L["capacity_bps"] if L["capacity_bps"] else 0.0
-    # nodes: terminals + opened, and any node that ends a used link
     term = set(nodes_df.index[nodes_df["terminal"].to_numpy()])
     ends = {L["from"] for L in links} | {L["to"] for L in links}
     open_set = term | set(y_open) | ends
+    relays = {L["relay"] for L in links if "relay" in L} | set(relay_open)
+    rcost = dict(zip(nodes_df.index, relay_costs(inputs, scenario)))
     nodes_out = []
+    degree: dict = {}
+    for L in links:
+        for e in (L["from"], L["to"]):
+            degree[e] = degree.get(e, 0) + 1
     for nid in nodes_df.index:
-        if nid not in open_set:
-            continue
         row = nodes_df.loc[nid]
-        nodes_out.append({
-            "id": str(nid), "kind": "site" if nid in term else "trusted", "site_kind": str(row.kind),
-            "lon": float(row.lon), "lat": float(row.lat), "cost": float(row.capex_eur),
-            "degree": sum(1 for L in links if nid in (L["from"], L["to"])),
-        })
-    fibre_nodes = {n for L in links for n in L["fiber_path"]} | open_set
+        base = {"id": str(nid), "site_kind": str(row.kind), "lon": float(row.lon), "lat": float(row.lat),
+                "existing": bool(row.get("existing", False))}
+        if nid in open_set:
+            nodes_out.append({**base, "kind": "site" if nid in term else "trusted", "cost": float(row.capex_eur),
+                              "degree": degree.get(nid, 0)})
+        if nid in relays:
+            nodes_out.append({**base, "id": str(nid), "kind": "relay", "cost": float(rcost[nid]), "degree": 0})
+    fibre_nodes = {n for L in links for n in L["fiber_path"]} | open_set | relays
     allnodes = inputs.network.nodes
     coords = {str(n): [float(allnodes.at[n, "lon"]), float(allnodes.at[n, "lat"])] for n in fibre_nodes}
-    cost_nodes = sum(nd["cost"] for nd in nodes_out)
+    cost_nodes = sum(nd["cost"] for nd in nodes_out if nd["kind"] != "relay")
+    cost_relays = sum(nd["cost"] for nd in nodes_out if nd["kind"] == "relay")
     cost_links = sum(L["cost"] for L in links)
     data = dict(data)
+    pair_cost = dict(zip(hd["device"], hd["pair_cost_eur"]))
     data.update({
-        "cost_breakdown": {"nodes_eur": cost_nodes, "devices_and_fibre_eur": cost_links,
-                           "device_pairs_eur": float(sum(L["device_pairs"] * _pair_cost(inputs, L["device"]) for L in links)),
-                           "total_eur": cost_nodes + cost_links},
+        "cost_breakdown": {
+            "nodes_eur": cost_nodes, "relays_eur": cost_relays, "devices_and_fibre_eur": cost_links,
+            "device_pairs_eur": float(sum((L["device_pairs"] - L["existing_pairs"]) * pair_cost[L["device"]]
+                                          for L in links)),
+            "total_eur": cost_nodes + cost_relays + cost_links,
+            "sunk_brownfield_eur": float(nodes_df["sunk_capex_eur"].loc[list(open_set)].sum()
+                                         if "sunk_capex_eur" in nodes_df.columns else 0.0)
+            + float(sum(L["existing_pairs"] * L["cost_per_pair_eur"] for L in links)),
+        },
         "nodes": nodes_out, "links": links, "demands": demands_out, "fibre_coords": coords,
     })
+    if data.get("objective", {}).get("mode") == "max_rate":
+        data["objective_value"] = data.get("objective_cost")
+        data["objective_cost"] = data["cost_breakdown"]["total_eur"]
+        data["delivered_weighted_bps"] = float(sum(e.get("weight", 1.0) * e["delivered_bps"] for e in demands_out))
     data.update(extra or {})
     return Plan(data)
-
-
-def _pair_cost(inputs, device: str) -> float:
-    hd = inputs.hop_devices
-    return float(hd.loc[hd["device"] == device, "pair_cost_eur"].iloc[0])

@@ -143,13 +143,18 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
         from .heuristic import construct
 
         t = time.perf_counter()
-        sol = construct(inputs)
+        sol = construct(inputs, scen)
         T["heuristic"] = time.perf_counter() - t
-        if sol is not None:
+        if sol is None:
+            say(f"heuristic: no start plan ({T['heuristic']:.2f} s)")
+        else:
             extra["heuristic_cost"] = sol.cost
             n0 = len(inputs.hop_devices)
-            inputs = prune_by_bound(inputs, sol.cost)
-            sol = construct(inputs) if len(inputs.hop_devices) < n0 else sol  # re-index on the pruned tables
+            pruned = prune_by_bound(inputs, sol.cost)
+            if len(pruned.hop_devices) < n0:
+                sol2 = construct(pruned, scen)  # re-index on the pruned tables
+                if sol2 is not None and sol2.cost <= sol.cost + 1e-6:
+                    inputs, sol = pruned, sol2
             say(f"heuristic: start plan costing {sol.cost:,.0f}; bound pruning kept {len(inputs.hop_devices)} of "
                 f"{n0} hop-device options ({T['heuristic']:.2f} s)")
     t = time.perf_counter()
@@ -167,13 +172,44 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
     T["solve"] = res.timings_s.get("solve", 0.0)
     say(f"solve: {res.status.value}, cost {res.objective if res.objective is None else f'{res.objective:,.0f}'}"
         f", gap {res.gap if res.gap is None else f'{res.gap:.2%}'} ({T['solve']:.2f} s; hand-off {T['handoff']:.2f} s)")
+    if res.status is Status.NO_SOLUTION and sol is not None:
+        # the MILP found nothing in time: return the heuristic plan with the proven bound
+        from .plan import assemble_plan, _plan_header
+
+        res.status = Status.FEASIBLE
+        res.objective = sol.cost
+        res.gap = (sol.cost - res.bound) / max(abs(sol.cost), 1e-9) if res.bound is not None else None
+        res.message = "time limit before the MILP found a plan: heuristic plan returned"
+        T["extract"] = 0.0
+        p = assemble_plan(_plan_header(inputs, res, scen), inputs, scen, y_open=sol.open_nodes, pairs=sol.pairs,
+                          routes=sol.routes, relay_open=sol.relays, extra=extra)
+        p.data["source"] = "heuristic"
+        return _finish(p, scen, net, T, t0, say, out_dir, write_outputs)
     if res.status is Status.INFEASIBLE:
-        inputs.diagnosis.append({"source": "*", "target": "*", "reason": "joint_capacity",
-                                 "detail": "each demand alone can be served, but not all together within "
-                                           "max_pairs_per_link on the shared hops"})
+        d = inputs.demands
+        special = bool(d["routed"].any()) if "routed" in d.columns else False
+        inputs.diagnosis.append({
+            "source": "*", "target": "*", "reason": "joint",
+            "detail": "each demand passed its own checks (connectivity, reach, capacity alone"
+                      + (", disjoint paths, trusted-node limits, jurisdictions" if special else "")
+                      + "), but no plan meets all requirements together: shared hops run out of device slots "
+                        "(max_pairs_per_link)" + (", or disjoint routes and trusted-node limits conflict once "
+                                                  "reach and shared-risk groups are counted" if special else "")})
     t = time.perf_counter()
     p = extract_plan(model, inputs, res, scen, extra=extra)
+    p.data["source"] = "milp"
     T["extract"] = time.perf_counter() - t
+    return _finish(p, scen, net, T, t0, say, out_dir, write_outputs)
+
+
+def _finish(p, scen, net, T, t0, say, out_dir, write_outputs):
+    """Verify, then write: a plan that fails verification is never written."""
+    if not p.has_plan:
+        T["total"] = time.perf_counter() - t0
+        p.data["timings_s"] = T
+        if out_dir is not None and write_outputs:
+            write_plan(p, out_dir, scen, net)
+        return p
     t = time.perf_counter()
     rep = verify(p, scen, network=net)
     T["verify"] = time.perf_counter() - t
