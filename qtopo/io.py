@@ -57,6 +57,13 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def _human_bytes(n: int) -> str:
+    for unit, k in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= k:
+            return f"{n / k:.3g} {unit}"
+    return f"{n} bytes"
+
+
 def _check_file(path: Path, what: str, col: ProblemCollector, suffixes=None) -> bool:
     if not path.exists():
         col.add(str(path), f"{what} file does not exist", "check the path in the scenario [inputs]")
@@ -73,7 +80,7 @@ def _check_file(path: Path, what: str, col: ProblemCollector, suffixes=None) -> 
         col.add(str(path), f"{what} file is empty", "export the layer again")
         return False
     if size > MAX_INPUT_BYTES:
-        col.add(str(path), f"{what} file is {size / 1e9:.1f} GB, larger than the {MAX_INPUT_BYTES / 1e9:.0f} GB limit",
+        col.add(str(path), f"{what} file is {_human_bytes(size)}, larger than the {_human_bytes(MAX_INPUT_BYTES)} limit",
                 "clip it to the study area first")
         return False
     return True
