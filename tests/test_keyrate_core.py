@@ -77,7 +77,7 @@ def test_table_matches_direct_within_half_percent():
     for p in list_presets():
         dev = get_device(p["name"])
         reach = max_reach_db(dev)
-        loss = np.linspace(0.0, reach, 301 if p["protocol"] == "bb84-finite" else 1201)
+        loss = np.linspace(0.0, reach, 121 if p["protocol"] == "bb84-finite" else 1201)
         fast = secret_bits_per_pulse(loss, dev)
         exact = secret_bits_per_pulse(loss, dev, exact=True)
         assert np.array_equal(exact > 0, fast > 0), p["name"]

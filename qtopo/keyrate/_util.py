@@ -97,6 +97,8 @@ def check_loss_db(loss_db, where: str = "loss_db") -> np.ndarray:
         arr = np.asarray(loss_db, dtype=float)
     except (TypeError, ValueError) as exc:
         raise InputError([Problem(where, f"loss must be numeric ({exc})", "pass a number or an array of dB values")]) from None
+    if arr.size == 0 or arr.min() >= 0.0:   # fast path: one reduction (NaN makes min() NaN -> checks below)
+        return arr
     problems = []
     nan = np.isnan(arr)
     if nan.any():
