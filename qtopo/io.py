@@ -80,7 +80,8 @@ def _check_file(path: Path, what: str, col: ProblemCollector, suffixes=None) -> 
         col.add(str(path), f"{what} file is empty", "export the layer again")
         return False
     if size > MAX_INPUT_BYTES:
-        col.add(str(path), f"{what} file is {_human_bytes(size)}, larger than the {_human_bytes(MAX_INPUT_BYTES)} limit",
+        col.add(str(path), f"{what} file is {_human_bytes(size)} ({size} bytes), larger than the "
+                f"{_human_bytes(MAX_INPUT_BYTES)} limit",
                 "clip it to the study area first")
         return False
     return True
