@@ -340,7 +340,11 @@ def analyse_failures(plan, scenario=None, network=None, availability=None, *, ri
         for r in d.get("routes", []):
             p = r["nodes"]
             lids = set()
-            for a, b in zip(p[:-1], p[1:]):
+            if r.get("links"):  # a route naming its links (parallel links on one hop) is taken at its word
+                lids = {x for x in r["links"] if x in link_by_id}
+                routes.append((set(p), lids, float(r["rate_bps"])))
+                continue
+            for a, b in zip(p[:-1], p[1:]):  # else every planned link on each hop (they share a fibre path)
                 ids = hop_links.get(frozenset((a, b)))
                 if not ids:
                     W.append(f"demand {_demand_key(d)}: no planned link {a}-{b} on its route")
@@ -472,6 +476,16 @@ def write_failures(plan_dir, scenario=None, availability=None, **kw) -> Path:
 # ------------------------------------------------------------------------------------------------------
 # text output
 # ------------------------------------------------------------------------------------------------------
+def _short(cid: str, label: str, width: int = 48) -> str:
+    if cid.startswith("n:"):
+        s = f"{cid} ({'trusted' if 'trusted node' in label else 'passed optically'})"
+    elif cid.startswith("e:"):
+        s = f"{cid} {label.split(' (')[0]}"
+    else:
+        s = f"{cid} (corridor)"
+    return s if len(s) <= width else s[: width - 3] + "..."
+
+
 def format_table(res: dict, max_breaking: int = 4) -> str:
     """A plain-text table: per demand, single failures survived, the worst one, availability."""
     c = res["counts"]
@@ -490,7 +504,7 @@ def format_table(res: dict, max_breaking: int = 4) -> str:
     for key, sm in res["summary"].items():
         wc = sm["worst_component"]
         r = [key, fmt_bps(sm["target_bps"]), f"{sm['survives']}/{sm['single_failures']}",
-             wc or "none", (f"{fmt_bps(sm['worst_kept_static_bps'])} / {fmt_bps(sm['worst_kept_reroute_bps'])}"
+             _short(wc, comp_label.get(wc, "")) if wc else "none", (f"{fmt_bps(sm['worst_kept_static_bps'])} / {fmt_bps(sm['worst_kept_reroute_bps'])}"
                             if wc else "-")]
         if has_av:
             a = sm["availability"]
