@@ -413,43 +413,154 @@ def _nodes(d: dict) -> Section:
                              "intermediate trusted node.", t], "nodes")
 
 
-def _failures(d: dict) -> Section | None:
-    fails = d.get("failures")
-    if not fails:
+def normalise_failures(failures, plan) -> dict | None:
+    """Failure-analysis results in one shape, from either format.
+
+    Parameters
+    ----------
+    failures : list or dict or None
+        Either a list of ``{component, kind, demands: {"src->dst": kept_bps}}``, or the dict returned by
+        :func:`qtopo.failures.analyse_failures` (``components`` with ``kept_static_bps`` and
+        ``kept_reroute_bps`` per demand, ``summary``, ``assumptions``, ``availability_model``, ``warnings``).
+    plan : Plan or dict
+        For the demands' targets and delivered rates (the rate kept when a demand is not listed).
+
+    Returns
+    -------
+    dict or None
+        ``components``: list of {``component``, ``kind``, ``label``, ``demands``: key -> {``static``,
+        ``reroute`` (None when not analysed), ``target``}}; ``summary`` (dict or None), ``assumptions``,
+        ``warnings``, ``availability`` (bool: the summary has availability figures).
+    """
+    if not failures:
         return None
-    demands = {_dkey(dm): dm for dm in d.get("demands", [])}
-    total_t = sum(float(dm.get("target_bps", 0.0)) for dm in demands.values())
-    rows = []
-    for f in fails:
-        kept = f.get("demands") or {}
-        lost = degraded = 0
-        worst, worst_frac = "-", None
-        kept_sum = 0.0
-        for k, dm in demands.items():
+    d = _data(plan)
+    dem = {_dkey(x): x for x in d.get("demands", [])}
+    comps_in = failures.get("components", []) if isinstance(failures, dict) else list(failures)
+    comps = []
+    for c in comps_in:
+        per = {}
+        for k, dm in dem.items():
+            v = (c.get("demands") or {}).get(k)
             t = float(dm.get("target_bps") or 0.0)
-            v = float(kept.get(k, dm.get("delivered_bps", 0.0)))
-            kept_sum += min(v, t) if t > 0 else v
-            frac = v / t if t > 0 else 1.0
-            if frac <= _MET_TOL:
-                lost += 1
-            elif frac < 1 - _MET_TOL:
-                degraded += 1
-            if worst_frac is None or frac < worst_frac:
-                worst, worst_frac = k, frac
-        rows.append([str(f.get("component")), str(f.get("kind", "")), str(lost), str(degraded),
-                     fmt_pct(kept_sum / total_t if total_t else None, 1),
-                     f"{worst} ({fmt_pct(worst_frac, 1)})" if worst_frac is not None and worst_frac < 1 - _MET_TOL
-                     else "-"])
-    blocks = ["One row per failed component (from the plan's failure analysis): demands lost (no key), degraded "
-              "(below target), share of the total target still delivered (each demand counted up to its target), "
-              "and the worst-hit demand with its kept share of target.",
-              Table(["Component", "Kind", "Demands lost", "Demands degraded", "Target kept", "Worst hit"], rows,
-                    [False, False, True, True, True, False])]
-    if 0 < len(demands) <= 10:
-        keys = list(demands)
-        mrows = [[str(f.get("component"))] + [fmt_bps((f.get("demands") or {}).get(k)) for k in keys] for f in fails]
-        blocks += ["Key rate kept per demand (bit/s) when the component fails:",
+            if isinstance(v, dict):
+                per[k] = {"static": float(v.get("kept_static_bps", 0.0)), "target": float(v.get("target_bps", t)),
+                          "reroute": None if v.get("kept_reroute_bps") is None else float(v["kept_reroute_bps"])}
+            else:
+                per[k] = {"static": float(dm.get("delivered_bps", 0.0) if v is None else v), "reroute": None,
+                          "target": t}
+        comps.append({"component": str(c.get("component")), "kind": str(c.get("kind", "")),
+                      "label": str(c.get("label", "")), "demands": per})
+    fd = failures if isinstance(failures, dict) else {}
+    summary = fd.get("summary") or None
+    return {"components": comps, "summary": summary, "assumptions": list(fd.get("assumptions") or []),
+            "warnings": list(fd.get("warnings") or []),
+            "availability": bool(summary) and any(v.get("availability") is not None for v in summary.values())}
+
+
+def _find_failures(plan, failures):
+    if failures is not None:
+        if isinstance(failures, (str, Path)):
+            import json
+
+            return json.loads(Path(failures).read_text(encoding="utf-8"))
+        return failures
+    d = _data(plan)
+    if d.get("failures"):
+        return d["failures"]
+    p = getattr(plan, "path", None)
+    f = Path(p).with_name("failures.json") if p else None
+    if f is not None and f.is_file():
+        import json
+
+        try:
+            return json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            log.warning("cannot read %s: %s", f, e)
+    return None
+
+
+def _failures(d: dict, fails: dict | None, max_rows: int = 60) -> Section | None:
+    if not fails or not fails["components"]:
+        return None
+    keys = [_dkey(dm) for dm in d.get("demands", [])]
+    total_t = sum(float(dm.get("target_bps", 0.0)) for dm in d.get("demands", []))
+    has_rr = any(v["reroute"] is not None for c in fails["components"] for v in c["demands"].values())
+    blocks = ["Single failures, one component at a time (from the failure analysis). A demand is *lost* when it "
+              "keeps no key, *degraded* when it keeps less than its target. Kept static: the plan's own routes "
+              "that avoid the failure; kept reroute (where analysed): what rerouting over the surviving links "
+              "could restore, ignoring the other demands (optimistic). Target kept: share of the total target "
+              "still delivered, each demand counted up to its target. The failure of a demand's own end node loses it "
+              "and is counted here."]
+    if fails["assumptions"]:
+        blocks.append(Table(["Failure-analysis assumption"], [[a] for a in fails["assumptions"]]))
+    # per demand
+    rows = []
+    sm_all = fails["summary"]
+    for k in keys:
+        if sm_all and k in sm_all:
+            sm = sm_all[k]
+            wc = sm.get("worst_component")
+            r = [k, fmt_bps(sm.get("target_bps")), f"{sm.get('survives')} of {sm.get('single_failures')}", wc or "none",
+                 fmt_bps(sm.get("worst_kept_static_bps")) if wc else "-",
+                 fmt_bps(sm.get("worst_kept_reroute_bps")) if wc else "-"]
+            if fails["availability"]:
+                a = sm.get("availability")
+                r += ["-" if a is None else f"{a:.6f}",
+                      "-" if a is None else f"{sm.get('downtime_min_per_year'):,.0f}"]
+        else:
+            vals = [(c["component"], c["demands"][k]) for c in fails["components"]]
+            ok = [v["static"] >= v["target"] * (1 - _MET_TOL) for _, v in vals]
+            worst = min(vals, key=lambda x: x[1]["static"]) if vals else None
+            broke = worst is not None and worst[1]["static"] < worst[1]["target"] * (1 - _MET_TOL)
+            r = [k, fmt_bps(worst[1]["target"] if worst else None), f"{sum(ok)} of {len(ok)}",
+                 worst[0] if broke else "none", fmt_bps(worst[1]["static"]) if broke else "-",
+                 fmt_bps(worst[1]["reroute"]) if broke and worst[1]["reroute"] is not None else "-"]
+        rows.append(r)
+    cols = ["Demand", "Target bit/s", "Single failures survived", "Worst failure", "Kept static bit/s",
+            "Kept reroute bit/s"] + (["Availability", "Downtime min/year"] if fails["availability"] else [])
+    blocks += ["Per demand:", Table(cols, rows, [False, True, True, False, True, True, True, True])]
+    # per component, those that break something, worst first
+    crow = []
+    for c in fails["components"]:
+        lost = degraded = 0
+        kept_s = kept_r = 0.0
+        worst, wf = None, None
+        for k, v in c["demands"].items():
+            t = v["target"]
+            frac = v["static"] / t if t > 0 else 1.0
+            lost += frac <= _MET_TOL
+            degraded += _MET_TOL < frac < 1 - _MET_TOL
+            kept_s += min(v["static"], t) if t > 0 else v["static"]
+            kept_r += min(v["reroute"] if v["reroute"] is not None else v["static"], t) if t > 0 else 0.0
+            if wf is None or frac < wf:
+                worst, wf = k, frac
+        if lost or degraded:
+            crow.append((-lost, -degraded, kept_s, c, lost, degraded, kept_s, kept_r, worst, wf))
+    crow.sort(key=lambda x: x[:3])
+    n_harmless = len(fails["components"]) - len(crow)
+    shown = crow[:max_rows]
+    trows = []
+    for *_, c, lost, degraded, ks, kr, worst, wf in shown:
+        r = [c["component"], c["kind"], c["label"] or "-", str(lost), str(degraded),
+             fmt_pct(ks / total_t if total_t else None, 1)]
+        if has_rr:
+            r.append(fmt_pct(kr / total_t if total_t else None, 1))
+        r.append(f"{worst} ({fmt_pct(wf, 1)})")
+        trows.append(r)
+    tcols = ["Component", "Kind", "Label", "Demands lost", "Demands degraded", "Target kept"] + \
+        (["Target kept (reroute)"] if has_rr else []) + ["Worst hit"]
+    blocks += [f"Components whose failure loses or degrades a demand ({len(crow)} of {len(fails['components'])} "
+               f"analysed; {n_harmless} break none" + (f"; the {max_rows} worst shown" if len(crow) > max_rows
+                                                        else "") + "):",
+               Table(tcols, trows, [False, False, False, True, True, True] + ([True] if has_rr else []) + [False])]
+    if shown and 0 < len(keys) <= 10:
+        mrows = [[c["component"]] + [fmt_bps(c["demands"][k]["static"]) for k in keys] for *_, c, _l, _g, _s, _r, _w,
+                 _f in shown]
+        blocks += ["Key rate kept per demand (bit/s, static routes) when the component fails:",
                    Table(["Component"] + keys, mrows, [False] + [True] * len(keys))]
+    for w in fails["warnings"]:
+        blocks.append(f"Warning from the failure analysis: {w}")
     return Section("Failure impact", blocks, "failures")
 
 
@@ -579,7 +690,7 @@ def _inputs(d: dict) -> Section:
 # ------------------------------------------------------------------------------------------------------
 # build and render
 # ------------------------------------------------------------------------------------------------------
-def build_report(plan, figures: list | None = None) -> list:
+def build_report(plan, figures: list | None = None, failures=None) -> list:
     """The report of a plan as a list of :class:`Section`.
 
     Parameters
@@ -587,6 +698,9 @@ def build_report(plan, figures: list | None = None) -> list:
     plan : Plan or dict
     figures : list of Figure, optional
         Figures for the "Maps and figures" section.
+    failures : list, dict, path or None
+        Failure analysis (see :func:`normalise_failures`); None: ``plan.data["failures"]`` or the
+        ``failures.json`` beside a plan read from disk, if any.
 
     Returns
     -------
@@ -604,7 +718,7 @@ def build_report(plan, figures: list | None = None) -> list:
                                                                   "offline)."], "figures"))
     if ok:
         secs += [_costs(d, cs), _demand_costs(d, cs, allocate_costs(d)), _demands(d)]
-        f = _failures(d)
+        f = _failures(d, normalise_failures(_find_failures(plan, failures), d))
         if f is not None:
             secs.append(f)
         secs += [_links(d), _nodes(d)]
@@ -614,6 +728,11 @@ def build_report(plan, figures: list | None = None) -> list:
         secs.append(v)
     secs += [_assumptions(d), _inputs(d)]
     return secs
+
+
+def _numeric(t: Table) -> list:
+    n = len(t.columns)
+    return (list(t.numeric) + [False] * n)[:n]
 
 
 def _md_cell(s: str) -> str:
@@ -633,7 +752,7 @@ def render_markdown(title: str, sections: list) -> str:
             elif isinstance(b, Table):
                 if b.caption:
                     out += [b.caption, ""]
-                num = b.numeric or [False] * len(b.columns)
+                num = _numeric(b)
                 out.append("| " + " | ".join(_md_cell(c) for c in b.columns) + " |")
                 out.append("|" + "|".join("---:" if n else "---" for n in num) + "|")
                 out += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in b.rows]
@@ -684,7 +803,7 @@ def render_html(title: str, sections: list) -> str:
                 out.append("<table class='kv'>" + "".join(f"<tr><th>{_inline(k)}</th><td>{_inline(v)}</td></tr>"
                                                           for k, v in b.items) + "</table>")
             elif isinstance(b, Table):
-                num = b.numeric or [False] * len(b.columns)
+                num = _numeric(b)
                 head = "".join(f"<th>{_inline(c)}</th>" for c in b.columns)
                 body = "".join("<tr>" + "".join(f"<td{' class=n' if n else ''}>{_inline(c)}</td>"
                                                 for c, n in zip(r, num)) + "</tr>" for r in b.rows)
@@ -747,7 +866,7 @@ def demands_png(plan, path) -> Path | None:
     return path
 
 
-def write_report(plan, out_dir, network=None, *, tiles: str | None = None) -> dict:
+def write_report(plan, out_dir, network=None, *, failures=None, tiles: str | None = None) -> dict:
     """Write ``report.md``, ``report.html``, ``map.png``, ``map.html`` (and ``demands.png``) for a plan.
 
     Parameters
@@ -758,6 +877,11 @@ def write_report(plan, out_dir, network=None, *, tiles: str | None = None) -> di
         Folder to write into (created if needed).
     network : qtopo.topology.FibreNetwork, optional
         Only for the maps: all fibre segments are drawn.
+    failures : list, dict, path or None
+        Failure analysis for the "Failure impact" section: the result of
+        :func:`qtopo.failures.analyse_failures`, a ``failures.json`` path, or a list of
+        ``{component, kind, demands: {"src->dst": kept_bps}}``. None: ``plan.data["failures"]``, else the
+        ``failures.json`` beside a plan read from disk; no section without any.
     tiles : str, optional
         Base tiles for ``map.html`` (default none: works offline).
 
@@ -798,7 +922,32 @@ def write_report(plan, out_dir, network=None, *, tiles: str | None = None) -> di
         log.warning("map.html not written: %s", e, exc_info=log.isEnabledFor(logging.DEBUG))
     name = (d.get("scenario") or {}).get("name") or "plan"
     title = f"QKD network plan: {name}"
-    secs = build_report(d, figures)
+    secs = build_report(plan, figures, failures=failures)
     written["report.md"] = write_text_atomic(out / "report.md", render_markdown(title, secs))
     written["report.html"] = write_text_atomic(out / "report.html", render_html(title, secs))
     return written
+
+
+# ------------------------------------------------------------------------------------------------------
+# CLI
+# ------------------------------------------------------------------------------------------------------
+import click  # noqa: E402
+
+
+@click.command("report")
+@click.argument("plan_path", type=click.Path(exists=True))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder for the report files (default: the plan's folder).")
+@click.option("--failures", "failures_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Failure analysis JSON (default: failures.json beside the plan, if any).")
+@click.option("--tiles", default=None, help="Base tiles for map.html, e.g. OpenStreetMap (needs the network "
+                                            "when viewed; default none).")
+def report_command(plan_path: str, out_dir: str | None, failures_path: str | None, tiles: str | None) -> None:
+    """Write report.md, report.html, map.png and map.html for PLAN (plan.json or its folder), e.g. again
+    after `qtopo failures PLAN --out failures.json` to add the failure impact table."""
+    from .plan import Plan
+
+    plan = Plan.from_json(plan_path)
+    out = Path(out_dir) if out_dir else Path(plan.path).parent
+    written = write_report(plan, out, failures=failures_path, tiles=tiles)
+    click.echo("\n".join(str(p) for p in written.values()))

@@ -508,3 +508,85 @@ def test_compare_command(tmp_path):
     assert "nodes: 1 added, 1 removed, 0 changed" in r.output
     r = CliRunner().invoke(compare_command, ["--json", str(tmp_path / "a"), str(tmp_path / "b.json")])
     assert json.loads(r.output)["nodes"]["added"][0]["id"] == "T2"
+
+
+# ------------------------------------------------------------------------------------------------------
+# failure analysis in the format of qtopo.failures.analyse_failures; the report command; end to end
+# ------------------------------------------------------------------------------------------------------
+def _analysis(plan: Plan) -> dict:
+    """A failures.json as written by qtopo.failures (two components; with availability)."""
+    dem = {f"{x['source']}->{x['target']}": x for x in plan.data["demands"]}
+
+    def entry(cid, kind, label, kept):
+        return {"component": cid, "kind": kind, "label": label, "failed_links": [], "unavailability": 1e-4,
+                "demands": {k: {"kept_static_bps": kept.get(k, dm["delivered_bps"]),
+                                "kept_reroute_bps": kept.get(k, dm["delivered_bps"]) if k != "A->C" else 50000.0,
+                                "target_bps": dm["target_bps"],
+                                "survives": kept.get(k, dm["target_bps"]) >= dm["target_bps"]}
+                            for k, dm in dem.items()}}
+
+    comps = [entry("n:T1", "node", "T1 (pop, trusted node)", {"A->B": 0.0, "A->C": 0.0, "B->C": 0.0}),
+             entry("e:3", "fibre", "T1 - f2 (route r1, 25 km)", {"A->C": 0.0, "B->C": 0.0}),
+             entry("e:9", "fibre", "A - f1 (route r2, 20 km)", {})]
+    summary = {k: {"target_bps": dm["target_bps"], "planned_bps": dm["delivered_bps"], "single_failures": 3,
+                   "survives": 1 if k == "A->B" else 2, "breaking": ["n:T1"], "endpoint_failures": [],
+                   "worst_component": "n:T1", "worst_kept_static_bps": 0.0, "worst_kept_reroute_bps": 0.0,
+                   "availability": 0.9998, "downtime_min_per_year": 105.2} for k, dm in dem.items()}
+    return {"plan": "", "status": "feasible", "assumptions": ["single failures only"], "availability_model": {},
+            "counts": {"node": 1, "fibre": 2, "corridor": 0}, "components": comps, "summary": summary,
+            "warnings": ["an example warning"]}
+
+
+def test_failures_json_beside_plan_and_report_command(tmp_path):
+    from click.testing import CliRunner
+
+    from qtopo.report import report_command
+
+    plan = make_plan(failures=False)
+    plan.to_json(tmp_path / "plan.json")
+    (tmp_path / "failures.json").write_text(json.dumps(_analysis(plan)))
+    r = CliRunner().invoke(report_command, [str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    md = (tmp_path / "report.md").read_text()
+    per = {x["Demand"]: x for x in md_table_with(md, "Single failures survived")}
+    assert per["A->B"]["Single failures survived"] == "1 of 3" and per["A->C"]["Worst failure"] == "n:T1"
+    assert per["A->C"]["Availability"] == "0.999800" and per["A->C"]["Downtime min/year"] == "105"
+    comp = md_table_with(md, "Demands lost")
+    assert [x["Component"] for x in comp] == ["n:T1", "e:3"]  # e:9 breaks nothing; worst first
+    assert comp[1]["Demands lost"] == "2" and comp[1]["Target kept (reroute)"] == f"{100 * 70 / 130:.1f}%"
+    assert "2 of 3 analysed; 1 break none" in md
+    assert "Warning from the failure analysis: an example warning" in md
+    assert "| single failures only |" in md
+    # an explicit --failures file and --out folder
+    out = tmp_path / "elsewhere"
+    r = CliRunner().invoke(report_command, [str(tmp_path / "plan.json"), "--out", str(out), "--failures",
+                                            str(tmp_path / "failures.json")])
+    assert r.exit_code == 0, r.output
+    assert "## Failure impact" in (out / "report.md").read_text()
+
+
+def test_markdown_tables_are_well_formed(written):
+    out, _, _ = written
+    md = (out / "report.md").read_text()
+    for block in re.findall(r"(?:^\|.*\|\n)+", md, re.M):
+        lines = block.strip("\n").split("\n")
+        widths = {len(re.split(r"(?<!\\)\|", x)) for x in lines}
+        assert len(widths) == 1, lines[:3]
+
+
+def test_end_to_end_surfnet(tmp_path):
+    """`qtopo plan` on the bundled network writes the report and maps; the numbers match its plan.json."""
+    import qtopo.planner as planner
+    from conftest import SURFNET
+
+    planner.plan(SURFNET, tmp_path / "out", overrides={"solver.time_limit_s": 30.0})
+    out = tmp_path / "out"
+    for name in ("plan.json", "report.md", "report.html", "map.png", "map.html"):
+        assert (out / name).is_file(), name
+    d = json.loads((out / "plan.json").read_text())
+    md = (out / "report.md").read_text()
+    assert close(num(md_kv(md)["Total cost (capex)"]), d["objective_cost"], 1)
+    links = md_table_with(md, "Capacity bit/s")
+    assert sorted(r["Link"] for r in links) == sorted(L["id"] for L in d["links"])
+    html = (out / "map.html").read_text()
+    assert not re.search(r"<script[^>]+src=", html) and '"Fibre routes"' in html
