@@ -411,9 +411,11 @@ def chromium_dom(page: Path, profile: Path) -> str:
     cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
            f"--user-data-dir={profile}", "--host-resolver-rules=MAP * ~NOTFOUND", "--virtual-time-budget=5000",
-           "--dump-dom", page.resolve().as_uri()]
+           "--enable-logging=stderr", "--v=0", "--dump-dom", page.resolve().as_uri()]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
+    errors = [x for x in r.stderr.splitlines() if ":CONSOLE" in x and ("Uncaught" in x or "Error" in x)]
+    assert not errors, errors  # the page's scripts ran without errors (no missing library)
     return r.stdout
 
 
