@@ -23,7 +23,9 @@ the analysis lists the links that fail and, per demand, the key rate it keeps:
     rerouted as if it were alone in the network) and assumes keys can be relayed along any surviving path of
     trusted nodes. It is an upper bound on what rerouting can restore, never below ``kept_static_bps``.
 
-A demand *survives* a failure if ``kept_static_bps >= target_bps * (1 - 1e-6)``. The failure of a demand's
+A demand *survives* a failure if ``kept_static_bps >= planned_bps * (1 - 1e-6)`` where ``planned_bps`` =
+min(target, sum of its route rates) is the target for every plan that meets its demands (a budget-mode plan
+that serves a demand only in part is judged against what it planned). The failure of a demand's
 own end node is always fatal for that demand; it is reported (``endpoint_failures``) but not counted among the
 "single failures it survives / analysed".
 
@@ -66,8 +68,10 @@ ASSUMPTIONS = [
     "a failed node takes down every planned link whose fibre passes through it or ends there",
     "kept_static_bps: the plan's own routes that avoid every failed link and node, capped at the target",
     "kept_reroute_bps: max flow over the surviving planned links with their full capacities, capped at the "
-    "target; optimistic: it ignores the other demands sharing those links",
-    "survives: kept_static_bps >= target_bps x (1 - 1e-6); the failure of a demand's own end node is fatal "
+    "target; optimistic: it ignores the other demands sharing those links and any trusted-hop or jurisdiction "
+    "limit on the rerouted key",
+    "survives: kept_static_bps >= planned_bps x (1 - 1e-6), planned_bps = min(target, sum of its route rates) "
+    "(= the target unless a budget plan serves the demand in part); the failure of a demand's own end node is fatal "
     "for it and is reported separately, not counted in 'survives X of Y'",
 ]
 AVAILABILITY_APPROXIMATION = (
@@ -388,6 +392,7 @@ def analyse_failures(plan, scenario=None, network=None, availability=None, *, ri
         return st, rr
 
     summary = {}
+    ref: dict = {}  # rate a failure must leave for the demand to survive: min(target, planned routes)
     for key, s, t, target, routes in dinfo:
         st0 = min(target, sum(r[2] for r in routes))
         summary[key] = {"source_node": s, "target_node": t, "target_bps": target, "planned_bps": st0,
@@ -399,9 +404,12 @@ def analyse_failures(plan, scenario=None, network=None, availability=None, *, ri
         for extra in ("k_routes", "protection", "disjoint"):
             if extra in d:
                 summary[key][extra] = d[extra]
-        if st0 < target * (1 - SURVIVE_REL_TOL):
-            W.append(f"demand {key}: its routes carry {fmt_bps(st0)}, below the target {fmt_bps(target)} "
-                     f"even without failures")
+        ref[key] = st0
+        if st0 <= 0:
+            W.append(f"demand {key} is not served by the plan: nothing to lose, no availability estimate")
+        elif st0 < target * (1 - SURVIVE_REL_TOL):
+            W.append(f"demand {key}: its routes carry {fmt_bps(st0)}, below the target {fmt_bps(target)}, even "
+                     f"without failures; survival is judged against the planned {fmt_bps(st0)}")
 
     U_all = {k: 0.0 for k in summary}
     U_net = {k: 0.0 for k in summary}
@@ -416,7 +424,7 @@ def analyse_failures(plan, scenario=None, network=None, availability=None, *, ri
         for di in dinfo:
             key, s, t, target = di[0], di[1], di[2], di[3]
             st, rr = kept(failed, node, di)
-            ok = st >= target * (1 - SURVIVE_REL_TOL)
+            ok = st >= ref[key] * (1 - SURVIVE_REL_TOL)
             entry["demands"][key] = {"kept_static_bps": st, "kept_reroute_bps": rr, "target_bps": target,
                                      "survives": bool(ok)}
             sm = summary[key]
@@ -444,7 +452,7 @@ def analyse_failures(plan, scenario=None, network=None, availability=None, *, ri
         out["components"].append(entry)
     if av is not None:
         for key, sm in summary.items():
-            if not U_known[key]:
+            if not U_known[key] or ref[key] <= 0:
                 continue
             sm["unavailability"] = U_all[key]
             sm["availability"] = max(0.0, 1.0 - U_all[key])

@@ -292,3 +292,18 @@ def test_bundled_plan_properties(surfnet):
                 if not comps[c]["demands"][key]["survives"])
         assert sm["availability"] == pytest.approx(1 - U, rel=1e-12)
     assert all(math.isfinite(c["unavailability"]) for c in res["components"])
+
+
+def test_partly_served_demand_judged_against_its_planned_rate(ring):
+    """A budget-mode plan serving 600 of 1000 bit/s on two routes (300 each) and not serving a second demand:
+    survival is judged against the 600 planned; the unserved demand gets no availability figure."""
+    toml, nodes, links = ring
+    plan = _hand_plan(toml, nodes, links, [("A", "C", 1000.0, [("ABC", 300.0), ("ADC", 300.0)]),
+                                           ("B", "D", 500.0, [])])
+    res = analyse_failures(plan, load_scenario(toml), availability={"node": 0.999, "fibre_per_km_unavailability": 0.0})
+    sm = res["summary"]["A->C"]
+    assert sm["planned_bps"] == 600.0 and sm["survives"] == 0  # every non-end failure halves it
+    d = _comp(res, "n:B")["demands"]["A->C"]
+    assert d["kept_static_bps"] == 300.0 and d["kept_reroute_bps"] == 1000.0
+    assert res["summary"]["B->D"]["availability"] is None
+    assert any("not served" in w for w in res["warnings"])
