@@ -160,7 +160,9 @@ def _network_for(scenario):
 
 
 def _risk_params(scenario, risk: dict | None) -> tuple[float, float]:
-    r = dict((scenario.raw.get("risk", {}) or {}) if scenario is not None else {})
+    r = {}
+    if scenario is not None:
+        r = dict(getattr(scenario, "risk", None) or scenario.raw.get("risk", {}) or {})
     r.update(risk or {})
     return float(r.get("srg_buffer_m", 0.0) or 0.0), float(r.get("srg_min_overlap_km", 1.0))
 

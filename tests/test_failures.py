@@ -232,19 +232,26 @@ def test_corridor_group_takes_both_routes_down(corridor_pair):
     assert sm["availability"] == pytest.approx(1 - 2e-4 - 1e-3)
 
 
-def test_risk_and_availability_sections_from_the_scenario(corridor_pair, tmp_path):
-    """Once the scenario schema has [risk] and [availability], they are read from the file."""
+def test_risk_section_from_the_scenario(corridor_pair):
     toml, plan = corridor_pair
-    text = toml.read_text() + ("\n[risk]\nsrg_buffer_m = 500.0\nsrg_min_overlap_km = 1.0\n"
-                               "\n[availability]\nnode = 0.9999\nfibre_per_km_unavailability = 0.0\ncorridor = 0.9995\n")
     t2 = toml.parent / "scenario_risk.toml"
-    t2.write_text(text)
+    t2.write_text(toml.read_text() + "\n[risk]\nsrg_buffer_m = 500.0\nsrg_min_overlap_km = 1.0\n")
+    res = analyse_failures(plan, load_scenario(t2))
+    assert res["counts"]["corridor"] == 2 and res["risk"]["srg_buffer_m"] == 500.0
+    assert len(res["summary"]["A->B"]["breaking"]) == 2
+
+
+def test_availability_section_from_the_scenario(corridor_pair):
+    """Once the scenario schema has an [availability] section, it is read from the file."""
+    toml, plan = corridor_pair
+    t2 = toml.parent / "scenario_av.toml"
+    t2.write_text(toml.read_text() + "\n[risk]\nsrg_buffer_m = 500.0\n\n[availability]\nnode = 0.9999\n"
+                  "fibre_per_km_unavailability = 0.0\ncorridor = 0.9995\n")
     try:
         scen = load_scenario(t2)
     except InputError:
-        pytest.skip("scenario schema has no [risk]/[availability] sections yet")
+        pytest.skip("scenario schema has no [availability] section yet")
     res = analyse_failures(plan, scen)
-    assert res["counts"]["corridor"] == 2
     assert res["summary"]["A->B"]["availability"] == pytest.approx(1 - 2e-4 - 1e-3)
 
 
