@@ -278,6 +278,13 @@ def build_inputs(net: FibreNetwork, demands: pd.DataFrame, scenario, *, prune: b
     if scenario.inputs.get("existing_links"):
         _apply_existing_links(hd, hops, net, scenario)
         hd["ub_pairs"] = np.maximum(hd["ub_pairs"], hd["existing_pairs"])
+        # nodes that already hold installed devices are built: their capex is sunk too
+        h_ex = hd.loc[hd["existing_pairs"] > 0, "hop"].to_numpy(int)
+        ex_nodes = set(hops.u.to_numpy()[h_ex]) | set(hops.v.to_numpy()[h_ex])
+        mask = nodes.index.isin(ex_nodes) & ~nodes["existing"].to_numpy(bool)
+        nodes.loc[mask, "sunk_capex_eur"] = nodes.loc[mask, "capex_eur"]
+        nodes.loc[mask, "capex_eur"] = 0.0
+        nodes.loc[mask, "existing"] = True
     # ---- governance: nodes that may not hold each demand's key
     d["forbidden"] = _forbidden_nodes(d, nodes, net, scenario)
     # ---- risks of each hop (for disjoint routes)
@@ -611,6 +618,8 @@ def prune_by_bound(inputs: PlanningInputs, upper_bound_eur: float) -> PlanningIn
     hops2 = hops.iloc[used_h].reset_index(drop=True)
     hd2["hop"] = remap[hd2["hop"].to_numpy(int)]
     used_nodes = set(hops2.u) | set(hops2.v) | set(nodes.index[term])
+    if "relay" in hd2.columns:
+        used_nodes |= {r for r in hd2["relay"] if r is not None}
     nodes2 = nodes.loc[[n for n in nodes.index if n in used_nodes]]
     out = PlanningInputs(network=inputs.network, nodes=nodes2, hops=hops2, hop_devices=hd2.reset_index(drop=True),
                          demands=inputs.demands, devices=inputs.devices, params=dict(inputs.params),

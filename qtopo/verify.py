@@ -101,7 +101,7 @@ def verify(plan, scenario=None, *, network=None) -> VerificationReport:
                 seg[key] = (L, loss)
     devs = {s.name: s for s in scenario.devices}
     # ---------------- nodes
-    nodes = {n["id"]: n for n in data["nodes"]}
+    nodes = {n["id"]: n for n in data["nodes"] if n["kind"] != "relay"}
     terminals = set(demands.source.map(net.site_node)) | set(demands.target.map(net.site_node))
     for t in terminals:
         checks += 1
@@ -109,19 +109,35 @@ def verify(plan, scenario=None, *, network=None) -> VerificationReport:
             V.append(f"demand endpoint node {t} is not in the plan's nodes")
     costs = scenario.costs
     node_cost = 0.0
-    for nid, n in nodes.items():
+    for n in data["nodes"]:
+        nid = n["id"]
         checks += 1
         if nid not in net.nodes.index:
             V.append(f"node {nid} does not exist in the fibre network built from the inputs")
             continue
         row = net.nodes.loc[nid]
-        cap = row.capex_eur if math.isfinite(row.capex_eur) else (
-            costs["hut_node_eur"] if row.kind == "hut" else costs["trusted_node_eur"])
+        if n["kind"] == "relay":
+            cap = costs["hut_node_eur"] if row.kind == "hut" else costs["relay_node_eur"]
+        else:
+            cap = row.capex_eur if math.isfinite(row.capex_eur) else (
+                costs["hut_node_eur"] if row.kind == "hut" else costs["trusted_node_eur"])
+        if bool(row.get("existing", False)) or nid in _existing_link_nodes(scenario, net):
+            cap = 0.0
         node_cost += cap
         if not _close(cap, n["cost"]):
             V.append(f"node {nid}: cost {n['cost']} differs from the scenario's {cap}")
     # ---------------- links
     from .keyrate import secret_key_rate_bps
+
+    existing: dict = {}
+    if scenario.inputs.get("existing_links"):
+        import pandas as pd
+
+        ex_df = pd.read_csv(scenario.input_path("existing_links"), dtype={"from": str, "to": str, "device": str})
+        for r in ex_df.itertuples(index=False):
+            a, b = net.site_node.get(r[0], r[0]), net.site_node.get(r[1], r[1])
+            existing[(tuple(sorted((a, b))), r.device)] = int(r.pairs)
+    relay_nodes = {n["id"] for n in data["nodes"] if n["kind"] == "relay"}
 
     link_cost = 0.0
     cap_hop: dict = {}
@@ -157,24 +173,63 @@ def verify(plan, scenario=None, *, network=None) -> VerificationReport:
             V.append(f"link {lid}: device {L['device']!r} is not in the scenario's catalog")
             continue
         dev = spec.device()
-        rate = float(secret_key_rate_bps(np.array([loss]), dev)[0])
+        from .keyrate import PROTOCOLS
+
+        if PROTOCOLS[dev.protocol].relay_in_middle:
+            rly = L.get("relay")
+            if rly not in fp[1:-1]:
+                V.append(f"link {lid}: {dev.protocol} needs an untrusted relay inside its fibre path, got {rly!r}")
+                continue
+            if rly not in relay_nodes:
+                V.append(f"link {lid}: relay {rly} is not an open relay node of the plan")
+            k_r = fp.index(rly)
+            arm = sum(seg[(a, b)][1] for a, b in zip(fp[:k_r], fp[1:k_r + 1]))
+            fibre_loss = loss - fib["connector_loss_db"]
+            eff = 2 * max(arm, fibre_loss - arm) + fib["connector_loss_db"]
+            rate = float(secret_key_rate_bps(np.array([eff]), dev)[0])
+        else:
+            rate = float(secret_key_rate_bps(np.array([loss]), dev)[0])
         if not _close(rate, L["rate_bps_per_pair"]):
             V.append(f"link {lid}: rate per pair {L['rate_bps_per_pair']:.6g} bit/s, recomputed {rate:.6g} bit/s")
         if dev.protocol != L["protocol"]:
             V.append(f"link {lid}: protocol {L['protocol']} but device {L['device']} runs {dev.protocol}")
         k = L["device_pairs"]
-        if not (isinstance(k, int) and 1 <= k <= spec.max_pairs_per_link):
-            V.append(f"link {lid}: {k} device pairs, must be an integer in [1, {spec.max_pairs_per_link}]")
+        ex = int(L.get("existing_pairs", 0))
+        if ex != existing.get((tuple(sorted((L["from"], L["to"]))), L["device"]), 0):
+            V.append(f"link {lid}: existing_pairs {ex} differs from the brownfield file")
+        if not (isinstance(k, int) and 1 <= k <= max(spec.max_pairs_per_link, ex) and k >= ex):
+            V.append(f"link {lid}: {k} device pairs, must be an integer in [max(1, existing {ex}), "
+                     f"{spec.max_pairs_per_link}]")
         cap = k * rate
         if not _close(cap, L["capacity_bps"]):
             V.append(f"link {lid}: capacity {L['capacity_bps']:.6g}, recomputed {cap:.6g} bit/s")
         key = tuple(sorted((L["from"], L["to"])))
         cap_hop[key] = cap_hop.get(key, 0.0) + cap
-        c = k * (spec.pair_cost_eur + costs["fibre_eur_per_km"] * length)
+        c = (k - ex) * (spec.pair_cost_eur + costs["fibre_eur_per_km"] * length)
         link_cost += c
         if not _close(c, L["cost"]):
             V.append(f"link {lid}: cost {L['cost']:.2f}, recomputed {c:.2f} EUR")
     # ---------------- demands
+    from .candidates import _forbidden_nodes
+    from .requirements import parse_requirements
+    from .risk import lowest_loss_segment_index, segment_risks
+
+    req = parse_requirements(demands)
+    req["source_node"] = req["source"].map(net.site_node)
+    req["target_node"] = req["target"].map(net.site_node)
+    budget_mode = scenario.objective.get("mode") == "max_rate"
+    nodes_tbl = net.nodes.copy()
+    forbidden = _forbidden_nodes(req, nodes_tbl, net, scenario)
+    links_by_hop = {}
+    for L in data["links"]:
+        links_by_hop.setdefault(tuple(sorted((L["from"], L["to"]))), L["fiber_path"])
+    seg_index = seg_risk = None
+    if (req["k_routes"] > 1).any():
+        from .candidates import edge_loss_db
+
+        le = edge_loss_db(net.edges, fib["attenuation_db_per_km"], fib["splice_loss_db_per_km"])
+        seg_index = lowest_loss_segment_index(net.edges, le)
+        seg_risk = segment_risks(net.edges, scenario.risk["srg_buffer_m"], scenario.risk["srg_min_overlap_km"])
     load: dict = {}
     given = {(d["source"], d["target"]): d for d in data["demands"]}
     for r in demands.itertuples():
@@ -204,10 +259,37 @@ def verify(plan, scenario=None, *, network=None) -> VerificationReport:
                     V.append(f"demand {r.source}->{r.target}: key passes {x}, which is not an open node")
             on_route |= set(p)
             total += rt["rate_bps"]
-        if total < r.target_bps * (1 - REL_TOL) - ABS_TOL_BPS:
-            V.append(f"demand {r.source}->{r.target}: delivers {total:.6g} bit/s, target {r.target_bps:.6g}")
-        if not _close(total, d["delivered_bps"], abs_=ABS_TOL_BPS):
-            V.append(f"demand {r.source}->{r.target}: delivered_bps {d['delivered_bps']} but routes sum to {total}")
+        name = f"demand {r.source}->{r.target}"
+        k_req = int(req.at[r.Index, "k_routes"])
+        prot = req.at[r.Index, "protection"]
+        rates = [rt["rate_bps"] for rt in d["routes"]]
+        if k_req <= 1:
+            guaranteed = total
+        elif len(rates) < k_req:
+            V.append(f"{name}: {len(rates)} routes, {k_req} disjoint routes required")
+            guaranteed = 0.0
+        else:
+            guaranteed = sum(rates) - max(rates) if prot == "k-1" else min(rates)
+        if not budget_mode and guaranteed < r.target_bps * (1 - REL_TOL) - ABS_TOL_BPS:
+            V.append(f"{name}: delivers {guaranteed:.6g} bit/s ({prot if k_req > 1 else 'unprotected'}), "
+                     f"target {r.target_bps:.6g}")
+        if budget_mode and guaranteed > r.target_bps * (1 + REL_TOL) + ABS_TOL_BPS:
+            V.append(f"{name}: delivers {guaranteed:.6g} bit/s, more than its target in budget mode")
+        if not _close(guaranteed, d["delivered_bps"], abs_=ABS_TOL_BPS):
+            V.append(f"{name}: delivered_bps {d['delivered_bps']} but its routes give {guaranteed}")
+        mt = req.at[r.Index, "max_trusted_nodes"]
+        if mt == mt:  # not NaN
+            for k, rt in enumerate(d["routes"]):
+                if len(rt["nodes"]) - 2 > int(mt):
+                    V.append(f"{name} route {k}: {len(rt['nodes']) - 2} intermediate trusted nodes, "
+                             f"max_trusted_nodes = {int(mt)}")
+        bad = forbidden[r.Index]
+        for x in sorted(on_route & bad):
+            V.append(f"{name}: key is held by {x}, which its governance rules exclude "
+                     f"(allowed_countries / excluded_nodes / excluded_operators)")
+        if k_req > 1:
+            V += _check_disjoint(name, d["routes"], req.at[r.Index, "disjoint"], links_by_hop, seg_index, seg_risk,
+                                 s, t)
         if set(d.get("trusted_nodes", [])) != on_route:
             V.append(f"demand {r.source}->{r.target}: trusted_nodes {sorted(d.get('trusted_nodes', []))} differ from "
                      f"the nodes on its routes {sorted(on_route)}")
@@ -219,7 +301,44 @@ def verify(plan, scenario=None, *, network=None) -> VerificationReport:
     # ---------------- cost
     checks += 1
     total_cost = node_cost + link_cost
+    if budget_mode and total_cost > scenario.objective["budget_eur"] * (1 + REL_TOL) + 1e-3:
+        V.append(f"cost {total_cost:,.2f} EUR exceeds the budget {scenario.objective['budget_eur']:,.2f} EUR")
     obj = data.get("objective_cost")
     if obj is not None and not _close(total_cost, obj, rel=1e-6, abs_=1e-3):
         V.append(f"total cost {obj:.2f} EUR differs from the recomputed {total_cost:.2f} EUR")
     return VerificationReport(not V, V, W, checks)
+
+
+def _check_disjoint(name, routes, mode, links_by_hop, seg_index, seg_risk, s, t) -> list:
+    """Routes of one demand must not share a risk element (recomputed from the links' fibre paths)."""
+    out = []
+    used: dict = {}
+    for k, rt in enumerate(routes):
+        mine = set()
+        p = rt["nodes"]
+        for a, b in zip(p[:-1], p[1:]):
+            fp = links_by_hop.get(tuple(sorted((a, b))))
+            if fp is None:
+                continue
+            for x, y in zip(fp[:-1], fp[1:]):
+                if (x, y) in seg_index:
+                    mine |= {e for e in seg_risk[seg_index[(x, y)]]}
+            if mode == "node":
+                mine |= {f"n:{x}" for x in fp if x not in (s, t)}
+        for e in mine:
+            if e in used:
+                what = {"e": "fibre segment", "c": "corridor shared-risk group", "n": "node"}[e[0]]
+                out.append(f"{name}: routes {used[e]} and {k} share {what} {e[2:]}")
+            else:
+                used[e] = k
+    return out
+
+
+def _existing_link_nodes(scenario, net) -> set:
+    """Nodes at the ends of brownfield device pairs (built already: their capex is sunk)."""
+    if not scenario.inputs.get("existing_links"):
+        return set()
+    import pandas as pd
+
+    ex = pd.read_csv(scenario.input_path("existing_links"), dtype={"from": str, "to": str})
+    return {net.site_node.get(x, x) for x in pd.concat([ex["from"], ex["to"]])}

@@ -23,7 +23,8 @@ def write_scenario(folder: Path, sites: gpd.GeoDataFrame, routes: gpd.GeoDataFra
     sites.to_file(folder / "sites.gpkg", driver="GPKG")
     routes.to_file(folder / "routes.gpkg", driver="GPKG")
     demands.to_csv(folder / "demands.csv", index=False)
-    lines = ['[scenario]\nname = "test"\n', '[inputs]\nsites = "sites.gpkg"\nroutes = "routes.gpkg"\ndemands = "demands.csv"\n']
+    inputs = {"sites": "sites.gpkg", "routes": "routes.gpkg", "demands": "demands.csv", **sections.pop("inputs", {})}
+    lines = ['[scenario]\nname = "test"\n', "[inputs]"] + [f'{k} = "{v}"' for k, v in inputs.items()] + [""]
     for sec, kv in sections.items():
         lines.append(f"[{sec}]")
         for k, v in kv.items():
