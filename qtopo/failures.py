@@ -2,7 +2,7 @@
 
 For every *single* failure of a risk element (see :mod:`qtopo.risk`) that can touch the plan
 
-* ``n:<id>`` a node: every open (trusted) node, and every node the planned links' fibre passes through
+* ``n:<id>`` a node: every open node (trusted node or untrusted MDI/TF relay), and every node the planned links' fibre passes through
   optically (junctions, points of presence that were not opened). A failed node takes down every link whose
   fibre path passes through it or ends there. Unopened candidate huts are left out by default: a hut
   candidate that was not built sits on one fibre route (degree 2), so its "failure" is the same as cutting an
@@ -34,8 +34,8 @@ Availability (first order)
 With per-component availabilities (scenario section ``[availability]`` or the ``availability`` argument):
 
 ``node``
-    availability of a node, e.g. 0.9999 (about 53 min down per year). ``bypass_node`` (optional) is used for
-    nodes the fibre only passes through optically (default: ``node``).
+    availability of an open node (trusted node or relay), e.g. 0.9999 (about 53 min down per year).
+    ``bypass_node`` (optional) is used for nodes the fibre only passes through optically (default: ``node``).
 ``fibre_per_km_unavailability``
     unavailability of fibre per km, U = (cuts per km and year) x (mean time to repair in years); e.g. one cut
     per 300 km-year repaired in 12 h gives 1/300 x 12/8766 = 4.6e-6 per km. Alternatively give
@@ -268,14 +268,17 @@ def analyse_failures(plan, scenario=None, network=None, availability=None, *, ri
     route_id = edges.route_id.to_numpy() if "route_id" in edges.columns else np.array([None] * len(edges))
 
     links = data.get("links", [])
-    open_nodes = [n["id"] for n in data.get("nodes", [])]
+    open_nodes = list(dict.fromkeys(n["id"] for n in data.get("nodes", [])))
     open_set = set(open_nodes)
+    plan_kinds: dict = {}
+    for n in data.get("nodes", []):
+        plan_kinds.setdefault(n["id"], set()).add(n.get("kind", "trusted"))
     link_by_id = {L["id"]: L for L in links}
     link_segs: dict = {}
     link_nodes: dict = {}
     for L in links:
         fp = list(L["fiber_path"])
-        link_nodes[L["id"]] = set(fp)
+        link_nodes[L["id"]] = set(fp) | ({L["relay"]} if L.get("relay") else set())
         segs = set()
         for a, b in zip(fp[:-1], fp[1:]):
             i = seg_index.get((a, b))
@@ -310,7 +313,8 @@ def analyse_failures(plan, scenario=None, network=None, availability=None, *, ri
             W.append(f"node {x} is not in the fibre network built from the inputs")
         if x not in open_set and k == "hut" and not include_huts:
             continue
-        role = "trusted node" if x in open_set else "passed optically"
+        pk = plan_kinds.get(x, set())
+        role = ("trusted node" if pk - {"relay"} else "untrusted relay") if x in open_set else "passed optically"
         comps.append((f"n:{x}", "node", f"{x} ({k or 'unknown'}, {role})", x, set()))
     used = sorted(set().union(*link_segs.values())) if link_segs else []
     used_set = set(used)
@@ -488,7 +492,7 @@ def write_failures(plan_dir, scenario=None, availability=None, **kw) -> Path:
 # ------------------------------------------------------------------------------------------------------
 def _short(cid: str, label: str, width: int = 48) -> str:
     if cid.startswith("n:"):
-        s = f"{cid} ({'trusted' if 'trusted node' in label else 'passed optically'})"
+        s = f"{cid} ({'trusted' if 'trusted node' in label else 'relay' if 'relay' in label else 'passed optically'})"
     elif cid.startswith("e:"):
         s = f"{cid} {label.split(' (')[0]}"
     else:
@@ -501,9 +505,13 @@ def format_table(res: dict, max_breaking: int = 4) -> str:
     c = res["counts"]
     lines = []
     comp_label = {e["component"]: e["label"] for e in res["components"]}
-    n_open = sum(1 for e in res["components"] if e["kind"] == "node" and "trusted node" in e["label"])
-    lines.append(f"single failures analysed: {c['node']} nodes ({n_open} trusted, {c['node'] - n_open} passed "
-                 f"optically), {c['fibre']} fibre segments, {c['corridor']} corridor groups"
+    roles = [e["label"] for e in res["components"] if e["kind"] == "node"]
+    n_tr = sum("trusted node" in x for x in roles)
+    n_rel = sum("untrusted relay" in x for x in roles)
+    lines.append(f"single failures analysed: {c['node']} nodes ({n_tr} trusted, "
+                 + (f"{n_rel} untrusted relays, " if n_rel else "")
+                 + f"{c['node'] - n_tr - n_rel} passed optically), {c['fibre']} fibre segments, "
+                 f"{c['corridor']} corridor groups"
                  + (f" (buffer {res['risk']['srg_buffer_m']:g} m)" if res["risk"]["srg_buffer_m"] > 0 else
                     " (no [risk] srg_buffer_m: corridor groups off)"))
     has_av = res["availability_model"] is not None

@@ -314,3 +314,25 @@ def test_partly_served_demand_judged_against_its_planned_rate(ring):
     assert d["kept_static_bps"] == 300.0 and d["kept_reroute_bps"] == 1000.0
     assert res["summary"]["B->D"]["availability"] is None
     assert any("not served" in w for w in res["warnings"])
+
+
+# ------------------------------------------------------------------------------------------------------
+# a K=2 plan from the planner survives every single failure
+# ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("disjoint", ["node", "link"])
+def test_planner_k2_plan_survives_every_single_failure(tmp_path, disjoint):
+    """Square ring of 150 km sides (A-C needs a trusted node: 300 km is beyond apd-bb84's 38.6 dB reach):
+    K=2 disjoint routes A-B-C and A-D-C; no single failure but the end nodes' own can break A->C."""
+    P = {"A": (5.0, 52.0), "B": (7.0, 52.0), "C": (7.0, 51.0), "D": (5.0, 51.0)}
+    R = [("AB", ["A", "B"], 150.0), ("BC", ["B", "C"], 150.0), ("CD", ["C", "D"], 150.0), ("DA", ["D", "A"], 150.0)]
+    toml = _scenario(tmp_path, P, R, [("A", "C", 100.0)], kinds=dict.fromkeys("ABCD", "pop"))
+    dem = pd.read_csv(tmp_path / "demands.csv")
+    dem["k_routes"], dem["disjoint"] = 2, disjoint
+    dem.to_csv(tmp_path / "demands.csv", index=False)
+    p = run_plan(toml, write_outputs=False)
+    if p.status != "optimal" or p["demands"][0].get("k_routes", 1) != 2:
+        pytest.skip("planner without K-route survivability")
+    res = analyse_failures(p, load_scenario(toml), availability={"node": 0.9999, "fibre_per_km_unavailability": 2e-6})
+    sm = res["summary"]["A->C"]
+    assert sm["single_failures"] == 2 + 4 and sm["survives"] == sm["single_failures"] and sm["breaking"] == []
+    assert sm["availability"] == pytest.approx(1 - 2e-4)  # only the end nodes, to first order
