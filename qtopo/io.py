@@ -451,6 +451,7 @@ def atomic_output_dir(out_dir: str | Path):
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o755)
         old = None
         if out_dir.exists():
             old = parent / f".{out_dir.name}.old-{os.getpid()}"
@@ -474,6 +475,7 @@ def write_json_atomic(path: str | Path, obj) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(obj, fh, indent=1, sort_keys=False, default=_json_default)
             fh.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; outputs are ordinary readable files
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -232,10 +232,14 @@ def write_plan(p: Plan, out_dir, scen: Scenario, net=None) -> Path:
         if p.has_plan:
             fibre = net.edges[["u", "v", "length_km", "route_id", "geometry"]] if net is not None else None
             p.write_gpkg(tmp / "plan.gpkg", fibre=fibre)
-        try:
-            from .report import write_report
+        failures = None
+        if p.has_plan:
+            from .failures import analyse_failures
+            from .io import write_json_atomic
 
-            write_report(p, tmp, network=net)
-        except ImportError:  # report module optional during development
-            pass
+            failures = analyse_failures(p, scen, network=net)
+            write_json_atomic(tmp / "failures.json", failures)
+        from .report import write_report
+
+        write_report(p, tmp, network=net, failures=failures)
     return out_dir
