@@ -156,7 +156,8 @@ def test_no_key_at_zero_loss_warns():
     dev = get_device("gys-2005", misalignment_error=0.2)
     with pytest.warns(ValidityWarning):
         assert max_reach_db(dev) == 0.0
-    assert secret_key_rate_bps(0.0, dev) == 0.0
+    with pytest.warns(ValidityWarning, match="no secret key"):
+        assert secret_key_rate_bps(np.array([0.0, 5.0]), dev).tolist() == [0.0, 0.0]
 
 
 def test_no_numpy_warnings():

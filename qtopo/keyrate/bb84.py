@@ -173,13 +173,14 @@ def bb84_vacuum_weak(eta_channel, device: Device, mu=None):
 def finite_key_rate(eta, mu1, mu2, mu3, p1, p2, qx, *, pd, ed, f, n_x, eps_sec, eps_cor):
     """Secret bits per pulse of the one-decoy-plus-vacuum finite-key BB84 of Lim et al. (2014).
 
-    Implements the secret-key length of Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014), Eq. (1)::
+    Implements the secret-key length of Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014) (the
+    paper's main result for the one-decoy-plus-vacuum protocol)::
 
         l = s_X0 + s_X1 (1 - h(phi_X)) - lambda_EC - 6 log2(21/eps_sec) - log2(2/eps_cor)
 
-    with the decoy bounds on vacuum and single-photon events ``s_X0``, ``s_X1`` (their Eqs. (2)-(3)), the
-    single-photon error bound ``v_Z1`` (Eq. (4)), the phase-error bound ``phi_X = v_Z1/s_Z1 + gamma(...)``
-    (Eq. (5)), Hoeffding deviations ``n^pm_k = e^k/p_k (n_k pm sqrt(n/2 ln(21/eps_sec)))`` and
+    with the paper's decoy bounds on vacuum and single-photon events ``s_X0``, ``s_X1`` (and ``s_Z1``), the
+    single-photon error bound ``v_Z1``, the phase-error bound ``phi_X = v_Z1/s_Z1 + gamma(eps_sec/21,
+    v_Z1/s_Z1, s_Z1, s_X1)``, Hoeffding deviations ``n^pm_k = e^k/p_k (n_k pm sqrt(n/2 ln(21/eps_sec)))`` and
     ``lambda_EC = f n_X h(E_X)``. Counts are the expected values of the simulation model of their
     Appendix (detection probability ``D_k = 1 - (1 - 2 p_dc) e^{-eta k}``, error probability
     ``p_dc + e_mis (1 - e^{-eta k})``; here ``2 p_dc -> Y0 = 1-(1-p_d)^2``). The block is fixed by the

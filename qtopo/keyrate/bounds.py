@@ -17,7 +17,8 @@ def _eta(eta):
 def plob_bound(eta):
     """PLOB bound, the secret-key capacity of the pure-loss channel: ``-log2(1 - eta)``.
 
-    Pirandola, Laurenza, Ottaviani, Banchi, Nat. Commun. 8, 15043 (2017), Eq. (19). At high loss
+    Pirandola, Laurenza, Ottaviani, Banchi, Nat. Commun. 8, 15043 (2017) (secret-key capacity of the
+    pure-loss channel, the paper's main result for bosonic lossy channels). At high loss
     ``-log2(1-eta) ~ eta / ln 2 ~ 1.44 eta`` bits per channel use.
 
     Parameters
@@ -38,7 +39,8 @@ def plob_bound(eta):
 def tgw_bound(eta):
     """TGW bound (squashed-entanglement bound): ``log2((1 + eta) / (1 - eta))``.
 
-    Takeoka, Guha, Wilde, Nat. Commun. 5, 5235 (2014), Eq. (3) / IEEE Trans. Inf. Theory 60, 4987 (2014).
+    Takeoka, Guha, Wilde, Nat. Commun. 5, 5235 (2014) (squashed-entanglement upper bound for the pure-loss
+    channel; also IEEE Trans. Inf. Theory 60, 4987 (2014)).
     At high loss ``~ 2 eta / ln 2 ~ 2.88 eta`` bits per channel use: twice PLOB, which is tight.
 
     Parameters

@@ -260,6 +260,10 @@ def secret_bits_per_pulse(loss_db, device: Device, *, exact: bool = False) -> np
     loss = check_loss_db(loss_db)
     _spec(device)
     reach = _reach_db(device)
+    if reach == 0.0:
+        warnings.warn(f"device {device.name!r}: no secret key even at zero channel loss "
+                      "(parameters outside the protocol's working range); all rates are 0",
+                      ValidityWarning, stacklevel=2)
     if exact:
         out = np.zeros(loss.shape)
         inside = (loss <= reach) & np.isfinite(loss)
@@ -320,7 +324,7 @@ register(ProtocolSpec(
 ))
 register(ProtocolSpec(
     D.BB84_FINITE, "Decoy-state BB84, finite key (one decoy + vacuum)", _bb84.bb84_finite,
-    "Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014), Eqs. (1)-(5)",
+    "Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014) (key length and decoy bounds)",
 ))
 register(ProtocolSpec(
     D.MDI, "MDI-QKD, asymptotic, relay in the middle", _mdi.mdi_qkd,
