@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["compare_plans", "format_comparison", "compare_command"]
 
-_REL = 1e-9
+RTOL = 1e-4  # relative change below which numbers count as unchanged (key-rate model noise, rounding)
 
 
 def _data(plan) -> dict:
@@ -31,9 +31,9 @@ def _dkey(dm: dict) -> str:
     return f"{dm['source']}->{dm['target']}"
 
 
-def _differs(x, y) -> bool:
+def _differs(x, y, rtol: float = RTOL) -> bool:
     if isinstance(x, (int, float)) and isinstance(y, (int, float)):
-        return not math.isclose(float(x), float(y), rel_tol=_REL, abs_tol=1e-9)
+        return not math.isclose(float(x), float(y), rel_tol=rtol, abs_tol=1e-9)
     return x != y
 
 
@@ -67,6 +67,11 @@ def compare_plans(a, b) -> dict:
         ``exposure``: per demand whose trusted nodes differ: ``added`` and ``removed`` trusted nodes (those
         holding the demand's key), and the counts of intermediate trusted nodes in a and b.
         ``same``: True when nothing above changed.
+
+    Notes
+    -----
+    Numbers that differ by less than :data:`RTOL` (relative) count as unchanged, so that a re-run with a
+    slightly different key-rate evaluation does not list every link as changed.
     """
     da, db = _data(a), _data(b)
 
@@ -176,6 +181,8 @@ def format_comparison(d: dict) -> str:
     a, b = d["a"], d["b"]
     L = [f"A: {a.get('path') or a.get('name')} ({a.get('status')})",
          f"B: {b.get('path') or b.get('name')} ({b.get('status')})"]
+    if a.get("status") != b.get("status"):
+        L.append(f"status: {a.get('status')} -> {b.get('status')}")
     c = d["cost"]
     rel = f" ({c['rel']:+.1%})" if c.get("rel") is not None else ""
     L.append(f"cost: {_eur(c['a'])} -> {_eur(c['b'])}, delta {_signed(c['delta'], ' EUR')}{rel}")
