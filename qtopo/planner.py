@@ -210,6 +210,14 @@ def _finish(p, scen, net, T, t0, say, out_dir, write_outputs):
         if out_dir is not None and write_outputs:
             write_plan(p, out_dir, scen, net)
         return p
+    if scen.rollout.get("budgets_eur"):
+        from .rollout import schedule_rollout
+
+        t = time.perf_counter()
+        p.data["rollout"] = schedule_rollout(p, scen.rollout["budgets_eur"], scen.rollout["first_year"],
+                                             threads=scen.solver["threads"])
+        T["rollout"] = time.perf_counter() - t
+        say(f"rollout: {len(p.data['rollout']['stages'])} yearly stages ({T['rollout']:.2f} s)")
     t = time.perf_counter()
     rep = verify(p, scen, network=net)
     T["verify"] = time.perf_counter() - t

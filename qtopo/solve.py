@@ -70,6 +70,23 @@ def highs_version() -> str:
         return "unknown"
 
 
+_THREADS_IN_USE: int | None = None
+
+
+def _ensure_thread_pool(threads: int) -> None:
+    """HiGHS fixes its thread pool per process: a later solve with another thread count fails with misleading
+    statuses unless the global scheduler is reset first (field notes)."""
+    global _THREADS_IN_USE
+    if _THREADS_IN_USE is not None and _THREADS_IN_USE != threads:
+        try:
+            import highspy
+
+            highspy.Highs.resetGlobalScheduler(True)
+        except Exception:  # pragma: no cover - older highspy
+            log.warning("cannot reset HiGHS's thread pool; solves with %d threads may misbehave", threads)
+    _THREADS_IN_USE = threads
+
+
 def solve(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: int = 1,
           log_file: str | None = None, warmstart: bool = False, stream: bool = False,
           extra_options: dict | None = None) -> SolveResult:
@@ -89,6 +106,7 @@ def solve(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: in
     from pyomo.contrib.appsi.base import TerminationCondition as TC
     from pyomo.contrib.appsi.solvers import Highs
 
+    _ensure_thread_pool(int(threads))
     opt = Highs()
     if not opt.available():
         raise SolverError("HiGHS (highspy) is not available: pip install highspy")

@@ -306,6 +306,11 @@ def verify(plan, scenario=None, *, network=None) -> VerificationReport:
     obj = data.get("objective_cost")
     if obj is not None and not _close(total_cost, obj, rel=1e-6, abs_=1e-3):
         V.append(f"total cost {obj:.2f} EUR differs from the recomputed {total_cost:.2f} EUR")
+    if data.get("rollout"):
+        from .rollout import check_rollout
+
+        checks += 1
+        V += check_rollout(data)
     return VerificationReport(not V, V, W, checks)
 
 
