@@ -24,9 +24,10 @@ from qtopo.keyrate import (
 def test_gys_infinite_decoy_max_distance():
     """GYS parameters, infinite decoys: reach ~142 km at 0.21 dB/km.
 
-    Source: Lo, Ma, Chen, PRL 94, 230504 (2005), Fig. 1 (decoy-state curve with the GYS parameters of
-    Table I ends at ~140 km), and Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005), Sec. V, which quotes 142 km
-    for the asymptotic (infinite decoy) case with the same parameters.
+    Source: Lo, Ma, Chen, PRL 94, 230504 (2005), Fig. 1: the decoy-state (infinite decoys) key-rate curve
+    for the GYS parameters of Table I ends at about 140 km, compared with ~30 km without decoys; Ma, Qi,
+    Zhao, Lo, PRA 72, 012326 (2005) give 142 km for the same asymptotic case. (Recalled from the papers,
+    not re-read: the window 140-144 km covers both statements.)
     """
     dev = get_device("gys-2005")
     km = max_distance_km(dev, FIBRE_TYPES["gys-2004"].attenuation_db_per_km)
@@ -169,7 +170,7 @@ def test_no_numpy_warnings():
 
 
 def test_vacuum_weak_below_and_approaching_infinite_decoys():
-    """Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005), Sec. III: the vacuum + weak decoy bounds are lower bounds
+    """Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005): the vacuum + weak decoy bounds are lower bounds
     on Y1 and upper bounds on e1, tight as nu -> 0; so the rate is below the infinite-decoy rate and
     converges to it as nu shrinks (their GYS example: reach close to the 142 km asymptotic value)."""
     loss = np.linspace(0, 29, 59)

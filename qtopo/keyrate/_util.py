@@ -96,7 +96,8 @@ def check_loss_db(loss_db, where: str = "loss_db") -> np.ndarray:
     try:
         arr = np.asarray(loss_db, dtype=float)
     except (TypeError, ValueError) as exc:
-        raise InputError([Problem(where, f"loss must be numeric ({exc})", "pass a number or an array of dB values")]) from None
+        raise InputError([Problem(where, f"loss must be numeric ({exc})",
+                                  "pass a number or an array of dB values")]) from None
     if arr.size == 0 or arr.min() >= 0.0:   # fast path: one reduction (NaN makes min() NaN -> checks below)
         return arr
     problems = []
@@ -109,7 +110,8 @@ def check_loss_db(loss_db, where: str = "loss_db") -> np.ndarray:
     if neg.any():
         idx = np.flatnonzero(neg.ravel())[:5]
         vals = arr.ravel()[idx].tolist()
-        problems.append(Problem(where, f"{int(neg.sum())} loss value(s) are negative (e.g. {vals} dB at flat index {idx.tolist()})",
+        problems.append(Problem(where, f"{int(neg.sum())} loss value(s) are negative "
+                                       f"(e.g. {vals} dB at flat index {idx.tolist()})",
                                 "loss in dB must be >= 0 (a passive fibre cannot amplify)"))
     if problems:
         raise InputError(problems, "invalid channel loss")

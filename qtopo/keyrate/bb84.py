@@ -1,6 +1,6 @@
 """Decoy-state BB84 with weak coherent pulses: asymptotic (infinite decoys, vacuum + weak) and finite key.
 
-Channel model (all three models; the simulation model of Lo-Ma-Chen 2005 and Ma-Qi-Zhao-Lo 2005 Sec. II)
+Channel model (all three models; the simulation model of Lo-Ma-Chen 2005 and Ma-Qi-Zhao-Lo 2005)
 --------------------------------------------------------------------------------------------------------
 ``eta = eta_channel * eta_det`` is the overall transmittance of a photon to a click. A phase-randomised
 weak coherent pulse of mean photon number ``mu`` is a Poisson mixture of Fock states. With ``Y0`` the
@@ -106,7 +106,7 @@ def bb84_decoy_gllp(eta_channel, device: Device, mu=None):
 def vacuum_weak_rate(eta, mu, nu, y0, ed, f, q=0.5):
     """Key rate of the vacuum + weak decoy method without statistical fluctuations.
 
-    Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005), Sec. III (vacuum + weak decoy state): the single-photon yield
+    Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005), vacuum + weak decoy method: the single-photon yield
     and error rate are bounded from the observed gains of the signal ``mu`` and the weak decoy ``nu``
     (the vacuum decoy measures ``Y0``)::
 
@@ -136,7 +136,7 @@ def bb84_vacuum_weak(eta_channel, device: Device, mu=None):
     """Decoy BB84 with one vacuum and one weak decoy, asymptotic (Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005)).
 
     The weak decoy ``nu = device.decoy_intensity`` is *fixed* (documented choice: without statistical
-    fluctuations a smaller ``nu`` is always better, Ma et al. Sec. III, so ``nu`` is a hardware parameter,
+    fluctuations a smaller ``nu`` is always better (Ma et al.), so ``nu`` is a hardware parameter,
     not an optimisation variable). The signal ``mu`` is ``device.signal_intensity`` or optimised per loss
     in ``(nu, 1.5]``. Channel model as in the module docstring.
 
@@ -251,7 +251,8 @@ def finite_key_rate(eta, mu1, mu2, mu3, p1, p2, qx, *, pd, ed, f, n_x, eps_sec, 
         c, d = sZ1, sX1
         a = eps_sec / 21.0
         arg = (c + d) / (c * d * (1.0 - b) * b * a * a)
-        gamma = np.sqrt(np.maximum((c + d) * (1.0 - b) * b / (c * d * np.log(2.0)) * np.log2(np.maximum(arg, 1.0)), 0.0))
+        gamma = np.sqrt(np.maximum(
+            (c + d) * (1.0 - b) * b / (c * d * np.log(2.0)) * np.log2(np.maximum(arg, 1.0)), 0.0))
         phi = np.where((sZ1 > 0) & (sX1 > 0), b + gamma, 0.5)
         e_x = sum(mX) / tot_nX
     lam_ec = f * n_x * h2_capped(e_x)

@@ -1,7 +1,7 @@
 """CV-QKD: GG02 Gaussian-modulated coherent states, reverse reconciliation, collective attacks, asymptotic.
 
-Conventions (Lodewyck et al., PRA 76, 042305 (2007), Sec. IV; Fossier et al., J. Phys. B 42, 114014 (2009);
-review: Laudenbach et al., Adv. Quantum Technol. 1, 1800011 (2018), Sec. 4):
+Conventions (Lodewyck et al., PRA 76, 042305 (2007); Fossier et al., J. Phys. B 42, 114014 (2009);
+review: Laudenbach et al., Adv. Quantum Technol. 1, 1800011 (2018)):
 
 * Variances in **shot-noise units** (SNU). Alice's modulation variance ``V_A``; ``V = V_A + 1``.
 * ``T`` channel transmittance; ``xi`` **excess noise referred to the channel input** (SNU), so the added
@@ -115,7 +115,8 @@ def cv_gg02(eta_channel, device: Device, v_a=None):
     Grosshans, Van Assche, Wenger, Brouri, Cerf, Grangier, Nature 421, 238 (2003) (GG02 protocol);
     rate and noise model of Lodewyck et al., PRA 76, 042305 (2007) (homodyne) and Fossier et al., J. Phys.
     B 42, 114014 (2009) (heterodyne); see the module docstring for the formulas and conventions.
-    ``V_A`` is ``device.modulation_variance`` or optimised per loss (log search in [1e-3, 100] SNU: practical modulation range).
+    ``V_A`` is ``device.modulation_variance`` or optimised per loss (log search in [1e-3, 100] SNU, the
+    practical modulation range).
 
     Parameters
     ----------

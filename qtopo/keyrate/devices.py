@@ -173,7 +173,7 @@ PRESETS: dict[str, Device] = {
     "gys-vacuum-weak": _p(
         "gys-vacuum-weak", BB84_VACUUM_WEAK, 2e6, 0.045, 0.85e-6, 0.033, 1.22,
         "GYS parameters as 'gys-2005' with the vacuum + weak decoy method of Ma, Qi, Zhao, Lo, PRA 72, 012326 "
-        "(2005), Sec. V (nu fixed at 0.05, mu optimised).",
+        "(2005) (nu fixed at 0.05, mu optimised).",
         sifting_factor=0.5, decoy_intensity=0.05,
     ),
     "apd-bb84": _p(
@@ -186,17 +186,18 @@ PRESETS: dict[str, Device] = {
     ),
     "snspd-bb84": _p(
         "snspd-bb84", BB84_DECOY, 2.5e9, 0.60, 1e-10, 0.005, 1.16,
-        "Cooled-SNSPD system after Boaron et al., PRL 121, 190502 (2018): 2.5 GHz clock, SNSPDs with ~60% "
-        "efficiency and ~0.1 count/s dark counts (~1e-10 per gate), optical error ~0.5%; efficient BB84 "
-        "(sifting ~1). Their 3-state one-decoy finite-key protocol is modelled here as asymptotic decoy BB84.",
+        "Representative cooled-SNSPD system of the kind used by Boaron et al., PRL 121, 190502 (2018) "
+        "(421 km): 2.5 GHz clock, SNSPD efficiency ~60%, dark counts ~1e-10 per gate, optical error ~0.5%, "
+        "efficient BB84 (sifting ~1). Their 3-state one-decoy finite-key protocol is modelled here as "
+        "asymptotic decoy BB84, so the reach is an upper estimate.",
         sifting_factor=1.0,
     ),
     "lim-2014-finite": _p(
         "lim-2014-finite", BB84_FINITE, 1e9, 0.10, 3e-7, 0.005, 1.16,
-        "Simulation parameters of Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014): eta_Bob = 10%, "
-        "p_dc = 6e-7 (here split as 3e-7 per detector, i.e. 2 p_dc = Y0), e_mis = 0.5%, f_EC = 1.16, "
-        "eps_sec = 1e-10, eps_cor = 1e-15; block n_X = 1e10 (their largest blocks); afterpulsing not modelled; "
-        "1 GHz clock assumed.",
+        "Simulation parameters in the style of Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014) "
+        "(check against the paper's parameter table): receiver efficiency 10%, p_dc = 6e-7 per pulse "
+        "(3e-7 per detector, 2 p_dc = Y0), e_mis = 0.5%, f_EC = 1.16, eps_sec = 1e-10, eps_cor = 1e-15; "
+        "block n_X = 1e10; afterpulsing not modelled; 1 GHz clock assumed.",
         block_size=1e10, eps_sec=1e-10, eps_cor=1e-15, vacuum_intensity=2e-4,
     ),
     "apd-bb84-finite": _p(
@@ -207,9 +208,10 @@ PRESETS: dict[str, Device] = {
     ),
     "mdi-lcq-2012": _p(
         "mdi-lcq-2012", MDI, 1e9, 0.145, 3e-6, 0.015, 1.16,
-        "Simulation parameters of Lo, Curty, Qi, PRL 108, 130503 (2012) (from Ursin et al., Nat. Phys. 3, "
-        "481 (2007)): detector efficiency 14.5%, background 6.02e-6 per pulse (3e-6 per detector), "
-        "misalignment 1.5%, f = 1.16; relay in the middle; 1 GHz clock assumed.",
+        "Simulation parameters in the style of Lo, Curty, Qi, PRL 108, 130503 (2012) (check against the "
+        "paper; values of the kind taken from Ursin et al., Nat. Phys. 3, 481 (2007)): detector efficiency "
+        "14.5%, dark counts 3e-6 per detector, misalignment 1.5%, f = 1.16; relay in the middle; 1 GHz clock "
+        "assumed.",
         sifting_factor=1.0,
     ),
     "mdi-snspd": _p(
@@ -229,9 +231,10 @@ PRESETS: dict[str, Device] = {
     ),
     "cv-jouguet-2013": _p(
         "cv-jouguet-2013", CV_GG02, 1e6, 0.606, 0.0, 0.0, 1.0,
-        "GG02 system of Jouguet, Kunz-Jacques, Leverrier, Grangier, Diamanti, Nat. Photon. 7, 378 (2013): "
-        "homodyne efficiency 0.606, electronic noise 0.041 SNU, excess noise 0.01 SNU (channel input), "
-        "reconciliation efficiency ~0.95, 1 MHz symbol rate; asymptotic collective-attack rate. Operating "
+        "GG02 system in the style of Jouguet, Kunz-Jacques, Leverrier, Grangier, Diamanti, Nat. Photon. 7, 378 "
+        "(2013) (check against the paper): homodyne efficiency 0.606, electronic noise 0.041 SNU, excess noise "
+        "0.01 SNU (channel input), reconciliation efficiency 0.95, 1 MHz symbol rate; asymptotic "
+        "collective-attack rate. Operating "
         "range capped at the demonstrated 80 km of standard fibre (16 dB): at longer distance the fixed beta "
         "and finite-size effects make the asymptotic model unreliable.",
         excess_noise=0.01, electronic_noise=0.041, reconciliation_efficiency=0.95, detection="homodyne",

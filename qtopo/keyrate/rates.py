@@ -320,7 +320,7 @@ register(ProtocolSpec(
 ))
 register(ProtocolSpec(
     D.BB84_VACUUM_WEAK, "Decoy-state BB84, vacuum + weak decoy, asymptotic", _bb84.bb84_vacuum_weak,
-    "Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005), Sec. III (vacuum + weak decoy)",
+    "Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005) (vacuum + weak decoy bounds)",
 ))
 register(ProtocolSpec(
     D.BB84_FINITE, "Decoy-state BB84, finite key (one decoy + vacuum)", _bb84.bb84_finite,
