@@ -1,0 +1,407 @@
+"""The benchmark registry: instances x variants x phases, declared once, used by the runner and the renderer.
+
+Modelled on the declarative registry of linopy's ``benchmarks/`` (specs registered in dicts, selected by tag),
+adapted to a planner whose unit of work is a whole scenario rather than a model builder::
+
+    from benchmarks.registry import INSTANCES, VARIANTS, select
+    for inst, var in select("smoke"):
+        print(inst.name, var.name, inst.time_limit_s("smoke"))
+
+- An :class:`InstanceSpec` says how to obtain a scenario (bundled file, Topology Zoo import, synthetic
+  generator with a fixed seed; the generators are in :mod:`benchmarks.instances`), which suites it belongs to,
+  its solver time limit and MIP gap per suite, and which variants apply to it.
+- A :class:`VariantSpec` is a way of planning an instance: ``trusted`` (the trusted-node design of
+  ``qtopo.plan``), ``repeater`` (delegated to ``benchmarks/bench_repeaters.py`` when that module exists),
+  ``k2`` (survivable design; reported as *not implemented* while ``qtopo.scenario.SCHEMA`` has no
+  survivability key), ``keyrate`` (the key-rate throughput micro-benchmark of ``benchmarks/bench_keyrate.py``).
+- :data:`PHASES` are the planner phases whose wall times every run records (from ``plan.data["timings_s"]``).
+- :data:`TARGETS` are the speed and memory targets of issue 5; :mod:`benchmarks.render` evaluates them from
+  the recorded JSON.
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = Path(__file__).resolve().parent
+
+# ----------------------------------------------------------------------------------------------- phases
+#: The phases issue 5 asks for, in pipeline order.
+ISSUE_PHASES = ("read", "hops", "build", "handoff", "solve", "verify")
+#: Every phase ``qtopo.plan`` times (``plan.data["timings_s"]``); ``total`` is the end-to-end time.
+PHASES = ("read", "hops", "heuristic", "build", "handoff", "solve", "extract", "verify")
+#: The progress line prefix that ``qtopo.plan`` prints when a phase has finished (used to locate failures).
+PROGRESS_PHASES = ("read", "hops", "heuristic", "build", "solve", "verify")
+
+SUITES = ("test", "smoke", "full")
+
+
+# ----------------------------------------------------------------------------------------------- variants
+@dataclass(frozen=True)
+class VariantSpec:
+    """One way of planning an instance.
+
+    Attributes
+    ----------
+    name : str
+    description : str
+    module : str or None
+        ``benchmarks.<module>`` whose ``run(...)`` does the work (external benchmark owned by someone else);
+        None for variants run by :mod:`benchmarks.run` itself.
+    per_instance : bool
+        False for benchmarks that are not about one instance (the key-rate throughput benchmark).
+    """
+
+    name: str
+    description: str
+    module: str | None = None
+    per_instance: bool = True
+
+    def module_path(self) -> Path | None:
+        return BENCH_DIR / f"{self.module}.py" if self.module else None
+
+    def availability(self) -> tuple[bool, str]:
+        """``(True, "")`` if this variant can run in this checkout, else ``(False, reason)``."""
+        if self.name == "k2":
+            key = survivability_key()
+            if key is None:
+                return False, ("not implemented yet: qtopo.scenario.SCHEMA has no survivability key "
+                               "(searched every section for a key containing 'surviv')")
+            return True, ""
+        if self.module:
+            p = self.module_path()
+            if not p.is_file():
+                return False, f"not available: {p.relative_to(ROOT)} does not exist in this checkout"
+            if importlib.util.find_spec(f"benchmarks.{self.module}") is None:  # pragma: no cover
+                return False, f"not importable: benchmarks.{self.module}"
+        return True, ""
+
+
+def survivability_key() -> tuple[str, str, type] | None:
+    """``(section, key, type)`` of a survivability option in ``qtopo.scenario.SCHEMA``, or None.
+
+    Read at run time so that the ``k2`` variant starts running (instead of reporting *not implemented*) as soon
+    as the planner grows such an option; nothing is guessed when it is absent.
+    """
+    from qtopo.scenario import SCHEMA
+
+    for sec, keys in SCHEMA.items():
+        for k, spec in keys.items():
+            if "surviv" in k.lower():
+                return sec, k, spec[0]
+    return None
+
+
+VARIANTS: dict[str, VariantSpec] = {}
+
+
+def register_variant(v: VariantSpec) -> VariantSpec:
+    if v.name in VARIANTS:
+        raise ValueError(f"variant {v.name!r} already registered")
+    VARIANTS[v.name] = v
+    return v
+
+
+register_variant(VariantSpec("trusted", "trusted-node design: qtopo.plan end to end (heuristic, bound pruning, "
+                                        "MIP start, HiGHS, verify)"))
+register_variant(VariantSpec("repeater", "repeater placement: benchmarks/bench_repeaters.py run(...) (fast "
+                                         "formulation timed against the Rabbie et al. 2022 link-based baseline)",
+                             module="bench_repeaters"))
+register_variant(VariantSpec("k2", "survivable design (every demand survives any single node or link failure)"))
+register_variant(VariantSpec("keyrate", "key-rate throughput: benchmarks/bench_keyrate.py run(...)",
+                             module="bench_keyrate", per_instance=False))
+
+
+# ----------------------------------------------------------------------------------------------- instances
+@dataclass(frozen=True)
+class InstanceSpec:
+    """One benchmark instance.
+
+    Attributes
+    ----------
+    name : str
+        Unique; also the JSON file name stem.
+    family : str
+        ``bundled`` | ``zoo`` | ``synthetic`` | ``micro`` (no network: micro-benchmarks).
+    description : str
+    params : dict
+        Generator parameters (see :mod:`benchmarks.instances`): for ``zoo`` ``file``, ``endpoints``,
+        ``hut_spacing_km``, ``target_bps``; for ``synthetic`` ``n``, ``e``, ``seed``, ``target_bps``;
+        for ``bundled`` ``scenario``.
+    suites : frozenset of str
+        Suites that run this instance (``test`` is the unit-test suite).
+    time_limit_s : dict
+        Solver time limit per suite.
+    mip_gap : float
+        Relative MIP gap at which HiGHS stops.
+    variants : tuple of str
+    tags : frozenset of str
+        ``medium`` marks instances for the build + hand-off share target.
+    """
+
+    name: str
+    family: str
+    description: str
+    params: dict
+    suites: frozenset
+    time_limit_s: dict = field(default_factory=dict)
+    mip_gap: float = 0.01
+    variants: tuple = ("trusted",)
+    tags: frozenset = frozenset()
+
+    def limit(self, suite: str) -> float:
+        return float(self.time_limit_s.get(suite, self.time_limit_s.get("full", 300.0)))
+
+    def wall_timeout_s(self, suite: str) -> float:
+        """Kill the worker after this long: the solver limit is soft and heuristic/build/verify come on top."""
+        t = self.limit(suite)
+        return 2.0 * t + (60.0 if suite in ("test", "smoke") else 600.0)
+
+
+INSTANCES: dict[str, InstanceSpec] = {}
+
+
+def register(spec: InstanceSpec) -> InstanceSpec:
+    """Add ``spec`` to :data:`INSTANCES` (names unique; suites and variants must exist)."""
+    if spec.name in INSTANCES:
+        raise ValueError(f"instance {spec.name!r} already registered")
+    bad = set(spec.suites) - set(SUITES)
+    if bad:
+        raise ValueError(f"instance {spec.name!r}: unknown suites {sorted(bad)}")
+    bad = set(spec.variants) - set(VARIANTS)
+    if bad:
+        raise ValueError(f"instance {spec.name!r}: unknown variants {sorted(bad)}")
+    INSTANCES[spec.name] = spec
+    return spec
+
+
+S_ALL = frozenset({"smoke", "full"})
+S_FULL = frozenset({"full"})
+
+#: Demand target between every pair of endpoints (bit/s): about 20 AES-256 key refreshes per second.
+TARGET_BPS = 5.0e3
+
+# ---- bundled scenario
+register(InstanceSpec(
+    "bundled-surfnet", "bundled", "data/surfnet/scenario.toml as shipped: SURFnet, 5 data centers, 7 demands, "
+    "huts every 25 km", {"scenario": "data/surfnet/scenario.toml"}, S_ALL,
+    {"smoke": 20.0, "full": 300.0}, variants=("trusted", "k2")))
+
+# ---- Topology Zoo networks of growing size. hut_spacing_km = 0 where every link is within the reach of the
+# best device of the catalog (snspd-bb84: 79.5 dB, about 357 km at 0.22 dB/km + 1 dB connectors); 50 km where
+# some link is longer, since without in-line huts those demands could not be served at all.
+_ZOO = [
+    # name, file, endpoints, hut_spacing_km, suites, variants, tags, description
+    ("zoo-abilene", "Abilene.graphml", 6, 50.0, S_ALL, ("trusted", "k2"), frozenset(),
+     "Abilene (US research backbone, 11 PoPs, links up to 2,900 km of fibre): huts every 50 km"),
+    ("zoo-surfnet", "Surfnet.graphml", 8, 0.0, S_ALL, ("trusted", "repeater", "k2"), frozenset(),
+     "SURFnet (NL, 50 PoPs, longest link 146 km): no huts"),
+    ("zoo-geant2012", "Geant2012.graphml", 10, 50.0, S_FULL, ("trusted", "k2"), frozenset({"medium"}),
+     "GEANT 2012 (pan-European, 37 located PoPs, links up to 4,190 km): huts every 50 km"),
+    ("zoo-dfn", "Dfn.graphml", 10, 50.0, S_FULL, ("trusted", "k2"), frozenset({"medium"}),
+     "DFN (DE research network, 51 located PoPs, links up to 517 km): huts every 50 km"),
+    ("zoo-colt", "Colt.graphml", 15, 50.0, S_FULL, ("trusted", "repeater", "k2"), frozenset({"medium"}),
+     "Colt (European, 149 located PoPs, links up to 1,600 km): huts every 50 km"),
+    ("zoo-uscarrier", "UsCarrier.graphml", 15, 0.0, S_FULL, ("trusted", "k2"), frozenset({"medium"}),
+     "US Carrier (152 located PoPs, longest link 324 km): no huts"),
+    ("zoo-cogentco", "Cogentco.graphml", 15, 50.0, S_FULL, ("trusted",), frozenset({"large"}),
+     "Cogent (US + Europe, 186 located PoPs, transatlantic links up to 8,250 km): huts every 50 km"),
+    ("zoo-kdl", "Kdl.graphml.gz", 20, 0.0, S_FULL, ("trusted",), frozenset({"large"}),
+     "KDL (Kentucky Data Link, 726 located PoPs, longest link 210 km): no huts"),
+]
+for _n, _f, _k, _hut, _s, _v, _t, _d in _ZOO:
+    register(InstanceSpec(_n, "zoo", _d, {"file": f"data/zoo/{_f}", "endpoints": _k, "hut_spacing_km": _hut,
+                                          "target_bps": TARGET_BPS},
+                          _s, {"smoke": 20.0, "full": 600.0 if _n == "zoo-kdl" else 300.0},
+                          variants=_v, tags=_t))
+
+# ---- Synthetic families (random points in a European box, Gabriel graph, fixed seeds): nodes x endpoints.
+_SYN = [
+    # n, e, suites, mip_gap, tags, variants
+    (12, 3, frozenset({"test"}), 0.01, frozenset(), ("trusted",)),
+    (30, 5, S_ALL, 0.01, frozenset(), ("trusted", "k2")),
+    (50, 10, S_FULL, 0.01, frozenset(), ("trusted", "k2")),
+    (100, 20, S_FULL, 0.01, frozenset({"medium"}), ("trusted", "k2")),
+    (200, 30, S_FULL, 0.05, frozenset({"medium"}), ("trusted",)),
+    (400, 40, S_FULL, 0.05, frozenset({"large"}), ("trusted",)),
+]
+for _n, _e, _s, _g, _t, _v in _SYN:
+    register(InstanceSpec(
+        f"syn-{_n}-{_e}", "synthetic",
+        f"{_n} random PoPs (seed {_n}) in a European box of {_n} x (70 km)^2, Gabriel graph, {_e} endpoints, "
+        f"all pairs", {"n": _n, "e": _e, "seed": _n, "target_bps": TARGET_BPS},
+        _s, {"test": 10.0, "smoke": 15.0, "full": 300.0}, mip_gap=_g, variants=_v, tags=_t))
+
+# ---- micro-benchmarks without a network
+register(InstanceSpec("keyrate-throughput", "micro", "secret-key-rate evaluations per second "
+                      "(benchmarks/bench_keyrate.py)", {}, S_FULL, {"smoke": 20.0, "full": 120.0},
+                      variants=("keyrate",)))
+
+
+# ----------------------------------------------------------------------------------------------- selection
+def select(suite: str, only: Iterable[str] | None = None) -> list[tuple[InstanceSpec, VariantSpec]]:
+    """``(instance, variant)`` pairs of ``suite`` in registry order.
+
+    ``only`` filters by instance name, variant name or ``instance:variant`` (any may match).
+    """
+    if suite not in SUITES:
+        raise ValueError(f"unknown suite {suite!r}: choose one of {', '.join(SUITES)}")
+    only = [o for o in (only or []) if o]
+    out = []
+    for inst in INSTANCES.values():
+        if suite not in inst.suites and not (only and inst.name in only):
+            continue
+        for vn in inst.variants:
+            key = f"{inst.name}:{vn}"
+            if only and not (inst.name in only or vn in only or key in only):
+                continue
+            out.append((inst, VARIANTS[vn]))
+    return out
+
+
+def result_name(instance: str, variant: str) -> str:
+    """File name of one run's JSON inside a results folder."""
+    return f"{instance}__{variant}.json"
+
+
+# ----------------------------------------------------------------------------------------------- targets
+@dataclass(frozen=True)
+class Target:
+    """A target of issue 5, evaluated by :mod:`benchmarks.render` from the JSON records.
+
+    ``check(records) -> (met: bool | None, evidence: str)``; None means no data to decide.
+    """
+
+    id: str
+    text: str
+    check: Callable[[dict], tuple]
+
+
+def _rec(records: dict, inst: str, var: str = "trusted"):
+    return records.get((inst, var))
+
+
+def _fmt_s(x):
+    return "-" if x is None else f"{x:.1f} s"
+
+
+def _fmt_gap(x):
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
+def _gap_time_target(inst: str, max_gap: float, max_s: float):
+    def check(records):
+        r = _rec(records, inst)
+        if r is None:
+            return None, f"no run of {inst}"
+        gap, tot = r.get("gap"), (r.get("phases_s") or {}).get("total")
+        ok = (r.get("verify_ok") is True and gap is not None and tot is not None
+              and gap <= max_gap + 1e-12 and tot < max_s)
+        return ok, (f"{inst}: status {r.get('status')}, gap {_fmt_gap(gap)}, end to end {_fmt_s(tot)}, "
+                    f"verified {r.get('verify_ok')}")
+    return check
+
+
+def _kdl_plan(records):
+    r = _rec(records, "zoo-kdl")
+    if r is None:
+        return None, "no run of zoo-kdl"
+    tot = (r.get("phases_s") or {}).get("total")
+    ok = (r.get("verify_ok") is True and r.get("bound") is not None and tot is not None and tot < 600.0)
+    return ok, (f"zoo-kdl: status {r.get('status')}, verified {r.get('verify_ok')}, bound "
+                f"{'-' if r.get('bound') is None else format(r['bound'], ',.0f')}, gap {_fmt_gap(r.get('gap'))}, "
+                f"end to end {_fmt_s(tot)}")
+
+
+def build_share(r: dict) -> float | None:
+    """(build + hand-off) / end-to-end time of one run, or None."""
+    ph = r.get("phases_s") or {}
+    tot = ph.get("total")
+    if not tot or ph.get("build") is None or ph.get("handoff") is None:
+        return None
+    return (ph["build"] + ph["handoff"]) / tot
+
+
+def _build_share(records):
+    medium = [n for n, s in INSTANCES.items() if "medium" in s.tags]
+    parts, oks = [], []
+    for n in medium:
+        r = _rec(records, n)
+        sh = build_share(r) if r else None
+        if sh is None:
+            continue
+        parts.append(f"{n} {100 * sh:.0f}%")
+        oks.append(sh <= 0.30)
+    if not oks:
+        return None, "no medium instance ran"
+    return all(oks), "; ".join(parts)
+
+
+def _kdl_memory(records):
+    r = _rec(records, "zoo-kdl")
+    if r is None or r.get("peak_memory_mb") is None:
+        return None, "no run of zoo-kdl"
+    m = r["peak_memory_mb"]
+    return m < 8192.0, f"zoo-kdl peak RSS {m:,.0f} MB"
+
+
+def _all_verify(records):
+    runs = [r for (i, v), r in records.items() if v == "trusted"]
+    if not runs:
+        return None, "no trusted-node runs"
+    bad = [r["instance"] for r in runs if r.get("verify_ok") is not True]
+    return not bad, (f"{len(runs) - len(bad)} of {len(runs)} verified"
+                     + (f"; not verified: {', '.join(bad)}" if bad else ""))
+
+
+def loglog_slope(xs, ys) -> float | None:
+    """Least-squares slope of log(y) against log(x) (growth exponent), None with < 3 usable points."""
+    import math
+
+    pts = [(math.log(x), math.log(y)) for x, y in zip(xs, ys) if x and y and x > 0 and y > 0]
+    if len(pts) < 3:
+        return None
+    mx = sum(p[0] for p in pts) / len(pts)
+    my = sum(p[1] for p in pts) / len(pts)
+    sxx = sum((p[0] - mx) ** 2 for p in pts)
+    return None if sxx == 0 else sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx
+
+
+#: Growth exponent up to which "near-linear" counts as met (documented in benchmarks/README.md).
+NEAR_LINEAR_MAX_EXPONENT = 1.3
+
+
+def _growth(records):
+    syn = sorted((r for (i, v), r in records.items() if v == "trusted" and i.startswith("syn-")
+                  and (r.get("sizes") or {}).get("fibre_nodes")),
+                 key=lambda r: r["sizes"]["fibre_nodes"])
+    if len(syn) < 3:
+        return None, "fewer than 3 synthetic runs"
+    n = [r["sizes"]["fibre_nodes"] for r in syn]
+    nz = loglog_slope(n, [r["sizes"].get("nonzeros") for r in syn])
+    hops = loglog_slope(n, [(r.get("phases_s") or {}).get("hops") for r in syn])
+    opts = loglog_slope(n, [r["sizes"].get("hop_devices_after_bound") for r in syn])
+    vals = [x for x in (nz, hops) if x is not None]
+    if not vals:
+        return None, "sizes missing"
+    ok = all(x <= NEAR_LINEAR_MAX_EXPONENT for x in vals)
+    f = (lambda x: "-" if x is None else f"{x:.2f}")
+    return ok, (f"synthetic n = {', '.join(map(str, n))}: exponent of hop time {f(hops)}, of model nonzeros "
+                f"{f(nz)} (hop-device options after pruning {f(opts)}); met if <= {NEAR_LINEAR_MAX_EXPONENT}")
+
+
+TARGETS: tuple[Target, ...] = (
+    Target("100x20", "trusted-node design, 100 nodes / 20 endpoints: <= 1% gap in < 60 s",
+           _gap_time_target("syn-100-20", 0.01, 60.0)),
+    Target("200x30", "trusted-node design, 200 nodes / 30 endpoints: <= 5% gap in < 5 min",
+           _gap_time_target("syn-200-30", 0.05, 300.0)),
+    Target("kdl", "Kdl (754 nodes): a verified plan with a bound in < 10 min", _kdl_plan),
+    Target("build-share", "Pyomo build + hand-off <= 30% of end-to-end time on medium instances", _build_share),
+    Target("kdl-memory", "Kdl peak memory < 8 GB", _kdl_memory),
+    Target("growth", "near-linear growth of hop computation and model size with network size (after pruning)",
+           _growth),
+    Target("verify", "every instance's plan verifies", _all_verify),
+)
