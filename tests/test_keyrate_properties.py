@@ -92,3 +92,10 @@ def test_every_preset_works_and_has_reach(name):
     reach = max_reach_db(dev)
     assert 5.0 < reach < 200.0
     assert secret_bits_per_pulse(0.0, dev) > 0.0
+
+
+@pytest.mark.parametrize("name", [p["name"] for p in list_presets() if p["protocol"] == "bb84-finite"])
+def test_finite_key_presets_below_plob(name):
+    dev = get_device(name)
+    loss = np.linspace(0.5, max_reach_db(dev) + 5.0, 60)
+    assert np.all(secret_bits_per_pulse(loss, dev) <= plob_bound_loss(loss))

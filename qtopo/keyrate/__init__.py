@@ -9,6 +9,23 @@ Public API::
 
 ``loss_db`` is the channel loss between the two trusted ends (fibre + connectors); the receiver's
 efficiency is a device parameter. MDI / twin-field devices put their untrusted relay in the middle.
+
+Protocols (``Device.protocol``)
+
+==================  ===========================================================  ===============================
+id                  model                                                        source
+==================  ===========================================================  ===============================
+bb84-decoy          decoy BB84, asymptotic, infinite decoys (GLLP)               Lo, Ma, Chen, PRL 94, 230504 (2005)
+bb84-vacuum-weak    decoy BB84, vacuum + weak decoy (nu fixed), asymptotic       Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005)
+bb84-finite         decoy BB84, one decoy + vacuum, finite key                   Lim et al., PRA 89, 022307 (2014)
+mdi-qkd             MDI-QKD, asymptotic, relay in the middle                     Lo, Curty, Qi, PRL 108, 130503 (2012)
+tf-sns              twin-field, sending-or-not-sending, asymptotic, relay        Wang, Yu, Hu, PRA 98, 062323 (2018)
+cv-gg02             CV-QKD GG02, RR, collective attacks, homodyne/heterodyne     Lodewyck et al., PRA 76, 042305 (2007)
+==================  ===========================================================  ===============================
+
+Bounds: :func:`plob_bound` (Pirandola et al., Nat. Commun. 8, 15043 (2017)), :func:`tgw_bound` (Takeoka,
+Guha, Wilde, Nat. Commun. 5, 5235 (2014)). Repeater chains: :func:`repeater_chain_limits` (simplified model
+after Rabbie et al., npj Quantum Inf. 8, 5 (2022)).
 """
 from .devices import FIBRE_TYPES, PRESETS, Device, FibreType, get_device, list_presets, make_device
 from .rates import (
