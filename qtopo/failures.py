@@ -24,8 +24,8 @@ the analysis lists the links that fail and, per demand, the key rate it keeps:
     trusted nodes. It is an upper bound on what rerouting can restore, never below ``kept_static_bps``.
 
 A demand *survives* a failure if ``kept_static_bps >= planned_bps * (1 - 1e-6)`` where ``planned_bps`` =
-min(target, sum of its route rates) is the target for every plan that meets its demands (a budget-mode plan
-that serves a demand only in part is judged against what it planned). The failure of a demand's
+min(target, sum of its route rates, the plan's ``delivered_bps``) is the target for every plan that meets its
+demands (a budget-mode plan that serves a demand only in part is judged against what it guarantees). The failure of a demand's
 own end node is always fatal for that demand; it is reported (``endpoint_failures``) but not counted among the
 "single failures it survives / analysed".
 
@@ -70,8 +70,8 @@ ASSUMPTIONS = [
     "kept_reroute_bps: max flow over the surviving planned links with their full capacities, capped at the "
     "target; optimistic: it ignores the other demands sharing those links and any trusted-hop or jurisdiction "
     "limit on the rerouted key",
-    "survives: kept_static_bps >= planned_bps x (1 - 1e-6), planned_bps = min(target, sum of its route rates) "
-    "(= the target unless a budget plan serves the demand in part); the failure of a demand's own end node is fatal "
+    "survives: kept_static_bps >= planned_bps x (1 - 1e-6), planned_bps = min(target, sum of its route rates, "
+    "delivered_bps) (= the target unless a budget plan serves the demand in part); the failure of a demand's own end node is fatal "
     "for it and is reported separately, not counted in 'survives X of Y'",
 ]
 AVAILABILITY_APPROXIMATION = (
@@ -343,6 +343,7 @@ def analyse_failures(plan, scenario=None, network=None, availability=None, *, ri
     # ---------------- demands
     demands = data.get("demands", [])
     dinfo = []
+    guaranteed: dict = {}  # the plan's delivered_bps (1+1: the smallest route rate; k-1: sum minus largest)
     for d in demands:
         s = d.get("source_node", d["source"])
         t = d.get("target_node", d["target"])
@@ -362,6 +363,7 @@ def analyse_failures(plan, scenario=None, network=None, availability=None, *, ri
                 lids |= set(ids)
             routes.append((set(p), lids, float(r["rate_bps"])))
         dinfo.append((_demand_key(d), s, t, float(d["target_bps"]), routes))
+        guaranteed[_demand_key(d)] = float(d["delivered_bps"]) if d.get("delivered_bps") is not None else math.inf
 
     cap_all = {}
     for L in links:
@@ -400,7 +402,7 @@ def analyse_failures(plan, scenario=None, network=None, availability=None, *, ri
     summary = {}
     ref: dict = {}  # rate a failure must leave for the demand to survive: min(target, planned routes)
     for key, s, t, target, routes in dinfo:
-        st0 = min(target, sum(r[2] for r in routes))
+        st0 = min(target, sum(r[2] for r in routes), guaranteed[key])
         summary[key] = {"source_node": s, "target_node": t, "target_bps": target, "planned_bps": st0,
                         "single_failures": 0, "survives": 0, "breaking": [], "endpoint_failures": [],
                         "worst_component": None, "worst_kept_static_bps": st0, "worst_kept_reroute_bps": st0,

@@ -336,3 +336,13 @@ def test_planner_k2_plan_survives_every_single_failure(tmp_path, disjoint):
     sm = res["summary"]["A->C"]
     assert sm["single_failures"] == 2 + 4 and sm["survives"] == sm["single_failures"] and sm["breaking"] == []
     assert sm["availability"] == pytest.approx(1 - 2e-4)  # only the end nodes, to first order
+
+
+def test_partly_served_1plus1_judged_against_its_guaranteed_rate(ring):
+    """1+1 with routes of 300 bit/s each: the plan guarantees 300 (delivered_bps = the smaller route); a single
+    failure leaves one route of 300, which is what was guaranteed."""
+    toml, nodes, links = ring
+    plan = _hand_plan(toml, nodes, links, [("A", "C", 1000.0, [("ABC", 300.0), ("ADC", 300.0)])])
+    plan["demands"][0].update(delivered_bps=300.0, k_routes=2, protection="1+1")
+    sm = analyse_failures(plan, load_scenario(toml))["summary"]["A->C"]
+    assert sm["planned_bps"] == 300.0 and sm["survives"] == sm["single_failures"] == 6
