@@ -84,14 +84,18 @@ def compare_plans(a, b) -> dict:
     out["cost_breakdown"] = {k: _delta(cba.get(k), cbb.get(k)) for k in list(dict.fromkeys([*cba, *cbb]))}
 
     # nodes
-    na = {n["id"]: n for n in da.get("nodes", [])}
-    nb = {n["id"]: n for n in db.get("nodes", [])}
+    # a place can be both a trusted node and an untrusted relay: the relay entry is a node of its own
+    def nkey(n):
+        return (n["id"], n.get("kind") == "relay")
+
+    na = {nkey(n): n for n in da.get("nodes", [])}
+    nb = {nkey(n): n for n in db.get("nodes", [])}
     changed = []
     for i in sorted(set(na) & set(nb)):
-        ch = {f: [na[i].get(f), nb[i].get(f)] for f in ("kind", "site_kind", "cost")
+        ch = {f: [na[i].get(f), nb[i].get(f)] for f in ("kind", "site_kind", "cost", "existing")
               if _differs(na[i].get(f), nb[i].get(f))}
         if ch:
-            changed.append({"id": i, "changes": ch})
+            changed.append({"id": i[0], "kind": na[i].get("kind"), "changes": ch})
     out["nodes"] = {"added": [nb[i] for i in sorted(set(nb) - set(na))],
                     "removed": [na[i] for i in sorted(set(na) - set(nb))], "changed": changed}
 

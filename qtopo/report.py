@@ -161,19 +161,25 @@ def cost_summary(plan) -> dict:
     Returns
     -------
     dict
-        ``nodes_eur``, ``nodes_by_kind`` (kind -> EUR), ``device_pairs_eur``, ``fibre_eur``, ``capex_eur``,
+        ``nodes_eur`` (trusted nodes and sites), ``nodes_by_kind`` (kind -> EUR), ``relays_eur`` (untrusted
+        relays), ``sunk_brownfield_eur`` (existing equipment, not in capex), ``device_pairs_eur``, ``fibre_eur``,
+        ``capex_eur``,
         ``opex_fraction_per_year``, ``horizon_years`` (and ``*_given`` flags), ``opex_per_year_eur``,
         ``opex_horizon_eur``, ``tco_eur``, ``delivered_bps``, ``target_bps``, ``key_bits_horizon``,
         ``eur_per_bit``. Values come from ``cost_breakdown``; fibre = devices-and-fibre minus device pairs.
     """
     d = _data(plan)
     cb = d.get("cost_breakdown") or {}
-    nodes_eur = float(cb.get("nodes_eur", sum(n.get("cost", 0.0) for n in d.get("nodes", []))))
+    nodes = d.get("nodes", [])
+    nodes_eur = float(cb.get("nodes_eur", sum(n.get("cost", 0.0) for n in nodes if n.get("kind") != "relay")))
+    relays_eur = float(cb.get("relays_eur", sum(n.get("cost", 0.0) for n in nodes if n.get("kind") == "relay")))
     links_eur = float(cb.get("devices_and_fibre_eur", sum(L.get("cost", 0.0) for L in d.get("links", []))))
     pairs_eur = float(cb.get("device_pairs_eur", links_eur))
-    capex = float(cb.get("total_eur", nodes_eur + links_eur))
+    capex = float(cb.get("total_eur", nodes_eur + relays_eur + links_eur))
     by_kind = {}
-    for n in d.get("nodes", []):
+    for n in nodes:
+        if n.get("kind") == "relay":
+            continue
         k = _node_label(n)
         by_kind[k] = by_kind.get(k, 0.0) + float(n.get("cost", 0.0))
     opex_f, opex_given = _scenario_value(d, "costs", "opex_fraction_per_year")
@@ -186,7 +192,8 @@ def cost_summary(plan) -> dict:
     tco = capex + opex_year * horizon
     bits = delivered * horizon * SECONDS_PER_YEAR
     return {
-        "nodes_eur": nodes_eur, "nodes_by_kind": by_kind, "device_pairs_eur": pairs_eur,
+        "nodes_eur": nodes_eur, "nodes_by_kind": by_kind, "relays_eur": relays_eur, "device_pairs_eur": pairs_eur,
+        "sunk_brownfield_eur": float(cb.get("sunk_brownfield_eur") or 0.0),
         "fibre_eur": links_eur - pairs_eur, "links_eur": links_eur, "capex_eur": capex,
         "opex_fraction_per_year": opex_f, "opex_fraction_given": opex_given,
         "horizon_years": horizon, "horizon_given": horizon_given,
@@ -240,12 +247,14 @@ def allocate_costs(plan) -> dict:
     link_nodes = {}
     for L in d.get("links", []):
         hk = (min(L["from"], L["to"]), max(L["from"], L["to"]))
-        for x in (L.get("fiber_path") or [])[1:-1]:
+        for x in set((L.get("fiber_path") or [])[1:-1]) | ({L["relay"]} if L.get("relay") else set()):
             for k, v in hop_rate.get(hk, {}).items():
                 link_nodes.setdefault(x, {}).setdefault(k, 0.0)
                 link_nodes[x][k] += v
     for n in d.get("nodes", []):
-        shares = node_rate.get(n["id"]) or link_nodes.get(n["id"], {})
+        # a relay entry is shared like its links, even when the same place is also a trusted node on routes
+        shares = (link_nodes.get(n["id"]) if n.get("kind") == "relay" else None) or node_rate.get(n["id"]) \
+            or link_nodes.get(n["id"], {})
         tot = sum(shares.values())
         if tot <= 0:
             unalloc += float(n.get("cost", 0.0))
@@ -297,10 +306,19 @@ def _headline(d: dict, cs: dict | None) -> Section:
                       f"(termination `{d.get('termination', '-')}`). {n} diagnosis item(s) below say why.")
     dem = d.get("demands", [])
     met = sum(1 for x in dem if float(x.get("delivered_bps", 0)) >= float(x.get("target_bps", 0)) * (1 - _MET_TOL))
-    items = [("Status", str(status)),
-             ("Total cost (capex)", f"{fmt_eur(d.get('objective_cost'))} EUR"),
-             ("Best bound", f"{fmt_eur(d.get('best_bound'))} EUR"),
-             ("MIP gap", fmt_pct(d.get("mip_gap")))]
+    items = [("Status", str(status))]
+    obj = d.get("objective") or {}
+    if obj.get("mode") == "max_rate":
+        items += [("Objective", f"maximise the weighted delivered key rate within a budget of "
+                                f"{fmt_eur(obj.get('budget_eur'))} EUR"),
+                  ("Objective value", f"{fmt_bps(d.get('objective_value'))} bit/s (weighted)"),
+                  ("Best bound", f"{fmt_bps(d.get('best_bound'))} bit/s (weighted)"),
+                  ("MIP gap", fmt_pct(d.get("mip_gap"))),
+                  ("Total cost (capex)", f"{fmt_eur(d.get('objective_cost'))} EUR")]
+    else:
+        items += [("Total cost (capex)", f"{fmt_eur(d.get('objective_cost'))} EUR"),
+                  ("Best bound", f"{fmt_eur(d.get('best_bound'))} EUR"),
+                  ("MIP gap", fmt_pct(d.get("mip_gap")))]
     if ok and cs is not None:
         items += [(f"TCO over {cs['horizon_years']:g} year(s)", f"{fmt_eur(cs['tco_eur'])} EUR"),
                   ("Demands met", f"{met} of {len(dem)}"),
@@ -330,13 +348,17 @@ def _costs(d: dict, cs: dict) -> Section:
     rows = []
     for k, v in sorted(cs["nodes_by_kind"].items()):
         rows.append([f"Node capex: {k}", fmt_eur(v)])
-    rows += [["Node capex (total)", fmt_eur(cs["nodes_eur"])],
-             ["QKD device pairs", fmt_eur(cs["device_pairs_eur"])],
+    rows += [["Node capex (total)", fmt_eur(cs["nodes_eur"])]]
+    if cs["relays_eur"] or any(n.get("kind") == "relay" for n in d.get("nodes", [])):
+        rows.append(["Untrusted relays (MDI / twin-field)", fmt_eur(cs["relays_eur"])])
+    rows += [["QKD device pairs", fmt_eur(cs["device_pairs_eur"])],
              ["Fibre (per device pair and km)", fmt_eur(cs["fibre_eur"])],
              ["**Capex total**", fmt_eur(cs["capex_eur"])],
              [f"Opex per year ({fmt_pct(cs['opex_fraction_per_year'])} of capex)", fmt_eur(cs["opex_per_year_eur"])],
              [f"Opex over {cs['horizon_years']:g} year(s)", fmt_eur(cs["opex_horizon_eur"])],
              [f"**TCO over {cs['horizon_years']:g} year(s)**", fmt_eur(cs["tco_eur"])]]
+    if cs["sunk_brownfield_eur"]:
+        rows.append(["Existing equipment (brownfield, sunk: not in capex)", fmt_eur(cs["sunk_brownfield_eur"])])
     t = Table(["Item", "EUR"], rows, [False, True])
     given = []
     for key, g in (("opex_fraction_per_year", cs["opex_fraction_given"]), ("horizon_years", cs["horizon_given"])):
@@ -375,40 +397,76 @@ def _demand_costs(d: dict, cs: dict, alloc: dict) -> Section:
     return Section("Cost per demand", [rule, t], "demand-costs")
 
 
+def _protection(dm: dict) -> str:
+    k = int(dm.get("k_routes", 1) or 1)
+    if k <= 1:
+        return "none"
+    return f"K={k} {dm.get('protection', '1+1')}" + (f", {dm['disjoint']}-disjoint" if dm.get("disjoint") else "")
+
+
 def _demands(d: dict) -> Section:
     rows = []
+    protected = any(int(dm.get("k_routes", 1) or 1) > 1 for dm in d.get("demands", []))
     for dm in d.get("demands", []):
         routes = "; ".join(f"{' > '.join(r['nodes'])} ({fmt_bps(r['rate_bps'])})" for r in dm.get("routes", []))
         inter = dm.get("intermediate_trusted_nodes", [])
         rows.append([dm["source"], dm["target"], fmt_bps(dm.get("target_bps")), fmt_bps(dm.get("delivered_bps")),
                      fmt_pct(_margin(dm), 1), str(len(dm.get("routes", []))), routes or "-",
                      str(len(inter)), ", ".join(dm.get("trusted_nodes", [])) or "-"])
-    t = Table(["Source", "Target", "Target bit/s", "Delivered bit/s", "Margin", "Routes", "Route nodes (bit/s)",
-               "Intermediate trusted", "Trusted nodes holding the key"], rows,
-              [False, False, True, True, True, True, False, True, False])
-    return Section("Demands", ["Margin = delivered / target - 1. Every trusted node on a route, the two ends "
-                               "included, holds the demand's key in the clear.", t], "demands")
+        if protected:
+            rows[-1].insert(6, _protection(dm))
+    cols = ["Source", "Target", "Target bit/s", "Delivered bit/s", "Margin", "Routes", "Route nodes (bit/s)",
+            "Intermediate trusted", "Trusted nodes holding the key"]
+    num = [False, False, True, True, True, True, False, True, False]
+    text = ("Margin = delivered / target - 1. Every trusted node on a route, the two ends included, holds the "
+            "demand's key in the clear.")
+    if protected:
+        cols.insert(6, "Protection")
+        num.insert(6, False)
+        text += (" With protection, delivered is what the routes guarantee (1+1: the smallest route rate, any "
+                 "one route alone carries it; k-1: the sum minus the largest route rate), as in the plan.")
+    return Section("Demands", [text, Table(cols, rows, num)], "demands")
 
 
 def _links(d: dict) -> Section:
-    rows = [[L["id"], L["from"], L["to"], str(L.get("device")), str(L.get("protocol")), str(L.get("device_pairs")),
+    links = d.get("links", [])
+    brown = any(int(L.get("existing_pairs", 0) or 0) for L in links)
+    relay = any(L.get("relay") for L in links)
+    rows = []
+    for L in links:
+        r = [L["id"], L["from"], L["to"], str(L.get("device")), str(L.get("protocol")), str(L.get("device_pairs")),
              fmt_num(L.get("length_km")), fmt_num(L.get("loss_db")), fmt_bps(L.get("rate_bps_per_pair")),
              fmt_bps(L.get("capacity_bps")), fmt_bps(L.get("load_bps")), fmt_pct(L.get("utilisation"), 1),
-             fmt_eur(L.get("cost"))] for L in d.get("links", [])]
-    t = Table(["Link", "From", "To", "Device", "Protocol", "Pairs", "Length km", "Loss dB", "Rate/pair bit/s",
-               "Capacity bit/s", "Load bit/s", "Utilisation", "Cost EUR"], rows,
-              [False] * 5 + [True] * 8)
-    return Section("QKD links", ["Loss is the total channel loss between the link's trusted ends (fibre, splices, "
-                                 "connectors). Cost = pairs x (device pair + fibre per km x length).", t], "links")
+             fmt_eur(L.get("cost"))]
+        if brown:
+            r.insert(6, str(int(L.get("existing_pairs", 0) or 0)))
+        if relay:
+            r.insert(3, str(L.get("relay") or "-"))
+        rows.append(r)
+    cols = ["Link", "From", "To", "Device", "Protocol", "Pairs", "Length km", "Loss dB", "Rate/pair bit/s",
+            "Capacity bit/s", "Load bit/s", "Utilisation", "Cost EUR"]
+    num = [False] * 5 + [True] * 8
+    if brown:
+        cols.insert(6, "Existing pairs")
+        num.insert(6, True)
+    if relay:
+        cols.insert(3, "Relay")
+        num.insert(3, False)
+    text = ("Loss is the total channel loss between the link's trusted ends (fibre, splices, connectors); for a "
+            "link through an untrusted relay (MDI, twin-field) the end-to-end loss. Cost = new pairs x (device "
+            "pair + fibre per km x length)" + (": existing (brownfield) pairs cost nothing." if brown else "."))
+    return Section("QKD links", [text, Table(cols, rows, num)], "links")
 
 
 def _nodes(d: dict) -> Section:
     thr = _through(d)
+    brown = any(n.get("existing") for n in d.get("nodes", []))
     rows = [[n["id"], _node_label(n), str(n.get("site_kind", "")), fmt_num(n.get("lon"), 5), fmt_num(n.get("lat"), 5),
-             str(n.get("degree", "")), fmt_bps(thr.get(n["id"], 0.0)), fmt_eur(n.get("cost"))]
+             str(n.get("degree", "")), fmt_bps(thr.get(n["id"], 0.0) if n.get("kind") != "relay" else 0.0),
+             fmt_eur(n.get("cost"))] + (["yes" if n.get("existing") else "no"] if brown else [])
             for n in d.get("nodes", [])]
-    t = Table(["Node", "Kind", "Site kind", "Lon", "Lat", "Links", "Key relayed bit/s", "Cost EUR"], rows,
-              [False, False, False, True, True, True, True, True])
+    t = Table(["Node", "Kind", "Site kind", "Lon", "Lat", "Links", "Key relayed bit/s", "Cost EUR"]
+              + (["Existing"] if brown else []), rows, [False, False, False, True, True, True, True, True, False])
     return Section("Nodes", ["Key relayed = sum of the rates of routes passing through the node as an "
                              "intermediate trusted node.", t], "nodes")
 
@@ -564,12 +622,42 @@ def _failures(d: dict, fails: dict | None, max_rows: int = 60) -> Section | None
     return Section("Failure impact", blocks, "failures")
 
 
+def _rollout(d: dict) -> Section | None:
+    ro = d.get("rollout")
+    if not ro:
+        return None
+    stages = ro.get("stages") or []
+    if not stages:
+        return Section("Staged rollout", [f"No rollout schedule: {ro.get('message') or ro.get('status', '-')}."],
+                       "rollout")
+    n_dem = len(d.get("demands", []))
+    rows = [[str(st.get("year")), fmt_eur(st.get("budget_eur")), fmt_eur(st.get("spend_eur")),
+             fmt_eur(st.get("cumulative_spend_eur")), fmt_eur(st.get("cumulative_budget_eur")),
+             ", ".join(st.get("nodes") or []) or "-", ", ".join(st.get("relays") or []) or "-",
+             ", ".join(st.get("links") or []) or "-", f"{len(st.get('demands_served') or [])} of {n_dem}"]
+            for st in stages]
+    blocks = [f"Which elements of the plan to build in which year within the yearly budgets (schedule status "
+              f"`{ro.get('status', '-')}`). Rule: {ro.get('rule', '-')}.",
+              Table(["Year", "Budget EUR", "Spend EUR", "Cumulative spend EUR", "Cumulative budget EUR",
+                     "Nodes built", "Relays built", "Links built", "Demands served"], rows,
+                    [False, True, True, True, True, False, False, False, True])]
+    unbuilt = ro.get("unbuilt") or []
+    if unbuilt:
+        blocks.append("Left unbuilt within these budgets: " + ", ".join(f"`{x}`" for x in unbuilt) + ".")
+    return Section("Staged rollout", blocks, "rollout")
+
+
 def _solver(d: dict) -> Section:
     s = d.get("solver") or {}
     items = [("Solver", f"{s.get('name', '-')} {s.get('version', '') or ''}".strip()),
              ("Status", str(d.get("status"))), ("Termination", str(d.get("termination", "-"))),
-             ("Objective", f"{fmt_eur(d.get('objective_cost'))} EUR"),
-             ("Best bound", f"{fmt_eur(d.get('best_bound'))} EUR"), ("MIP gap", fmt_pct(d.get("mip_gap")))]
+             ("MIP gap", fmt_pct(d.get("mip_gap")))]
+    if (d.get("objective") or {}).get("mode") == "max_rate":
+        items[3:3] = [("Objective (weighted key rate)", f"{fmt_bps(d.get('objective_value'))} bit/s"),
+                      ("Best bound", f"{fmt_bps(d.get('best_bound'))} bit/s")]
+    else:
+        items[3:3] = [("Objective (cost)", f"{fmt_eur(d.get('objective_cost'))} EUR"),
+                      ("Best bound", f"{fmt_eur(d.get('best_bound'))} EUR")]
     if s.get("options"):
         items.append(("Options", ", ".join(f"{k} = {v}" for k, v in s["options"].items())))
     if s.get("sizes"):
@@ -721,6 +809,9 @@ def build_report(plan, figures: list | None = None, failures=None) -> list:
         f = _failures(d, normalise_failures(_find_failures(plan, failures), d))
         if f is not None:
             secs.append(f)
+        r = _rollout(d)
+        if r is not None:
+            secs.append(r)
         secs += [_links(d), _nodes(d)]
     secs += [_solver(d)]
     v = _verification(d)

@@ -498,10 +498,11 @@ def link_popup_rows(link: dict) -> list:
     -------
     list of (str, str)
     """
-    return [
+    rows = [
         ("from - to", f"{link['from']} - {link['to']}"),
         ("device", f"{link.get('device')} ({link.get('protocol')})"),
-        ("device pairs", str(link.get("device_pairs"))),
+        ("device pairs", str(link.get("device_pairs"))
+         + (f" ({link['existing_pairs']} existing)" if link.get("existing_pairs") else "")),
         ("length", f"{_num(link.get('length_km'), '.2f')} km"),
         ("loss", f"{_num(link.get('loss_db'), '.2f')} dB"),
         ("rate per pair", f"{_num(link.get('rate_bps_per_pair'), ',.0f')} bit/s"),
@@ -511,6 +512,9 @@ def link_popup_rows(link: dict) -> list:
         ("cost", f"{_num(link.get('cost'), ',.0f')} EUR"),
         ("fibre path", f"{len(link.get('fiber_path') or [])} fibre nodes"),
     ]
+    if link.get("relay"):
+        rows.insert(2, ("untrusted relay", str(link["relay"])))
+    return rows
 
 
 def plan_map_folium(plan, network=None, *, tiles: str | None = None, color_by: str = "capacity_bps",
@@ -637,8 +641,10 @@ def plan_map_folium(plan, network=None, *, tiles: str | None = None, color_by: s
                 ("lon, lat", f"{n['lon']:.5f}, {n['lat']:.5f}")]
         if "cost" in n:
             rows.append(("node cost", f"{n['cost']:,.0f} EUR"))
-        if "degree" in n:
+        if "degree" in n and k != "relay":
             rows.append(("QKD links", str(n["degree"])))
+        if n.get("existing"):
+            rows.append(("existing", "yes (brownfield)"))
         if n["id"] in through:
             rows.append(("key relayed for", f"{through[n['id']]:,.0f} bit/s"))
         folium.CircleMarker([n["lat"], n["lon"]], radius=radius, color="white", weight=1.5, fill=True,

@@ -74,14 +74,17 @@ def make_plan(failures: bool = True) -> Plan:
     for L in links:
         L["load_bps"] = load.get(frozenset((L["from"], L["to"])), 0.0)
         L["utilisation"] = L["load_bps"] / L["capacity_bps"]
+    links[1]["relay"] = "R1"  # the MDI link's untrusted relay
     for n in nodes:
         n["degree"] = sum(1 for L in links if n["id"] in (L["from"], L["to"]))
     coords = {n["id"]: [n["lon"], n["lat"]] for n in nodes}
     coords.update({"f1": [5.3, 52.08], "f2": [5.62, 51.9]})
-    nodes_eur = sum(n["cost"] for n in nodes)
+    # cost_breakdown as qtopo.plan writes it: relays apart from the (trusted) nodes
+    nodes_eur = sum(n["cost"] for n in nodes if n["kind"] != "relay")
+    relays_eur = sum(n["cost"] for n in nodes if n["kind"] == "relay")
     links_eur = sum(L["cost"] for L in links)
     pairs_eur = sum(L["device_pairs"] * PAIR_COST[L["device"]] for L in links)
-    total = nodes_eur + links_eur
+    total = nodes_eur + relays_eur + links_eur
     data = {
         "schema_version": 1, "status": "feasible", "termination": "maxTimeLimit",
         "objective_cost": total, "best_bound": 2.0e6, "mip_gap": (total - 2.0e6) / total,
@@ -89,8 +92,8 @@ def make_plan(failures: bool = True) -> Plan:
         "solver": {"name": "highs", "version": "1.16.0", "options": {"time_limit_s": 10.0, "mip_gap": 0.01},
                    "sizes": {"variables": 120, "constraints": 80, "nonzeros": 400}, "message": ""},
         "diagnosis": [], "stats": {"candidates": 6, "hops": 12},
-        "cost_breakdown": {"nodes_eur": nodes_eur, "devices_and_fibre_eur": links_eur,
-                           "device_pairs_eur": pairs_eur, "total_eur": total},
+        "cost_breakdown": {"nodes_eur": nodes_eur, "relays_eur": relays_eur, "devices_and_fibre_eur": links_eur,
+                           "device_pairs_eur": pairs_eur, "total_eur": total, "sunk_brownfield_eur": 0.0},
         "nodes": nodes, "links": links, "demands": demands, "fibre_coords": coords,
         "inputs": {"files": [{"role": "scenario", "path": "/x/scenario.toml", "sha256": "ab" * 32},
                              {"role": "sites", "path": "/x/sites.gpkg", "sha256": "cd" * 32}],
@@ -250,6 +253,8 @@ def test_markdown_headline_and_costs_match_plan(written):
     cb = d["cost_breakdown"]
     costs = {r["Item"]: num(r["EUR"]) for r in md_table_with(md, "Item")}
     assert close(costs["Node capex (total)"], cb["nodes_eur"], 1)
+    assert close(costs["Untrusted relays (MDI / twin-field)"], cb["relays_eur"], 1)
+    assert sum(v for k, v in costs.items() if k.startswith("Node capex: ")) == pytest.approx(cb["nodes_eur"], abs=2)
     assert close(costs["QKD device pairs"], cb["device_pairs_eur"], 1)
     assert close(costs["Fibre (per device pair and km)"], cb["devices_and_fibre_eur"] - cb["device_pairs_eur"], 1)
     assert close(costs["**Capex total**"], cb["total_eur"], 1)
@@ -280,6 +285,7 @@ def test_markdown_demands_and_links_match_plan(written):
     assert num(rows[1]["Margin"]) == 20.0  # A->C: 120 kbit/s delivered for 100 kbit/s
     lrows = md_table_with(md, "Capacity bit/s")
     assert [r["Link"] for r in lrows] == [L["id"] for L in d["links"]]
+    assert [r["Relay"] for r in lrows] == [L.get("relay", "-") for L in d["links"]]
     for r, L in zip(lrows, d["links"]):
         assert int(r["Pairs"]) == L["device_pairs"]
         assert r["Device"] == L["device"] and r["Protocol"] == L["protocol"]
@@ -592,3 +598,40 @@ def test_end_to_end_surfnet(tmp_path):
     assert sorted(r["Link"] for r in links) == sorted(L["id"] for L in d["links"])
     html = (out / "map.html").read_text()
     assert not re.search(r"<script[^>]+src=", html) and '"Fibre routes"' in html
+
+
+def test_brownfield_protection_max_rate_rollout(tmp_path):
+    """Schema extensions: existing pairs and nodes, K=2 protected demands, max-rate objective, staged rollout."""
+    d = copy.deepcopy(make_plan(failures=False).data)
+    L = d["links"][3]  # H1-C: 1 of its 3 pairs exists already
+    L["existing_pairs"] = 1
+    L["cost"] = 2 * (PAIR_COST["snspd"] + FIBRE_EUR_PER_KM * L["length_km"])
+    for x in d["links"][:3]:
+        x["existing_pairs"] = 0
+    d["nodes"][2]["existing"] = True
+    d["demands"][0].update(k_routes=2, protection="1+1", disjoint="node")
+    d["objective"] = {"mode": "max_rate", "budget_eur": 2.5e6}
+    d["objective_value"], d["best_bound"], d["mip_gap"] = 150000.0, 160000.0, 0.0625
+    d["rollout"] = {"status": "optimal", "first_year": 2027, "budgets_eur": [1.0e6, 1.5e6], "rule": "cumulative",
+                    "stages": [{"year": 2027, "budget_eur": 1.0e6, "spend_eur": 9.0e5, "cumulative_spend_eur": 9.0e5,
+                                "cumulative_budget_eur": 1.0e6, "nodes": ["A", "T1", "B"], "relays": ["R1"],
+                                "links": ["A--T1:apd", "T1--B:mdi"], "demands_served": ["A->B"]},
+                               {"year": 2028, "budget_eur": 1.5e6, "spend_eur": 1.0e6,
+                                "cumulative_spend_eur": 1.9e6, "cumulative_budget_eur": 2.5e6, "nodes": ["H1", "C"],
+                                "relays": [], "links": ["T1--H1:apd", "H1--C:snspd"],
+                                "demands_served": ["A->B", "A->C", "B->C"]}],
+                    "unbuilt": []}
+    write_report(d, tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    kv = md_kv(md)
+    assert kv["Objective"].startswith("maximise the weighted delivered key rate within a budget of 2,500,000 EUR")
+    assert num(kv["Objective value"]) == 150000 and num(kv["Best bound"]) == 160000
+    links = {r["Link"]: r for r in md_table_with(md, "Capacity bit/s")}
+    assert links["H1--C:snspd"]["Existing pairs"] == "1" and links["A--T1:apd"]["Existing pairs"] == "0"
+    assert close(num(links["H1--C:snspd"]["Cost EUR"]), L["cost"], 1)
+    dem = md_table_with(md, "Protection")
+    assert dem[0]["Protection"] == "K=2 1+1, node-disjoint" and dem[1]["Protection"] == "none"
+    assert md_table_with(md, "Existing")[2]["Existing"] == "yes"
+    ro = md_table_with(md, "Cumulative spend EUR")
+    assert [r["Year"] for r in ro] == ["2027", "2028"] and ro[1]["Demands served"] == "3 of 3"
+    assert ro[0]["Relays built"] == "R1"
