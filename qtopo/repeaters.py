@@ -1,0 +1,961 @@
+"""Quantum-repeater placement on existing fibre, compatible with Rabbie et al. (2022).
+
+Reference
+---------
+J. Rabbie, K. Chakraborty, G. Avis, S. Wehner, "Designing quantum networks using preexisting
+infrastructure", npj Quantum Information 8, 5 (2022); arXiv:2005.14715; authors' code
+github.com/jtrabbie/RepAlloc (``formulations.py::LinkBasedFormulation``).
+
+The problem (the paper's model, reproduced literally in ``benchmarks/repeater_baseline.py``)
+-----------------------------------------------------------------------------------------------
+Fibre graph G with lengths (km), end nodes C, candidate repeater locations R = N \\ C. The elementary
+link between two nodes i, j has length l_ij = the shortest fibre distance between them in the whole
+graph, and exists if l_ij <= L_max. For every unordered pair q = (s, t) of end nodes choose K paths in
+this *elementary-link graph*, from s to t through repeater locations only, such that
+
+* each path carries at most N_max repeaters (at most N_max + 1 elementary links);
+* the K paths of a pair share no repeater, and the direct link s-t (if any) is used at most once;
+* a repeater serves at most D of all the (pair, path) uses;
+
+minimising (number of repeaters) + eps * (total length of all elementary links used). The paths are
+disjoint in their repeaters and elementary links, not physically: two elementary links may share fibre
+(the paper's model does not constrain it, and neither does this module).
+
+The fast exact formulation (this module)
+----------------------------------------
+It solves the same problem with the same optimum, using the following exact reductions, each of which
+preserves at least one optimal solution of the paper's model:
+
+1. Elementary links from one SciPy Dijkstra over all nodes with ``limit=L_max`` (not |R|^2 networkx
+   calls).
+2. Hop pruning. h_c(v) is the least number of elementary links from end node c to v through repeater
+   locations only. A node v can be a repeater of pair (s, t) only if h_s(v) + h_t(v) <= N_max + 1, and
+   an elementary link (i, j) can be on one of its paths only if h_s(i) + 1 + h_t(j) <= N_max + 1.
+3. Direct links are fixed. If l_st <= L_max, some optimal solution uses the direct link for one path of
+   pair (s, t): it costs no repeater and no capacity and, by the triangle inequality of shortest-path
+   lengths, is no longer than any other path. So K = 1 pairs with a direct link leave the model (their
+   length is a constant) and K >= 2 pairs route K - 1 further paths.
+4. Aggregated, symmetry-free paths. The K paths of a pair are one integral flow of value K instead of K
+   interchangeable copies (the paper's k index). For K = 1 the paper's repeater-count row limits the
+   hops; for K >= 2 each arc carries a hop index (a layered, acyclic graph whose layers are pruned by
+   rule 2), so every unit of flow is a path with at most N_max repeaters.
+5. Strong linking. ``inflow of pair q into u <= y_u`` for every pair and usable node replaces the
+   paper's disjointness row (it implies it, since y_u <= 1) and gives a far tighter LP bound than the
+   aggregated ``sum_q inflow <= D y_u``; the capacity row is written only where more than D pairs can
+   use the node.
+
+All model elements are created only on these precomputed sparse index sets.
+"""
+from __future__ import annotations
+
+import gc
+import gzip
+import itertools
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Hashable, Iterable, Sequence
+
+import networkx as nx
+import numpy as np
+import pyomo.environ as pyo
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components, dijkstra, shortest_path
+
+from qtopo.errors import InputError, Problem
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "RepeaterPlan",
+    "plan_repeaters",
+    "verify_repeater_plan",
+    "fibre_graph_from_graphml",
+    "default_eps",
+    "LENGTH_TOL_KM",
+]
+
+#: Tolerance (km) on ``L_max``: an elementary link of exactly ``L_max`` km is allowed whatever the
+#: floating-point summation order of the shortest-path routine.
+LENGTH_TOL_KM = 1e-9
+
+
+def default_eps(n_pairs: int, K: int, N_max: int, L_max_km: float) -> float:
+    """Default weight of the total elementary-link length (km) in the objective.
+
+    Every path has at most ``N_max + 1`` elementary links of at most ``L_max_km``, so the length term
+    stays below one repeater: ``eps = 1 / (n_pairs * K * (N_max + 1) * L_max_km + 1)``. Rabbie et al.
+    call this weight alpha and used 1/75000 for their Dutch and European runs.
+
+    Returns
+    -------
+    float
+        Weight per km (1/km).
+    """
+    bound_km = max(1.0, n_pairs * K * (N_max + 1) * float(L_max_km))
+    return 1.0 / (bound_km + 1.0)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Loading
+# ----------------------------------------------------------------------------------------------------------------
+def fibre_graph_from_graphml(path, weight: str = "length_km") -> nx.Graph:
+    """Read a Topology Zoo GraphML file (optionally gzipped) into a simple fibre graph.
+
+    Nodes without ``Latitude``/``Longitude`` are dropped with their edges. Nodes are named by their
+    ``label`` when labels are unique, else ``"label#id"``. Edge lengths are WGS84 geodesic distances
+    (``pyproj.Geod.inv``) in km, without route factor; parallel edges collapse into one.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``.graphml`` or ``.graphml.gz`` file.
+    weight : str
+        Name of the edge attribute written (km).
+
+    Returns
+    -------
+    networkx.Graph
+        Node attributes ``lat``, ``lon`` (degrees), ``zoo_id``; edge attribute ``weight`` (km).
+    """
+    from pyproj import Geod
+
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        M = nx.read_graphml(fh)
+    keep = [n for n, d in M.nodes(data=True) if "Latitude" in d and "Longitude" in d]
+    labels = [str(M.nodes[n].get("label", n)) for n in keep]
+    unique = len(set(labels)) == len(labels)
+    name = {n: (lab if unique else f"{lab}#{n}") for n, lab in zip(keep, labels)}
+    G = nx.Graph(name=M.graph.get("Network", str(path)))
+    for n in keep:
+        G.add_node(name[n], lat=float(M.nodes[n]["Latitude"]), lon=float(M.nodes[n]["Longitude"]), zoo_id=n)
+    edges = [(u, v) for u, v in M.edges() if u in name and v in name and u != v]
+    if edges:
+        lon1 = np.array([float(M.nodes[u]["Longitude"]) for u, _ in edges])
+        lat1 = np.array([float(M.nodes[u]["Latitude"]) for u, _ in edges])
+        lon2 = np.array([float(M.nodes[v]["Longitude"]) for _, v in edges])
+        lat2 = np.array([float(M.nodes[v]["Latitude"]) for _, v in edges])
+        _, _, dist_m = Geod(ellps="WGS84").inv(lon1, lat1, lon2, lat2)
+        for (u, v), d_km in zip(edges, np.asarray(dist_m) / 1000.0):
+            G.add_edge(name[u], name[v], **{weight: float(d_km)})
+    return G
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Result
+# ----------------------------------------------------------------------------------------------------------------
+@dataclass
+class RepeaterPlan:
+    """A repeater placement and the paths that use it.
+
+    Attributes
+    ----------
+    repeaters : list
+        Nodes holding a repeater (sorted by node order in the graph).
+    chains : dict
+        ``(s, t) -> [chain, ...]``, K chains per pair; a chain is ``[s, r1, ..., t]``: the end nodes and
+        the repeaters of one path, consecutive entries joined by one elementary link.
+    segments : dict
+        ``(s, t) -> [[fibre path of link 1, fibre path of link 2, ...], ...]``: the shortest fibre path
+        (node list) of every elementary link of every chain.
+    paths : dict
+        ``(s, t) -> [fibre path, ...]``: the segments of each chain joined into one node list; the
+        repeaters of that path are its ``chains`` entries without the ends.
+    objective : float
+        ``n_repeaters + eps * total_length_km`` of the plan (nan without a plan).
+    n_repeaters : int
+    total_length_km : float
+        Sum of the lengths of all elementary links of all paths (km).
+    status : str
+        ``optimal``, ``feasible`` (time limit hit with a plan), ``infeasible`` or ``no_solution``.
+    bound : float
+        Best lower bound on the objective from the solver (nan if unknown).
+    gap : float
+        ``(objective - bound) / objective`` (0 when proven optimal; nan if unknown).
+    timings_s : dict
+        ``prepare``, ``build`` (``prepare`` + Pyomo model), ``solve`` (hand-off + HiGHS), ``extract``,
+        ``total`` (s).
+    sizes : dict
+        ``variables``, ``constraints``, ``nonzeros`` of the model.
+    diagnosis : list of str
+        For infeasible instances, one line per pair that cannot be served and why.
+    params : dict
+        ``L_max_km``, ``N_max``, ``D``, ``K``, ``eps``.
+    """
+
+    repeaters: list = field(default_factory=list)
+    chains: dict = field(default_factory=dict)
+    segments: dict = field(default_factory=dict)
+    paths: dict = field(default_factory=dict)
+    objective: float = math.nan
+    n_repeaters: int = 0
+    total_length_km: float = math.nan
+    status: str = "no_solution"
+    bound: float = math.nan
+    gap: float = math.nan
+    timings_s: dict = field(default_factory=dict)
+    sizes: dict = field(default_factory=dict)
+    diagnosis: list = field(default_factory=list)
+    params: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when the plan holds a solution (``optimal`` or ``feasible``)."""
+        return self.status in ("optimal", "feasible")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Inputs: elementary links, hop distances, reductions, pruned index sets (NumPy only)
+# ----------------------------------------------------------------------------------------------------------------
+@dataclass
+class _PairSets:
+    s: int
+    t: int
+    direct: bool           # l_st <= L_max: one path is the direct link (reduction 3)
+    k_model: int           # paths still routed by the model
+    mode: str              # "single" (k_model = 1), "layered" or "indexed" (k_model >= 2), "none" (k_model = 0)
+    nodes: np.ndarray      # usable repeater locations (node indices)
+    arc_i: np.ndarray      # tail node index of each model arc
+    arc_j: np.ndarray      # head node index
+    arc_h: np.ndarray      # hop index (layered), path index (indexed) or 0 (single)
+
+
+@dataclass
+class _Inputs:
+    nodes: list
+    index: dict
+    end_idx: list
+    is_end: np.ndarray
+    dist_km: np.ndarray    # (n, n) shortest fibre distance, inf beyond L_max
+    pred: np.ndarray       # (n, n) SciPy predecessor matrix of those shortest paths
+    adj: np.ndarray        # (n, n) bool elementary-link adjacency
+    comp: np.ndarray       # connected-component label of every node in the fibre graph
+    alive: np.ndarray      # (n,) bool: candidate repeater locations kept by the dominance reduction
+    hops: dict             # end node index -> (n,) hop distance through kept repeater locations only
+    pairs: list            # list[_PairSets]
+    dominance: bool        # whether the dominance reduction was applied
+    n_dominated: int
+
+
+def _validate(G: nx.Graph, end_nodes: Sequence, L_max_km: float, N_max: int, D: int, K: int,
+              weight: str) -> None:
+    problems = []
+    missing = [c for c in end_nodes if c not in G]
+    if missing:
+        problems.append(Problem("end_nodes", f"not in the graph: {missing!r}", "use node names of G"))
+    if len(set(end_nodes)) != len(end_nodes):
+        problems.append(Problem("end_nodes", "duplicates", "list each end node once"))
+    if len(end_nodes) < 2:
+        problems.append(Problem("end_nodes", "fewer than two end nodes", "give at least two"))
+    if not (L_max_km > 0):
+        problems.append(Problem("L_max_km", f"must be > 0, got {L_max_km!r}"))
+    if int(N_max) != N_max or N_max < 0:
+        problems.append(Problem("N_max", f"must be an integer >= 0, got {N_max!r}"))
+    if int(D) != D or D < 0:
+        problems.append(Problem("D", f"must be an integer >= 0, got {D!r}"))
+    if int(K) != K or K < 1:
+        problems.append(Problem("K", f"must be an integer >= 1, got {K!r}"))
+    bad = [(u, v) for u, v, w in G.edges(data=weight) if w is None or not (w >= 0) or not math.isfinite(w)]
+    if bad:
+        problems.append(Problem(f"edge attribute {weight!r}", f"missing, negative or not finite on {bad[:5]!r}"
+                                f"{' ...' if len(bad) > 5 else ''}", "give every edge a length in km"))
+    if problems:
+        raise InputError(problems, "invalid repeater-placement input")
+
+
+def _hops_from(adj: np.ndarray, members: np.ndarray, c: int) -> np.ndarray:
+    """Hop distance from end node ``c`` to every node through ``members`` (repeater locations) only."""
+    n = adj.shape[0]
+    idx = np.concatenate((members, [c]))
+    sub = adj[np.ix_(idx, idx)].copy()
+    h_sub = shortest_path(csr_matrix(sub), unweighted=True, directed=False, indices=len(members))
+    h = np.full(n, np.inf)
+    h[members] = h_sub[:-1]
+    h[c] = 0.0
+    return h
+
+
+def _dominated(adj: np.ndarray, dist: np.ndarray, is_end: np.ndarray) -> np.ndarray:
+    """Dominance reduction (exact only for single paths and non-binding capacity).
+
+    Candidate u is removed if a kept candidate v is an elementary-link neighbour of every other
+    neighbour a of u (end nodes included) and, for any two such neighbours a != b,
+    l_av + l_vb <= l_au + l_ub. Then every path a -> u -> b can use v instead, no longer; and a path
+    that already contains v is shortcut by one elementary link from v (triangle inequality). Repeater
+    count, hop count and length never increase, so an optimal solution avoiding u exists.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n,) bool, True for kept candidates (end nodes False).
+    """
+    n = adj.shape[0]
+    alive = ~is_end.copy()
+    closed = adj | np.eye(n, dtype=bool)
+    changed = True
+    while changed:
+        changed = False
+        for u in np.flatnonzero(alive):
+            member = alive | is_end
+            member[u] = False
+            A = np.flatnonzero(adj[u] & member)           # neighbours of u that paths can come from / go to
+            cand = np.flatnonzero(alive)
+            cand = cand[cand != u]
+            if len(cand) == 0:
+                continue
+            ok = closed[np.ix_(cand, A)].all(axis=1)      # v adjacent to (or equal to) every neighbour of u
+            if not ok.any():
+                continue
+            cand = cand[ok]
+            if len(A) >= 2:
+                f = dist[np.ix_(A, cand)] - dist[A, u][:, None]   # (|A|, |cand|): l_av - l_au
+                f[A[:, None] == cand[None, :]] = -np.inf          # a = v is a shortcut, never a detour
+                top2 = -np.partition(-f, 1, axis=0)[:2]
+                ok = (top2[0] + top2[1]) <= 1e-9
+                cand = cand[ok]
+            if len(cand):
+                alive[u] = False
+                changed = True
+    return alive
+
+
+def _pair_arcs(adj, hs, ht, s, t, V, H, mode, k_model):
+    tails = np.concatenate(([s], V)).astype(np.int64)
+    heads = np.concatenate((V, [t])).astype(np.int64)
+    ok = adj[np.ix_(tails, heads)]
+    ok &= (hs[tails][:, None] + 1 + ht[heads][None, :]) <= H
+    ok[0, -1] = False  # the direct link is handled by reduction 3
+    ii, jj = np.nonzero(ok)
+    ai, aj = tails[ii], heads[jj]
+    if mode == "single":
+        return ai, aj, np.zeros(len(ai), dtype=np.int64)
+    if mode == "indexed":
+        reps = np.arange(k_model)
+        return np.tile(ai, k_model), np.tile(aj, k_model), np.repeat(reps, len(ai))
+    # layered: tail at layer h-1 >= h_s(tail) (tail = s only at layer 0), head at layer h <= H - h_t(head)
+    lo = np.where(ai == s, 1, hs[ai] + 1).astype(np.int64)
+    hi = np.where(ai == s, 1, H - ht[aj]).astype(np.int64)
+    cnt = np.maximum(hi - lo + 1, 0)
+    rep = np.repeat(np.arange(len(ai)), cnt)
+    offs = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    return ai[rep], aj[rep], lo[rep] + offs
+
+
+def _prepare(G: nx.Graph, end_nodes: Sequence, L_max_km: float, N_max: int, D: int, K: int, weight: str,
+             reduce: bool = True, multi_path: str = "auto") -> _Inputs:
+    nodes = list(G.nodes)
+    index = {v: i for i, v in enumerate(nodes)}
+    n = len(nodes)
+    W = csr_matrix(nx.to_scipy_sparse_array(G, nodelist=nodes, weight=weight, format="csr"))
+    if W.nnz and (W.data == 0).any():  # zero-length fibre must stay an explicit edge for SciPy
+        W.data[W.data == 0] = 1e-12
+    lim = float(L_max_km) + LENGTH_TOL_KM
+    dist, pred = dijkstra(W, directed=False, limit=lim, return_predecessors=True)
+    np.fill_diagonal(dist, 0.0)
+    adj = np.isfinite(dist)
+    np.fill_diagonal(adj, False)
+    _, comp = connected_components(W, directed=False)
+    end_idx = [index[c] for c in end_nodes]
+    is_end = np.zeros(n, dtype=bool)
+    is_end[end_idx] = True
+    H = N_max + 1
+    pairs_idx = list(itertools.combinations(end_idx, 2))
+    direct = {(s, t): bool(adj[s, t]) for s, t in pairs_idx}
+    k_model = {q: K - int(d) for q, d in direct.items()}
+
+    def hops_and_sets(alive):
+        members = np.flatnonzero(alive)
+        hops = {c: _hops_from(adj, members, c) for c in end_idx}
+        sets = {}
+        for s, t in pairs_idx:
+            if k_model[(s, t)] == 0:
+                sets[(s, t)] = np.zeros(0, dtype=np.int64)
+                continue
+            ok = alive & (hops[s] + hops[t] <= H)
+            sets[(s, t)] = np.flatnonzero(ok)
+        return hops, sets
+
+    alive = ~is_end
+    hops, sets = hops_and_sets(alive)
+    # reduction: dominance, valid when every pair routes at most one path through repeaters and no
+    # repeater can be asked for more than D uses (users(v) <= D for every candidate v)
+    users = np.zeros(n, dtype=np.int64)
+    for q, V in sets.items():
+        users[V] += 1
+    single = all(k <= 1 for k in k_model.values())
+    use_dominance = bool(reduce and single and users.max(initial=0) <= D)
+    n_dom = 0
+    if use_dominance:
+        kept = _dominated(adj, dist, is_end)
+        n_dom = int(alive.sum() - kept.sum())
+        if n_dom:
+            alive = kept
+            hops, sets = hops_and_sets(alive)
+
+    inp = _Inputs(nodes=nodes, index=index, end_idx=end_idx, is_end=is_end, dist_km=dist, pred=pred, adj=adj,
+                  comp=comp, alive=alive, hops=hops, pairs=[], dominance=use_dominance, n_dominated=n_dom)
+    for s, t in pairs_idx:
+        km = k_model[(s, t)]
+        V = sets[(s, t)]
+        if km == 0:
+            mode = "none"
+            ai = aj = ah = np.zeros(0, dtype=np.int64)
+        else:
+            if km == 1:
+                mode = "single"
+            elif multi_path in ("layered", "indexed"):
+                mode = multi_path
+            else:  # auto: fewer model arcs
+                ai, aj, ah = _pair_arcs(adj, hops[s], hops[t], s, t, V, H, "layered", km)
+                n_lay = len(ai)
+                n_idx = km * len(_pair_arcs(adj, hops[s], hops[t], s, t, V, H, "single", 1)[0])
+                mode = "layered" if n_lay <= n_idx else "indexed"
+            ai, aj, ah = _pair_arcs(adj, hops[s], hops[t], s, t, V, H, mode, km)
+        inp.pairs.append(_PairSets(s=s, t=t, direct=direct[(s, t)], k_model=km, mode=mode, nodes=V,
+                                   arc_i=ai, arc_j=aj, arc_h=ah))
+    return inp
+
+
+def _disjoint_path_count(inp: _Inputs, s: int, t: int, nodes: np.ndarray) -> int:
+    """Largest number of repeater-disjoint s-t paths in the elementary-link graph on ``nodes + {s, t}``,
+    no hop limit, the direct link counted once (networkx local node connectivity)."""
+    members = np.concatenate(([s, t], nodes)).astype(int)
+    H = nx.Graph()
+    H.add_nodes_from(members.tolist())
+    ii, jj = np.nonzero(np.triu(inp.adj[np.ix_(members, members)], 1))
+    H.add_edges_from((int(members[a]), int(members[b])) for a, b in zip(ii, jj))
+    direct = H.has_edge(s, t)
+    if direct:
+        H.remove_edge(s, t)
+    k = nx.algorithms.connectivity.local_node_connectivity(H, s, t) if nx.has_path(H, s, t) else 0
+    return int(k) + int(direct)
+
+
+def _pair_precheck(inp: _Inputs, N_max: int, K: int) -> list[str]:
+    """Diagnose pairs that cannot be served even alone: disconnected, too many hops, too few disjoint paths."""
+    out = []
+    names = inp.nodes
+    R = np.flatnonzero(~inp.is_end)
+    for p in inp.pairs:
+        s, t = p.s, p.t
+        label = f"pair ({names[s]!r}, {names[t]!r})"
+        if inp.comp[s] != inp.comp[t]:
+            out.append(f"{label}: disconnected (no fibre path between them)")
+            continue
+        hs = _hops_from(inp.adj, R, s)   # on all candidates, not only those kept by dominance
+        ht = _hops_from(inp.adj, R, t)
+        h_st = 1.0 if inp.adj[s, t] else float(np.min(hs[R][inp.adj[R, t]], initial=np.inf) + 1)
+        if not math.isfinite(h_st):
+            out.append(f"{label}: no chain of elementary links of at most L_max joins them (connected by "
+                       f"fibre, but a stretch without any repeater location is longer than L_max)")
+            continue
+        if h_st > N_max + 1:
+            out.append(f"{label}: the shortest chain of elementary links has {int(h_st)} links "
+                       f"({int(h_st) - 1} repeaters) > N_max + 1 = {N_max + 1}")
+            continue
+        if K >= 2:
+            reach = R[np.isfinite(hs[R]) & np.isfinite(ht[R])]
+            k_all = _disjoint_path_count(inp, s, t, reach)
+            if k_all < K:
+                out.append(f"{label}: only {k_all} repeater-disjoint chain(s) of elementary links exist "
+                           f"(networkx node connectivity), K = {K} needed")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Model (Pyomo only; a recipe of add_* functions over the precomputed index sets)
+# ----------------------------------------------------------------------------------------------------------------
+def _group(keys, values) -> dict:
+    out: dict = {}
+    for k, v in zip(keys, values):
+        out.setdefault(k, []).append(v)
+    return out
+
+
+def build_model(inp: _Inputs, N_max: int, D: int, eps: float) -> tuple[pyo.ConcreteModel, dict]:
+    """Build the fast formulation on the pruned index sets of ``inp`` (recipe of ``add_*`` steps).
+
+    Variables: ``y[u]`` (repeater at u) for every candidate some pair can use; ``x[q, h, i, j]`` (pair q
+    uses elementary link i -> j; h = hop index in layered mode, path index in indexed mode, else 0).
+
+    Returns
+    -------
+    (pyomo.ConcreteModel, dict)
+        The model and its sizes (``variables``, ``constraints``, ``nonzeros``; objective excluded).
+    """
+    arcs, lens = [], []
+    for q, p in enumerate(inp.pairs):
+        arcs.extend(zip(itertools.repeat(q), p.arc_h.tolist(), p.arc_i.tolist(), p.arc_j.tolist()))
+        lens.append(inp.dist_km[p.arc_i, p.arc_j])
+    lens = np.concatenate(lens) if lens else np.zeros(0)
+    used = sorted({int(v) for p in inp.pairs for v in p.nodes.tolist()})
+    m = pyo.ConcreteModel("qtopo_repeaters")
+    m.U = pyo.Set(initialize=used, ordered=True)
+    m.A = pyo.Set(initialize=arcs, dimen=4, ordered=True)
+    m.y = pyo.Var(m.U, domain=pyo.Binary)
+    m.x = pyo.Var(m.A, domain=pyo.Binary)
+    m._arcs, m._lens = arcs, lens
+    sizes = dict(variables=len(used) + len(arcs), constraints=0, nonzeros=0)
+    add_objective(m, inp, eps)
+    add_paths(m, inp, sizes)
+    add_repeater_count(m, inp, N_max, sizes)
+    add_symmetry_breaking(m, inp, sizes)
+    add_linking(m, inp, sizes)
+    add_capacity(m, inp, D, sizes)
+    return m, sizes
+
+
+def add_objective(m, inp: _Inputs, eps: float) -> None:
+    """(LBF-0) repeaters + eps * km of elementary links; fixed direct links enter as a constant."""
+    const = eps * sum(float(inp.dist_km[p.s, p.t]) for p in inp.pairs if p.direct)
+    x, y = m.x, m.y
+    m.obj = pyo.Objective(
+        expr=sum(y[u] for u in m.U) + sum(float(eps * l) * x[a] for a, l in zip(m._arcs, m._lens)) + const,
+        sense=pyo.minimize)
+
+
+def _flow_rows(q: int, p: _PairSets) -> list[tuple[list, list, int]]:
+    a = list(zip(itertools.repeat(q), p.arc_h.tolist(), p.arc_i.tolist(), p.arc_j.tolist()))
+    rows = []
+    if p.mode == "layered":                       # node (v, layer): in at hop h, out at hop h + 1
+        out = _group(((i, h - 1) for _, h, i, _ in a), a)
+        inn = _group(((j, h) for _, h, _, j in a), a)
+        rows.append((out.pop((p.s, 0), []), [], p.k_model))
+        rows.append(([], [arc for key, arcs in inn.items() if key[0] == p.t for arc in arcs], -p.k_model))
+        keys = set(out) | set(inn)
+    else:                                         # one flow per path index (0 in single mode)
+        out = _group(((h, i) for _, h, i, _ in a), a)
+        inn = _group(((h, j) for _, h, _, j in a), a)
+        for k in range(p.k_model):
+            rows.append((out.pop((k, p.s), []), [], 1))
+            rows.append(([], inn.pop((k, p.t), []), -1))
+        keys = set(out) | set(inn)
+    for key in sorted(keys):
+        v = key[0] if p.mode == "layered" else key[1]
+        if v in (p.s, p.t):
+            continue
+        rows.append((out.get(key, []), inn.get(key, []), 0))
+    return rows
+
+
+def add_paths(m, inp: _Inputs, sizes: dict) -> None:
+    """(LBF-1..3) flow conservation: ``k_model`` s-t units per pair (one row per node and layer/path)."""
+    x = m.x
+    rows = [r for q, p in enumerate(inp.pairs) if p.k_model > 0 for r in _flow_rows(q, p)]
+    m.flow = pyo.Constraint(range(len(rows)), rule=lambda m, r: (
+        sum(x[a] for a in rows[r][0]) - sum(x[a] for a in rows[r][1]) == rows[r][2]))
+    sizes["constraints"] += len(rows)
+    sizes["nonzeros"] += sum(len(o) + len(i) for o, i, _ in rows)
+
+
+def add_repeater_count(m, inp: _Inputs, N_max: int, sizes: dict) -> None:
+    """(LBF-4) at most N_max repeaters per path (single/indexed modes; only where it can bind)."""
+    x = m.x
+    rows = []
+    for q, p in enumerate(inp.pairs):
+        if p.mode not in ("single", "indexed") or len(p.nodes) <= N_max:
+            continue
+        by_k = _group(p.arc_h.tolist(), zip(p.arc_i.tolist(), p.arc_j.tolist()))
+        for k, ij in by_k.items():
+            rows.append([(q, k, i, j) for i, j in ij if j != p.t])
+    m.max_rep = pyo.Constraint(range(len(rows)), rule=lambda m, r: sum(x[a] for a in rows[r]) <= N_max)
+    sizes["constraints"] += len(rows)
+    sizes["nonzeros"] += sum(map(len, rows))
+
+
+def add_symmetry_breaking(m, inp: _Inputs, sizes: dict) -> None:
+    """Indexed mode: paths ordered by their (distinct) first repeater, so no path permutation repeats."""
+    x = m.x
+    rows = []
+    for q, p in enumerate(inp.pairs):
+        if p.mode != "indexed":
+            continue
+        rank = {int(v): r + 1 for r, v in enumerate(p.nodes.tolist())}
+        first = [(int(h), int(j)) for h, i, j in zip(p.arc_h, p.arc_i, p.arc_j) if i == p.s]
+        for k in range(p.k_model - 1):
+            rows.append([((q, k + 1, p.s, j), rank[j]) for h, j in first if h == k + 1]
+                        + [((q, k, p.s, j), -rank[j]) for h, j in first if h == k])
+    m.order = pyo.Constraint(range(len(rows)), rule=lambda m, r: sum(c * x[a] for a, c in rows[r]) >= 1)
+    sizes["constraints"] += len(rows)
+    sizes["nonzeros"] += sum(map(len, rows))
+
+
+def add_linking(m, inp: _Inputs, sizes: dict) -> None:
+    """(LBF-6) strengthened: the paths of pair q enter candidate u at most once in all, and only if y_u = 1."""
+    x, y = m.x, m.y
+    rows: dict = {}
+    for q, p in enumerate(inp.pairs):
+        for h, i, j in zip(p.arc_h.tolist(), p.arc_i.tolist(), p.arc_j.tolist()):
+            if j != p.t:
+                rows.setdefault((q, j), []).append((q, h, i, j))
+    keys = list(rows)
+    m.link = pyo.Constraint(range(len(keys)), rule=lambda m, r: sum(x[a] for a in rows[keys[r]]) <= y[keys[r][1]])
+    sizes["constraints"] += len(keys)
+    sizes["nonzeros"] += sum(len(v) + 1 for v in rows.values())
+
+
+def add_capacity(m, inp: _Inputs, D: int, sizes: dict) -> None:
+    """(LBF-7) capacity D, written only at candidates more than D pairs can use (elsewhere implied)."""
+    x, y = m.x, m.y
+    users: dict[int, int] = {}
+    for p in inp.pairs:
+        for v in p.nodes.tolist():
+            users[v] = users.get(v, 0) + 1
+    into: dict[int, list] = {u: [] for u, c in users.items() if c > D}
+    for a in m._arcs:
+        if a[3] in into:
+            into[a[3]].append(a)
+    tight = sorted(into)
+    m.capacity = pyo.Constraint(tight, rule=lambda m, u: sum(x[a] for a in into[u]) <= D * y[u])
+    sizes["constraints"] += len(tight)
+    sizes["nonzeros"] += sum(len(v) + 1 for v in into.values())
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Solve (Pyomo standard-form compiler -> highspy), extract
+# ----------------------------------------------------------------------------------------------------------------
+@dataclass
+class _SolveResult:
+    status: str
+    objective: float
+    bound: float
+    log: str = ""
+
+
+def _solve_highs(m, time_limit_s: float, mip_gap: float, threads: int | None) -> _SolveResult:
+    """Hand the Pyomo model to HiGHS through Pyomo's ``LinearStandardFormCompiler`` (matrices, then
+    ``passModel``: several times faster than the expression-walking interfaces) and load the solution
+    back into the Pyomo variables (rounded: binaries only)."""
+    import highspy
+    from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+    repn = LinearStandardFormCompiler().write(m, mixed_form=True)
+    cols = repn.columns
+    A = repn.A.tocsc()
+    n_col, n_row = len(cols), A.shape[0]
+    inf = highspy.kHighsInf
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n_col, n_row
+    lp.col_cost_ = np.asarray(repn.c.toarray()).ravel() if n_col else np.zeros(0)
+    lp.offset_ = float(repn.c_offset[0]) if len(repn.c_offset) else 0.0
+    lp.col_lower_ = np.array([-inf if v.lb is None else v.lb for v in cols], dtype=float)
+    lp.col_upper_ = np.array([inf if v.ub is None else v.ub for v in cols], dtype=float)
+    bt = np.array([r.bound_type for r in repn.rows], dtype=int)
+    rhs = np.asarray(repn.rhs, dtype=float)
+    lp.row_lower_ = np.where(bt <= 0, rhs, -inf)
+    lp.row_upper_ = np.where(bt >= 0, rhs, inf)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = A.indices.astype(np.int32)
+    lp.a_matrix_.value_ = A.data.astype(float)
+    lp.integrality_ = [highspy.HighsVarType.kInteger if v.is_integer() else highspy.HighsVarType.kContinuous
+                       for v in cols]
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(time_limit_s))
+    h.setOptionValue("mip_rel_gap", float(mip_gap))
+    h.setOptionValue("mip_abs_gap", 1e-9)
+    h.setOptionValue("random_seed", 0)
+    if threads:
+        h.setOptionValue("threads", int(threads))
+    h.passModel(lp)
+    h.run()
+    ms = h.getModelStatus()
+    name = h.modelStatusToString(ms).lower()
+    info = h.getInfo()
+    has_sol = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    if has_sol:
+        vals = np.asarray(h.getSolution().col_value)
+        for v, val in zip(cols, vals):
+            v.set_value(float(round(val)) if v.is_integer() else float(val), skip_validation=True)
+    if ms == highspy.HighsModelStatus.kOptimal:
+        status = "optimal"
+    elif ms == highspy.HighsModelStatus.kInfeasible:
+        status = "infeasible"
+    elif has_sol:
+        status = "feasible"
+    else:
+        status = "no_solution"
+    obj = float(info.objective_function_value) if has_sol else math.nan
+    bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else math.nan
+    return _SolveResult(status=status, objective=obj, bound=bound, log=name)
+
+
+def _physical(inp: _Inputs, i: int, j: int) -> list[int]:
+    path = [j]
+    while path[-1] != i:
+        path.append(int(inp.pred[i, path[-1]]))
+    return path[::-1]
+
+
+def _extract(m, inp: _Inputs) -> dict[int, list[list[int]]]:
+    used = [a for a in m._arcs if round(m.x[a].value or 0.0) == 1]
+    chains: dict[int, list[list[int]]] = {}
+    by_pair = _group((a[0] for a in used), used)
+    for q, p in enumerate(inp.pairs):
+        cs = [[p.s, p.t]] if p.direct else []
+        arcs_q = by_pair.get(q, [])
+        if p.mode == "indexed":
+            succ = {(h, i): j for _, h, i, j in arcs_q}
+            starts = [(h, j) for _, h, i, j in arcs_q if i == p.s]
+            for h, j in sorted(starts):
+                c = [p.s, j]
+                while c[-1] != p.t and len(c) <= len(inp.nodes) + 1:
+                    c.append(succ[(h, c[-1])])
+                cs.append(c)
+        else:
+            succ = _group((i for _, _, i, _ in arcs_q), (j for _, _, _, j in arcs_q))
+            for j in succ.get(p.s, []):
+                c = [p.s, j]
+                while c[-1] != p.t and len(c) <= len(inp.nodes) + 1:
+                    c.append(succ[c[-1]][0])
+                cs.append(c)
+        chains[q] = cs
+    return chains
+
+
+def plan_repeaters(
+    G: nx.Graph,
+    end_nodes: Iterable[Hashable],
+    L_max_km: float,
+    N_max: int,
+    D: int,
+    K: int = 1,
+    eps: float | None = None,
+    time_limit_s: float = 600.0,
+    mip_gap: float = 1e-6,
+    threads: int | None = 1,
+    weight: str = "length_km",
+    diagnose: bool = True,
+    reduce: bool = True,
+    multi_path: str = "auto",
+) -> RepeaterPlan:
+    """Place the fewest quantum repeaters so every end-node pair has K short repeater chains.
+
+    Same problem and optimum as the link-based formulation of Rabbie et al., npj Quantum Inf. 8, 5
+    (2022); see the module docstring for the model and the exact reductions used.
+
+    Parameters
+    ----------
+    G : networkx.Graph
+        Undirected fibre graph; edge attribute ``weight`` = fibre length (km).
+    end_nodes : iterable of node
+        End nodes; every other node is a candidate repeater location.
+    L_max_km : float
+        Maximum elementary-link length (km).
+    N_max : int
+        Maximum number of repeaters on one path.
+    D : int
+        Repeater capacity: number of (pair, path) uses one repeater serves.
+    K : int
+        Repeater-disjoint paths per pair (the paper's robustness parameter).
+    eps : float, optional
+        Weight (1/km) of the total elementary-link length; default :func:`default_eps`.
+    time_limit_s : float
+        HiGHS time limit (s).
+    mip_gap : float
+        Relative MIP gap (the authors used 1e-6).
+    threads : int, optional
+        HiGHS threads (HiGHS fixes the thread count per process at the first solve).
+    weight : str
+        Edge attribute with lengths in km.
+    diagnose : bool
+        On infeasibility, find which pairs cannot be served and why (may solve one small model per pair).
+    reduce : bool
+        Apply the dominance reduction where it is exact (for testing; the hop pruning is always on).
+    multi_path : {"auto", "layered", "indexed"}
+        Model of K >= 2 paths per pair: hop-indexed arcs, K path copies with symmetry breaking, or
+        whichever has fewer arcs.
+
+    Returns
+    -------
+    RepeaterPlan
+        Never raises on infeasibility: ``status == 'infeasible'`` with ``diagnosis``. Raises
+        :class:`qtopo.errors.InputError` on invalid input.
+    """
+    t0 = time.perf_counter()
+    C = list(end_nodes)
+    _validate(G, C, L_max_km, N_max, D, K, weight)
+    n_pairs = len(C) * (len(C) - 1) // 2
+    if eps is None:
+        eps = default_eps(n_pairs, int(K), int(N_max), L_max_km)
+    params = dict(L_max_km=float(L_max_km), N_max=int(N_max), D=int(D), K=int(K), eps=float(eps))
+    plan = RepeaterPlan(params=params)
+
+    inp = _prepare(G, C, L_max_km, int(N_max), int(D), int(K), weight, reduce=reduce, multi_path=multi_path)
+    t1 = time.perf_counter()
+    diag = _pair_precheck(inp, int(N_max), int(K))
+    if diag:
+        plan.status, plan.diagnosis = "infeasible", diag
+        t = time.perf_counter() - t0
+        plan.timings_s = dict(prepare=t1 - t0, build=t, solve=0.0, extract=0.0, total=t)
+        return plan
+
+    gc_on = gc.isenabled()
+    gc.disable()
+    try:
+        m, sizes = build_model(inp, int(N_max), int(D), float(eps))
+    finally:
+        if gc_on:
+            gc.enable()
+    sizes.update(dominated=inp.n_dominated, modes=sorted({p.mode for p in inp.pairs}))
+    plan.sizes = sizes
+    t2 = time.perf_counter()
+    if len(m._arcs) == 0:  # every pair is served by fixed direct links
+        res = _SolveResult(status="optimal", objective=math.nan, bound=math.nan)
+    else:
+        res = _solve_highs(m, time_limit_s, mip_gap, threads)
+    t3 = time.perf_counter()
+    plan.status = res.status
+    if res.status in ("optimal", "feasible"):
+        chains = _extract(m, inp)
+        names = inp.nodes
+        total_km = 0.0
+        for q, p in enumerate(inp.pairs):
+            key = (names[p.s], names[p.t])
+            segs_q, paths_q, chains_q = [], [], []
+            for c in chains[q]:
+                segs = [_physical(inp, a, b) for a, b in zip(c[:-1], c[1:])]
+                total_km += float(sum(inp.dist_km[a, b] for a, b in zip(c[:-1], c[1:])))
+                segs_q.append([[names[v] for v in sg] for sg in segs])
+                paths_q.append([names[v] for v in segs[0] + [v for sg in segs[1:] for v in sg[1:]]])
+                chains_q.append([names[v] for v in c])
+            plan.chains[key], plan.segments[key], plan.paths[key] = chains_q, segs_q, paths_q
+        reps = sorted({v for cs in chains.values() for c in cs for v in c[1:-1]})
+        plan.repeaters = [names[v] for v in reps]
+        plan.n_repeaters = len(reps)
+        plan.total_length_km = total_km
+        plan.objective = len(reps) + eps * total_km
+        plan.bound = plan.objective if res.status == "optimal" or not math.isfinite(res.bound) and len(m._arcs) == 0 \
+            else min(res.bound, plan.objective)
+        plan.gap = max(0.0, (plan.objective - plan.bound) / max(abs(plan.objective), 1e-12)) \
+            if math.isfinite(plan.bound) else math.nan
+    elif res.status == "infeasible" and diagnose:
+        plan.diagnosis = _diagnose_joint(inp, G, C, L_max_km, int(N_max), int(D), int(K), weight, threads)
+    t4 = time.perf_counter()
+    plan.timings_s = dict(prepare=t1 - t0, build=t2 - t0, solve=t3 - t2, extract=t4 - t3, total=t4 - t0)
+    log.info("repeaters: %s, %d repeaters, objective %.6f, build %.2f s, solve %.2f s", plan.status,
+             plan.n_repeaters, plan.objective, t2 - t0, t3 - t2)
+    return plan
+
+
+def _diagnose_joint(inp, G, C, L_max_km, N_max, D, K, weight, threads) -> list[str]:
+    """Each pair alone (capacity irrelevant): which cannot get K disjoint chains within N_max repeaters."""
+    out = []
+    for p in inp.pairs:
+        if p.k_model == 0:
+            continue
+        s, t = inp.nodes[p.s], inp.nodes[p.t]
+        alone = plan_repeaters(G, [s, t], L_max_km, N_max, max(D, 1), K, time_limit_s=60, threads=threads,
+                               weight=weight, diagnose=False)
+        if alone.status == "infeasible":
+            out.append(f"pair ({s!r}, {t!r}): fewer than K = {K} repeater-disjoint chains with at most "
+                       f"N_max = {N_max} repeaters each exist (the pair alone is infeasible)")
+    if not out:
+        out.append(f"every pair can be served on its own, but not all together: repeater capacity D = {D} "
+                   f"is too small for the chains the pairs must share")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Verification
+# ----------------------------------------------------------------------------------------------------------------
+def verify_repeater_plan(G: nx.Graph, end_nodes: Iterable[Hashable], plan: RepeaterPlan, L_max_km: float,
+                         N_max: int, D: int, K: int, weight: str = "length_km", rel_tol: float = 1e-9) -> list[str]:
+    """Check a plan against the problem by independent recomputation from its fibre paths.
+
+    Recomputes each elementary link's length from the graph edges of its fibre segment (and checks that
+    it is a shortest path, as the paper defines link length), the repeaters per path, repeater-
+    disjointness of each pair's K paths, the direct link used at most once, repeater capacity, that
+    every path runs between its pair's end nodes through placed repeaters only, and the objective.
+
+    Returns
+    -------
+    list of str
+        Violations; empty if the plan is valid. A plan without a solution returns ``[]``.
+    """
+    if not plan.ok:
+        return []
+    v: list[str] = []
+    C = list(end_nodes)
+    Cset = set(C)
+    reps = set(plan.repeaters)
+    if reps & Cset:
+        v.append(f"repeaters placed on end nodes: {sorted(map(str, reps & Cset))}")
+    missing = [r for r in reps if r not in G]
+    if missing:
+        v.append(f"repeaters not in the graph: {missing}")
+    use: dict = {}
+    total_km = 0.0
+    for s, t in itertools.combinations(C, 2):
+        key = (s, t) if (s, t) in plan.segments else (t, s)
+        if key not in plan.segments:
+            v.append(f"pair ({s!r}, {t!r}): no paths")
+            continue
+        segs_q = plan.segments[key]
+        if len(segs_q) != K:
+            v.append(f"pair {key}: {len(segs_q)} paths, K = {K} required")
+        seen_reps: set = set()
+        direct_uses = 0
+        for k, segs in enumerate(segs_q):
+            if not segs:
+                v.append(f"pair {key} path {k}: empty")
+                continue
+            chain = [segs[0][0]] + [sg[-1] for sg in segs]
+            if {chain[0], chain[-1]} != {s, t}:
+                v.append(f"pair {key} path {k}: runs {chain[0]!r} -> {chain[-1]!r}")
+            inner = chain[1:-1]
+            if len(inner) > N_max:
+                v.append(f"pair {key} path {k}: {len(inner)} repeaters > N_max = {N_max}")
+            for r in inner:
+                if r in Cset:
+                    v.append(f"pair {key} path {k}: end node {r!r} used as a repeater")
+                elif r not in reps:
+                    v.append(f"pair {key} path {k}: uses {r!r}, which holds no repeater")
+            if len(set(inner)) != len(inner):
+                v.append(f"pair {key} path {k}: repeats a repeater")
+            if seen_reps & set(inner):
+                v.append(f"pair {key}: paths share repeater(s) {sorted(map(str, seen_reps & set(inner)))}")
+            seen_reps |= set(inner)
+            if not inner:
+                direct_uses += 1
+            for r in inner:
+                use[r] = use.get(r, 0) + 1
+            for a, sg in enumerate(segs):
+                if sg[0] != chain[a] or sg[-1] != chain[a + 1]:
+                    v.append(f"pair {key} path {k} link {a}: segment does not join {chain[a]!r}-{chain[a + 1]!r}")
+                L = 0.0
+                for u, w in zip(sg[:-1], sg[1:]):
+                    if not G.has_edge(u, w):
+                        v.append(f"pair {key} path {k} link {a}: no fibre {u!r}-{w!r}")
+                        L = math.nan
+                        break
+                    L += float(G.edges[u, w][weight])
+                if not math.isfinite(L):
+                    continue
+                total_km += L
+                if L > L_max_km * (1 + rel_tol) + LENGTH_TOL_KM:
+                    v.append(f"pair {key} path {k} link {a} ({chain[a]!r}-{chain[a + 1]!r}): "
+                             f"{L:.6f} km > L_max = {L_max_km} km")
+                sp = nx.shortest_path_length(G, sg[0], sg[-1], weight=weight)
+                if L > sp * (1 + rel_tol) + LENGTH_TOL_KM:
+                    v.append(f"pair {key} path {k} link {a}: segment {L:.6f} km is not a shortest fibre path "
+                             f"({sp:.6f} km)")
+        if direct_uses > 1:
+            v.append(f"pair {key}: the direct link is used by {direct_uses} paths")
+    for r, n_use in use.items():
+        if n_use > D:
+            v.append(f"repeater {r!r}: used by {n_use} paths > D = {D}")
+    unused = reps - set(use)
+    if unused:
+        v.append(f"repeaters placed but used by no path: {sorted(map(str, unused))}")
+    if plan.n_repeaters != len(reps):
+        v.append(f"n_repeaters = {plan.n_repeaters} but {len(reps)} repeaters listed")
+    eps = plan.params.get("eps")
+    if eps is not None and math.isfinite(plan.objective):
+        obj = len(reps) + eps * total_km
+        if abs(obj - plan.objective) > 1e-7 * max(1.0, abs(obj)):
+            v.append(f"objective {plan.objective!r} differs from recomputed {obj!r}")
+    return v
