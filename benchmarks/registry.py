@@ -188,7 +188,7 @@ TARGET_BPS = 5.0e3
 register(InstanceSpec(
     "bundled-surfnet", "bundled", "data/surfnet/scenario.toml as shipped: SURFnet, 5 data centers, 7 demands, "
     "huts every 25 km", {"scenario": "data/surfnet/scenario.toml"}, S_ALL,
-    {"smoke": 20.0, "full": 300.0}, variants=("trusted", "k2")))
+    {"smoke": 10.0, "full": 300.0}, variants=("trusted", "k2")))
 
 # ---- Topology Zoo networks of growing size. hut_spacing_km = 0 where every link is within the reach of the
 # best device of the catalog (snspd-bb84: 79.5 dB, about 357 km at 0.22 dB/km + 1 dB connectors); 50 km where
@@ -215,7 +215,7 @@ _ZOO = [
 for _n, _f, _k, _hut, _s, _v, _t, _d in _ZOO:
     register(InstanceSpec(_n, "zoo", _d, {"file": f"data/zoo/{_f}", "endpoints": _k, "hut_spacing_km": _hut,
                                           "target_bps": TARGET_BPS},
-                          _s, {"smoke": 20.0, "full": 600.0 if _n == "zoo-kdl" else 300.0},
+                          _s, {"smoke": 10.0, "full": 450.0 if _n == "zoo-kdl" else 300.0},
                           variants=_v, tags=_t))
 
 # ---- Synthetic families (random points in a European box, Gabriel graph, fixed seeds): nodes x endpoints.
@@ -233,7 +233,7 @@ for _n, _e, _s, _g, _t, _v in _SYN:
         f"syn-{_n}-{_e}", "synthetic",
         f"{_n} random PoPs (seed {_n}) in a European box of {_n} x (70 km)^2, Gabriel graph, {_e} endpoints, "
         f"all pairs", {"n": _n, "e": _e, "seed": _n, "target_bps": TARGET_BPS},
-        _s, {"test": 10.0, "smoke": 15.0, "full": 300.0}, mip_gap=_g, variants=_v, tags=_t))
+        _s, {"test": 10.0, "smoke": 10.0, "full": 300.0}, mip_gap=_g, variants=_v, tags=_t))
 
 # ---- micro-benchmarks without a network
 register(InstanceSpec("keyrate-throughput", "micro", "secret-key-rate evaluations per second "

@@ -1,0 +1,144 @@
+"""Benchmark suite: one tiny instance through the subprocess runner, and the renderer on fixture records.
+
+Performance itself is asserted by the benchmarks (``make bench``), not here.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import registry, render, run  # noqa: E402
+
+
+def test_registry_covers_issue_5():
+    names = set(registry.INSTANCES)
+    for zoo in ("abilene", "surfnet", "geant2012", "dfn", "colt", "cogentco", "uscarrier", "kdl"):
+        assert f"zoo-{zoo}" in names
+    for n, e in ((50, 10), (100, 20), (200, 30)):
+        assert f"syn-{n}-{e}" in names
+    assert "bundled-surfnet" in names
+    assert {"trusted", "repeater", "k2"} <= set(registry.VARIANTS)
+    smoke = {i.name for i, _ in registry.select("smoke")}
+    assert smoke == {"bundled-surfnet", "zoo-abilene", "zoo-surfnet", "syn-30-5"}
+    assert all(i.limit("smoke") <= 20 for i, _ in registry.select("smoke"))
+    for i in registry.INSTANCES.values():
+        if i.family == "zoo":
+            assert (ROOT / i.params["file"]).is_file()
+
+
+def test_synthetic_instances_are_deterministic():
+    from benchmarks.instances import synthetic_network
+
+    s1, r1, e1 = synthetic_network(40, 6, seed=7)
+    s2, r2, e2 = synthetic_network(40, 6, seed=7)
+    assert e1 == e2 and list(r1["from_pop"]) == list(r2["from_pop"]) and list(r1["to_pop"]) == list(r2["to_pop"])
+    assert (s1.geometry.x.to_numpy() == s2.geometry.x.to_numpy()).all()
+    import networkx as nx
+
+    G = nx.Graph(list(zip(r1["from_pop"], r1["to_pop"])))
+    assert nx.is_connected(G) and G.number_of_nodes() == 40      # a Gabriel graph is connected
+
+
+def test_runner_tiny_instance_every_field(tmp_path, monkeypatch):
+    """One tiny synthetic instance through a fresh worker process: every JSON field present, plan verified."""
+    monkeypatch.setenv("QTOPO_BENCH_CACHE", str(tmp_path / "cache"))
+    inst, var = registry.INSTANCES["syn-12-3"], registry.VARIANTS["trusted"]
+    rec = run.run_one(inst, var, "test", tmp_path / "out", threads=1, say=lambda s: None)
+    data = json.loads((tmp_path / "out" / registry.result_name(inst.name, var.name)).read_text())
+    assert data == rec
+    missing = set(run.RECORD_FIELDS) - set(data)
+    assert not missing, missing
+    assert data["run_status"] == "ok", data["error"]
+    assert data["error"] is None
+    assert data["verify_ok"] is True
+    assert data["status"] in ("optimal", "feasible")
+    assert set(run.SIZE_FIELDS) <= set(data["sizes"])
+    assert all(isinstance(data["sizes"][k], int) and data["sizes"][k] > 0 for k in run.SIZE_FIELDS), data["sizes"]
+    assert data["sizes"]["fibre_nodes"] == 12 and data["sizes"]["demands"] == 3
+    for ph in registry.ISSUE_PHASES + ("total",):
+        assert isinstance(data["phases_s"][ph], float) and data["phases_s"][ph] >= 0.0, ph
+    assert data["phases_s"]["total"] >= data["phases_s"]["solve"]
+    assert data["objective"] is not None and data["bound"] is not None and data["gap"] is not None
+    assert data["bound"] <= data["objective"] * (1 + 1e-9)
+    assert data["peak_memory_mb"] > 50          # a Python process with NumPy, Pyomo and HiGHS loaded
+    assert data["machine"]["cpu_count"] >= 1 and data["versions"]["highspy"]
+    assert data["wall_s"] >= data["phases_s"]["total"]
+    assert [p["phase"] for p in data["progress"]][:2] == ["read", "hops"]
+
+
+def test_k2_is_recorded_not_faked(tmp_path):
+    if registry.survivability_key() is not None:
+        pytest.skip("the planner has a survivability option now; k2 runs for real")
+    inst, var = registry.INSTANCES["syn-30-5"], registry.VARIANTS["k2"]
+    rec = run.run_one(inst, var, "smoke", tmp_path, say=lambda s: None)
+    assert rec["run_status"] == "not_implemented"
+    assert rec["objective"] is None and rec["verify_ok"] is None
+    assert set(run.RECORD_FIELDS) <= set(rec)
+
+
+def test_failed_phase_from_progress():
+    assert run.failed_phase([]) == "read"
+    assert run.failed_phase(["read"]) == "hops"
+    assert run.failed_phase(["read", "hops"]) == "heuristic/build"
+    assert run.failed_phase(["read", "hops", "heuristic", "build"]) == "solve"
+    assert run.failed_phase(["read", "hops", "heuristic", "build", "solve"]) == "extract/verify"
+
+
+def _fixture(instance, *, gap, total, verify_ok=True, build=1.0, handoff=1.0, nodes=100, nnz=10_000,
+             peak=900.0, status="feasible"):
+    inst, var = registry.INSTANCES[instance], registry.VARIANTS["trusted"]
+    r = run.blank_record(inst, var, "full")
+    r.update(run_status="ok", status=status, objective=1.0e6, bound=1.0e6 * (1 - gap), gap=gap,
+             verify_ok=verify_ok, peak_memory_mb=peak, wall_s=total + 5, threads=2,
+             machine={"cpu_count": 2, "cpu_model": "test cpu", "mem_total_mb": 1000, "platform": "test",
+                      "git": {"commit": "0" * 40}},
+             versions={"python": "3.11", "highspy": "1.16.0"})
+    r["sizes"].update({k: 1 for k in run.SIZE_FIELDS})
+    r["sizes"].update(fibre_nodes=nodes, nonzeros=nnz, hop_devices_after_bound=nnz // 10)
+    r["phases_s"].update(read=0.5, hops=nodes / 1000, heuristic=1.0, build=build, handoff=handoff,
+                         solve=total - 3.5 - build - handoff, extract=0.5, verify=0.5, total=total)
+    return r
+
+
+def test_render_fixture(tmp_path):
+    res = tmp_path / "results"
+    res.mkdir()
+    recs = [_fixture("syn-100-20", gap=0.005, total=40.0, nodes=100, nnz=20_000),
+            _fixture("syn-200-30", gap=0.20, total=310.0, nodes=200, nnz=41_000, build=30.0, handoff=80.0),
+            _fixture("syn-50-10", gap=0.0, total=8.0, nodes=50, nnz=10_000, status="optimal")]
+    for r in recs:
+        (res / registry.result_name(r["instance"], r["variant"])).write_text(json.dumps(r))
+    (res / "not-a-record.json").write_text("{broken")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Bench\n\nintro\n\n{render.START}\nold table\n{render.END}\n\nfooter\n")
+    assert render.main([str(res), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "old table" not in text and text.startswith("# Bench\n\nintro\n") and text.endswith("footer\n")
+    body = text[text.index(render.START):text.index(render.END)]
+    assert "| syn-100-20 | trusted | ok | feasible | 1,000,000 | 995,000 | 0.50% | yes |" in body
+    rows = {ln.split("|")[1].strip(): ln for ln in body.splitlines() if ln.startswith("| trusted-node design")}
+    assert len(rows) == 2
+    assert "**met**" in rows["trusted-node design, 100 nodes / 20 endpoints: <= 1% gap in < 60 s"]
+    assert "**not met**" in rows["trusted-node design, 200 nodes / 30 endpoints: <= 5% gap in < 5 min"]
+    share = next(ln for ln in body.splitlines() if ln.startswith("| Pyomo build"))
+    assert "**not met**" in share and "syn-200-30 35%" in share        # (30 + 80) / 310
+    kdl = next(ln for ln in body.splitlines() if ln.startswith("| Kdl (754 nodes)"))
+    assert "no data" in kdl
+    growth = next(ln for ln in body.splitlines() if ln.startswith("| near-linear"))
+    assert "**met**" in growth                                         # nonzeros ~ n^0.7, hop time ~ n^1
+    # rendering twice gives the same file (regenerated, never accumulated)
+    render.main([str(res), "--readme", str(readme)])
+    assert readme.read_text() == text
+
+
+def test_loglog_slope():
+    assert registry.loglog_slope([1, 2, 4, 8], [3, 6, 12, 24]) == pytest.approx(1.0)
+    assert registry.loglog_slope([1, 2, 4], [1, 4, 16]) == pytest.approx(2.0)
+    assert registry.loglog_slope([1, 2], [1, 2]) is None
