@@ -18,9 +18,10 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/qtopo plan data/surfnet/scenario.toml --out out/demo
 
-## Run the test suite (slow tests excluded)
+## Run the test suite (slow tests excluded) and execute the notebooks
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" -p no:cacheprovider
+	$(BIN)/python -m pytest -q -m "not slow" -p no:cacheprovider tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider --nbmake --nbmake-timeout=600 notebooks
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider

@@ -72,6 +72,14 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "srg_buffer_m": (_F, 0.0, 0.0, 1e5, "fibre segments closer than this share a corridor risk group (m); 0: off"),
         "srg_min_overlap_km": (_F, 1.0, 0.0, 1e4, "least shared corridor length to form a risk group (km)"),
     },
+    "availability": {
+        "node": (_F, None, 0.0, 1.0, "availability of a trusted node or relay (e.g. 0.9999)"),
+        "bypass_node": (_F, None, 0.0, 1.0, "availability of a node the fibre passes optically"),
+        "fibre_per_km_unavailability": (_F, None, 0.0, 1.0, "fibre unavailability per km (cuts x repair time)"),
+        "fibre_cuts_per_km_year": (_F, None, 0.0, 10.0, "fibre cuts per km and year (with fibre_repair_h)"),
+        "fibre_repair_h": (_F, None, 0.0, 1e4, "mean time to repair a fibre cut (h)"),
+        "corridor": (_F, None, 0.0, 1.0, "availability of a shared corridor (one dig cuts both routes)"),
+    },
     "governance": {
         "countries_file": (_S, "", None, None, "country polygons (iso_a2 column) for allowed_countries; "
                            "default: bundled Natural Earth"),
@@ -137,6 +145,7 @@ class Scenario:
     fibre: Mapping[str, Any]
     costs: Mapping[str, Any]
     risk: Mapping[str, Any]
+    availability: Mapping[str, Any]
     governance: Mapping[str, Any]
     objective: Mapping[str, Any]
     rollout: Mapping[str, Any]
