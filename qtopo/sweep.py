@@ -1,0 +1,1055 @@
+"""Scenario sweeps: many what-if variants of one scenario, run on Dask distributed.
+
+A sweep file (TOML) names a base scenario and the overrides to vary::
+
+    [sweep]
+    scenario = "../surfnet/scenario.toml"   # relative to the sweep file
+    mode = "grid"                            # grid (cartesian product) | list (one table per scenario)
+    save_plans = false                       # also write each full plan under runs/<id>/
+    solver_threads = 1                       # HiGHS threads per scenario (fixed per worker process)
+
+    [fixed]                                  # overrides applied to every scenario
+    "solver.time_limit_s" = 20
+
+    [grid]                                   # dotted scenario keys -> list of values
+    "costs.hut_node_eur" = [2e5, 4e5]
+    "devices.apd.pair_cost_eur" = [6e4, 1.2e5]
+    "demands.scale" = [0.5, 1, 2, 4]         # multiplies every demand target
+
+    # mode = "list": one table per scenario, with an optional label
+    # [[list]]
+    # label = "cheap huts"
+    # "costs.hut_node_eur" = 1e5
+
+Every expanded scenario is validated up front (all problems at once). Each scenario has a stable id, a hash
+of its sorted overrides, and a readable label. :func:`run_sweep` runs the pending scenarios on a Dask
+``LocalCluster`` (one single-threaded worker process per core) or on an existing cluster, writes each result
+once and atomically to ``OUT/runs/<id>.json`` and collects ``results.csv``, ``results.parquet`` and
+``pareto.png``. Rerunning a sweep skips scenarios whose result file exists, so an interrupted sweep or a killed
+worker loses nothing that finished. A scenario that raises is recorded with status ``error`` and its message.
+
+Result files are written first-writer-wins (temporary file, then a hard link that fails if the file exists):
+a task that dask runs again after its worker died can never replace a result with different content.
+Workers and the process calling :func:`run_sweep` must see ``OUT`` on a shared file system.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import difflib
+import hashlib
+import itertools
+import json
+import math
+import os
+import socket
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import click
+
+from .errors import InputError, Problem, ProblemCollector, QtopoError
+
+SCALE_KEY = "demands.scale"
+STATUSES = ("optimal", "feasible", "infeasible", "no_solution", "error")
+_SWEEP_KEYS = {
+    "name": "short name of the sweep",
+    "description": "free text",
+    "scenario": "base scenario file, relative to the sweep file",
+    "mode": "'grid' (cartesian product of [grid]) or 'list' (one [[list]] table per scenario)",
+    "save_plans": "also write each full plan (plan.json, plan.gpkg, report) under runs/<id>/",
+    "solver_threads": "HiGHS threads per scenario (HiGHS fixes its thread pool per process)",
+}
+_TABLES = {"sweep", "fixed", "grid", "list"}
+MAX_SCENARIOS = 100_000
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The sweep specification
+# ---------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SweepRun:
+    """One scenario of a sweep: its id, readable label and dotted-key overrides (``demands.scale`` included)."""
+
+    id: str
+    label: str
+    overrides: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep. Build with :func:`load_sweep` or :func:`sweep_from_dict`."""
+
+    scenario: Path
+    runs: tuple[SweepRun, ...]
+    mode: str = "grid"
+    name: str = "sweep"
+    description: str = ""
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    varied: tuple[str, ...] = ()
+    save_plans: bool = False
+    solver_threads: int = 1
+    path: Path | None = None
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    @property
+    def ids(self) -> list[str]:
+        return [r.id for r in self.runs]
+
+    def table(self):
+        """The scenarios as a DataFrame: id, label and one column per varied key."""
+        import pandas as pd
+
+        rows = [{"id": r.id, "label": r.label, **{k: r.overrides.get(k) for k in self.varied}} for r in self.runs]
+        return pd.DataFrame(rows, columns=["id", "label", *self.varied])
+
+
+def _canonical(value):
+    """JSON-ready canonical form used for ids: ints and floats that are equal hash equal (1 == 1.0)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    return str(value)
+
+
+def scenario_id(overrides: Mapping[str, Any]) -> str:
+    """Stable id of a scenario: the first 12 hex digits of SHA-256 over its sorted, canonical overrides."""
+    text = json.dumps(_canonical(dict(overrides)), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _fmt(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return f"{v:g}"
+    if isinstance(v, str):
+        return Path(v).name if ("/" in v or "\\" in v) else v
+    return str(v)
+
+
+def _short_names(keys: Iterable[str]) -> dict[str, str]:
+    """Shortest dotted suffix of each key that is unique among ``keys`` (``devices.apd.pair_cost_eur`` ->
+    ``pair_cost_eur``, or ``apd.pair_cost_eur`` when another device's price varies too)."""
+    keys = list(keys)
+    out = {}
+    for k in keys:
+        parts = k.split(".")
+        for n in range(1, len(parts) + 1):
+            suf = ".".join(parts[-n:])
+            if sum(1 for o in keys if o == suf or o.endswith("." + suf)) == 1:
+                out[k] = suf
+                break
+        else:
+            out[k] = k
+    out = {k: ("scale" if k == SCALE_KEY else v) for k, v in out.items()}
+    return out
+
+
+def make_label(overrides: Mapping[str, Any], keys: Iterable[str] | None = None) -> str:
+    """A readable label from the overrides named by ``keys`` (default: all), e.g. ``hut_node_eur=200000, scale=2``."""
+    keys = list(overrides) if keys is None else [k for k in keys if k in overrides]
+    names = _short_names(keys)
+    return ", ".join(f"{names[k]}={_fmt(overrides[k])}" for k in keys) or "base"
+
+
+def _check_scale(col: ProblemCollector, where: str, v) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+        col.add(where, f"'{SCALE_KEY}' = {v!r} must be a positive number", "e.g. 0.5, 1 or 2 (multiplies every demand target)")
+
+
+def sweep_from_dict(raw: Mapping[str, Any], base_dir: str | Path = ".", path: str | Path | None = None) -> SweepSpec:
+    """Validate a sweep given as nested dicts (as parsed from TOML); paths are relative to ``base_dir``.
+
+    Raises
+    ------
+    InputError
+        Listing every problem: unknown tables or keys (with the close match), a missing or unreadable base
+        scenario, empty or malformed grids, duplicate scenarios, and every problem of every expanded scenario
+        (found by validating each one with the scenario schema; repeated problems are reported once with the
+        number of scenarios they affect).
+    """
+    from .scenario import apply_overrides, scenario_from_dict, tomllib
+
+    base_dir = Path(base_dir)
+    fname = Path(path).name if path is not None else "sweep"
+    col = ProblemCollector(f"invalid sweep file {path if path is not None else ''}".strip())
+    if not isinstance(raw, Mapping):
+        col.add(fname, "the sweep is not a table", "start it with [sweep] scenario = \"...\"")
+        col.raise_if_any()
+    for t in raw:
+        if t not in _TABLES:
+            close = difflib.get_close_matches(t, sorted(_TABLES), n=1, cutoff=0.5)
+            col.add(f"{fname} [{t}]", f"unknown table [{t}]",
+                    f"did you mean [{close[0]}]?" if close else "known tables: [sweep], [fixed], [grid], [[list]]")
+    sw = raw.get("sweep")
+    if not isinstance(sw, Mapping):
+        col.add(f"{fname} [sweep]", "missing [sweep] table" if sw is None else "[sweep] must be a table",
+                "add [sweep] with scenario = \"path/to/scenario.toml\" and mode = \"grid\" or \"list\"")
+        sw = {}
+    where = f"{fname} [sweep]"
+    for k in sw:
+        if k not in _SWEEP_KEYS:
+            close = difflib.get_close_matches(k, list(_SWEEP_KEYS), n=1, cutoff=0.6)
+            col.add(where, f"unknown key '{k}'",
+                    f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(_SWEEP_KEYS)}")
+    # base scenario
+    scen_path = None
+    scen_raw = None
+    if "scenario" not in sw and isinstance(raw.get("sweep"), Mapping):
+        col.add(where, "missing key 'scenario'", "add scenario = \"path/to/scenario.toml\" (relative to the sweep file)")
+    elif "scenario" in sw:
+        if not isinstance(sw["scenario"], str):
+            col.add(where, f"'scenario' must be a string path, got {sw['scenario']!r}", "scenario = \"../scenario.toml\"")
+        else:
+            p = Path(sw["scenario"])
+            scen_path = (p if p.is_absolute() else base_dir / p).resolve()
+            if not scen_path.is_file():
+                col.add(where, f"base scenario {scen_path} does not exist" if not scen_path.exists()
+                        else f"base scenario {scen_path} is not a file",
+                        "give the scenario TOML path relative to the sweep file")
+                scen_path = None
+            else:
+                try:
+                    scen_raw = tomllib.loads(scen_path.read_text(encoding="utf-8"))
+                except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as e:
+                    col.add(str(scen_path), f"cannot read the base scenario: {e}", "fix it (qtopo validate SCENARIO)")
+    mode = sw.get("mode", "grid")
+    if mode not in ("grid", "list"):
+        col.add(where, f"mode = {mode!r} is not 'grid' or 'list'",
+                "mode = \"grid\" (cartesian product of [grid]) or \"list\" (one [[list]] table per scenario)")
+        mode = None
+    name = sw.get("name", Path(path).stem if path is not None else "sweep")
+    description = sw.get("description", "")
+    for k, v in (("name", name), ("description", description)):
+        if not isinstance(v, str):
+            col.add(where, f"'{k}' must be a string, got {v!r}", f'{k} = "..."')
+    save_plans = sw.get("save_plans", False)
+    if not isinstance(save_plans, bool):
+        col.add(where, f"'save_plans' must be true or false, got {save_plans!r}", "save_plans = true")
+        save_plans = False
+    threads = sw.get("solver_threads", 1)
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 256:
+        col.add(where, f"'solver_threads' must be an integer from 1 to 256, got {threads!r}",
+                "solver_threads = 1 (one HiGHS thread per worker process is usually fastest in a sweep)")
+        threads = 1
+
+    def check_keys(table: str, d: Mapping) -> None:
+        for k in d:
+            if k == "solver.threads":
+                col.add(f"{fname} [{table}]", "'solver.threads' cannot be set per scenario: HiGHS fixes its thread "
+                        "pool per worker process", "set solver_threads in [sweep] instead")
+
+    fixed = raw.get("fixed", {})
+    if not isinstance(fixed, Mapping):
+        col.add(f"{fname} [fixed]", "[fixed] must be a table of dotted keys", '[fixed] "solver.time_limit_s" = 20')
+        fixed = {}
+    check_keys("fixed", fixed)
+    if SCALE_KEY in fixed:
+        _check_scale(col, f"{fname} [fixed]", fixed[SCALE_KEY])
+    grid = raw.get("grid")
+    lst = raw.get("list")
+    entries: list[tuple[dict, str | None]] = []  # (varying overrides, explicit label)
+    varied: list[str] = []
+    if mode == "grid":
+        if lst is not None:
+            col.add(f"{fname} [[list]]", "[[list]] tables are given but mode is 'grid'",
+                    "set mode = \"list\", or move the values into [grid]")
+        if not isinstance(grid, Mapping) or not grid:
+            col.add(f"{fname} [grid]", "missing or empty [grid] table",
+                    "add [grid] with dotted scenario keys and lists of values, e.g. \"costs.hut_node_eur\" = [2e5, 4e5]")
+            grid = {}
+        check_keys("grid", grid)
+        values = []
+        for k, v in grid.items():
+            w = f"{fname} [grid] {k}"
+            if k in fixed:
+                col.add(w, f"'{k}' is both in [fixed] and in [grid]", "keep it in one of them")
+            if not isinstance(v, list) or not v:
+                col.add(w, f"'{k}' must be a non-empty list of values, got {v!r}",
+                        f"write \"{k}\" = [value1, value2] (or move a single value to [fixed])")
+                continue
+            canon = [json.dumps(_canonical(x), sort_keys=True) for x in v]
+            dups = sorted({_fmt(x) for x, c in zip(v, canon) if canon.count(c) > 1})
+            if dups:
+                col.add(w, f"repeated value(s) {', '.join(dups)}", "list each value once")
+            if k == SCALE_KEY:
+                for x in v:
+                    _check_scale(col, w, x)
+            varied.append(k)
+            values.append(v)
+        n = math.prod(len(v) for v in values) if values else 0
+        if n > MAX_SCENARIOS:
+            col.add(f"{fname} [grid]", f"the grid expands to {n:,} scenarios (limit {MAX_SCENARIOS:,})",
+                    "split the sweep or use fewer values")
+        elif values:
+            entries = [(dict(zip(varied, combo)), None) for combo in itertools.product(*values)]
+    elif mode == "list":
+        if grid is not None:
+            col.add(f"{fname} [grid]", "a [grid] table is given but mode is 'list'",
+                    "set mode = \"grid\", or write the scenarios as [[list]] tables")
+        if not isinstance(lst, list) or not lst:
+            col.add(f"{fname} [[list]]", "missing or empty [[list]]",
+                    "add one [[list]] table per scenario with its dotted-key overrides")
+            lst = []
+        for i, entry in enumerate(lst, 1):
+            w = f"{fname} [[list]] #{i}"
+            if not isinstance(entry, Mapping):
+                col.add(w, "must be a table of dotted keys", '[[list]] "costs.hut_node_eur" = 1e5')
+                continue
+            entry = dict(entry)
+            label = entry.pop("label", None)
+            if label is not None and not isinstance(label, str):
+                col.add(w, f"'label' must be a string, got {label!r}", 'label = "cheap huts"')
+                label = None
+            check_keys(f"[list] #{i}", entry)
+            for k in entry:
+                if k in fixed:
+                    col.add(w, f"'{k}' is both in [fixed] and in this entry", "keep it in one of them")
+                if k not in varied:
+                    varied.append(k)
+            if SCALE_KEY in entry:
+                _check_scale(col, w, entry[SCALE_KEY])
+            entries.append((entry, label))
+    # expand, give ids, find duplicates
+    runs: list[SweepRun] = []
+    seen: dict[str, int] = {}
+    for i, (ov, label) in enumerate(entries, 1):
+        full = {**fixed, **ov, "solver.threads": threads}
+        sid = scenario_id(full)
+        if sid in seen:
+            col.add(f"{fname}", f"scenarios #{seen[sid]} and #{i} are identical ({make_label(ov)})",
+                    "remove the duplicate")
+            continue
+        seen[sid] = i
+        lab = label if label else make_label(ov, varied if mode == "grid" else list(ov))
+        runs.append(SweepRun(sid, lab, full))
+    # validate every expanded scenario against the scenario schema; report each distinct problem once
+    if scen_raw is not None and runs:
+        found: dict[tuple, list[str]] = {}
+        for r in runs:
+            ov = {k: v for k, v in r.overrides.items() if k != SCALE_KEY}
+            try:
+                scenario_from_dict(apply_overrides(scen_raw, ov), path=scen_path)
+            except InputError as e:
+                for p in e.problems:
+                    found.setdefault((p.where, p.what, p.fix), []).append(r.label)
+        for (w, what, fix), labels in found.items():
+            n = len(labels)
+            scope = (f"all {n} scenarios" if n == len(runs) else
+                     f"{n} scenario{'s' if n != 1 else ''}, e.g. [{labels[0]}]")
+            col.add(f"{fname} ({scope}) {w}", what, fix)
+        # demand files that will be scaled must be readable
+        if not found and any(SCALE_KEY in r.overrides for r in runs):
+            for dpath in sorted({str(_demands_path(scen_path, scen_raw, r.overrides)) for r in runs
+                                 if SCALE_KEY in r.overrides}):
+                try:
+                    from .io import read_demands
+
+                    read_demands(dpath)
+                except InputError as e:
+                    for p in e.problems:
+                        col.add(f"{fname}: demands to scale: {p.where}", p.what, p.fix)
+    col.raise_if_any()
+    return SweepSpec(scenario=scen_path, runs=tuple(runs), mode=mode, name=name, description=description,
+                     fixed=dict(fixed), varied=tuple(varied), save_plans=save_plans, solver_threads=threads,
+                     path=Path(path).resolve() if path is not None else None)
+
+
+def load_sweep(path: str | Path) -> SweepSpec:
+    """Read and validate a sweep TOML file (see the module docstring for its format).
+
+    Raises
+    ------
+    InputError
+        With every problem found, including those of every expanded scenario.
+    """
+    from .scenario import tomllib
+
+    p = Path(path)
+    if not p.exists():
+        raise InputError([Problem(str(p), "sweep file does not exist", "check the path")], "cannot read sweep")
+    if p.is_dir():
+        raise InputError([Problem(str(p), "is a directory", "pass the sweep .toml file")], "cannot read sweep")
+    try:
+        raw = tomllib.loads(p.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise InputError([Problem(str(p), f"not UTF-8 text (byte {e.start})", "save it as UTF-8")],
+                         "cannot read sweep") from None
+    except tomllib.TOMLDecodeError as e:
+        raise InputError([Problem(str(p), f"not valid TOML: {e}", "fix the syntax at that line")],
+                         "cannot read sweep") from None
+    return sweep_from_dict(raw, base_dir=p.resolve().parent, path=p)
+
+
+def _demands_path(scen_path: Path, scen_raw: Mapping, overrides: Mapping) -> Path:
+    d = overrides.get("inputs.demands", (scen_raw.get("inputs") or {}).get("demands", "demands.csv"))
+    p = Path(d)
+    return p if p.is_absolute() else scen_path.parent / p
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One scenario, run inside a worker process
+# ---------------------------------------------------------------------------------------------------------
+_THREADS_IN_PROCESS: int | None = None
+
+
+def _set_highs_threads(threads: int) -> None:
+    """HiGHS fixes its thread pool per process: reset it if this process solved with another count before."""
+    global _THREADS_IN_PROCESS
+    if _THREADS_IN_PROCESS is not None and _THREADS_IN_PROCESS != threads:
+        with contextlib.suppress(Exception):
+            import highspy
+
+            highspy.Highs.resetGlobalScheduler(True)
+    _THREADS_IN_PROCESS = threads
+
+
+def _write_new(path: Path, text: str) -> bool:
+    """Create ``path`` with ``text`` atomically, only if it does not exist (first writer wins).
+
+    Returns False (and leaves the existing file untouched) when the file already exists.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)  # atomic and fails if ``path`` exists
+        except FileExistsError:
+            return False
+        except OSError:  # a file system without hard links
+            if path.exists():
+                return False
+            os.replace(tmp, path)
+            tmp = None
+        return True
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def _write_replace(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _dumps(obj) -> str:
+    from .io import _json_default
+
+    return json.dumps(obj, indent=1, default=_json_default, allow_nan=False) + "\n"
+
+
+def _scaled_demands(src: Path, dst: Path, scale: float) -> Path:
+    """Copy the demands CSV ``src`` to ``dst`` with every target multiplied by ``scale`` (deterministic text)."""
+    import pandas as pd
+
+    df = pd.read_csv(src, dtype={"source": str, "target": str}, skipinitialspace=True, encoding="utf-8-sig")
+    df.columns = [str(c).strip() for c in df.columns]
+    df["target_bps"] = pd.to_numeric(df["target_bps"], errors="raise").astype(float) * float(scale)
+    _write_replace(dst, df.to_csv(index=False, float_format="%.17g"))
+    return dst
+
+
+def summarise_plan(data: Mapping[str, Any]) -> dict:
+    """The numbers of one plan (``plan.data``) that a sweep table needs."""
+    out: dict[str, Any] = {
+        "status": data.get("status"), "termination": data.get("termination"),
+        "objective_cost": data.get("objective_cost"), "mip_gap": data.get("mip_gap"),
+        "best_bound": data.get("best_bound"),
+    }
+    dem = data.get("demands") or []
+    tgt = [float(d.get("target_bps") or 0.0) for d in dem]
+    dlv = [float(d.get("delivered_bps") or 0.0) for d in dem]
+    out["n_demands"] = len(dem)
+    out["target_total_bps"] = sum(tgt)
+    out["delivered_total_bps"] = sum(dlv) if data.get("links") else 0.0
+    margins = [(v - t) / t for v, t in zip(dlv, tgt) if t > 0]
+    out["min_rate_margin"] = min(margins) if margins and data.get("links") else None
+    nodes = data.get("nodes") or []
+    links = data.get("links") or []
+    out["n_trusted_nodes"] = len(nodes)
+    out["n_intermediate_nodes"] = sum(1 for n in nodes if n.get("kind") != "site")
+    out["n_links"] = len(links)
+    pairs: dict[str, int] = {}
+    for L in links:
+        pairs[str(L.get("device"))] = pairs.get(str(L.get("device")), 0) + int(L.get("device_pairs") or 0)
+    out["device_pairs"] = sum(pairs.values())
+    out["device_pairs_by_type"] = dict(sorted(pairs.items()))
+    cb = data.get("cost_breakdown") or {}
+    out["cost_nodes_eur"] = cb.get("nodes_eur")
+    out["cost_device_pairs_eur"] = cb.get("device_pairs_eur")
+    out["cost_devices_and_fibre_eur"] = cb.get("devices_and_fibre_eur")
+    surv = data.get("survivability")
+    if isinstance(surv, Mapping):
+        surv = surv.get("score", surv.get("fraction"))
+    if isinstance(surv, (int, float)) and not isinstance(surv, bool):
+        out["survivability"] = float(surv)
+    T = data.get("timings_s") or {}
+    out["time_total_s"] = T.get("total")
+    out["time_solve_s"] = T.get("solve")
+    ver = data.get("verification")
+    out["verification_ok"] = bool(ver.get("ok")) if isinstance(ver, Mapping) else None
+    diag = data.get("diagnosis") or []
+    if diag:
+        out["diagnosis"] = "; ".join(f"{d.get('source')}-{d.get('target')}: {d.get('reason')}" for d in diag[:5]) + \
+            (f"; and {len(diag) - 5} more" if len(diag) > 5 else "")
+    return out
+
+
+def run_scenario(task: Mapping[str, Any]) -> dict:
+    """Plan one scenario of a sweep and commit its result file (runs inside a Dask worker process).
+
+    ``task`` holds plain data only (id, label, overrides, scenario path, out_dir, save_plan, solver_threads):
+    the scenario is loaded and the model built here, in the worker. Returns ``{"skipped": bool, "result":
+    summary}``. Any exception of the planner is recorded in the result (status ``error``); only a failure to
+    write the result propagates (so that dask retries the task).
+    """
+    out_dir = Path(task["out_dir"])
+    runs = out_dir / "runs"
+    res_path = runs / f"{task['id']}.json"
+    if res_path.exists():
+        return {"skipped": True, "result": json.loads(res_path.read_text(encoding="utf-8"))}
+    t0 = time.perf_counter()
+    summary: dict[str, Any] = {"id": task["id"], "label": task["label"], "overrides": dict(task["overrides"]),
+                               "scenario": str(task["scenario"])}
+    plan_obj = scen = None
+    try:
+        import warnings
+
+        from .planner import plan as _plan
+        from .scenario import load_scenario
+
+        ov = dict(task["overrides"])
+        scale = ov.pop(SCALE_KEY, None)
+        _set_highs_threads(int(ov.get("solver.threads", 1)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scen = load_scenario(task["scenario"], ov)
+            if scale is not None:  # a scaled copy of the demands in this scenario's working folder
+                dst = out_dir / "work" / task["id"] / "demands.csv"
+                ov["inputs.demands"] = str(_scaled_demands(scen.input_path("demands"), dst, scale).resolve())
+                scen = load_scenario(task["scenario"], ov)
+            plan_obj = _plan(scen, None, write_outputs=False)
+        summary.update(summarise_plan(plan_obj.data))
+        summary["error"] = None
+    except Exception as e:  # any failure of this scenario is a result, not a crash of the sweep
+        msg = str(e.format() if isinstance(e, InputError) else e).strip()
+        summary.update({"status": "error", "error": f"{type(e).__name__}: {msg}"[:4000]})
+    summary["wall_s"] = time.perf_counter() - t0
+    summary["host"] = socket.gethostname()
+    from . import __version__
+
+    summary["qtopo_version"] = __version__
+    if res_path.exists():  # another attempt committed meanwhile: keep its result
+        return {"skipped": True, "result": json.loads(res_path.read_text(encoding="utf-8"))}
+    if task.get("save_plan") and plan_obj is not None:
+        from .planner import write_plan
+
+        try:
+            write_plan(plan_obj, runs / task["id"], scen)
+            summary["plan_dir"] = f"runs/{task['id']}"
+        except Exception as e:
+            summary["plan_error"] = f"{type(e).__name__}: {e}"
+    if not _write_new(res_path, _dumps(_finite(summary))):
+        return {"skipped": True, "result": json.loads(res_path.read_text(encoding="utf-8"))}
+    return {"skipped": False, "result": summary}
+
+
+def _finite(obj):
+    """JSON has no NaN/inf: write them as null."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Mapping):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The driver
+# ---------------------------------------------------------------------------------------------------------
+class SweepLocked(QtopoError):
+    """Another sweep is writing into the same output folder."""
+
+
+@contextlib.contextmanager
+def _lock(out_dir: Path):
+    import fcntl
+
+    fh = open(out_dir / ".sweep.lock", "w")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise SweepLocked(f"another sweep is writing into {out_dir}: wait for it or use another --out") from None
+        yield
+    finally:
+        fh.close()
+
+
+def _base_fingerprint(spec: SweepSpec) -> dict:
+    """SHA-256 of the base scenario file and of the input files it names."""
+    from .io import sha256_file
+    from .scenario import tomllib
+
+    files = {"scenario": spec.scenario}
+    raw = tomllib.loads(spec.scenario.read_text(encoding="utf-8"))
+    for k in ("sites", "routes", "demands"):
+        v = (raw.get("inputs") or {}).get(k)
+        if isinstance(v, str):
+            p = Path(v)
+            files[k] = p if p.is_absolute() else spec.scenario.parent / p
+    return {k: {"path": str(p), "sha256": sha256_file(p) if Path(p).is_file() else None} for k, p in files.items()}
+
+
+def _check_manifest(spec: SweepSpec, out_dir: Path) -> None:
+    """Refuse to resume into a folder whose results come from different base inputs; record the manifest."""
+    man_path = out_dir / "sweep.json"
+    fp = _base_fingerprint(spec)
+    if man_path.exists():
+        try:
+            old = json.loads(man_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            old = {}
+        changed = [k for k, v in (old.get("base") or {}).items() if fp.get(k, {}).get("sha256") != v.get("sha256")]
+        if changed and any((out_dir / "runs").glob("*.json")):
+            raise InputError([Problem(str(out_dir), f"holds results of a sweep whose base {', '.join(changed)} "
+                                      "file(s) differ from the current ones, so they cannot be resumed",
+                                      "use a new --out folder (or delete this one)")], "cannot resume sweep")
+        ids = list(dict.fromkeys([*(old.get("ids") or []), *spec.ids]))
+    else:
+        ids = spec.ids
+    manifest = {"name": spec.name, "sweep_file": str(spec.path) if spec.path else None,
+                "scenario": str(spec.scenario), "base": fp, "ids": ids}
+    _write_replace(man_path, _dumps(manifest))
+
+
+def result_path(out_dir: str | Path, sid: str) -> Path:
+    return Path(out_dir) / "runs" / f"{sid}.json"
+
+
+def _clean_temp(out_dir: Path) -> None:
+    for p in (out_dir / "runs").glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            p.unlink()
+
+
+def _tasks(spec: SweepSpec, out_dir: Path, ids: Iterable[str]) -> list[dict]:
+    want = set(ids)
+    return [{"id": r.id, "label": r.label, "overrides": dict(r.overrides), "scenario": str(spec.scenario),
+             "out_dir": str(out_dir), "save_plan": spec.save_plans} for r in spec.runs if r.id in want]
+
+
+class _Bar:
+    """Rich progress bar with done / failed / remaining counts (a no-op when disabled)."""
+
+    def __init__(self, total: int, skipped: int, enabled: bool, stderr: bool = True):
+        self.total, self.done, self.failed, self.lost = total, skipped, 0, 0
+        self.skipped = skipped
+        self.p = None
+        if enabled and total:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.p = Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(),
+                              TextColumn("{task.fields[counts]}"), TimeElapsedColumn(),
+                              console=Console(stderr=stderr), transient=False)
+            self.t = self.p.add_task("sweep", total=total, completed=skipped, counts=self._counts())
+
+    def _counts(self) -> str:
+        rem = self.total - self.done - self.failed - self.lost
+        s = f"done {self.done} · failed {self.failed} · remaining {rem}"
+        if self.skipped:
+            s += f" · ({self.skipped} already done)"
+        if self.lost:
+            s += f" · lost {self.lost}"
+        return s
+
+    def __enter__(self):
+        if self.p is not None:
+            self.p.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.p is not None:
+            self.p.__exit__(*exc)
+
+    def update(self, kind: str) -> None:
+        setattr(self, kind, getattr(self, kind) + 1)
+        if self.p is not None:
+            self.p.update(self.t, completed=self.done + self.failed + self.lost, counts=self._counts())
+
+
+def _client(scheduler, n_workers):
+    """(client, owned objects to close). ``scheduler`` may be an address, a Client or a cluster object."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:  # pragma: no cover - optional dependency
+        raise QtopoError("qtopo sweep needs Dask distributed: pip install 'qtopo[sweep]'") from None
+    import logging
+
+    if scheduler is None:
+        n = n_workers or _cores()
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                               silence_logs=logging.ERROR)
+        return Client(cluster), [cluster]
+    if isinstance(scheduler, Client):
+        return scheduler, []
+    if hasattr(scheduler, "scheduler_address"):
+        c = Client(scheduler)
+        return c, []
+    try:
+        c = Client(str(scheduler), timeout="20s")
+    except (OSError, TimeoutError) as e:
+        raise QtopoError(f"cannot connect to the Dask scheduler at {scheduler}: {e}") from None
+    return c, []
+
+
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def run_sweep(spec: SweepSpec | str | Path, out_dir: str | Path, scheduler=None, n_workers: int | None = None,
+              progress: bool = True, retries: int = 1):
+    """Run every pending scenario of a sweep on Dask and collect the results.
+
+    Parameters
+    ----------
+    spec : SweepSpec or path of a sweep TOML file
+    out_dir : path
+        Results go to ``out_dir/runs/<id>.json`` (one per scenario, written once), ``results.csv``,
+        ``results.parquet`` and ``pareto.png``. Scenarios whose result file exists are skipped (resume).
+    scheduler : str, distributed.Client or cluster, optional
+        An existing cluster (its scheduler address, a Client or a cluster object). By default a
+        ``LocalCluster`` with one single-threaded worker process per core is started and closed afterwards.
+    n_workers : int, optional
+        Workers of the default LocalCluster (default: the cores available to this process).
+    progress : bool
+        Show a progress bar with done / failed / remaining counts.
+    retries : int
+        Dask retries of a task that raised (e.g. an I/O error writing its result). Tasks whose worker process
+        died are rescheduled by the scheduler (``distributed.scheduler.allowed-failures``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per scenario of ``spec`` (see :func:`collect`); ``df.attrs["sweep"]`` holds the counts
+        (``ran``, ``skipped``, ``lost`` and one per status) and ``lost_errors``. Scenarios that were lost (their
+        worker died too often) have no result file and are picked up by the next run.
+    """
+    if not isinstance(spec, SweepSpec):
+        spec = load_sweep(spec)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError([Problem(str(out_dir), "exists and is not a directory", "choose another --out")],
+                         "cannot write sweep")
+    (out_dir / "runs").mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    counts = {"ran": 0, "skipped": 0, "lost": 0}
+    lost_errors: dict[str, str] = {}
+    with _lock(out_dir):
+        _check_manifest(spec, out_dir)
+        _clean_temp(out_dir)
+        pending = [r.id for r in spec.runs if not result_path(out_dir, r.id).exists()]
+        counts["skipped"] = len(spec.runs) - len(pending)
+        if pending:
+            client, owned = _client(scheduler, n_workers)
+            futures = []
+            try:
+                from distributed import as_completed
+
+                with _Bar(len(spec.runs), counts["skipped"], progress) as bar:
+                    ids_of = {}
+                    for t in _tasks(spec, out_dir, pending):
+                        f = client.submit(run_scenario, t, key=f"qtopo-sweep-{t['id']}", retries=retries, pure=False)
+                        futures.append(f)
+                        ids_of[f.key] = t["id"]
+                    for fut in as_completed(futures):
+                        sid = ids_of.get(fut.key, str(fut.key))
+                        try:
+                            res = fut.result()
+                        except Exception as e:  # KilledWorker, cancelled, lost connection: not a result
+                            counts["lost"] += 1
+                            lost_errors[sid] = f"{type(e).__name__}: {e}"
+                            bar.update("lost")
+                            continue
+                        if res["skipped"]:
+                            counts["skipped"] += 1
+                        else:
+                            counts["ran"] += 1
+                        bar.update("failed" if res["result"].get("status") == "error" else "done")
+                        fut.release()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    client.cancel(futures)
+                raise
+            finally:
+                for f in futures:
+                    with contextlib.suppress(Exception):
+                        f.release()
+                if owned:
+                    with contextlib.suppress(Exception):
+                        client.close()
+                    for o in owned:
+                        with contextlib.suppress(Exception):
+                            o.close()
+        df = collect(out_dir, spec)
+        write_results(df, out_dir)
+    for s in STATUSES:
+        counts[s] = int((df["status"] == s).sum()) if len(df) else 0
+    counts["missing"] = int(df["status"].isna().sum()) if len(df) else 0
+    counts["elapsed_s"] = time.perf_counter() - t0
+    df.attrs["sweep"] = counts
+    df.attrs["lost_errors"] = lost_errors
+    return df
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Collecting results
+# ---------------------------------------------------------------------------------------------------------
+_FIRST = ["id", "label", "status", "objective_cost", "mip_gap", "best_bound"]
+_LAST = ["delivered_total_bps", "target_total_bps", "min_rate_margin", "survivability", "n_demands",
+         "n_trusted_nodes", "n_intermediate_nodes", "n_links", "device_pairs", "cost_nodes_eur",
+         "cost_device_pairs_eur", "cost_devices_and_fibre_eur", "time_total_s", "time_solve_s", "wall_s",
+         "verification_ok", "termination", "diagnosis", "error", "overrides", "host", "qtopo_version"]
+
+
+def collect(out_dir: str | Path, spec: SweepSpec | None = None):
+    """All result files of ``out_dir/runs`` (or only those of ``spec``, in its order) as a DataFrame.
+
+    One row per scenario; one column per override key (dotted name) and per device type (``pairs.<name>``);
+    scenarios of ``spec`` without a result file appear with an empty status.
+    """
+    import pandas as pd
+
+    out_dir = Path(out_dir)
+    if spec is not None:
+        ids = spec.ids
+        paths = [result_path(out_dir, i) for i in ids]
+    else:
+        paths = sorted(p for p in (out_dir / "runs").glob("*.json") if not p.name.startswith("."))
+        ids = [p.stem for p in paths]
+    rows, ov_keys, dev_keys = [], [], []
+    runs = {r.id: r for r in spec.runs} if spec is not None else {}
+    for sid, p in zip(ids, paths):
+        if p.exists():
+            d = json.loads(p.read_text(encoding="utf-8"))
+        else:
+            r = runs[sid]
+            d = {"id": sid, "label": r.label, "overrides": dict(r.overrides), "status": None}
+        row = {k: v for k, v in d.items() if k not in ("overrides", "device_pairs_by_type")}
+        ov = d.get("overrides") or {}
+        for k, v in ov.items():
+            row[k] = v
+            if k not in ov_keys:
+                ov_keys.append(k)
+        for k, v in (d.get("device_pairs_by_type") or {}).items():
+            row[f"pairs.{k}"] = v
+            if f"pairs.{k}" not in dev_keys:
+                dev_keys.append(f"pairs.{k}")
+        row["overrides"] = json.dumps(ov, sort_keys=True)
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    order = [c for c in _FIRST if c in df.columns] + ov_keys + sorted(dev_keys)
+    order += [c for c in _LAST if c in df.columns and c not in order]
+    order += [c for c in df.columns if c not in order]
+    df = df.reindex(columns=order) if len(df) else pd.DataFrame(columns=order)
+    return df
+
+
+def _for_parquet(df):
+    """Object columns mixing types become strings (Parquet columns have one type)."""
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == object:
+            types = {type(v) for v in out[c] if v is not None and not (isinstance(v, float) and math.isnan(v))}
+            if len(types) > 1 or (types and not types <= {str, bool}):
+                if types <= {int, float}:
+                    out[c] = out[c].astype(float)
+                else:
+                    out[c] = out[c].map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v))
+                                        else str(v))
+    return out
+
+
+def write_results(df, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``results.csv``, ``results.parquet`` (if pyarrow is installed) and ``pareto.png``, each atomically."""
+    out_dir = Path(out_dir)
+    paths = {}
+    p = out_dir / "results.csv"
+    _write_replace(p, df.to_csv(index=False))
+    paths["csv"] = p
+    try:
+        import pyarrow  # noqa: F401
+
+        p = out_dir / "results.parquet"
+        fd, tmp = tempfile.mkstemp(prefix=".results.", suffix=".parquet.tmp", dir=out_dir)
+        os.close(fd)
+        try:
+            _for_parquet(df).to_parquet(tmp, index=False)
+            os.replace(tmp, p)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        paths["parquet"] = p
+    except ImportError:  # pragma: no cover - optional dependency
+        pass
+    p = out_dir / "pareto.png"
+    fd, tmp = tempfile.mkstemp(prefix=".pareto.", suffix=".png", dir=out_dir)
+    os.close(fd)
+    try:
+        pareto_plot(df, tmp)
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    paths["pareto"] = p
+    return paths
+
+
+def pareto_front(df, cost: str = "objective_cost", benefit: str = "delivered_total_bps"):
+    """Boolean Series: rows with a plan that no other row beats (cost no higher and benefit no lower, one of
+    them strictly). Rows without a plan (status not optimal/feasible) or with missing values are never on it."""
+    import numpy as np
+    import pandas as pd
+
+    ok = df["status"].isin(["optimal", "feasible"]) if "status" in df else pd.Series(True, index=df.index)
+    c = pd.to_numeric(df.get(cost), errors="coerce")
+    b = pd.to_numeric(df.get(benefit), errors="coerce")
+    ok = ok & c.notna() & b.notna()
+    front = pd.Series(False, index=df.index)
+    idx = np.flatnonzero(ok.to_numpy())
+    cv, bv = c.to_numpy()[idx], b.to_numpy()[idx]
+    for j, i in enumerate(idx):
+        dominated = np.any((cv <= cv[j]) & (bv >= bv[j]) & ((cv < cv[j]) | (bv > bv[j])))
+        front.iloc[i] = not dominated
+    return front
+
+
+def pareto_plot(df, path: str | Path | None = None, ax=None):
+    """Plot cost versus delivered key rate (and versus survivability when the table has that column), with the
+    Pareto front highlighted. Writes ``path`` when given; returns the matplotlib Figure."""
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    panels = [("delivered_total_bps", "delivered key rate, all demands (bit/s)")]
+    if "survivability" in df.columns and pd.to_numeric(df["survivability"], errors="coerce").notna().any():
+        panels.append(("survivability", "survivability"))
+    if ax is None:
+        fig = Figure(figsize=(6.4 * len(panels), 4.6))  # no pyplot: no global state, any backend
+        axes = list(fig.subplots(1, len(panels), squeeze=False)[0])
+    else:
+        axes, fig = [ax], ax.figure
+        panels = panels[:1]
+    has = df["status"].isin(["optimal", "feasible"]) if len(df) else pd.Series(dtype=bool)
+    n_none = int((~has).sum()) if len(df) else 0
+    for a, (col, xlabel) in zip(axes, panels):
+        if len(df) and has.any():
+            sub = df[has]
+            x = pd.to_numeric(sub[col], errors="coerce")
+            y = pd.to_numeric(sub["objective_cost"], errors="coerce") / 1e6
+            opt = sub["status"] == "optimal"
+            a.scatter(x[opt], y[opt], s=28, color="#4c72b0", alpha=0.7, label="optimal (within gap)")
+            if (~opt).any():
+                a.scatter(x[~opt], y[~opt], s=28, facecolor="none", edgecolor="#4c72b0",
+                          label="feasible (time limit)")
+            front = pareto_front(df, benefit=col)[has]
+            fx, fy = x[front].to_numpy(), y[front].to_numpy()
+            order = fx.argsort()
+            a.step(fx[order], fy[order], where="post", color="#c44e52", lw=1.5, zorder=3)
+            a.scatter(fx, fy, s=60, color="#c44e52", zorder=4, label="Pareto front")
+            if col == "delivered_total_bps" and x.max() > 0 and x[x > 0].min() > 0 and x.max() / x[x > 0].min() > 20:
+                a.set_xscale("log")
+        else:
+            a.text(0.5, 0.5, "no plan to show", ha="center", va="center", transform=a.transAxes)
+        a.set_xlabel(xlabel)
+        a.set_ylabel("cost (million EUR)")
+        a.grid(alpha=0.3)
+        a.legend(loc="upper left", fontsize=8)
+    title = f"{len(df)} scenarios"
+    if n_none:
+        title += f" ({n_none} without a plan not shown)"
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120, format="png")
+    return fig
+
+
+def summary_line(df) -> str:
+    """``24 scenarios: 20 optimal, 2 feasible, 1 infeasible, 1 error`` (plus skipped and lost counts)."""
+    c = df.attrs.get("sweep", {})
+    parts = [f"{int((df['status'] == s).sum())} {s}" for s in STATUSES if len(df) and (df["status"] == s).any()]
+    missing = int(df["status"].isna().sum()) if len(df) else 0
+    if missing:
+        parts.append(f"{missing} not finished")
+    s = f"{len(df)} scenarios: " + (", ".join(parts) if parts else "none")
+    if c.get("skipped"):
+        s += f" ({c['skipped']} already done, skipped)"
+    if "elapsed_s" in c:
+        s += f" in {c['elapsed_s']:.1f} s"
+    return s
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------------------
+@click.command("sweep")
+@click.argument("sweep_file", type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Output folder: runs/<id>.json, results.csv, results.parquet, pareto.png. Rerun to resume.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Address of an existing Dask scheduler (default: a LocalCluster on this machine).")
+@click.option("--workers", "n_workers", type=click.IntRange(min=1), default=None,
+              help="Worker processes of the LocalCluster (default: one per available core).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def sweep_command(sweep_file, out_dir, scheduler, n_workers, quiet):
+    """Run the scenarios of SWEEP_FILE (a TOML grid or list of overrides) on Dask; skip finished ones.
+
+    Exit 0 when every scenario finished (whatever its status: the summary counts infeasible and failed
+    ones), 3 when some were lost with their workers (rerun to finish them), 4 on a bad sweep file.
+    """
+    spec = load_sweep(sweep_file)
+    if scheduler is not None and n_workers is not None:
+        click.echo("note: --workers is ignored with --scheduler", err=True)
+    click.echo(f"sweep {spec.name}: {len(spec)} scenarios of {spec.scenario}", err=True)
+    df = run_sweep(spec, out_dir, scheduler=scheduler, n_workers=n_workers, progress=not quiet)
+    click.echo(summary_line(df))
+    for _, r in df[df["status"] == "error"].head(5).iterrows():
+        click.echo(f"  error [{r['label']}] {r['id']}: {str(r['error']).splitlines()[0]}", err=True)
+    click.echo(f"results: {Path(out_dir) / 'results.csv'}, {Path(out_dir) / 'pareto.png'}")
+    lost = df.attrs.get("sweep", {}).get("lost", 0) or int(df["status"].isna().sum())
+    if lost:
+        click.echo(f"{lost} scenario(s) did not finish (worker lost); rerun the same command to finish them",
+                   err=True)
+        sys.exit(3)
