@@ -75,7 +75,14 @@ class _Progress:
             click.echo(f"[{time.perf_counter() - self.t0:7.1f}s] {line}", err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class GuardedGroup(click.Group):
+    """A group whose every subcommand, including those registered from other modules, runs guarded."""
+
+    def invoke(self, ctx):
+        return guarded(super().invoke)(ctx)
+
+
+@click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="qtopo")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def main(verbose: int) -> None:
@@ -117,8 +124,13 @@ def plan_cmd(scenario, out_dir, time_limit, mip_gap, threads, sets, quiet):
     st = p.status
     if st in ("optimal", "feasible"):
         gap = p["mip_gap"]
-        click.echo(f"{st}: cost {p['objective_cost']:,.0f} EUR, gap {gap:.2%} -> {os.path.join(out_dir, 'plan.json')}"
-                   if gap is not None else f"{st}: cost {p['objective_cost']:,.0f} EUR -> {out_dir}")
+        if gap is not None:
+            gap_s = f"gap {gap:.2%}"
+        elif st == "feasible":  # stopped before any lower bound: say so rather than hide it
+            gap_s = "gap unknown (stopped before a lower bound was found; not proven optimal)"
+        else:
+            gap_s = "gap 0.00%"
+        click.echo(f"{st}: cost {p['objective_cost']:,.0f} EUR, {gap_s} -> {os.path.join(out_dir, 'plan.json')}")
         sys.exit(EXIT_OK)
     if st == "infeasible":
         _err("infeasible: no plan can meet every demand")
@@ -158,10 +170,9 @@ def _parse_sets(sets) -> dict:
 def validate_cmd(scenario):
     """Check SCENARIO and its input files; report every problem at once."""
     from .candidates import build_inputs
-    from .planner import read_network
-    from .scenario import load_scenario
+    from .planner import load_scenario_and_inputs, read_network
 
-    scen = load_scenario(scenario)
+    scen = load_scenario_and_inputs(scenario)
     net, demands = read_network(scen)
     inputs = build_inputs(net, demands, scen)
     st = inputs.stats
@@ -206,17 +217,7 @@ def _register_optional():
             cmd = getattr(m, attr)
         except (ImportError, AttributeError):
             continue
-        _guard_tree(cmd)
         main.add_command(cmd)
-
-
-def _guard_tree(cmd) -> None:
-    cb = cmd.callback
-    if cb is not None and not getattr(cb, "_guarded", False):
-        cmd.callback = guarded(cb)
-        cmd.callback._guarded = True
-    for sub in getattr(cmd, "commands", {}).values():
-        _guard_tree(sub)
 
 
 _register_optional()

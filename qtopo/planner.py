@@ -60,6 +60,46 @@ def read_network(scen: Scenario):
     return net, demands
 
 
+def load_scenario_and_inputs(path, overrides: dict | None = None) -> Scenario:
+    """:func:`load_scenario`, but when the scenario is invalid, also check the input files it names, so that
+    every problem of the scenario *and* of its files is reported at once."""
+    try:
+        return load_scenario(path, overrides)
+    except InputError as e:
+        problems = list(e.problems)
+        try:
+            from .scenario import apply_overrides, tomllib
+
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            raw = apply_overrides(raw, overrides or {})
+            inp = raw.get("inputs", {}) if isinstance(raw.get("inputs", {}), dict) else {}
+            base = Path(path).resolve().parent
+
+            def p(k):
+                v = inp.get(k)
+                return (base / v) if isinstance(v, str) and v else None
+
+            sites = None
+            if p("sites") is not None:
+                try:
+                    sites = read_sites(p("sites"))
+                except InputError as e2:
+                    problems += e2.problems
+            if p("routes") is not None:
+                try:
+                    read_routes(p("routes"))
+                except InputError as e2:
+                    problems += e2.problems
+            if p("demands") is not None:
+                try:
+                    read_demands(p("demands"), list(sites["id"]) if sites is not None else None)
+                except InputError as e2:
+                    problems += e2.problems
+        except Exception:  # the scenario itself is unreadable: its own problems are all we can say
+            pass
+        raise InputError(problems, e.header) from None
+
+
 def solver_options(scen: Scenario) -> dict:
     s = scen.solver
     return {"time_limit_s": s["time_limit_s"], "mip_gap": s["mip_gap"], "threads": s["threads"]}
@@ -113,7 +153,7 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
     say = progress or (lambda s: log.info(s))
     T = {}
     t0 = time.perf_counter()
-    scen = scenario if isinstance(scenario, Scenario) else load_scenario(scenario, overrides)
+    scen = scenario if isinstance(scenario, Scenario) else load_scenario_and_inputs(scenario, overrides)
     if isinstance(scenario, Scenario) and overrides:
         scen = scen.with_overrides(overrides)
     net, demands = read_network(scen)

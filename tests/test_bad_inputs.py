@@ -25,14 +25,7 @@ BAD = Path(__file__).resolve().parent / "data" / "bad"
 CASES = sorted(p.name for p in BAD.iterdir() if p.is_dir() and not p.name.startswith("_"))
 
 # Known gaps in files this suite may not change: strict xfails, so they fail loudly once fixed.
-KNOWN_GAPS = {
-    "multi_scenario_and_files": (
-        "planner.plan stops at the first InputError of load_scenario, so problems in the input files are not "
-        "listed together with problems in the scenario file (lead: in planner.plan/cli validate, when "
-        "load_scenario fails but [inputs] names readable files, also run read_network and raise one InputError "
-        "with both sets of problems)"
-    ),
-}
+KNOWN_GAPS: dict = {}
 
 
 def _expected(case: str) -> tuple[int, list[str]]:
