@@ -449,21 +449,24 @@ def atomic_output_dir(out_dir: str | Path):
     parent = out_dir.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=parent))
+    old = None
     try:
         yield tmp
         os.chmod(tmp, 0o755)
-        old = None
         if out_dir.exists():
             old = parent / f".{out_dir.name}.old-{os.getpid()}"
             if old.exists():
                 shutil.rmtree(old)
             os.replace(out_dir, old)
         os.replace(tmp, out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
+        # interrupted between the two renames: put the previous output back
+        if old is not None and old.exists() and not out_dir.exists():
+            os.replace(old, out_dir)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def write_json_atomic(path: str | Path, obj) -> None:
