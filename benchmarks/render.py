@@ -186,6 +186,19 @@ def problems_section(records: dict) -> str:
     return "\n".join(out)
 
 
+def external_section(records: dict) -> str:
+    """Scalar top-level results of runs delegated to other benchmark modules (repeater, key-rate)."""
+    out = []
+    for (i, v), r in sorted(records.items(), key=lambda kv: _order(kv[0])):
+        res = r.get("result")
+        if not isinstance(res, dict):
+            continue
+        items = [f"{k} = {val:,.4g}" if isinstance(val, float) else f"{k} = {val}" for k, val in res.items()
+                 if isinstance(val, (int, float, str, bool)) or val is None]
+        out.append(f"- `{i}` / `{v}`: " + _esc("; ".join(items)[:1500]))
+    return "\n".join(out)
+
+
 def machine_section(records: dict) -> str:
     if not records:
         return ""
@@ -222,6 +235,8 @@ def render(records: dict) -> str:
         "start-up and instance generation); peak MB is the worker's peak resident memory (`ru_maxrss` of that "
         "child from `os.wait4`, so also known for killed runs).",
         outcome_table(records), problems_section(records),
+        ("**Delegated benchmarks** (scalar results; the full result is in the JSON):\n\n" + external_section(records))
+        if external_section(records) else "",
         "### Time per phase (s)", phases_table(records),
         "### Sizes",
         "Hop-device options are (hop, device type) pairs with a positive key rate; in parentheses what is left "
