@@ -76,6 +76,19 @@ def _group(keys: np.ndarray, values: np.ndarray):
     return dict(zip(k[np.r_[0, cut]].tolist(), np.split(values[o], cut)))
 
 
+def _hop_distances(n: int, tails: np.ndarray, heads: np.ndarray, source: int) -> np.ndarray:
+    """Fewest arcs from ``source`` to every node over the given directed arcs (inf if unreachable)."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import shortest_path
+
+    if len(tails) == 0:
+        out = np.full(n, np.inf)
+        out[source] = 0.0
+        return out
+    A = csr_matrix((np.ones(len(tails)), (tails, heads)), shape=(n, n))
+    return shortest_path(A, directed=True, unweighted=True, indices=source)
+
+
 def build_index(inputs: PlanningInputs) -> ModelIndex:
     """Compute every index set of the model as NumPy arrays (no Pyomo)."""
     nodes = inputs.nodes.index.to_numpy()
@@ -122,6 +135,13 @@ def build_index(inputs: PlanningInputs) -> ModelIndex:
         if bad:
             bi = np.array([idx[b] for b in bad if b in idx], int)
             m &= ~np.isin(heads, bi) & ~np.isin(tails, bi)
+        lim = d["max_trusted_nodes"].iat[i]
+        if np.isfinite(lim):
+            # exact: an arc a->b can be on a route of at most lim+1 hops only if
+            # hops(s, a) + 1 + hops(b, t) <= lim + 1 (hop counts in the allowed hop graph)
+            ds = _hop_distances(len(nodes), tails[m], heads[m], s)
+            dt = _hop_distances(len(nodes), heads[m], tails[m], t)
+            m[m] &= ds[tails[m]] + 1 + dt[heads[m]] <= lim + 1
         for r in range(int(d["k_routes"].iat[i])):
             X[0].append(np.full(m.sum(), i)); X[1].append(np.full(m.sum(), r))
             X[2].append(hh[m]); X[3].append(tails[m]); X[4].append(heads[m])
