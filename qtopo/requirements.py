@@ -42,6 +42,15 @@ COLUMNS = {
 }
 
 
+def _fmt(v) -> str:
+    """A user's value as they wrote it (1.0 -> 1, strings quoted)."""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return repr(v)
+
+
 def _split(v) -> tuple:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ()
@@ -63,7 +72,7 @@ def parse_requirements(demands: pd.DataFrame, where: str = "demands") -> pd.Data
         except (TypeError, ValueError):
             kf = -1
         if not (kf >= 1 and kf == int(kf) and kf <= 8):
-            col.add(line, f"k_routes {k!r} must be an integer from 1 to 8", "use 1 (no protection) or 2 (1+1)")
+            col.add(line, f"k_routes {_fmt(k)} must be an integer from 1 to 8", "use 1 (no protection) or 2 (1+1)")
         disj = d["disjoint"].iat[i]
         disj = "node" if disj is None or (isinstance(disj, float) and math.isnan(disj)) else str(disj).strip()
         if disj not in ("node", "link"):
@@ -81,14 +90,14 @@ def parse_requirements(demands: pd.DataFrame, where: str = "demands") -> pd.Data
                 if not (mf >= 0 and mf == int(mf)):
                     raise ValueError
             except (TypeError, ValueError):
-                col.add(line, f"max_trusted_nodes {m!r} must be a whole number >= 0", "e.g. 2, or leave empty")
+                col.add(line, f"max_trusted_nodes {_fmt(m)} must be a whole number >= 0", "e.g. 2, or leave empty")
         w = d["weight"].iat[i]
         try:
             wf = float(w)
             if not (wf >= 0 and math.isfinite(wf)):
                 raise ValueError
         except (TypeError, ValueError):
-            col.add(line, f"weight {w!r} must be a number >= 0", "e.g. 1")
+            col.add(line, f"weight {_fmt(w)} must be a number >= 0", "e.g. 1")
     col.raise_if_any()
     d["k_routes"] = pd.to_numeric(d["k_routes"]).fillna(1).astype(int)
     d["disjoint"] = d["disjoint"].fillna("node").astype(str).str.strip()
