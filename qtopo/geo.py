@@ -55,8 +55,14 @@ def great_circle_line(lon1, lat1, lon2, lat2, step_km: float = 5.0) -> shapely.L
 
 
 def local_metric_crs(gdf) -> pyproj.CRS:
-    """A metric CRS for tolerance computations on ``gdf`` (UTM zone of its centre)."""
-    return gdf.to_crs(WGS84).estimate_utm_crs()
+    """A metric CRS for tolerance computations on ``gdf``: the WGS84 UTM zone of its bounding-box centre."""
+    g = gdf.to_crs(WGS84) if gdf.crs is not None and not gdf.crs.equals(WGS84) else gdf
+    minx, miny, maxx, maxy = g.total_bounds
+    lon, lat = (minx + maxx) / 2.0, (miny + maxy) / 2.0
+    if not (np.isfinite(lon) and np.isfinite(lat)):
+        lon, lat = 0.0, 0.0
+    zone = int(np.clip(np.floor((lon + 180.0) / 6.0) + 1, 1, 60))
+    return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 
 def check_lonlat(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:

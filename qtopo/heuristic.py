@@ -274,7 +274,7 @@ def construct(inputs, scenario=None, time_budget_s: float = 10.0) -> HeuristicSo
             else:
                 unroute(i)
                 reroute(i, old)
-        for v in sorted(used_nodes(), key=lambda n: -S.capex[n]):  # close nodes
+        for v in sorted(used_nodes(), key=lambda n: (-S.capex[n], str(n))):  # close nodes
             users = [j for j, rs in routes.items() if any(v in p[1:-1] for p, _ in rs)]
             saved = {j: routes[j] for j in users}
             for j in users:

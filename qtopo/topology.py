@@ -12,6 +12,7 @@ shared out in proportion to geodesic length when a route is split.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -28,6 +29,9 @@ from .errors import ProblemCollector
 from .geo import WGS84, geodesic_length_km, local_metric_crs
 
 log = logging.getLogger(__name__)
+
+#: Sanity limit on in-line hut candidates: beyond it the all-pairs hop table cannot be planned in useful time.
+MAX_HUT_CANDIDATES = 5000
 
 
 @dataclass
@@ -110,7 +114,10 @@ def build_fibre_network(
     """
     notes: list[str] = []
     metric = local_metric_crs(routes)
-    rp = routes.to_crs(metric)
+    # densify long straight lon/lat segments first, so the projected lines follow the drawn geometry
+    # (a 140 km straight segment at 52 N bows ~0.5 km away from its projected chord)
+    rp = gpd.GeoDataFrame(routes.drop(columns="geometry"), geometry=shapely.segmentize(routes.geometry.values, 0.02),
+                          crs=routes.crs).to_crs(metric)
     lines_m = rp.geometry.values
     n_r = len(rp)
     starts = shapely.get_coordinates(shapely.get_point(lines_m, 0))
@@ -162,14 +169,17 @@ def build_fibre_network(
         ids = routes["id"].to_numpy()[pieces.r.to_numpy()[loops]]
         notes.append(f"{int(loops.sum())} route(s) start and end at the same node and were dropped: {list(ids)[:10]}")
         pieces = pieces[~loops].reset_index(drop=True)
-    geod_km = geodesic_length_km(pieces.geometry.values)
     r = pieces.r.to_numpy()
+    # each piece's share of its route, measured in the metric CRS; lengths are shares of the route's
+    # geodesic (or surveyed) length, so an unsplit route keeps exactly its input length
+    frac = np.asarray(shapely.length(np.asarray(pg, dtype=object)[~loops] if loops.any() else np.asarray(pg, dtype=object)))
+    frac = frac / shapely.length(lines_m)[r]
     if "length_km" in routes.columns:
         surveyed = pd.to_numeric(routes["length_km"], errors="coerce").to_numpy()[r]
     else:
         surveyed = np.full(len(pieces), np.nan)
     whole_geod = routes["geodesic_km"].to_numpy()[r]
-    length_km = np.where(np.isfinite(surveyed), surveyed * geod_km / whole_geod, geod_km * route_factor)
+    length_km = np.where(np.isfinite(surveyed), surveyed, whole_geod * route_factor) * frac
     att = (pd.to_numeric(routes["attenuation_db_per_km"], errors="coerce").to_numpy()[r]
            if "attenuation_db_per_km" in routes.columns else np.full(len(pieces), np.nan))
     oper = routes["operator"].astype(str).to_numpy()[r] if "operator" in routes.columns else np.full(len(pieces), "")
@@ -256,6 +266,17 @@ def add_huts(net: FibreNetwork, spacing_km: float) -> FibreNetwork:
     """
     L = net.edges.length_km.to_numpy()
     nseg = np.maximum(np.ceil(L / spacing_km - 1e-9).astype(int), 1)
+    n_huts = int((nseg - 1).sum())
+    if n_huts > MAX_HUT_CANDIDATES:
+        from .errors import InputError, Problem
+
+        need = float(L.sum()) / MAX_HUT_CANDIDATES
+        raise InputError([Problem(
+            "scenario [network]",
+            f"hut_spacing_km = {spacing_km:g} would create {n_huts} in-line hut candidates on {L.sum():,.0f} km of "
+            f"fibre (limit {MAX_HUT_CANDIDATES}); planning would run out of time or memory",
+            f"use hut_spacing_km >= {math.ceil(need):g} (trusted-node huts are typically tens of km apart), or 0 "
+            "for none")], "network too large")
     keep = nseg == 1
     new_nodes, new_edges = [], [net.edges[keep]]
     rows = []
