@@ -308,6 +308,9 @@ def scenario_from_dict(raw: Mapping[str, Any], path: Path | str | None = None) -
             continue
         devices.append(DeviceSpec(dname, vals["preset"], vals["pair_cost_eur"], vals["max_pairs_per_link"],
                                   dict(overrides)))
+    if dev_raw and not devices and not col.problems:
+        col.add(f"{fname} [devices]", "every device type is disabled (enabled = false)",
+                "enable at least one device type")
     col.raise_if_any()
     return Scenario(path=path, raw=copy.deepcopy(dict(raw)), devices=tuple(devices), **sections)
 

@@ -15,12 +15,15 @@ A sweep file (TOML) names a base scenario and the overrides to vary::
     "costs.hut_node_eur" = [2e5, 4e5]
     "devices.apd.pair_cost_eur" = [6e4, 1.2e5]
     "demands.scale" = [0.5, 1, 2, 4]         # multiplies every demand target
+    "demands.k_routes" = [1, 2]              # demands.<column> sets a demand-table column for every demand
 
     # mode = "list": one table per scenario, with an optional label
     # [[list]]
     # label = "cheap huts"
     # "costs.hut_node_eur" = 1e5
 
+Keys starting with ``demands.`` change the demand table: each scenario that has them plans with a modified copy
+of the demands CSV written into its working folder ``OUT/work/<id>/`` (``inputs.demands`` points there).
 Every expanded scenario is validated up front (all problems at once). Each scenario has a stable id, a hash
 of its sorted overrides, and a readable label. :func:`run_sweep` runs the pending scenarios on a Dask
 ``LocalCluster`` (one single-threaded worker process per core) or on an existing cluster, writes each result
@@ -55,6 +58,7 @@ import click
 from .errors import InputError, Problem, ProblemCollector, QtopoError
 
 SCALE_KEY = "demands.scale"
+DEMANDS_PREFIX = "demands."
 STATUSES = ("optimal", "feasible", "infeasible", "no_solution", "error")
 _SWEEP_KEYS = {
     "name": "short name of the sweep",
@@ -63,6 +67,7 @@ _SWEEP_KEYS = {
     "mode": "'grid' (cartesian product of [grid]) or 'list' (one [[list]] table per scenario)",
     "save_plans": "also write each full plan (plan.json, plan.gpkg, report) under runs/<id>/",
     "solver_threads": "HiGHS threads per scenario (HiGHS fixes its thread pool per process)",
+    "failures": "single-failure analysis of each plan (survivability columns); default true",
 }
 _TABLES = {"sweep", "fixed", "grid", "list"}
 MAX_SCENARIOS = 100_000
@@ -93,6 +98,7 @@ class SweepSpec:
     varied: tuple[str, ...] = ()
     save_plans: bool = False
     solver_threads: int = 1
+    failures: bool = True
     path: Path | None = None
 
     def __len__(self) -> int:
@@ -164,9 +170,53 @@ def make_label(overrides: Mapping[str, Any], keys: Iterable[str] | None = None) 
     return ", ".join(f"{names[k]}={_fmt(overrides[k])}" for k in keys) or "base"
 
 
-def _check_scale(col: ProblemCollector, where: str, v) -> None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-        col.add(where, f"'{SCALE_KEY}' = {v!r} must be a positive number", "e.g. 0.5, 1 or 2 (multiplies every demand target)")
+def _demand_columns() -> dict:
+    """Optional demand-table columns a sweep may set for every demand (``demands.k_routes = 2``)."""
+    try:
+        from .requirements import COLUMNS
+    except ImportError:  # pragma: no cover - requirements ship with the planner
+        return {}
+    return dict(COLUMNS)
+
+
+def _check_demand_key(col: ProblemCollector, where: str, key: str, v) -> None:
+    """``demands.scale`` must be a positive number; ``demands.<column>`` must name a demand-table column."""
+    if key == SCALE_KEY:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+            col.add(where, f"'{SCALE_KEY}' = {v!r} must be a positive number",
+                    "e.g. 0.5, 1 or 2 (multiplies every demand target)")
+        return
+    name = key[len(DEMANDS_PREFIX):]
+    known = ["scale", *_demand_columns()]
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        col.add(where, f"unknown key '{key}'", f"did you mean 'demands.{close[0]}'?" if close else
+                f"demands.scale multiplies every target; demands.<column> sets a column for every demand "
+                f"(columns: {', '.join(known[1:])})")
+    elif not isinstance(v, (int, float, str)):
+        col.add(where, f"'{key}' = {v!r} must be a number or a string", f"e.g. \"{key}\" = 2")
+
+
+def _split_overrides(overrides: Mapping[str, Any]) -> tuple[dict, dict]:
+    """(scenario overrides, demand overrides ``demands.*``)."""
+    scen = {k: v for k, v in overrides.items() if not k.startswith(DEMANDS_PREFIX)}
+    dem = {k: v for k, v in overrides.items() if k.startswith(DEMANDS_PREFIX)}
+    return scen, dem
+
+
+def apply_demand_overrides(demands, overrides: Mapping[str, Any]):
+    """A copy of a demands table with ``demands.scale`` (multiplies ``target_bps``) and ``demands.<column>``
+    (sets the column for every demand) applied."""
+    import pandas as pd
+
+    d = demands.copy()
+    for k, v in overrides.items():
+        name = k[len(DEMANDS_PREFIX):] if k.startswith(DEMANDS_PREFIX) else k
+        if name == "scale":
+            d["target_bps"] = pd.to_numeric(d["target_bps"], errors="raise").astype(float) * float(v)
+        else:
+            d[name] = v
+    return d
 
 
 def sweep_from_dict(raw: Mapping[str, Any], base_dir: str | Path = ".", path: str | Path | None = None) -> SweepSpec:
@@ -239,25 +289,33 @@ def sweep_from_dict(raw: Mapping[str, Any], base_dir: str | Path = ".", path: st
     if not isinstance(save_plans, bool):
         col.add(where, f"'save_plans' must be true or false, got {save_plans!r}", "save_plans = true")
         save_plans = False
+    failures = sw.get("failures", True)
+    if not isinstance(failures, bool):
+        col.add(where, f"'failures' must be true or false, got {failures!r}", "failures = true")
+        failures = True
     threads = sw.get("solver_threads", 1)
     if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 256:
         col.add(where, f"'solver_threads' must be an integer from 1 to 256, got {threads!r}",
                 "solver_threads = 1 (one HiGHS thread per worker process is usually fastest in a sweep)")
         threads = 1
 
-    def check_keys(table: str, d: Mapping) -> None:
-        for k in d:
-            if k == "solver.threads":
-                col.add(f"{fname} [{table}]", "'solver.threads' cannot be set per scenario: HiGHS fixes its thread "
-                        "pool per worker process", "set solver_threads in [sweep] instead")
+    def check_keys(table: str, d: Mapping) -> dict:
+        """``d`` without the keys a sweep may not vary (reported)."""
+        out = dict(d)
+        if "solver.threads" in out:
+            col.add(f"{fname} [{table}]", "'solver.threads' cannot be set per scenario: HiGHS fixes its thread "
+                    "pool per worker process", "set solver_threads in [sweep] instead")
+            del out["solver.threads"]
+        return out
 
     fixed = raw.get("fixed", {})
     if not isinstance(fixed, Mapping):
         col.add(f"{fname} [fixed]", "[fixed] must be a table of dotted keys", '[fixed] "solver.time_limit_s" = 20')
         fixed = {}
-    check_keys("fixed", fixed)
-    if SCALE_KEY in fixed:
-        _check_scale(col, f"{fname} [fixed]", fixed[SCALE_KEY])
+    fixed = check_keys("fixed", fixed)
+    for k, v in fixed.items():
+        if k.startswith(DEMANDS_PREFIX):
+            _check_demand_key(col, f"{fname} [fixed]", k, v)
     grid = raw.get("grid")
     lst = raw.get("list")
     entries: list[tuple[dict, str | None]] = []  # (varying overrides, explicit label)
@@ -270,7 +328,7 @@ def sweep_from_dict(raw: Mapping[str, Any], base_dir: str | Path = ".", path: st
             col.add(f"{fname} [grid]", "missing or empty [grid] table",
                     "add [grid] with dotted scenario keys and lists of values, e.g. \"costs.hut_node_eur\" = [2e5, 4e5]")
             grid = {}
-        check_keys("grid", grid)
+        grid = check_keys("grid", grid)
         values = []
         for k, v in grid.items():
             w = f"{fname} [grid] {k}"
@@ -284,9 +342,9 @@ def sweep_from_dict(raw: Mapping[str, Any], base_dir: str | Path = ".", path: st
             dups = sorted({_fmt(x) for x, c in zip(v, canon) if canon.count(c) > 1})
             if dups:
                 col.add(w, f"repeated value(s) {', '.join(dups)}", "list each value once")
-            if k == SCALE_KEY:
+            if k.startswith(DEMANDS_PREFIX):
                 for x in v:
-                    _check_scale(col, w, x)
+                    _check_demand_key(col, w, k, x)
             varied.append(k)
             values.append(v)
         n = math.prod(len(v) for v in values) if values else 0
@@ -313,24 +371,28 @@ def sweep_from_dict(raw: Mapping[str, Any], base_dir: str | Path = ".", path: st
             if label is not None and not isinstance(label, str):
                 col.add(w, f"'label' must be a string, got {label!r}", 'label = "cheap huts"')
                 label = None
-            check_keys(f"[list] #{i}", entry)
+            entry = check_keys(f"[list] #{i}", entry)
             for k in entry:
                 if k in fixed:
                     col.add(w, f"'{k}' is both in [fixed] and in this entry", "keep it in one of them")
                 if k not in varied:
                     varied.append(k)
-            if SCALE_KEY in entry:
-                _check_scale(col, w, entry[SCALE_KEY])
+            for k, v in entry.items():
+                if k.startswith(DEMANDS_PREFIX):
+                    _check_demand_key(col, w, k, v)
             entries.append((entry, label))
     # expand, give ids, find duplicates
     runs: list[SweepRun] = []
     seen: dict[str, int] = {}
+    n_dup = 0
     for i, (ov, label) in enumerate(entries, 1):
         full = {**fixed, **ov, "solver.threads": threads}
         sid = scenario_id(full)
         if sid in seen:
-            col.add(f"{fname}", f"scenarios #{seen[sid]} and #{i} are identical ({make_label(ov)})",
-                    "remove the duplicate")
+            n_dup += 1
+            if n_dup <= 3:
+                col.add(f"{fname}", f"scenarios #{seen[sid]} and #{i} are identical ({make_label(ov)})",
+                        "remove the duplicate")
             continue
         seen[sid] = i
         lab = label if label else make_label(ov, varied if mode == "grid" else list(ov))
@@ -338,32 +400,45 @@ def sweep_from_dict(raw: Mapping[str, Any], base_dir: str | Path = ".", path: st
     # validate every expanded scenario against the scenario schema; report each distinct problem once
     if scen_raw is not None and runs:
         found: dict[tuple, list[str]] = {}
+
+        def note(problems, label):
+            for p in problems:
+                found.setdefault((p.where, p.what, p.fix), []).append(label)
+
+        demand_cache: dict[str, Any] = {}
         for r in runs:
-            ov = {k: v for k, v in r.overrides.items() if k != SCALE_KEY}
+            ov, dov = _split_overrides(r.overrides)
             try:
                 scenario_from_dict(apply_overrides(scen_raw, ov), path=scen_path)
             except InputError as e:
-                for p in e.problems:
-                    found.setdefault((p.where, p.what, p.fix), []).append(r.label)
+                note(e.problems, r.label)
+            if dov:  # the demand table this scenario will plan with must be valid too
+                dpath = str(_demands_path(scen_path, scen_raw, ov))
+                try:
+                    if dpath not in demand_cache:
+                        from .io import read_demands
+
+                        demand_cache[dpath] = read_demands(dpath)
+                    d = apply_demand_overrides(demand_cache[dpath], dov)
+                    from .requirements import parse_requirements
+
+                    parse_requirements(d, where=Path(dpath).name)
+                except InputError as e:
+                    note(e.problems, r.label)
+                except ImportError:  # pragma: no cover
+                    pass
         for (w, what, fix), labels in found.items():
             n = len(labels)
             scope = (f"all {n} scenarios" if n == len(runs) else
                      f"{n} scenario{'s' if n != 1 else ''}, e.g. [{labels[0]}]")
             col.add(f"{fname} ({scope}) {w}", what, fix)
-        # demand files that will be scaled must be readable
-        if not found and any(SCALE_KEY in r.overrides for r in runs):
-            for dpath in sorted({str(_demands_path(scen_path, scen_raw, r.overrides)) for r in runs
-                                 if SCALE_KEY in r.overrides}):
-                try:
-                    from .io import read_demands
-
-                    read_demands(dpath)
-                except InputError as e:
-                    for p in e.problems:
-                        col.add(f"{fname}: demands to scale: {p.where}", p.what, p.fix)
+    if n_dup > 3:
+        col.add(fname, f"and {n_dup - 3} more identical scenarios", "remove the duplicates")
+    col.problems = list(dict.fromkeys(col.problems))  # each distinct problem once
     col.raise_if_any()
     return SweepSpec(scenario=scen_path, runs=tuple(runs), mode=mode, name=name, description=description,
                      fixed=dict(fixed), varied=tuple(varied), save_plans=save_plans, solver_threads=threads,
+                     failures=failures,
                      path=Path(path).resolve() if path is not None else None)
 
 
@@ -463,13 +538,13 @@ def _dumps(obj) -> str:
     return json.dumps(obj, indent=1, default=_json_default, allow_nan=False) + "\n"
 
 
-def _scaled_demands(src: Path, dst: Path, scale: float) -> Path:
-    """Copy the demands CSV ``src`` to ``dst`` with every target multiplied by ``scale`` (deterministic text)."""
+def _modified_demands(src: Path, dst: Path, overrides: Mapping[str, Any]) -> Path:
+    """Copy the demands CSV ``src`` to ``dst`` with the demand overrides applied (deterministic text)."""
     import pandas as pd
 
     df = pd.read_csv(src, dtype={"source": str, "target": str}, skipinitialspace=True, encoding="utf-8-sig")
     df.columns = [str(c).strip() for c in df.columns]
-    df["target_bps"] = pd.to_numeric(df["target_bps"], errors="raise").astype(float) * float(scale)
+    df = apply_demand_overrides(df, overrides)
     _write_replace(dst, df.to_csv(index=False, float_format="%.17g"))
     return dst
 
@@ -503,11 +578,6 @@ def summarise_plan(data: Mapping[str, Any]) -> dict:
     out["cost_nodes_eur"] = cb.get("nodes_eur")
     out["cost_device_pairs_eur"] = cb.get("device_pairs_eur")
     out["cost_devices_and_fibre_eur"] = cb.get("devices_and_fibre_eur")
-    surv = data.get("survivability")
-    if isinstance(surv, Mapping):
-        surv = surv.get("score", surv.get("fraction"))
-    if isinstance(surv, (int, float)) and not isinstance(surv, bool):
-        out["survivability"] = float(surv)
     T = data.get("timings_s") or {}
     out["time_total_s"] = T.get("total")
     out["time_solve_s"] = T.get("solve")
@@ -517,6 +587,33 @@ def summarise_plan(data: Mapping[str, Any]) -> dict:
     if diag:
         out["diagnosis"] = "; ".join(f"{d.get('source')}-{d.get('target')}: {d.get('reason')}" for d in diag[:5]) + \
             (f"; and {len(diag) - 5} more" if len(diag) > 5 else "")
+    return out
+
+
+def summarise_failures(plan, scen) -> dict:
+    """Single-failure figures of a plan (:func:`qtopo.failures.analyse_failures`).
+
+    ``survivability``: mean over demands of the share of the single failures that can touch the plan (end
+    nodes excluded) that the demand survives with its planned routes (1.0: every demand survives every single
+    failure); ``demands_surviving_all``: demands that survive every one; ``availability_min``: lowest demand
+    availability when the scenario gives ``[availability]`` figures. A failing analysis is recorded in
+    ``failures_error`` and leaves the plan's result intact.
+    """
+    try:
+        from .failures import analyse_failures
+
+        res = analyse_failures(plan, scen)
+    except Exception as e:  # the analysis is extra information: never lose the plan's result over it
+        return {"failures_error": f"{type(e).__name__}: {e}"[:2000]}
+    shares, full, avail = [], 0, []
+    for sm in (res.get("summary") or {}).values():
+        n, ok = int(sm.get("single_failures") or 0), int(sm.get("survives") or 0)
+        shares.append(ok / n if n else 1.0)
+        full += int(ok == n)
+        if sm.get("availability") is not None:
+            avail.append(float(sm["availability"]))
+    out = {"survivability": sum(shares) / len(shares) if shares else None, "demands_surviving_all": full}
+    out["availability_min"] = min(avail) if avail else None
     return out
 
 
@@ -543,19 +640,20 @@ def run_scenario(task: Mapping[str, Any]) -> dict:
         from .planner import plan as _plan
         from .scenario import load_scenario
 
-        ov = dict(task["overrides"])
-        scale = ov.pop(SCALE_KEY, None)
+        ov, dov = _split_overrides(task["overrides"])
         _set_highs_threads(int(ov.get("solver.threads", 1)))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             scen = load_scenario(task["scenario"], ov)
-            if scale is not None:  # a scaled copy of the demands in this scenario's working folder
+            if dov:  # a modified copy of the demands in this scenario's working folder
                 dst = out_dir / "work" / task["id"] / "demands.csv"
-                ov["inputs.demands"] = str(_scaled_demands(scen.input_path("demands"), dst, scale).resolve())
+                ov["inputs.demands"] = str(_modified_demands(scen.input_path("demands"), dst, dov).resolve())
                 scen = load_scenario(task["scenario"], ov)
             plan_obj = _plan(scen, None, write_outputs=False)
-        summary.update(summarise_plan(plan_obj.data))
-        summary["error"] = None
+            summary.update(summarise_plan(plan_obj.data))
+            summary["error"] = None
+            if task.get("failures", True) and plan_obj.has_plan:
+                summary.update(summarise_failures(plan_obj, scen))
     except Exception as e:  # any failure of this scenario is a result, not a crash of the sweep
         msg = str(e.format() if isinstance(e, InputError) else e).strip()
         summary.update({"status": "error", "error": f"{type(e).__name__}: {msg}"[:4000]})
@@ -595,6 +693,25 @@ def _finite(obj):
 # ---------------------------------------------------------------------------------------------------------
 class SweepLocked(QtopoError):
     """Another sweep is writing into the same output folder."""
+
+
+@contextlib.contextmanager
+def _quiet_logs(enabled: bool):
+    """Keep Dask's INFO/WARNING chatter (worker start/stop, a restarted worker) off a cluster we own."""
+    import logging
+
+    names = ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.core", "distributed.worker",
+             "distributed.http.proxy")
+    old = {n: logging.getLogger(n).level for n in names}
+    if enabled:
+        for n in names:
+            logging.getLogger(n).setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        if enabled:
+            for n, lvl in old.items():
+                logging.getLogger(n).setLevel(lvl)
 
 
 @contextlib.contextmanager
@@ -662,7 +779,8 @@ def _clean_temp(out_dir: Path) -> None:
 def _tasks(spec: SweepSpec, out_dir: Path, ids: Iterable[str]) -> list[dict]:
     want = set(ids)
     return [{"id": r.id, "label": r.label, "overrides": dict(r.overrides), "scenario": str(spec.scenario),
-             "out_dir": str(out_dir), "save_plan": spec.save_plans} for r in spec.runs if r.id in want]
+             "out_dir": str(out_dir), "save_plan": spec.save_plans,
+             "failures": spec.failures} for r in spec.runs if r.id in want]
 
 
 class _Bar:
@@ -706,7 +824,9 @@ class _Bar:
 
 
 def _client(scheduler, n_workers):
-    """(client, owned objects to close). ``scheduler`` may be an address, a Client or a cluster object."""
+    """(client, objects to close afterwards: the client and cluster made here, in closing order).
+
+    ``scheduler`` may be None (a new LocalCluster), an address, a Client or a cluster object."""
     try:
         from distributed import Client, LocalCluster
     except ImportError:  # pragma: no cover - optional dependency
@@ -716,18 +836,19 @@ def _client(scheduler, n_workers):
     if scheduler is None:
         n = n_workers or _cores()
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                               silence_logs=logging.ERROR)
-        return Client(cluster), [cluster]
+                               silence_logs=logging.CRITICAL)  # workers: lost tasks are reported by the driver
+        c = Client(cluster)
+        return c, [c, cluster]
     if isinstance(scheduler, Client):
         return scheduler, []
     if hasattr(scheduler, "scheduler_address"):
         c = Client(scheduler)
-        return c, []
+        return c, [c]
     try:
         c = Client(str(scheduler), timeout="20s")
     except (OSError, TimeoutError) as e:
         raise QtopoError(f"cannot connect to the Dask scheduler at {scheduler}: {e}") from None
-    return c, []
+    return c, [c]
 
 
 def _cores() -> int:
@@ -775,7 +896,7 @@ def run_sweep(spec: SweepSpec | str | Path, out_dir: str | Path, scheduler=None,
     t0 = time.perf_counter()
     counts = {"ran": 0, "skipped": 0, "lost": 0}
     lost_errors: dict[str, str] = {}
-    with _lock(out_dir):
+    with _lock(out_dir), _quiet_logs(scheduler is None):
         _check_manifest(spec, out_dir)
         _clean_temp(out_dir)
         pending = [r.id for r in spec.runs if not result_path(out_dir, r.id).exists()]
@@ -815,12 +936,9 @@ def run_sweep(spec: SweepSpec | str | Path, out_dir: str | Path, scheduler=None,
                 for f in futures:
                     with contextlib.suppress(Exception):
                         f.release()
-                if owned:
+                for o in owned:
                     with contextlib.suppress(Exception):
-                        client.close()
-                    for o in owned:
-                        with contextlib.suppress(Exception):
-                            o.close()
+                        o.close()
         df = collect(out_dir, spec)
         write_results(df, out_dir)
     for s in STATUSES:
@@ -836,10 +954,11 @@ def run_sweep(spec: SweepSpec | str | Path, out_dir: str | Path, scheduler=None,
 # Collecting results
 # ---------------------------------------------------------------------------------------------------------
 _FIRST = ["id", "label", "status", "objective_cost", "mip_gap", "best_bound"]
-_LAST = ["delivered_total_bps", "target_total_bps", "min_rate_margin", "survivability", "n_demands",
+_LAST = ["delivered_total_bps", "target_total_bps", "min_rate_margin", "survivability", "demands_surviving_all",
+         "availability_min", "n_demands",
          "n_trusted_nodes", "n_intermediate_nodes", "n_links", "device_pairs", "cost_nodes_eur",
          "cost_device_pairs_eur", "cost_devices_and_fibre_eur", "time_total_s", "time_solve_s", "wall_s",
-         "verification_ok", "termination", "diagnosis", "error", "overrides", "host", "qtopo_version"]
+         "verification_ok", "termination", "diagnosis", "error", "failures_error", "overrides", "host", "qtopo_version"]
 
 
 def collect(out_dir: str | Path, spec: SweepSpec | None = None):
@@ -965,8 +1084,13 @@ def pareto_plot(df, path: str | Path | None = None, ax=None):
     panels = [("delivered_total_bps", "delivered key rate, all demands (bit/s)")]
     if "survivability" in df.columns and pd.to_numeric(df["survivability"], errors="coerce").notna().any():
         panels.append(("survivability", "survivability"))
-    if ax is None:
-        fig = Figure(figsize=(6.4 * len(panels), 4.6))  # no pyplot: no global state, any backend
+    if ax is None and path is None:  # interactive (a notebook): a pyplot figure, shown by the backend
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=(6.4 * len(panels), 4.6))
+        axes = list(fig.subplots(1, len(panels), squeeze=False)[0])
+    elif ax is None:  # a file: no pyplot, no global state, works with any backend
+        fig = Figure(figsize=(6.4 * len(panels), 4.6))
         axes = list(fig.subplots(1, len(panels), squeeze=False)[0])
     else:
         axes, fig = [ax], ax.figure
@@ -986,7 +1110,8 @@ def pareto_plot(df, path: str | Path | None = None, ax=None):
             front = pareto_front(df, benefit=col)[has]
             fx, fy = x[front].to_numpy(), y[front].to_numpy()
             order = fx.argsort()
-            a.step(fx[order], fy[order], where="post", color="#c44e52", lw=1.5, zorder=3)
+            # staircase: to get more than one front point's benefit, pay the next front point's cost
+            a.step(fx[order], fy[order], where="pre", color="#c44e52", lw=1.5, zorder=3)
             a.scatter(fx, fy, s=60, color="#c44e52", zorder=4, label="Pareto front")
             if col == "delivered_total_bps" and x.max() > 0 and x[x > 0].min() > 0 and x.max() / x[x > 0].min() > 20:
                 a.set_xscale("log")
