@@ -96,6 +96,24 @@ def _read_vector(path: Path, what: str, layer: str | None, col: ProblemCollector
                     "export it again with its .prj, or convert it to GeoPackage with a CRS")
             return None
     kw = {"layer": layer} if layer else {}
+    try:
+        import pyogrio
+
+        layers = [str(x) for x in pyogrio.list_layers(path)[:, 0]]
+    except Exception:  # unreadable: reported by the read below
+        layers = []
+    if layer and layers and layer not in layers:
+        import difflib
+
+        close = difflib.get_close_matches(layer, layers, n=1)
+        col.add(str(path), f"has no layer {layer!r} (layers: {', '.join(layers)})",
+                f"did you mean {close[0]!r}? (inputs.{what}_layer)" if close else f"set inputs.{what}_layer to one of them")
+        return None
+    if not layer and len(layers) > 1:
+        # never guess: reading the first layer silently could plan on the wrong data
+        col.add(str(path), f"has {len(layers)} layers ({', '.join(layers)}) and the scenario does not say which "
+                f"holds the {what}", f"set inputs.{what}_layer = \"...\" in the scenario")
+        return None
     unreadable: dict[int, str] = {}
     try:
         with warnings.catch_warnings():
@@ -383,8 +401,11 @@ def read_demands(path: str | Path, site_ids=None) -> pd.DataFrame:
     need = ["source", "target", "target_bps"]
     missing = [c for c in need if c not in df.columns]
     if missing:
+        header = ",".join(map(str, df.columns))
+        sep = next((name for ch, name in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")) if ch in header), None)
         col.add(str(path), f"missing column(s) {missing} (has {list(df.columns)})",
-                "the header must be: source,target,target_bps")
+                f"the file looks {sep}-separated: save it comma-separated with the header source,target,target_bps"
+                if sep else "the header must be: source,target,target_bps")
         col.raise_if_any()
     if len(df) == 0:
         col.add(str(path), "no demands", "add at least one row source,target,target_bps")
