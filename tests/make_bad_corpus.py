@@ -617,6 +617,23 @@ def _(b: Base):
     b.set("devices.apd", "max_pairs_per_link", "0")
 
 
+@case("device_all_disabled", 4, "the only device type is disabled", "every device type is disabled")
+def _(b: Base):
+    b.set("devices.apd", "enabled", "false")
+
+
+@case("network_hut_spacing_tiny", 4, "huts every 10 m: thousands of candidates, would hang the planner",
+      "would create", "in-line hut candidates", "use hut_spacing_km >= 1")
+def _(b: Base):
+    b.set("network", "hut_spacing_km", "0.01")
+
+
+@case("demands_semicolon_separated", 4, "demands saved by a spreadsheet with ';' as separator",
+      "missing column(s)", "looks semicolon-separated")
+def _(b: Base):
+    b.demands = b.demands.replace(",", ";")
+
+
 # ----------------------------------------------------------------------------------------------------------
 # routes attributes
 # ----------------------------------------------------------------------------------------------------------

@@ -172,6 +172,42 @@ def test_huge_file_lowered_limit(tmp_path, monkeypatch):
     assert "larger than the 50 bytes limit" in r.output
 
 
+@pytest.fixture
+def multilayer(tmp_path):
+    """The base with sites and routes in one GeoPackage of three layers (generated: GeoPackages are ~100 KB)."""
+    import geopandas as gpd
+
+    scen = _copy("_base", tmp_path)
+    d = scen.parent
+    sites, routes = gpd.read_file(d / "sites.geojson"), gpd.read_file(d / "routes.geojson")
+    routes.to_file(d / "net.gpkg", layer="routes")
+    sites.to_file(d / "net.gpkg", layer="sites")
+    sites.iloc[:2].to_file(d / "net.gpkg", layer="sites_2023")
+    text = scen.read_text().replace("sites.geojson", "net.gpkg").replace("routes.geojson", "net.gpkg")
+    scen.write_text(text)
+    return scen
+
+
+def test_multilayer_gpkg_without_layer_name(multilayer, tmp_path):
+    """Never guess a layer: the first one may be the wrong data."""
+    r = _invoke("plan", multilayer, "--out", tmp_path / "out", "-q")
+    assert r.exit_code == 4, r.output
+    assert "has 3 layers (routes, sites, sites_2023)" in r.output
+    assert "set inputs.sites_layer" in r.output and "set inputs.routes_layer" in r.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_multilayer_gpkg_wrong_layer_name(multilayer, tmp_path):
+    text = multilayer.read_text().replace("[inputs]", '[inputs]\nsites_layer = "site"\nroutes_layer = "routes"')
+    multilayer.write_text(text)
+    r = _invoke("plan", multilayer, "--out", tmp_path / "out", "-q")
+    assert r.exit_code == 4, r.output
+    assert "has no layer 'site'" in r.output and "did you mean 'sites'?" in r.output
+    multilayer.write_text(text.replace('"site"', '"sites"'))
+    r = _invoke("plan", multilayer, "--out", tmp_path / "out", "-q")
+    assert r.exit_code == 0, r.output
+
+
 def test_out_is_a_file(tmp_path):
     scen = _copy("_base", tmp_path)
     (tmp_path / "out").write_text("not a directory")
