@@ -142,3 +142,16 @@ def test_loglog_slope():
     assert registry.loglog_slope([1, 2, 4, 8], [3, 6, 12, 24]) == pytest.approx(1.0)
     assert registry.loglog_slope([1, 2, 4], [1, 4, 16]) == pytest.approx(2.0)
     assert registry.loglog_slope([1, 2], [1, 2]) is None
+
+
+@pytest.mark.parametrize("name", ["zoo-dfn", "zoo-uscarrier"])
+def test_zoo_instances_read(tmp_path, name):
+    """Zoo instances whose raw import the planner rejects (zero-length routes, route-less sites) read cleanly."""
+    import qtopo
+    from benchmarks.instances import scenario_path
+
+    p = scenario_path(registry.INSTANCES[name], cache=tmp_path)
+    net, demands = qtopo.read_network(qtopo.load_scenario(p))
+    k = registry.INSTANCES[name].params["endpoints"]
+    assert len(demands) == k * (k - 1) // 2
+    assert "Dropped" in p.read_text().split("[scenario]")[0]
