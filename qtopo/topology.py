@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -263,6 +264,8 @@ def add_huts(net: FibreNetwork, spacing_km: float) -> FibreNetwork:
     """Split every edge longer than ``spacing_km`` into equal segments with a hut candidate at each cut.
 
     Hut ids are ``"{u}~{v}#{k}"`` (k-th hut from u along the edge), so they are stable for the same inputs.
+    Parallel segments between the same two nodes (two routes along one corridor) are different huts in different
+    places: their ids carry the route id, ``"{u}~{v}~{route_id}#{k}"`` (and ``.2``, ``.3``... if that repeats).
     """
     L = net.edges.length_km.to_numpy()
     nseg = np.maximum(np.ceil(L / spacing_km - 1e-9).astype(int), 1)
@@ -278,16 +281,25 @@ def add_huts(net: FibreNetwork, spacing_km: float) -> FibreNetwork:
             f"use hut_spacing_km >= {math.ceil(need):g} (trusted-node huts are typically tens of km apart), or 0 "
             "for none")], "network too large")
     keep = nseg == 1
+    split = np.flatnonzero(~keep)
+    tag = {i: f"{net.edges.u.iat[i]}~{net.edges.v.iat[i]}" for i in split}
+    n_tag = Counter(tag.values())
+    tag = {i: (t if n_tag[t] == 1 else f"{t}~{net.edges.route_id.iat[i]}") for i, t in tag.items()}
+    n_tag, seen = Counter(tag.values()), Counter()
+    for i in split:  # same route id twice between the same nodes: number them in edge order
+        if n_tag[tag[i]] > 1:
+            seen[tag[i]] += 1
+            tag[i] = f"{tag[i]}.{seen[tag[i]]}"
     new_nodes, new_edges = [], [net.edges[keep]]
     rows = []
     geoms = []
-    for i in np.flatnonzero(~keep):
+    for i in split:
         e = net.edges.iloc[i]
         k = int(nseg[i])
         fr = np.linspace(0.0, 1.0, k + 1)
         g = e.geometry
         hut_pts = shapely.line_interpolate_point(g, fr[1:-1], normalized=True)
-        ids = [f"{e.u}~{e.v}#{j}" for j in range(1, k)]
+        ids = [f"{tag[i]}#{j}" for j in range(1, k)]
         for hid, p in zip(ids, hut_pts):
             new_nodes.append({"node": hid, "lon": p.x, "lat": p.y, "kind": "hut", "site_ids": (),
                               "capex_eur": np.nan, "country": "", "operator": e.operator, "existing": False})
