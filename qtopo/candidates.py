@@ -584,8 +584,7 @@ def prune_by_bound(inputs: PlanningInputs, upper_bound_eur: float) -> PlanningIn
     hd = inputs.hop_devices
     if len(hd) == 0 or not math.isfinite(upper_bound_eur) or inputs.params.get("budget_mode"):
         return inputs
-    if "existing_pairs" in hd.columns and hd["existing_pairs"].any():
-        return inputs  # brownfield pairs are free: the cheapest-pair argument does not hold
+    existing = hd["existing_pairs"].to_numpy(int) > 0 if "existing_pairs" in hd.columns else np.zeros(len(hd), bool)
     nodes = inputs.nodes
     term = nodes["terminal"]
     d = inputs.demands
@@ -604,11 +603,11 @@ def prune_by_bound(inputs: PlanningInputs, upper_bound_eur: float) -> PlanningIn
     cap = nodes["capex_eur"]
     capex_ends = np.where(tu, 0.0, cap.reindex(u).to_numpy()) + np.where(tv, 0.0, cap.reindex(v).to_numpy())
     n_non = (~tu).astype(int) + (~tv).astype(int)
-    cpp = hd["cost_per_pair_eur"].to_numpy()
-    cheapest = float(cpp.min())
+    cpp = np.where(existing, 0.0, hd["cost_per_pair_eur"].to_numpy())  # installed pairs cost nothing more
+    cheapest = float(cpp.min())  # 0 with brownfield pairs: then only an option's own cost counts
     links = 1 + np.ceil(np.maximum(T + 2 * n_non - 2, 0) / 2.0)
     lb = const + capex_ends + cpp + (links - 1) * cheapest
-    keep = lb <= upper_bound_eur * (1 + 1e-9) + 1e-6
+    keep = (lb <= upper_bound_eur * (1 + 1e-9) + 1e-6) | existing
     if keep.all():
         return inputs
     hd2 = hd[keep].copy()
