@@ -294,7 +294,15 @@ def read_routes(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
     gdf = gdf.reset_index(drop=True)
     if "id" not in gdf.columns:
         gdf["id"] = [f"route{i}" for i in range(len(gdf))]
-    gdf["id"] = gdf["id"].astype(str)
+    rid = gdf["id"]
+    no_id = (rid.isna() | (rid.astype(str).str.strip() == "")).to_numpy()
+    gdf["id"] = rid.astype(str).str.strip()
+    gdf.loc[no_id, "id"] = [f"route{i}" for i in np.flatnonzero(no_id)]  # ids are optional: number the missing
+    dup = gdf["id"].duplicated(keep=False).to_numpy()
+    for v in sorted(set(gdf["id"][dup])):
+        rows = np.flatnonzero((gdf["id"] == v).to_numpy()).tolist()
+        col.add(f"{path.name}, rows {rows}", f"duplicate route id {v!r}",
+                "make route ids unique (they name fibre cuts in reports), or leave them empty to have them numbered")
     geom = gdf.geometry.values
     isna = pd.isna(gdf.geometry).to_numpy()
     bad_read = _unreadable_mask(gdf)
