@@ -265,7 +265,7 @@ def add_huts(net: FibreNetwork, spacing_km: float) -> FibreNetwork:
 
     Hut ids are ``"{u}~{v}#{k}"`` (k-th hut from u along the edge), so they are stable for the same inputs.
     Parallel segments between the same two nodes (two routes along one corridor) are different huts in different
-    places: their ids carry the route id, ``"{u}~{v}~{route_id}#{k}"`` (and ``.2``, ``.3``... if that repeats).
+    places: their ids carry the route id, ``"{u}~{v}~{route_id}#{k}"`` (then ``.1``, ``.2``... if that repeats).
     """
     L = net.edges.length_km.to_numpy()
     nseg = np.maximum(np.ceil(L / spacing_km - 1e-9).astype(int), 1)
