@@ -373,6 +373,11 @@ def _(b: Base):
         f["properties"]["name"] = f["properties"].pop("id")
 
 
+@case("routes_duplicate_id", 4, "two routes share an id", "routes.geojson, rows [0, 1]", "duplicate route id 'r1'")
+def _(b: Base):
+    b.route("r2")["properties"]["id"] = "r1"
+
+
 @case("sites_negative_capex", 4, "a site with a negative capex", "id='bravo'", "capex_eur -5 is not a cost >= 0")
 def _(b: Base):
     b.site("bravo")["properties"]["capex_eur"] = -5
