@@ -226,6 +226,9 @@ def solve_link_based(
     t1 = time.perf_counter()
     result["build_s"] = t1 - t0
 
+    import highspy
+
+    highspy.Highs.resetGlobalScheduler(True)  # HiGHS keeps one thread pool per process (FIELD-NOTES)
     opt = SolverFactory("highs")
     res = opt.solve(
         m, load_solutions=False, raise_exception_on_nonoptimal_result=False, time_limit=time_limit,
