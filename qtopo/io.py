@@ -233,7 +233,7 @@ def read_sites(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
     missing = ids.isna() | (ids.astype(str).str.strip() == "")
     for i in np.flatnonzero(missing.to_numpy()):
         col.add(f"{path.name}, row {i}", "missing id", "give every site a unique id")
-    ids_s = ids.astype(str)
+    ids_s = ids.astype(str).str.strip()  # " a" and "a" are the same id once read
     dup = ids_s.duplicated(keep=False) & ~missing
     for v in sorted(set(ids_s[dup])):
         rows = np.flatnonzero((ids_s == v).to_numpy()).tolist()
