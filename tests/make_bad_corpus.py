@@ -362,6 +362,12 @@ def _(b: Base):
     b.site("charlie")["properties"]["id"] = "bravo"
 
 
+@case("sites_duplicate_id_whitespace", 4, "ids 'bravo' and ' bravo ' (the same once trimmed)",
+      "duplicate site id 'bravo'")
+def _(b: Base):
+    b.site("charlie")["properties"]["id"] = " bravo "
+
+
 @case("sites_missing_id", 4, "a site with a null id", "sites.geojson, row 1", "missing id")
 def _(b: Base):
     b.site("bravo")["properties"]["id"] = None
