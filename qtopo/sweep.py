@@ -652,6 +652,9 @@ def run_scenario(task: Mapping[str, Any]) -> dict:
             plan_obj = _plan(scen, None, write_outputs=False)
             summary.update(summarise_plan(plan_obj.data))
             summary["error"] = None
+            if summary.get("status") == "error":  # the solver itself failed: say how
+                sol = plan_obj.data.get("solver") or {}
+                summary["error"] = f"solver: {plan_obj.data.get('termination')}: {sol.get('message') or ''}".strip()
             if task.get("failures", True) and plan_obj.has_plan:
                 summary.update(summarise_failures(plan_obj, scen))
     except Exception as e:  # any failure of this scenario is a result, not a crash of the sweep
@@ -665,10 +668,13 @@ def run_scenario(task: Mapping[str, Any]) -> dict:
     if res_path.exists():  # another attempt committed meanwhile: keep its result
         return {"skipped": True, "result": json.loads(res_path.read_text(encoding="utf-8"))}
     if task.get("save_plan") and plan_obj is not None:
-        from .planner import write_plan
+        from .planner import read_network, write_plan
 
         try:
-            write_plan(plan_obj, runs / task["id"], scen)
+            net = None
+            with contextlib.suppress(Exception):  # only for the maps of the report
+                net = read_network(scen)[0]
+            write_plan(plan_obj, runs / task["id"], scen, net)
             summary["plan_dir"] = f"runs/{task['id']}"
         except Exception as e:
             summary["plan_error"] = f"{type(e).__name__}: {e}"
@@ -879,6 +885,11 @@ def run_sweep(spec: SweepSpec | str | Path, out_dir: str | Path, scheduler=None,
         Dask retries of a task that raised (e.g. an I/O error writing its result). Tasks whose worker process
         died are rescheduled by the scheduler (``distributed.scheduler.allowed-failures``).
 
+    Notes
+    -----
+    The default LocalCluster starts worker processes with ``spawn``: a script that calls this function needs the
+    usual ``if __name__ == "__main__":`` guard (notebooks and the ``qtopo sweep`` command do not).
+
     Returns
     -------
     pandas.DataFrame
@@ -888,7 +899,7 @@ def run_sweep(spec: SweepSpec | str | Path, out_dir: str | Path, scheduler=None,
     """
     if not isinstance(spec, SweepSpec):
         spec = load_sweep(spec)
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).absolute()  # workers may run in another working directory
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError([Problem(str(out_dir), "exists and is not a directory", "choose another --out")],
                          "cannot write sweep")
