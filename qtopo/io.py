@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .errors import InputError, ProblemCollector
+from .errors import InputError, Problem, ProblemCollector
 from .geo import WGS84, check_lonlat
 
 VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".fgb", ".zip"}
@@ -464,23 +465,56 @@ def safe_child(out_dir: Path, name: str) -> Path:
     return p
 
 
+#: File marking a directory written by :func:`atomic_output_dir` (so a later run may replace it).
+OUTPUT_MARKER = ".qtopo-output"
+_OLD_OUTPUTS = ("plan.json", "repeaters.json")  # outputs written before the marker existed
+
+
+def _replaceable_output_dir(d: Path) -> bool:
+    """Empty, or written by qtopo: only then may a run replace the whole directory."""
+    if next(iter(d.iterdir()), None) is None:
+        return True
+    return any((d / n).is_file() for n in (OUTPUT_MARKER, *_OLD_OUTPUTS))
+
+
+def check_output_dir(out_dir: str | Path) -> None:
+    """Raise :class:`InputError` unless ``out_dir`` may be (re)written by :func:`atomic_output_dir`.
+
+    Cheap; call it before long work so that a bad ``--out`` fails first, not after planning.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError([Problem(str(out_dir), "exists and is not a directory", "choose another --out")],
+                         "cannot write output")
+    if out_dir.is_dir() and not _replaceable_output_dir(out_dir):
+        # e.g. --out pointing at the scenario's own folder, or at ".": replacing it would delete the inputs
+        found = sorted(p.name for p in itertools.islice(out_dir.iterdir(), 5))
+        raise InputError([Problem(
+            str(out_dir), f"exists, is not empty and is not a qtopo output directory (it holds {', '.join(found)}"
+            f"{', ...' if len(found) == 5 else ''}); writing there would replace, i.e. delete, its contents",
+            "choose a new or empty directory for --out")], "cannot write output")
+
+
 @contextlib.contextmanager
 def atomic_output_dir(out_dir: str | Path):
     """Write a whole output directory atomically.
 
     Yields a temporary directory next to ``out_dir``; on success it replaces ``out_dir`` (the previous
     contents stay intact until that moment); on any exception, including KeyboardInterrupt, the temporary
-    directory is removed and ``out_dir`` is untouched.
+    directory is removed and ``out_dir`` is untouched. An existing ``out_dir`` is replaced only if it is empty
+    or was written by qtopo (it holds :data:`OUTPUT_MARKER`, or ``plan.json`` from older versions): otherwise
+    :class:`InputError`, so that ``--out .`` or ``--out`` the scenario's own folder can never delete inputs.
     """
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError([f"{out_dir}: exists and is not a directory"], "cannot write output")
+    check_output_dir(out_dir)
     parent = out_dir.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=parent))
     old = None
     try:
         yield tmp
+        (tmp / OUTPUT_MARKER).write_text("Written by qtopo. The next run with this --out replaces this whole "
+                                         "directory.\n", encoding="utf-8")
         os.chmod(tmp, 0o755)
         if out_dir.exists():
             old = parent / f".{out_dir.name}.old-{os.getpid()}"
