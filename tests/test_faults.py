@@ -296,8 +296,59 @@ def test_atomic_output_dir_directly(tmp_path):
             (t / "a.txt").write_text("2")
             (t / "b.txt").write_text("2")
             raise KeyboardInterrupt
-    assert sorted(os.listdir(out)) == ["a.txt"] and (out / "a.txt").read_text() == "1"
+    assert sorted(os.listdir(out)) == [qtopo.io.OUTPUT_MARKER, "a.txt"] and (out / "a.txt").read_text() == "1"
     assert _leftovers(tmp_path) == []
+
+
+# ----------------------------------------------------------------------------------------------------------
+# --out must never delete anything qtopo did not write
+# ----------------------------------------------------------------------------------------------------------
+def test_out_is_the_scenario_folder(base):
+    """``--out`` = the scenario's own folder used to replace it, deleting the inputs."""
+    before = _snapshot(base.parent)
+    r = _run("plan", base, "--out", base.parent, "-q")
+    assert r.exit_code == 4, r.output
+    assert "is not a qtopo output directory" in r.output and "choose a new or empty directory" in r.output
+    assert _snapshot(base.parent) == before
+    assert _leftovers(base.parent.parent) == []
+
+
+def test_out_is_the_current_directory(base, tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "notes.txt").write_text("mine")
+    monkeypatch.chdir(work)
+    r = _run("plan", base, "--out", ".", "-q")
+    assert r.exit_code == 4, r.output
+    assert (work / "notes.txt").read_text() == "mine" and sorted(os.listdir(work)) == ["notes.txt"]
+
+
+def test_out_parent_of_inputs(base, tmp_path):
+    r = _run("plan", base, "--out", tmp_path, "-q")
+    assert r.exit_code == 4, r.output
+    assert base.exists()
+
+
+@pytest.mark.parametrize("content", [None, "marker", "plan.json"])
+def test_out_replaceable(tmp_path, content):
+    """Empty, marked, or an output of an older qtopo (plan.json): replaced as before."""
+    out = tmp_path / "o"
+    out.mkdir()
+    if content == "marker":
+        (out / qtopo.io.OUTPUT_MARKER).write_text("")
+        (out / "old.txt").write_text("")
+    elif content == "plan.json":
+        (out / "plan.json").write_text("{}")
+    with atomic_output_dir(out) as t:
+        (t / "new.txt").write_text("n")
+    assert sorted(os.listdir(out)) == [qtopo.io.OUTPUT_MARKER, "new.txt"]
+
+
+def test_check_output_dir_is_usable_before_planning(tmp_path):
+    (tmp_path / "x.txt").write_text("")
+    with pytest.raises(qtopo.InputError, match="not a qtopo output directory"):
+        qtopo.io.check_output_dir(tmp_path)
+    qtopo.io.check_output_dir(tmp_path / "new")  # not there yet: fine
 
 
 # ----------------------------------------------------------------------------------------------------------
