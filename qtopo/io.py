@@ -119,6 +119,8 @@ def _read_vector(path: Path, what: str, layer: str | None, col: ProblemCollector
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # NaN coordinates: reported per row below
+            # mixed-type attribute columns stay text; the checks below report the bad values per row
+            warnings.filterwarnings("ignore", message="Could not parse column", category=UserWarning)
             try:
                 gdf = gpd.read_file(path, engine="pyogrio", **kw)
             except shapely.errors.GEOSException:
