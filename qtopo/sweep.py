@@ -851,7 +851,7 @@ def _client(scheduler, n_workers):
         c = Client(scheduler)
         return c, [c]
     try:
-        c = Client(str(scheduler), timeout="20s")
+        c = Client(str(scheduler), timeout="10s")
     except (OSError, TimeoutError) as e:
         raise QtopoError(f"cannot connect to the Dask scheduler at {scheduler}: {e}") from None
     return c, [c]
@@ -1173,7 +1173,8 @@ def sweep_command(sweep_file, out_dir, scheduler, n_workers, quiet):
     """Run the scenarios of SWEEP_FILE (a TOML grid or list of overrides) on Dask; skip finished ones.
 
     Exit 0 when every scenario finished (whatever its status: the summary counts infeasible and failed
-    ones), 3 when some were lost with their workers (rerun to finish them), 4 on a bad sweep file.
+    ones), 3 when some were lost with their workers (rerun to finish them), 4 on a bad sweep file or an
+    unreachable scheduler, 130 when interrupted (finished scenarios are kept; rerun to resume).
     """
     spec = load_sweep(sweep_file)
     if scheduler is not None and n_workers is not None:
