@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 
 from qtopo.errors import ProblemCollector
 from qtopo.importers._common import (CRS, DENSIFY_KM, ImportReport, check_file, country_code, datacenter_kinds,
@@ -164,7 +165,20 @@ def read_zoo(path: str | Path, *, datacenters=None, operator: str | None = None,
     if n_par:
         report.notes.append(f"collapsed parallel links on {n_par} site pair(s) into single routes "
                             f"(see column multiplicity)")
-    report.n_sites, report.n_routes = len(sites), len(routes)
+    # links between co-located PoPs (the zoo gives several nodes one city's coordinates) have no length:
+    # they are one place; drop them (the planner snaps both sites to one fibre node)
+    short = routes["geodesic_km"].to_numpy() < 0.05 if "geodesic_km" in routes.columns else np.zeros(len(routes), bool)
+    if short.any():
+        for r in routes[short].itertuples():
+            report.dropped_links.append(f"{r.id} ({r.from_pop} - {r.to_pop}): co-located PoPs (length < 50 m)")
+        routes = routes[~short].reset_index(drop=True)
     report.notes += isolated_note(ids, routes)
+    # PoPs with no link at all cannot be reached by fibre: leave them out (listed in the report)
+    linked = set(routes["from_pop"]) | set(routes["to_pop"])
+    lonely = [i for i in ids if i not in linked]
+    if lonely and len(lonely) < len(ids):
+        report.skipped_nodes += [f"{i}: no link to any other located PoP" for i in lonely]
+        sites = sites[sites["id"].isin(linked)].reset_index(drop=True)
+    report.n_sites, report.n_routes = len(sites), len(routes)
     return sites[SITE_COLUMNS], routes[ROUTE_COLUMNS], report
 
