@@ -53,12 +53,15 @@ class VariantSpec:
         None for variants run by :mod:`benchmarks.run` itself.
     per_instance : bool
         False for benchmarks that are not about one instance (the key-rate throughput benchmark).
+    time_limit_s : dict
+        Per-suite time limit that overrides the instance's (the repeater baseline needs far longer).
     """
 
     name: str
     description: str
     module: str | None = None
     per_instance: bool = True
+    time_limit_s: dict = field(default_factory=dict)
 
     def module_path(self) -> Path | None:
         return BENCH_DIR / f"{self.module}.py" if self.module else None
@@ -109,7 +112,7 @@ register_variant(VariantSpec("trusted", "trusted-node design: qtopo.plan end to 
                                         "MIP start, HiGHS, verify)"))
 register_variant(VariantSpec("repeater", "repeater placement: benchmarks/bench_repeaters.py run(...) (fast "
                                          "formulation timed against the Rabbie et al. 2022 link-based baseline)",
-                             module="bench_repeaters"))
+                             module="bench_repeaters", time_limit_s={"smoke": 30.0, "full": 1800.0}))
 register_variant(VariantSpec("k2", "survivable design (every demand survives any single node or link failure)"))
 register_variant(VariantSpec("keyrate", "key-rate throughput: benchmarks/bench_keyrate.py run(...)",
                              module="bench_keyrate", per_instance=False))
@@ -138,6 +141,8 @@ class InstanceSpec:
     mip_gap : float
         Relative MIP gap at which HiGHS stops.
     variants : tuple of str
+    variant_suites : dict
+        Variant -> suites in which it runs on this instance (default: the instance's suites).
     tags : frozenset of str
         ``medium`` marks instances for the build + hand-off share target.
     """
@@ -150,15 +155,23 @@ class InstanceSpec:
     time_limit_s: dict = field(default_factory=dict)
     mip_gap: float = 0.01
     variants: tuple = ("trusted",)
+    variant_suites: dict = field(default_factory=dict)
     tags: frozenset = frozenset()
 
-    def limit(self, suite: str) -> float:
+    def limit(self, suite: str, variant: str | None = None) -> float:
+        """Solver time limit (s) of this instance in ``suite`` (a variant's own limit wins)."""
+        lim = VARIANTS[variant].time_limit_s if variant in VARIANTS else {}
+        if suite in lim:
+            return float(lim[suite])
         return float(self.time_limit_s.get(suite, self.time_limit_s.get("full", 300.0)))
 
-    def wall_timeout_s(self, suite: str) -> float:
+    def wall_timeout_s(self, suite: str, variant: str | None = None) -> float:
         """Kill the worker after this long: the solver limit is soft and heuristic/build/verify come on top."""
-        t = self.limit(suite)
+        t = self.limit(suite, variant)
         return 2.0 * t + (60.0 if suite in ("test", "smoke") else 600.0)
+
+    def runs_in(self, variant: str, suite: str) -> bool:
+        return suite in self.variant_suites.get(variant, self.suites)
 
 
 INSTANCES: dict[str, InstanceSpec] = {}
@@ -195,7 +208,7 @@ register(InstanceSpec(
 # some link is longer, since without in-line huts those demands could not be served at all.
 _ZOO = [
     # name, file, endpoints, hut_spacing_km, suites, variants, tags, description
-    ("zoo-abilene", "Abilene.graphml", 6, 50.0, S_ALL, ("trusted", "k2"), frozenset(),
+    ("zoo-abilene", "Abilene.graphml", 6, 50.0, S_ALL, ("trusted", "repeater", "k2"), frozenset(),
      "Abilene (US research backbone, 11 PoPs, links up to 2,900 km of fibre): huts every 50 km"),
     ("zoo-surfnet", "Surfnet.graphml", 8, 0.0, S_ALL, ("trusted", "repeater", "k2"), frozenset(),
      "SURFnet (NL, 50 PoPs, longest link 146 km): no huts"),
@@ -216,7 +229,10 @@ for _n, _f, _k, _hut, _s, _v, _t, _d in _ZOO:
     register(InstanceSpec(_n, "zoo", _d, {"file": f"data/zoo/{_f}", "endpoints": _k, "hut_spacing_km": _hut,
                                           "target_bps": TARGET_BPS},
                           _s, {"smoke": 10.0, "full": 450.0 if _n == "zoo-kdl" else 300.0},
-                          variants=_v, tags=_t))
+                          variants=_v, tags=_t,
+                          # bench_repeaters maps zoo-abilene to its quick sanity instance (smoke and full) and
+                          # zoo-surfnet / zoo-colt to the paper's runs (long baseline: full suite only)
+                          variant_suites={"repeater": _s if _n == "zoo-abilene" else S_FULL}))
 
 # ---- Synthetic families (random points in a European box, Gabriel graph, fixed seeds): nodes x endpoints.
 _SYN = [
@@ -257,6 +273,8 @@ def select(suite: str, only: Iterable[str] | None = None) -> list[tuple[Instance
         for vn in inst.variants:
             key = f"{inst.name}:{vn}"
             if only and not (inst.name in only or vn in only or key in only):
+                continue
+            if not inst.runs_in(vn, suite) and key not in only:
                 continue
             out.append((inst, VARIANTS[vn]))
     return out

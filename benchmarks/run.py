@@ -153,7 +153,7 @@ def blank_record(inst: InstanceSpec, var: VariantSpec, suite: str) -> dict:
         "family": inst.family, "description": inst.description, "run_status": None, "status": None,
         "sizes": {k: None for k in SIZE_FIELDS}, "phases_s": {k: None for k in PHASE_FIELDS},
         "peak_memory_mb": None, "objective": None, "bound": None, "gap": None, "verify_ok": None,
-        "heuristic_cost": None, "time_limit_s": inst.limit(suite), "mip_gap": inst.mip_gap, "threads": None,
+        "heuristic_cost": None, "time_limit_s": inst.limit(suite, var.name), "mip_gap": inst.mip_gap, "threads": None,
         "wall_s": None, "timestamp": _now(), "machine": None, "versions": None,
         "load_avg": {"start": load_avg(), "end": None}, "error": None, "notes": [], "progress": [],
     }
@@ -439,7 +439,7 @@ def run_one(inst: InstanceSpec, var: VariantSpec, suite: str, out_dir: Path, *, 
         env = dict(os.environ)
         env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env.setdefault("MPLBACKEND", "Agg")
-        timeout = inst.wall_timeout_s(suite) if time_limit_s is None else 2.0 * time_limit_s + 600.0
+        timeout = inst.wall_timeout_s(suite, var.name) if time_limit_s is None else 2.0 * time_limit_s + 600.0
         start_la = load_avg()
         t0 = time.perf_counter()
         with open(log_p, "wb") as log:
@@ -543,7 +543,7 @@ def main(argv=None) -> int:
     if a.list:
         for inst, var in runs:
             ok, why = var.availability()
-            print(f"{inst.name:22s} {var.name:9s} limit {inst.limit(a.suite):5.0f} s  gap {inst.mip_gap:g}"
+            print(f"{inst.name:22s} {var.name:9s} limit {inst.limit(a.suite, var.name):5.0f} s  gap {inst.mip_gap:g}"
                   + ("" if ok else f"  [{why}]"))
         return 0
     if a.out is None:
