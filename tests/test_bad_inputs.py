@@ -81,6 +81,7 @@ def test_bad_input_plan(case, tmp_path):
     assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
     assert "Traceback" not in text
     assert "internal error" not in text
+    assert "Warning:" not in text, "a raw Python warning leaked to the output"
     assert r.exit_code == code, text
     missing = [f for f in frags if f not in text]
     assert not missing, f"missing {missing} in:\n{text}"
