@@ -264,6 +264,10 @@ def scenario_from_dict(raw: Mapping[str, Any], path: Path | str | None = None) -
                 "use mode = \"min_cost\"")
     elif sections["objective"].get("mode") == "max_rate" and not sections["objective"].get("budget_eur"):
         col.add(f"{fname} [objective]", "mode = 'max_rate' needs budget_eur > 0", "add budget_eur = ...")
+    lf = sections["solver"].get("log_file")
+    if lf and (Path(lf).is_absolute() or ".." in Path(lf).parts or Path(lf).drive):
+        col.add(f"{fname} [solver]", f"log_file = {lf!r} must stay inside the output directory",
+                "give a plain file name such as \"highs.log\" (it is written into --out)")
     if sections["solver"].get("commodities") not in ("auto", "demand", "source", None):
         col.add(f"{fname} [solver]", f"commodities = {sections['solver']['commodities']!r} is not one of "
                 "'auto', 'demand', 'source'", "use commodities = \"auto\"")
