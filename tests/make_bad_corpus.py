@@ -585,6 +585,12 @@ def _(b: Base):
     b.scenario = head + "[solver]" + tail.partition("[solver]")[2]
 
 
+@case("scenario_log_file_escapes", 4, "the solver log would be written outside --out",
+      "log_file = '../../tmp/x.log' must stay inside the output directory")
+def _(b: Base):
+    b.set("solver", "log_file", '"../../tmp/x.log"')
+
+
 # ----------------------------------------------------------------------------------------------------------
 # devices
 # ----------------------------------------------------------------------------------------------------------
