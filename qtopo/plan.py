@@ -395,7 +395,7 @@ def assemble_plan(data: dict, inputs, scenario, y_open: set, pairs: np.ndarray, 
             nodes_out.append({**base, "id": str(nid), "kind": "relay", "cost": float(rcost[nid]), "degree": 0})
     fibre_nodes = {n for L in links for n in L["fiber_path"]} | open_set | relays
     allnodes = inputs.network.nodes
-    coords = {str(n): [float(allnodes.at[n, "lon"]), float(allnodes.at[n, "lat"])] for n in fibre_nodes}
+    coords = {str(n): [float(allnodes.at[n, "lon"]), float(allnodes.at[n, "lat"])] for n in sorted(fibre_nodes, key=str)}
     cost_nodes = sum(nd["cost"] for nd in nodes_out if nd["kind"] != "relay")
     cost_relays = sum(nd["cost"] for nd in nodes_out if nd["kind"] == "relay")
     cost_links = sum(L["cost"] for L in links)

@@ -129,9 +129,6 @@ def test_same_plan_across_processes(two_processes):
     assert d1 == d2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "plan.json key order of 'fibre_coords' follows set iteration, which depends on PYTHONHASHSEED "
-    "(lead: in qtopo/plan.py assemble_plan, build coords with `for n in sorted(fibre_nodes, key=str)`)"))
 def test_same_plan_json_text_across_processes(two_processes):
     """Byte-identical (normalised) plan.json: also the order of keys, not only the content."""
     (_, t1), (_, t2) = two_processes
