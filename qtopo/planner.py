@@ -13,6 +13,7 @@ Composes the stages of the data flow; each stage is public so a notebook can sto
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import sys
 import time
@@ -82,12 +83,12 @@ def load_scenario_and_inputs(path, overrides: dict | None = None) -> Scenario:
             sites = None
             if p("sites") is not None:
                 try:
-                    sites = read_sites(p("sites"))
+                    sites = read_sites(p("sites"), inp.get("sites_layer") or None)
                 except InputError as e2:
                     problems += e2.problems
             if p("routes") is not None:
                 try:
-                    read_routes(p("routes"))
+                    read_routes(p("routes"), inp.get("routes_layer") or None)
                 except InputError as e2:
                     problems += e2.problems
             if p("demands") is not None:
@@ -151,6 +152,10 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
         ``diagnosis``. A plan that fails verification raises :class:`VerificationError` and is not written.
     """
     say = progress or (lambda s: log.info(s))
+    if out_dir is not None and write_outputs:
+        from .io import check_output_dir
+
+        check_output_dir(out_dir)  # fail in a second, not after the solve
     T = {}
     t0 = time.perf_counter()
     scen = scenario if isinstance(scenario, Scenario) else load_scenario_and_inputs(scenario, overrides)
@@ -207,7 +212,16 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
 
         set_mip_start(model, inputs, sol)
         warm = True
-    res = solve(model, **solver_options(scen), warmstart=warm)
+    import tempfile
+
+    fd, log_path = tempfile.mkstemp(prefix="qtopo-highs-", suffix=".log")
+    os.close(fd)
+    try:
+        res = solve(model, **solver_options(scen), warmstart=warm, log_file=log_path)
+        solver_log = Path(log_path).read_text(encoding="utf-8", errors="replace")
+    finally:
+        Path(log_path).unlink(missing_ok=True)
+    extra["solver_log_file"] = scen.solver.get("log_file") or "highs.log"
     T["handoff"] = res.timings_s.get("handoff", 0.0)
     T["solve"] = res.timings_s.get("solve", 0.0)
     say(f"solve: {res.status.value}, cost {res.objective if res.objective is None else f'{res.objective:,.0f}'}"
@@ -224,6 +238,7 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
         p = assemble_plan(_plan_header(inputs, res, scen), inputs, scen, y_open=sol.open_nodes, pairs=sol.pairs,
                           routes=sol.routes, relay_open=sol.relays, extra=extra)
         p.data["source"] = "heuristic"
+        p.solver_log = solver_log
         return _finish(p, scen, net, T, t0, say, out_dir, write_outputs)
     if res.status is Status.INFEASIBLE:
         d = inputs.demands
@@ -238,6 +253,7 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
     t = time.perf_counter()
     p = extract_plan(model, inputs, res, scen, extra=extra)
     p.data["source"] = "milp"
+    p.solver_log = solver_log
     T["extract"] = time.perf_counter() - t
     return _finish(p, scen, net, T, t0, say, out_dir, write_outputs)
 
@@ -277,9 +293,22 @@ def write_plan(p: Plan, out_dir, scen: Scenario, net=None) -> Path:
     out_dir = Path(out_dir)
     with atomic_output_dir(out_dir) as tmp:
         p.to_json(tmp / "plan.json")
+        if getattr(p, "solver_log", None):
+            from .io import safe_child
+
+            name = p.data.get("solver_log_file") or "highs.log"
+            target = safe_child(tmp, name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(p.solver_log, encoding="utf-8")
         if p.has_plan:
             fibre = net.edges[["u", "v", "length_km", "route_id", "geometry"]] if net is not None else None
-            p.write_gpkg(tmp / "plan.gpkg", fibre=fibre)
+            sites = None
+            try:
+                sites = read_sites(scen.input_path("sites"), scen.inputs.get("sites_layer") or None)
+                sites["fibre_node"] = sites["id"].map(net.site_node) if net is not None else None
+            except InputError:  # inputs changed since planning: the plan layers are still written
+                pass
+            p.write_gpkg(tmp / "plan.gpkg", sites=sites, fibre=fibre)
         failures = None
         if p.has_plan:
             from .failures import analyse_failures
