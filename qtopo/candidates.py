@@ -216,6 +216,10 @@ def build_inputs(net: FibreNetwork, demands: pd.DataFrame, scenario, *, prune: b
     if scenario.network.get("max_hop_loss_db"):
         max_loss = min(max_loss, scenario.network["max_hop_loss_db"])
     path_limit = max_loss - conn
+    rep = resolve_repeater_limits(scenario)
+    if rep is not None:  # repeater chains reach further than any single QKD link
+        per_km = fib["attenuation_db_per_km"] + fib["splice_loss_db_per_km"]
+        path_limit = max(path_limit, (rep["n_max"] + 1) * rep["l_max_km"] * per_km * 1.05)
 
     # ---- all-pairs lowest-loss paths among kept nodes (scipy, limited by reach)
     idx = {n: i for i, n in enumerate(nodes.index)}
@@ -260,8 +264,19 @@ def build_inputs(net: FibreNetwork, demands: pd.DataFrame, scenario, *, prune: b
         rows.append(pd.DataFrame({"hop": np.flatnonzero(m), "device": name, "protocol": dev.protocol,
                                   "rate_bps_per_pair": r[m], "max_pairs": spec.max_pairs_per_link,
                                   "pair_cost_eur": spec.pair_cost_eur, "relay": relay[m]}))
+    for r_ in rows:
+        r_["repeaters"] = [()] * len(r_)
+    if rep is not None:
+        chains = _repeater_chains(paths_all, Lk, idx, rep["l_max_km"], rep["n_max"])
+        ok = np.array([c_ is not None for c_ in chains], bool)
+        rows.append(pd.DataFrame({
+            "hop": np.flatnonzero(ok), "device": "repeater", "protocol": "repeater-chain",
+            "rate_bps_per_pair": rep["rate_bps"], "max_pairs": rep["max_chains_per_link"],
+            "pair_cost_eur": rep["chain_cost_eur"], "relay": None,
+            "repeaters": [chains[k] for k in np.flatnonzero(ok)]}))
     hd = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
-        columns=["hop", "device", "protocol", "rate_bps_per_pair", "max_pairs", "pair_cost_eur", "relay"])
+        columns=["hop", "device", "protocol", "rate_bps_per_pair", "max_pairs", "pair_cost_eur", "relay",
+                 "repeaters"])
     used_hops = np.unique(hd["hop"].to_numpy(int))
     remap = -np.ones(len(iu), int)
     remap[used_hops] = np.arange(len(used_hops))
@@ -305,7 +320,7 @@ def build_inputs(net: FibreNetwork, demands: pd.DataFrame, scenario, *, prune: b
         devices={k: v[1] for k, v in devices.items()},
         params={"connector_loss_db": conn, "attenuation_db_per_km": fib["attenuation_db_per_km"],
                 "splice_loss_db_per_km": fib["splice_loss_db_per_km"], "reach_db": reach,
-                "aggregate": aggregate, "budget_mode": budget_mode},
+                "aggregate": aggregate, "budget_mode": budget_mode, "repeaters": rep},
     )
     inputs.diagnosis = diagnose_demands(inputs, G)
     inputs.stats = {"fibre_nodes": n_fibre_nodes, "fibre_edges": int(len(edges)),
@@ -339,6 +354,67 @@ def _walk_paths(pred, iu, iv, Lk, ids):
         k = int(np.argmax(row == iu[h]))
         paths.append(tuple(ids[row[k::-1]]))
     return lengths, paths
+
+
+def resolve_repeater_limits(scenario) -> dict | None:
+    """The scenario's repeater-chain parameters, with L_max / N_max derived from targets when not given.
+
+    Derivation (``l_max_km = 0``): :func:`qtopo.keyrate.repeater_chain_limits` turns ``rate_bps`` and
+    ``fidelity_target`` into the longest elementary link and the most repeaters per chain, the placement
+    constraints of Rabbie et al., npj Quantum Inf. 8, 5 (2022).
+    """
+    rp = getattr(scenario, "repeaters", None) or {}
+    if not rp.get("enabled"):
+        return None
+    out = dict(rp)
+    if not rp.get("l_max_km"):
+        from .keyrate import repeater_chain_limits
+
+        L, N = repeater_chain_limits(rp["rate_bps"], rp["fidelity_target"],
+                                     attenuation_db_per_km=scenario.fibre["attenuation_db_per_km"])
+        out["l_max_km"], out["n_max"] = float(L), int(N)
+        out["derived"] = True
+    return out
+
+
+def repeater_segments(path, seg_len, l_max_km: float):
+    """Greedy repeater placement along a fibre path: each elementary link as long as possible, <= l_max_km.
+
+    Parameters
+    ----------
+    path : sequence of node ids
+    seg_len : callable (a, b) -> km of the fibre segment between consecutive nodes
+
+    Returns
+    -------
+    tuple of node ids (the repeaters, in order), or None if one fibre segment alone exceeds l_max_km.
+    Greedy is optimal here: it minimises the number of repeaters on a fixed path.
+    """
+    reps = []
+    acc = 0.0
+    for k in range(len(path) - 1):
+        L = seg_len(path[k], path[k + 1])
+        if L > l_max_km + 1e-9:
+            return None
+        if acc + L > l_max_km + 1e-9:
+            reps.append(path[k])
+            acc = 0.0
+        acc += L
+    return tuple(reps)
+
+
+def _repeater_chains(paths, Lk, idx, l_max_km, n_max):
+    """Per hop: the repeater nodes of its chain, or None (infeasible or more than n_max repeaters)."""
+    Lk = Lk.tocsr()
+
+    def seg(a, b):
+        return float(Lk[idx[a], idx[b]])
+
+    out = []
+    for p in paths:
+        r = repeater_segments(p, seg, l_max_km)
+        out.append(r if r is not None and len(r) <= n_max else None)
+    return out
 
 
 def _relay_rates(paths, iu, dist, idx, dev, conn):
@@ -619,6 +695,8 @@ def prune_by_bound(inputs: PlanningInputs, upper_bound_eur: float) -> PlanningIn
     used_nodes = set(hops2.u) | set(hops2.v) | set(nodes.index[term])
     if "relay" in hd2.columns:
         used_nodes |= {r for r in hd2["relay"] if r is not None}
+    if "repeaters" in hd2.columns:
+        used_nodes |= {x for rs in hd2["repeaters"] for x in rs}
     nodes2 = nodes.loc[[n for n in nodes.index if n in used_nodes]]
     out = PlanningInputs(network=inputs.network, nodes=nodes2, hops=hops2, hop_devices=hd2.reset_index(drop=True),
                          demands=inputs.demands, devices=inputs.devices, params=dict(inputs.params),

@@ -49,11 +49,15 @@ class _State:
             self.hop_of[(u, v)] = h
             self.hop_of[(v, u)] = h
         relay = hd["relay"].to_numpy() if "relay" in hd.columns else np.full(len(hd), None)
+        reps = hd["repeaters"].to_numpy() if "repeaters" in hd.columns else [()] * len(hd)
+        self.rep_capex = float(scenario.repeaters["repeater_node_eur"]) if scenario is not None and \
+            getattr(scenario, "repeaters", None) else 0.0
         self.existing = hd["existing_pairs"].to_numpy(int) if "existing_pairs" in hd.columns else np.zeros(len(hd), int)
         self.opts: dict[int, list] = {}
         for i, (h, r, mx, c) in enumerate(zip(hd["hop"].to_numpy(int), hd["rate_bps_per_pair"].to_numpy(),
                                               hd["max_pairs"].to_numpy(int), hd["cost_per_pair_eur"].to_numpy())):
             fixed = self.relay_capex.get(relay[i], 0.0) if relay[i] is not None else 0.0
+            fixed += self.rep_capex * len(reps[i])
             self.opts.setdefault(int(h), []).append((i, float(r), int(mx), float(c), fixed, int(self.existing[i])))
         self.adj: dict = {n: [] for n in inputs.nodes.index}
         for h in self.opts:
@@ -118,8 +122,11 @@ class _State:
         hd = self.inputs.hop_devices
         cpp = hd["cost_per_pair_eur"].to_numpy()
         relays = {r for r in hd["relay"].to_numpy()[pairs > 0] if r is not None} if "relay" in hd.columns else set()
+        if "repeaters" in hd.columns:
+            relays = relays | {("rep", x) for rs in hd["repeaters"].to_numpy()[pairs > 0] for x in rs}
         cost = sum(self.capex[n] for n in open_nodes | self.terminal)
-        cost += float(((pairs - self.existing) * cpp).sum()) + sum(self.relay_capex[r] for r in relays)
+        cost += float(((pairs - self.existing) * cpp).sum())
+        cost += sum(self.rep_capex if isinstance(r, tuple) else self.relay_capex[r] for r in relays)
         return cost, pairs, relays
 
     def shortest(self, s, t, amount, open_nodes, banned=frozenset(), banned_risk=frozenset(), max_hops=None):
@@ -311,6 +318,8 @@ def set_mip_start(model, inputs, sol: HeuristicSolution) -> None:
         model.y[v].value = 1.0 if q.node_ids[v] in sol.open_nodes else 0.0
     for v in q.relay_nodes:
         model.z[v].value = 1.0 if q.node_ids[v] in sol.relays else 0.0
+    for v in q.repeater_nodes:
+        model.w[v].value = 1.0 if ("rep", q.node_ids[v]) in sol.relays else 0.0
     for i in range(len(inputs.hop_devices)):
         model.n[i].value = float(sol.pairs[i])
     arc = {(int(c), int(t), int(h)): j for j, (c, t, h) in enumerate(zip(q.arc_com, q.arc_tail, q.arc_head))}

@@ -63,6 +63,7 @@ class ModelIndex:
     constant_cost_eur: float   # capex of terminals (always open)
     sunk_cost_eur: float       # brownfield device pairs already paid for
     budget_mode: bool = False
+    repeater_nodes: list = field(default_factory=list)  # node indices with a repeater variable w
     extra: dict = field(default_factory=dict)
 
 
@@ -154,9 +155,10 @@ def build_index(inputs: PlanningInputs) -> ModelIndex:
     relay_nodes = [idx[r] for r in relay_ids]
     const = float(inputs.nodes["capex_eur"].to_numpy()[term].sum())
     sunk = float((hd["existing_pairs"] * hd["cost_per_pair_eur"]).sum()) if "existing_pairs" in hd.columns else 0.0
+    rep_ids = sorted({x for rs in hd["repeaters"] for x in rs if x in idx}) if "repeaters" in hd.columns else []
     return ModelIndex(nodes, open_nodes, relay_nodes, coms, com_dem, com_src, cat(A[0]), cat(A[1]), cat(A[2]),
                       cat(A[3]), routed, cat(X[0]), cat(X[1]), cat(X[2]), cat(X[3]), cat(X[4]), const, sunk,
-                      bool(inputs.params.get("budget_mode", False)))
+                      bool(inputs.params.get("budget_mode", False)), [idx[r] for r in rep_ids])
 
 
 def build_model(inputs: PlanningInputs, scenario=None) -> pyo.ConcreteModel:
@@ -193,6 +195,8 @@ def add_variables(m, inputs) -> None:
     m.y = pyo.Var(m.V, domain=pyo.Binary)
     m.R = pyo.Set(initialize=q.relay_nodes, ordered=True)
     m.z = pyo.Var(m.R, domain=pyo.Binary)
+    m.RP = pyo.Set(initialize=q.repeater_nodes, ordered=True)
+    m.w = pyo.Var(m.RP, domain=pyo.Binary)
     m.D = pyo.Set(initialize=range(len(hd)), ordered=True)
     m.n = pyo.Var(m.D, domain=pyo.NonNegativeIntegers, bounds=lambda _m, i: (int(lb[i]), int(max(ub[i], lb[i]))))
     m.A = pyo.Set(initialize=range(len(q.arc_hop)), ordered=True)
@@ -321,6 +325,10 @@ def add_linking(m, inputs) -> None:
         rel = [(i, idx[r]) for i, r in enumerate(hd["relay"]) if r is not None and r in idx]
         m.LR = pyo.Set(initialize=rel, dimen=2, ordered=True)
         m.relay_linking = pyo.Constraint(m.LR, rule=lambda _m, i, v: n[i] <= int(ub[i]) * m.z[v])
+    if q.repeater_nodes:
+        rp = [(i, idx[r]) for i, rs in enumerate(hd["repeaters"]) for r in rs if r in idx]
+        m.LP = pyo.Set(initialize=rp, dimen=2, ordered=True)
+        m.repeater_linking = pyo.Constraint(m.LP, rule=lambda _m, i, v: n[i] <= int(ub[i]) * m.w[v])
 
 
 def add_node_throughput(m, inputs) -> None:
@@ -455,7 +463,10 @@ def add_objective(m, inputs, scenario=None) -> None:
     cpp = inputs.hop_devices["cost_per_pair_eur"].to_numpy()
     relay_capex = relay_costs(inputs, scenario)
     m.cost_nodes = pyo.Expression(expr=sum(float(capex[v]) * m.y[v] for v in q.open_nodes) + q.constant_cost_eur)
-    m.cost_relays = pyo.Expression(expr=sum(float(relay_capex[v]) * m.z[v] for v in q.relay_nodes))
+    rep_capex = float(scenario.repeaters["repeater_node_eur"]) if scenario is not None and \
+        getattr(scenario, "repeaters", None) else 0.0
+    m.cost_relays = pyo.Expression(expr=sum(float(relay_capex[v]) * m.z[v] for v in q.relay_nodes)
+                                   + sum(rep_capex * m.w[v] for v in q.repeater_nodes))
     m.cost_devices = pyo.Expression(expr=sum(float(cpp[i]) * m.n[i] for i in m.D) - q.sunk_cost_eur)
     cost = m.cost_nodes + m.cost_relays + m.cost_devices
     if not q.budget_mode:

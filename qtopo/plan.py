@@ -194,6 +194,7 @@ def extract_plan(model, inputs, result, scenario, extra: dict | None = None) -> 
     q = model._qidx
     y_open = {q.node_ids[v] for v in q.open_nodes if round(model.y[v].value or 0.0) >= 1}
     z_open = {q.node_ids[v] for v in q.relay_nodes if round(model.z[v].value or 0.0) >= 1}
+    w_open = {q.node_ids[v] for v in q.repeater_nodes if round(model.w[v].value or 0.0) >= 1}
     n_val = np.array([round(model.n[i].value or 0.0) for i in range(len(inputs.hop_devices))], dtype=int)
     f_val = np.array([max(model.f[j].value or 0.0, 0.0) for j in range(len(q.arc_hop))])
     x_val = np.array([round(model.x[j].value or 0.0) for j in range(len(q.x_hop))], dtype=int)
@@ -204,7 +205,7 @@ def extract_plan(model, inputs, result, scenario, extra: dict | None = None) -> 
     routes = routes_from_flows(inputs, q, f_val)
     routes.update(routes_from_arcs(inputs, q, x_val))
     return assemble_plan(data, inputs, scenario, y_open=y_open, relay_open=z_open, pairs=n_val, routes=routes,
-                         extra=extra)
+                         extra=extra, repeater_open=w_open)
 
 
 def routes_from_flows(inputs, q, f_val) -> dict:
@@ -304,7 +305,8 @@ def delivered_rate(routes, k_routes: int, protection: str) -> float:
 
 
 def assemble_plan(data: dict, inputs, scenario, y_open: set, pairs: np.ndarray, routes: dict,
-                  relay_open: set = frozenset(), extra: dict | None = None) -> Plan:
+                  relay_open: set = frozenset(), extra: dict | None = None,
+                  repeater_open: set = frozenset()) -> Plan:
     """Build the plan body from decision values (also used by the heuristic fallback).
 
     Parameters
@@ -334,6 +336,8 @@ def assemble_plan(data: dict, inputs, scenario, y_open: set, pairs: np.ndarray, 
         }
         if "relay" in hd.columns and r.relay is not None:
             L["relay"] = str(r.relay)
+        if "repeaters" in hd.columns and len(r.repeaters):
+            L["repeaters"] = [str(x) for x in r.repeaters]
         links.append(L)
     d = inputs.demands
     demands_out = []
@@ -378,6 +382,8 @@ def assemble_plan(data: dict, inputs, scenario, y_open: set, pairs: np.ndarray, 
     ends = {L["from"] for L in links} | {L["to"] for L in links}
     open_set = term | set(y_open) | ends
     relays = {L["relay"] for L in links if "relay" in L} | set(relay_open)
+    repeaters = {x for L in links for x in L.get("repeaters", [])} | set(repeater_open)
+    rep_capex = float(scenario.repeaters["repeater_node_eur"]) if getattr(scenario, "repeaters", None) else 0.0
     rcost = dict(zip(nodes_df.index, relay_costs(inputs, scenario)))
     nodes_out = []
     degree: dict = {}
@@ -393,11 +399,14 @@ def assemble_plan(data: dict, inputs, scenario, y_open: set, pairs: np.ndarray, 
                               "degree": degree.get(nid, 0)})
         if nid in relays:
             nodes_out.append({**base, "id": str(nid), "kind": "relay", "cost": float(rcost[nid]), "degree": 0})
-    fibre_nodes = {n for L in links for n in L["fiber_path"]} | open_set | relays
+        if nid in repeaters:
+            nodes_out.append({**base, "id": str(nid), "kind": "repeater", "cost": rep_capex, "degree": 0})
+    fibre_nodes = {n for L in links for n in L["fiber_path"]} | open_set | relays | repeaters
     allnodes = inputs.network.nodes
     coords = {str(n): [float(allnodes.at[n, "lon"]), float(allnodes.at[n, "lat"])] for n in sorted(fibre_nodes, key=str)}
-    cost_nodes = sum(nd["cost"] for nd in nodes_out if nd["kind"] != "relay")
+    cost_nodes = sum(nd["cost"] for nd in nodes_out if nd["kind"] in ("site", "trusted"))
     cost_relays = sum(nd["cost"] for nd in nodes_out if nd["kind"] == "relay")
+    cost_repeaters = sum(nd["cost"] for nd in nodes_out if nd["kind"] == "repeater")
     cost_links = sum(L["cost"] for L in links)
     data = dict(data)
     pair_cost = dict(zip(hd["device"], hd["pair_cost_eur"]))
@@ -406,7 +415,8 @@ def assemble_plan(data: dict, inputs, scenario, y_open: set, pairs: np.ndarray, 
             "nodes_eur": cost_nodes, "relays_eur": cost_relays, "devices_and_fibre_eur": cost_links,
             "device_pairs_eur": float(sum((L["device_pairs"] - L["existing_pairs"]) * pair_cost[L["device"]]
                                           for L in links)),
-            "total_eur": cost_nodes + cost_relays + cost_links,
+            "repeaters_eur": cost_repeaters,
+            "total_eur": cost_nodes + cost_relays + cost_repeaters + cost_links,
             "sunk_brownfield_eur": float(nodes_df["sunk_capex_eur"].loc[list(open_set)].sum()
                                          if "sunk_capex_eur" in nodes_df.columns else 0.0)
             + float(sum(L["existing_pairs"] * L["cost_per_pair_eur"] for L in links)),

@@ -236,7 +236,8 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
         res.message = "time limit before the MILP found a plan: heuristic plan returned"
         T["extract"] = 0.0
         p = assemble_plan(_plan_header(inputs, res, scen), inputs, scen, y_open=sol.open_nodes, pairs=sol.pairs,
-                          routes=sol.routes, relay_open=sol.relays, extra=extra)
+                          routes=sol.routes, relay_open={r for r in sol.relays if not isinstance(r, tuple)},
+                          repeater_open={r[1] for r in sol.relays if isinstance(r, tuple)}, extra=extra)
         p.data["source"] = "heuristic"
         p.solver_log = solver_log
         return _finish(p, scen, net, T, t0, say, out_dir, write_outputs)

@@ -72,6 +72,16 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "srg_buffer_m": (_F, 0.0, 0.0, 1e5, "fibre segments closer than this share a corridor risk group (m); 0: off"),
         "srg_min_overlap_km": (_F, 1.0, 0.0, 1e4, "least shared corridor length to form a risk group (km)"),
     },
+    "repeaters": {
+        "enabled": (_B, False, None, None, "offer quantum-repeater chains as a link type (no trusted node needed)"),
+        "l_max_km": (_F, 0.0, 0.0, 1e4, "longest elementary link of a chain (km); 0: derive from targets"),
+        "n_max": (_I, 0, 0, 100, "most repeaters on one chain; 0 with l_max_km = 0: derive from targets"),
+        "rate_bps": (_F, 0.0, 0.0, None, "secret-key rate one chain delivers (bit/s)"),
+        "fidelity_target": (_F, 0.0, 0.0, 1.0, "end-to-end fidelity target to derive n_max (Rabbie et al. 2022)"),
+        "repeater_node_eur": (_F, 500000.0, 0.0, None, "capex of a repeater station (EUR)"),
+        "chain_cost_eur": (_F, 200000.0, 0.0, None, "end equipment of one chain (EUR)"),
+        "max_chains_per_link": (_I, 2, 1, 1000, "most chains between one pair of nodes"),
+    },
     "availability": {
         "node": (_F, None, 0.0, 1.0, "availability of a trusted node or relay (e.g. 0.9999)"),
         "bypass_node": (_F, None, 0.0, 1.0, "availability of a node the fibre passes optically"),
@@ -145,6 +155,7 @@ class Scenario:
     fibre: Mapping[str, Any]
     costs: Mapping[str, Any]
     risk: Mapping[str, Any]
+    repeaters: Mapping[str, Any]
     availability: Mapping[str, Any]
     governance: Mapping[str, Any]
     objective: Mapping[str, Any]
@@ -259,6 +270,14 @@ def scenario_from_dict(raw: Mapping[str, Any], path: Path | str | None = None) -
                     col.add(where, f"missing required key '{k}'", f"add {k} = \"path/to/file\" (path relative to the scenario)")
                 out[k] = spec[1]
         sections[sec] = out
+    rp = sections["repeaters"]
+    if rp.get("enabled"):
+        if not rp.get("rate_bps"):
+            col.add(f"{fname} [repeaters]", "enabled repeaters need rate_bps > 0 (key rate of one chain)",
+                    "add rate_bps = ...")
+        if not rp.get("l_max_km") and not rp.get("fidelity_target"):
+            col.add(f"{fname} [repeaters]", "give l_max_km and n_max, or fidelity_target to derive them",
+                    "add l_max_km = ... and n_max = ...")
     if sections["objective"].get("mode") not in ("min_cost", "max_rate", None):
         col.add(f"{fname} [objective]", f"mode = {sections['objective']['mode']!r} is not 'min_cost' or 'max_rate'",
                 "use mode = \"min_cost\"")

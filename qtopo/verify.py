@@ -101,7 +101,7 @@ def verify(plan, scenario=None, *, network=None) -> VerificationReport:
                 seg[key] = (L, loss)
     devs = {s.name: s for s in scenario.devices}
     # ---------------- nodes
-    nodes = {n["id"]: n for n in data["nodes"] if n["kind"] != "relay"}
+    nodes = {n["id"]: n for n in data["nodes"] if n["kind"] not in ("relay", "repeater")}
     terminals = set(demands.source.map(net.site_node)) | set(demands.target.map(net.site_node))
     for t in terminals:
         checks += 1
@@ -118,6 +118,8 @@ def verify(plan, scenario=None, *, network=None) -> VerificationReport:
         row = net.nodes.loc[nid]
         if n["kind"] == "relay":
             cap = costs["hut_node_eur"] if row.kind == "hut" else costs["relay_node_eur"]
+        elif n["kind"] == "repeater":
+            cap = scenario.repeaters["repeater_node_eur"]
         else:
             cap = row.capex_eur if math.isfinite(row.capex_eur) else (
                 costs["hut_node_eur"] if row.kind == "hut" else costs["trusted_node_eur"])
@@ -168,6 +170,12 @@ def verify(plan, scenario=None, *, network=None) -> VerificationReport:
         for end in (L["from"], L["to"]):
             if end not in nodes:
                 V.append(f"link {lid}: end {end} is not an open node")
+        if L["device"] == "repeater":
+            ok_r, c_r = _check_repeater_link(L, fp, seg, scenario, data, V)
+            key = tuple(sorted((L["from"], L["to"])))
+            cap_hop[key] = cap_hop.get(key, 0.0) + (L["device_pairs"] * scenario.repeaters["rate_bps"] if ok_r else 0.0)
+            link_cost += c_r
+            continue
         spec = devs.get(L["device"])
         if spec is None:
             V.append(f"link {lid}: device {L['device']!r} is not in the scenario's catalog")
@@ -347,3 +355,38 @@ def _existing_link_nodes(scenario, net) -> set:
 
     ex = pd.read_csv(scenario.input_path("existing_links"), dtype={"from": str, "to": str})
     return {net.site_node.get(x, x) for x in pd.concat([ex["from"], ex["to"]])}
+
+
+def _check_repeater_link(L, fp, seg, scenario, data, V) -> tuple[bool, float]:
+    """A repeater-chain link: every elementary link <= L_max, at most N_max repeaters, all opened, rate, cost."""
+    from .candidates import resolve_repeater_limits
+
+    rep = resolve_repeater_limits(scenario)
+    lid = L["id"]
+    if rep is None:
+        V.append(f"link {lid}: a repeater chain, but the scenario has no [repeaters] enabled")
+        return False, 0.0
+    reps = L.get("repeaters", [])
+    opened = {n["id"] for n in data["nodes"] if n["kind"] == "repeater"}
+    for r in reps:
+        if r not in fp[1:-1]:
+            V.append(f"link {lid}: repeater {r} is not on its fibre path")
+            return False, 0.0
+        if r not in opened:
+            V.append(f"link {lid}: repeater {r} is not an opened repeater node")
+    if len(reps) > rep["n_max"]:
+        V.append(f"link {lid}: {len(reps)} repeaters, n_max = {rep['n_max']}")
+    cuts = [0] + [fp.index(r) for r in reps] + [len(fp) - 1]
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        length = sum(seg[(x, y)][0] for x, y in zip(fp[a:b], fp[a + 1:b + 1]))
+        if length > rep["l_max_km"] * (1 + REL_TOL) + 1e-9:
+            V.append(f"link {lid}: elementary link {fp[a]}-{fp[b]} is {length:.3f} km, L_max = {rep['l_max_km']:.3f} km")
+    if not _close(L["rate_bps_per_pair"], rep["rate_bps"]):
+        V.append(f"link {lid}: chain rate {L['rate_bps_per_pair']} differs from the scenario's {rep['rate_bps']}")
+    k = L["device_pairs"]
+    if not (isinstance(k, int) and 1 <= k <= rep["max_chains_per_link"]):
+        V.append(f"link {lid}: {k} chains, must be in [1, {rep['max_chains_per_link']}]")
+    c = k * (rep["chain_cost_eur"] + scenario.costs["fibre_eur_per_km"] * L["length_km"])
+    if not _close(c, L["cost"]):
+        V.append(f"link {lid}: cost {L['cost']:.2f}, recomputed {c:.2f} EUR")
+    return True, c

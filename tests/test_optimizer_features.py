@@ -204,3 +204,26 @@ def test_budget_mode_serves_the_heavier_demand(tmp_path):
     assert got[("A", "B")] == pytest.approx(0.0, abs=1e-6)
     assert plan["objective_cost"] <= 3 * SITE + PAIR + 1e-6
     assert plan["verification"]["ok"]
+
+
+def test_repeater_chain_versus_trusted_node(corridor_factory):
+    """300 km corridor, huts every 50 km. Trusted design: one hut node (APD reach ~188 km) + 2 pairs.
+    Repeater chain with L_max = 100 km: greedy repeaters at 100 and 200 km, one chain, no trusted node."""
+    path = corridor_factory(length_km=300.0, hut_spacing_km=50.0, target_bps=10.0, pair_cost=100_000.0,
+                            hut_cost=300_000.0, site_cost=50_000.0, fibre_eur_per_km=100.0)
+    rep = {"repeaters.enabled": True, "repeaters.l_max_km": 100.0, "repeaters.n_max": 4,
+           "repeaters.rate_bps": 100.0, "repeaters.repeater_node_eur": 50_000.0,
+           "repeaters.chain_cost_eur": 100_000.0}
+    plan = qtopo.plan(path, overrides=rep)
+    kinds = sorted(n["kind"] for n in plan["nodes"])
+    assert kinds == ["repeater", "repeater", "site", "site"]
+    assert plan["objective_cost"] == pytest.approx(2 * 50_000 + 2 * 50_000 + 100_000 + 300 * 100.0)
+    (link,) = plan["links"]
+    assert link["protocol"] == "repeater-chain" and len(link["repeaters"]) == 2
+    assert plan["demands"][0]["trusted_nodes"] == ["A", "B"]  # repeaters never hold the key
+    assert plan["verification"]["ok"]
+    dear = qtopo.plan(path, overrides={**rep, "repeaters.repeater_node_eur": 1_000_000.0})
+    assert sorted(n["kind"] for n in dear["nodes"]) == ["site", "site", "trusted"]
+    assert dear["objective_cost"] == pytest.approx(2 * 50_000 + 300_000 + 2 * 100_000 + 300 * 100.0)
+    short = qtopo.plan(path, overrides={**rep, "repeaters.n_max": 1})  # 2 repeaters needed: chain not allowed
+    assert all(L["protocol"] != "repeater-chain" for L in short["links"])
