@@ -483,7 +483,9 @@ def _(b: Base):
 @case("sites_path_is_directory", 4, "sites names a folder", "sites path is a directory, not a file")
 def _(b: Base):
     b.write_sites = False
-    b.after.append(lambda folder: (folder / "sites.geojson").mkdir())
+    # a file inside keeps the folder in git (git does not track empty folders)
+    b.after.append(lambda folder: ((folder / "sites.geojson").mkdir(),
+                                   (folder / "sites.geojson" / "README.txt").write_text("a folder, not a file\n")))
 
 
 @case("sites_unsupported_extension", 4, "sites given as a CSV file", "unsupported extension '.csv'")
