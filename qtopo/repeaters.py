@@ -81,6 +81,11 @@ __all__ = [
 #: floating-point summation order of the shortest-path routine.
 LENGTH_TOL_KM = 1e-9
 
+#: Set True to see the HiGHS log (debugging).
+_HIGHS_LOG = False
+#: Extra HiGHS options applied to every solve (experiments).
+_HIGHS_OPTIONS: dict = {}
+
 
 def default_eps(n_pairs: int, K: int, N_max: int, L_max_km: float) -> float:
     """Default weight of the total elementary-link length (km) in the objective.
@@ -632,115 +637,254 @@ class _SolveResult:
     objective: float
     bound: float
     log: str = ""
+    values: np.ndarray | None = None
+    duals: np.ndarray | None = None    # reduced costs of an optimal LP relaxation
 
 
-def _solve_highs(m, time_limit_s: float, mip_gap: float, threads: int | None, start: dict | None = None
-                 ) -> _SolveResult:
-    """Hand the Pyomo model to HiGHS through Pyomo's ``LinearStandardFormCompiler`` (matrices, then
-    ``passModel``: several times faster than the expression-walking interfaces) and load the solution
-    back into the Pyomo variables (integers rounded). ``start`` maps variables to a MIP start."""
-    import highspy
-    from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+class _Highs:
+    """The compiled Pyomo model in one HiGHS instance.
 
-    repn = LinearStandardFormCompiler().write(m, mixed_form=True)
-    cols = repn.columns
-    A = repn.A.tocsc()
-    n_col, n_row = len(cols), A.shape[0]
-    inf = highspy.kHighsInf
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n_col, n_row
-    lp.col_cost_ = np.asarray(repn.c.toarray()).ravel() if n_col else np.zeros(0)
-    lp.offset_ = float(repn.c_offset[0]) if len(repn.c_offset) else 0.0
-    lp.col_lower_ = np.array([-inf if v.lb is None else v.lb for v in cols], dtype=float)
-    lp.col_upper_ = np.array([inf if v.ub is None else v.ub for v in cols], dtype=float)
-    bt = np.array([r.bound_type for r in repn.rows], dtype=int)
-    rhs = np.asarray(repn.rhs, dtype=float)
-    lp.row_lower_ = np.where(bt <= 0, rhs, -inf)
-    lp.row_upper_ = np.where(bt >= 0, rhs, inf)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = A.indices.astype(np.int32)
-    lp.a_matrix_.value_ = A.data.astype(float)
-    lp.integrality_ = [highspy.HighsVarType.kInteger if v.is_integer() else highspy.HighsVarType.kContinuous
-                       for v in cols]
-    # HiGHS keeps one thread pool per process; reset it so a thread count other than the previous
-    # solve's (another module's, or a test's) does not yield misleading statuses
-    highspy.Highs.resetGlobalScheduler(True)
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", float(max(time_limit_s, 0.01)))
-    h.setOptionValue("mip_rel_gap", float(mip_gap))
-    h.setOptionValue("mip_abs_gap", 1e-9)
-    h.setOptionValue("random_seed", 0)
-    if threads:
-        h.setOptionValue("threads", int(threads))
-    h.passModel(lp)
-    if start:
-        sol = highspy.HighsSolution()
-        sol.col_value = [float(start.get(v, 0.0) or 0.0) for v in cols]
-        sol.value_valid = True
-        h.setSolution(sol)
-    h.run()
-    ms = h.getModelStatus()
-    info = h.getInfo()
-    has_sol = info.primal_solution_status == 2  # kSolutionStatusFeasible
-    if has_sol:
-        vals = np.asarray(h.getSolution().col_value)
-        for v, val in zip(cols, vals):
-            v.set_value(float(round(val)) if v.is_integer() else float(val), skip_validation=True)
-    if ms == highspy.HighsModelStatus.kOptimal:
-        status = "optimal"
-    elif ms == highspy.HighsModelStatus.kInfeasible:
-        status = "infeasible"
-    elif has_sol:
-        status = "feasible"
-    else:
-        status = "no_solution"
-    obj = float(info.objective_function_value) if has_sol else math.nan
-    bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else math.nan
-    return _SolveResult(status=status, objective=obj, bound=bound, log=h.modelStatusToString(ms))
+    The model is built in Pyomo and compiled once by Pyomo's ``LinearStandardFormCompiler`` (matrices,
+    handed over with ``passModel``: several times faster than the expression-walking interfaces);
+    objective, column bounds, integrality and extra rows are then changed in place between solves.
+    """
+
+    def __init__(self, m, threads: int | None, mip_gap: float):
+        import highspy
+        from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+        self.hp = highspy
+        repn = LinearStandardFormCompiler().write(m, mixed_form=True)
+        self.cols = repn.columns
+        self.col_of = ComponentMap((v, i) for i, v in enumerate(self.cols))
+        A = repn.A.tocsc()
+        n_col, n_row = len(self.cols), A.shape[0]
+        inf = highspy.kHighsInf
+        self.cost = np.asarray(repn.c.toarray()).ravel() if n_col else np.zeros(0)
+        self.offset = float(repn.c_offset[0]) if len(repn.c_offset) else 0.0
+        self.lower = np.array([-inf if v.lb is None else v.lb for v in self.cols], dtype=float)
+        self.upper = np.array([inf if v.ub is None else v.ub for v in self.cols], dtype=float)
+        self.is_int = np.array([v.is_integer() for v in self.cols], dtype=bool)
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = n_col, n_row
+        lp.col_cost_, lp.offset_ = self.cost, self.offset
+        lp.col_lower_, lp.col_upper_ = self.lower, self.upper
+        bt = np.array([r.bound_type for r in repn.rows], dtype=int)
+        rhs = np.asarray(repn.rhs, dtype=float)
+        lp.row_lower_ = np.where(bt <= 0, rhs, -inf)
+        lp.row_upper_ = np.where(bt >= 0, rhs, inf)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = A.indices.astype(np.int32)
+        lp.a_matrix_.value_ = A.data.astype(float)
+        lp.integrality_ = [highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous
+                           for b in self.is_int]
+        # HiGHS keeps one thread pool per process: reset it so a thread count other than the previous
+        # solve's (another module's, or a test's) does not yield misleading statuses (FIELD-NOTES)
+        highspy.Highs.resetGlobalScheduler(True)
+        self.h = h = highspy.Highs()
+        h.setOptionValue("output_flag", bool(_HIGHS_LOG))
+        h.setOptionValue("mip_rel_gap", float(mip_gap))
+        h.setOptionValue("mip_abs_gap", 1e-9)
+        h.setOptionValue("random_seed", 0)
+        if threads:
+            h.setOptionValue("threads", int(threads))
+        for k, v in _HIGHS_OPTIONS.items():
+            h.setOptionValue(k, v)
+        h.passModel(lp)
+        self.n_row = n_row
+        self.cur_cost, self.cur_offset = self.cost.copy(), self.offset
+
+    def set_objective(self, cost: np.ndarray, offset: float) -> None:
+        idx = np.arange(len(cost), dtype=np.int32)
+        self.h.changeColsCost(len(cost), idx, np.asarray(cost, dtype=float))
+        self.h.changeObjectiveOffset(float(offset))
+        self.cur_cost, self.cur_offset = np.asarray(cost, dtype=float), float(offset)
+
+    def objective_of(self, values: np.ndarray) -> float:
+        return float(self.cur_cost @ values + self.cur_offset)
+
+    def set_bounds(self, lower: np.ndarray | None = None, upper: np.ndarray | None = None) -> None:
+        lower = self.lower if lower is None else lower
+        upper = self.upper if upper is None else upper
+        idx = np.arange(len(upper), dtype=np.int32)
+        self.h.changeColsBounds(len(upper), idx, np.asarray(lower, dtype=float), np.asarray(upper, dtype=float))
+
+    def add_row(self, cols: np.ndarray, lo: float, hi: float) -> int:
+        self.h.addRow(float(lo), float(hi), len(cols), np.asarray(cols, dtype=np.int32), np.ones(len(cols)))
+        self.n_row += 1
+        return self.n_row - 1
+
+    def delete_row(self, r: int) -> None:
+        self.h.deleteRows(1, np.array([r], dtype=np.int32))
+        self.n_row -= 1
+
+    def solve(self, time_limit_s: float, start: np.ndarray | None = None, relax: bool = False) -> _SolveResult:
+        hp, h = self.hp, self.h
+        idx = np.arange(len(self.cols), dtype=np.int32)
+        kind = np.where(self.is_int & (not relax), 1, 0).astype(np.uint8)  # kContinuous = 0, kInteger = 1
+        h.changeColsIntegrality(len(kind), idx, kind)
+        h.setOptionValue("time_limit", float(max(time_limit_s, 0.01)))
+        h.clearSolver()
+        if start is not None and not relax:
+            sol = hp.HighsSolution()
+            sol.col_value = np.asarray(start, dtype=float)
+            sol.value_valid = True
+            h.setSolution(sol)
+        h.run()
+        ms = h.getModelStatus()
+        info = h.getInfo()
+        has_sol = info.primal_solution_status == 2  # kSolutionStatusFeasible
+        vals = np.asarray(h.getSolution().col_value, dtype=float) if has_sol else None
+        if vals is not None and not relax:
+            vals = np.where(self.is_int, np.round(vals), vals)
+        if ms == hp.HighsModelStatus.kOptimal:
+            status = "optimal"
+        elif ms in (hp.HighsModelStatus.kInfeasible, hp.HighsModelStatus.kUnboundedOrInfeasible):
+            status = "infeasible"
+        elif has_sol:
+            status = "feasible"
+        else:
+            status = "no_solution"
+        obj = self.objective_of(vals) if vals is not None else math.nan
+        duals = None
+        if relax:
+            bound = obj if status == "optimal" else math.nan
+            sol = h.getSolution()
+            if status == "optimal" and sol.dual_valid:
+                duals = np.asarray(sol.col_dual, dtype=float)
+        else:
+            bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else math.nan
+            if status == "optimal" and not math.isfinite(bound):
+                bound = obj
+        return _SolveResult(status, obj, bound, h.modelStatusToString(ms), vals, duals)
+
+    def load(self, values: np.ndarray) -> None:
+        for v, val in zip(self.cols, values):
+            v.set_value(float(val), skip_validation=True)
 
 
-def _solve_lexicographic(m, inp: _Inputs, eps: float, time_limit_s: float, mip_gap: float,
-                         threads: int | None) -> tuple[_SolveResult, dict]:
-    """Exact two-phase solve of the paper's weighted objective.
+def _gap_closed(obj: float, bound: float, gap: float) -> bool:
+    return math.isfinite(obj) and math.isfinite(bound) and obj - bound <= gap * max(abs(obj), 1e-9) + 1e-9
 
-    Phase 1 minimises the repeater count alone (integral objective: HiGHS rounds its bound, so the
-    count is proven as soon as the bound passes n* - 1). Phase 2 minimises the paper's objective with
-    ``sum y == n*`` (valid: no solution has fewer repeaters), warm-started from phase 1. Its optimum n* + eps * L is the weighted optimum when
-    eps * L < 1, since every solution with more repeaters costs at least n* + 1; otherwise the weighted
-    model is solved without the row.
+
+def _solve_fast(m, inp: _Inputs, eps: float, strategy: str, time_limit_s: float, mip_gap: float,
+                threads: int | None) -> tuple[_SolveResult, dict]:
+    """Solve the fast model exactly: LP bound, support-restricted MIP, then the full MIP if needed.
+
+    Each optimisation first solves the LP relaxation (a valid lower bound; rounded up when the
+    objective is the repeater count) and then the MIP restricted to the candidates the LP uses. If that
+    plan meets the LP bound within the gap it is optimal; otherwise it warm-starts the full MIP.
+
+    ``weighted`` does this once with the paper's objective. ``lexicographic`` does it first for the
+    repeater count (proving n*), then for the paper's objective with ``sum y == n*`` (valid: no plan has
+    fewer repeaters). The result is the weighted optimum whenever eps * km < 1, since every plan with
+    more repeaters costs at least n* + 1; otherwise the row is dropped and the weighted model solved.
     """
     t0 = time.perf_counter()
+    deadline = t0 + time_limit_s
     info: dict = {}
-    m.obj.deactivate()
-    m.obj_count.activate()
-    r1 = _solve_highs(m, time_limit_s, mip_gap, threads)
-    info["phase1_s"] = time.perf_counter() - t0
-    m.obj_count.deactivate()
-    m.obj.activate()
-    if r1.status != "optimal":
-        if r1.status == "feasible":  # count not proven: report the weighted objective of the plan found
-            r1 = _SolveResult("feasible", pyo.value(m.obj), r1.bound, r1.log)
-        return r1, info
-    n_star = int(round(r1.objective))
-    info["n_star"] = n_star
-    start = ComponentMap((v, v.value) for v in m.component_data_objects(pyo.Var))
-    m.n_cap = n_star
-    m.count_cap.activate()
-    left = time_limit_s - (time.perf_counter() - t0)
-    r2 = _solve_highs(m, left, mip_gap, threads, start=start)
-    info["phase2_s"] = time.perf_counter() - t0 - info["phase1_s"]
-    if r2.status in ("optimal", "feasible") and eps * (r2.objective - n_star) >= 1.0:
-        m.count_cap.deactivate()  # eps too large for the lexicographic argument: plain weighted solve
-        start = ComponentMap((v, v.value) for v in m.component_data_objects(pyo.Var))
-        r2 = _solve_highs(m, time_limit_s - (time.perf_counter() - t0), mip_gap, threads, start=start)
-        info["fallback"] = True
-    if r2.status == "infeasible" or r2.status == "no_solution":  # cannot happen with the start; be safe
-        for v, val in start.items():
-            v.set_value(val, skip_validation=True)
-        r2 = _SolveResult("feasible", pyo.value(m.obj), float(n_star), r2.log)
-    return r2, info
+    hs = _Highs(m, threads, mip_gap)
+    info["handoff_s"] = time.perf_counter() - t0
+    ycol = np.array([hs.col_of[m.y[u]] for u in m.U], dtype=np.int64)
+    ynode = np.array(list(m.U), dtype=np.int64)
+    arcs = m._arcs
+    xcol = np.array([hs.col_of[m.x[a]] for a in arcs], dtype=np.int64)
+    xi = np.array([a[2] for a in arcs], dtype=np.int64)
+    xj = np.array([a[3] for a in arcs], dtype=np.int64)
+    w_cost, w_off = hs.cost.copy(), hs.offset
+
+    def left() -> float:
+        return deadline - time.perf_counter()
+
+    def attempt(tag: str, integral_objective: bool, incumbent: np.ndarray | None) -> _SolveResult:
+        t = time.perf_counter()
+        lp = hs.solve(left(), relax=True)
+        info[f"{tag}_lp_s"] = time.perf_counter() - t
+        if lp.status == "infeasible":
+            return lp
+        lb = lp.objective if lp.status == "optimal" else -math.inf
+        if integral_objective and math.isfinite(lb):
+            lb = math.ceil(lb - 1e-6)
+        info[f"{tag}_lp_bound"] = lb
+        best = None
+        if incumbent is not None:
+            best = _SolveResult("feasible", hs.objective_of(incumbent), lb, "start", incumbent)
+        if lp.values is not None:
+            # MIP on the candidates the LP uses (arcs touching unused candidates fixed to 0)
+            off = ynode[lp.values[ycol] <= 1e-6]
+            upper = hs.upper.copy()
+            upper[ycol[np.isin(ynode, off)]] = 0.0
+            upper[xcol[np.isin(xi, off) | np.isin(xj, off)]] = 0.0
+            hs.set_bounds(upper=upper)
+            t = time.perf_counter()
+            r = hs.solve(min(left(), max(0.25 * time_limit_s, 1.0)))
+            info[f"{tag}_restricted_s"] = time.perf_counter() - t
+            hs.set_bounds()
+            info[f"{tag}_restricted"] = (r.status, r.objective, int(len(ynode) - len(off)))
+            if r.values is not None and (best is None or r.objective < best.objective):
+                best = r
+        if best is not None and _gap_closed(best.objective, lb, mip_gap):
+            info[f"{tag}_closed_by"] = "lp_bound"
+            return _SolveResult("optimal", best.objective, lb, "lp bound", best.values)
+        fixed = False
+        if best is not None and lp.duals is not None:
+            # reduced-cost fixing: a column whose reduced cost lifts the LP bound above the objective a
+            # better plan must reach is 0 (or 1) in every such plan; the MIP then only searches the rest
+            target = best.objective - (1.0 - 1e-6 if integral_objective else 0.0)
+            slack = target - lp.objective + 1e-7  # margin for the dual feasibility tolerance
+            v, d = lp.values, lp.duals
+            fix0 = hs.is_int & (v <= 1e-9) & (d > slack)
+            fix1 = hs.is_int & (v >= hs.upper - 1e-9) & (-d > slack)
+            if fix0.any() or fix1.any():
+                lo, up = hs.lower.copy(), hs.upper.copy()
+                up[fix0] = lo[fix0]
+                lo[fix1] = up[fix1]
+                hs.set_bounds(lo, up)
+                fixed = True
+            info[f"{tag}_rc_fixed"] = int(fix0.sum() + fix1.sum())
+        t = time.perf_counter()
+        r = hs.solve(left(), start=None if best is None else best.values)
+        info[f"{tag}_mip_s"] = time.perf_counter() - t
+        if fixed:
+            hs.set_bounds()
+            if math.isfinite(r.bound) and best is not None:
+                r.bound = min(r.bound, best.objective)  # valid for the full model (see above)
+        info[f"{tag}_closed_by"] = "mip"
+        if r.values is None and best is not None:   # time limit before HiGHS took the start
+            r = _SolveResult("feasible", best.objective, r.bound, r.log, best.values)
+        if math.isfinite(lb):
+            r.bound = max(r.bound, lb) if math.isfinite(r.bound) else lb
+        return r
+
+    if strategy == "weighted":
+        res = attempt("weighted", False, None)
+    else:
+        count = np.zeros_like(w_cost)
+        count[ycol] = 1.0
+        hs.set_objective(count, 0.0)
+        r1 = attempt("count", True, None)
+        info["phase1_s"] = time.perf_counter() - t0
+        hs.set_objective(w_cost, w_off)
+        if r1.status != "optimal":
+            if r1.values is not None:
+                r1 = _SolveResult("feasible", hs.objective_of(r1.values), math.nan, r1.log, r1.values)
+            res = r1
+        else:
+            n_star = int(round(r1.objective))
+            info["n_star"] = n_star
+            row = hs.add_row(ycol, n_star, n_star)
+            res = attempt("length", False, r1.values)
+            if res.values is not None and eps * (res.objective - n_star) >= 1.0:
+                hs.delete_row(row)  # eps too large for the lexicographic argument: plain weighted solve
+                info["fallback"] = True
+                res = attempt("weighted", False, res.values)
+            elif math.isfinite(res.bound):
+                res.bound = max(res.bound, float(n_star))
+    if res.values is not None:
+        hs.load(res.values)
+    info["solve_s"] = time.perf_counter() - t0
+    return res, info
 
 
 def _physical(inp: _Inputs, i: int, j: int) -> list[int]:
@@ -832,9 +976,9 @@ def plan_repeaters(
     strategy : {"auto", "weighted", "lexicographic"}
         ``weighted``: one solve of the paper's objective. ``lexicographic``: prove the repeater count
         first, then minimise the paper's objective with that count (same optimum, see
-        :func:`_solve_lexicographic`). ``auto``: lexicographic when a capacity row can bind or a pair
-        routes several paths through repeaters, where the weighted solve struggles to prove the
-        length tie-break.
+        :func:`_solve_fast`). ``auto``: lexicographic when a capacity row can bind (there the LP
+        bound of the weighted objective stays about one repeater below the optimum, so HiGHS cannot
+        prove the length tie-break), else weighted.
 
     Returns
     -------
@@ -874,14 +1018,11 @@ def plan_repeaters(
         res = _SolveResult(status="optimal", objective=math.nan, bound=math.nan)
     else:
         if strategy == "auto":
-            hard = len(m.capacity) > 0 or any(p.k_model >= 2 for p in inp.pairs)
-            strategy = "lexicographic" if hard else "weighted"
+            strategy = "lexicographic" if len(m.capacity) > 0 else "weighted"
         sizes["strategy"] = strategy
-        if strategy == "lexicographic":
-            res, info = _solve_lexicographic(m, inp, float(eps), time_limit_s, mip_gap, threads)
-            sizes.update(info)
-        else:
-            res = _solve_highs(m, time_limit_s, mip_gap, threads)
+        res, info = _solve_fast(m, inp, float(eps), strategy, time_limit_s, mip_gap, threads)
+        plan.timings_s.update({k: v for k, v in info.items() if k.endswith("_s")})
+        sizes["solve_path"] = {k: v for k, v in info.items() if not k.endswith("_s")}
     t3 = time.perf_counter()
     plan.status = res.status
     if res.status in ("optimal", "feasible"):
@@ -903,14 +1044,16 @@ def plan_repeaters(
         plan.n_repeaters = len(reps)
         plan.total_length_km = total_km
         plan.objective = len(reps) + eps * total_km
-        plan.bound = plan.objective if res.status == "optimal" or not math.isfinite(res.bound) and len(m._arcs) == 0 \
-            else min(res.bound, plan.objective)
+        if math.isfinite(res.bound):
+            plan.bound = min(res.bound, plan.objective)
+        elif res.status == "optimal":
+            plan.bound = plan.objective
         plan.gap = max(0.0, (plan.objective - plan.bound) / max(abs(plan.objective), 1e-12)) \
             if math.isfinite(plan.bound) else math.nan
     elif res.status == "infeasible" and diagnose:
         plan.diagnosis = _diagnose_joint(inp, G, C, L_max_km, int(N_max), int(D), int(K), weight, threads)
     t4 = time.perf_counter()
-    plan.timings_s = dict(prepare=t1 - t0, build=t2 - t0, solve=t3 - t2, extract=t4 - t3, total=t4 - t0)
+    plan.timings_s.update(prepare=t1 - t0, build=t2 - t0, solve=t3 - t2, extract=t4 - t3, total=t4 - t0)
     log.info("repeaters: %s, %d repeaters, objective %.6f, build %.2f s, solve %.2f s", plan.status,
              plan.n_repeaters, plan.objective, t2 - t0, t3 - t2)
     return plan
