@@ -35,16 +35,23 @@ preserves at least one optimal solution of the paper's model:
    pair (s, t): it costs no repeater and no capacity and, by the triangle inequality of shortest-path
    lengths, is no longer than any other path. So K = 1 pairs with a direct link leave the model (their
    length is a constant) and K >= 2 pairs route K - 1 further paths.
-4. Aggregated, symmetry-free paths. The K paths of a pair are one integral flow of value K instead of K
-   interchangeable copies (the paper's k index). For K = 1 the paper's repeater-count row limits the
-   hops; for K >= 2 each arc carries a hop index (a layered, acyclic graph whose layers are pruned by
-   rule 2), so every unit of flow is a path with at most N_max repeaters.
-5. Strong linking. ``inflow of pair q into u <= y_u`` for every pair and usable node replaces the
+4. Dominance (only when every pair routes at most one path through repeaters and no candidate can be
+   asked for more than D uses): candidate u is dropped if a kept candidate v neighbours all of u's
+   elementary-link neighbours and l_av + l_vb <= l_au + l_ub for any two of them (:func:`_dominated`).
+5. Aggregated, symmetry-free paths. For K = 1 one flow per pair with the paper's repeater-count row;
+   for K >= 2 either hop-indexed arcs (a layered, acyclic graph pruned by rule 2: every unit of flow is
+   a path with at most N_max repeaters) or K path copies ordered by their first repeater, whichever
+   has fewer arcs.
+6. Strong linking. ``inflow of pair q into u <= y_u`` for every pair and usable node replaces the
    paper's disjointness row (it implies it, since y_u <= 1) and gives a far tighter LP bound than the
    aggregated ``sum_q inflow <= D y_u``; the capacity row is written only where more than D pairs can
    use the node.
 
-All model elements are created only on these precomputed sparse index sets.
+The model is built in Pyomo on these sparse index sets only, compiled once by Pyomo's standard-form
+compiler and solved by HiGHS (:func:`_solve_fast`): LP relaxation (a valid bound), MIP restricted to the
+candidates the LP uses (often already optimal within the gap), reduced-cost fixing against that plan,
+then the warm-started MIP. Where capacity binds, the count of repeaters is proven first and the paper's
+objective is then minimised with that count (lexicographic; exact while eps * km < 1).
 """
 from __future__ import annotations
 
@@ -210,6 +217,21 @@ class RepeaterPlan:
     def ok(self) -> bool:
         """True when the plan holds a solution (``optimal`` or ``feasible``)."""
         return self.status in ("optimal", "feasible")
+
+    def marked_paths(self) -> dict:
+        """``(s, t) -> [[(node, is_repeater), ...], ...]``: each fibre path with the nodes where that path
+        swaps entanglement (its repeaters) marked by position (a fibre path may pass a node twice)."""
+        out = {}
+        for key, segs_q in self.segments.items():
+            paths = []
+            for segs in segs_q:
+                marked = [(segs[0][0], False)]
+                for a, sg in enumerate(segs):
+                    marked += [(v, False) for v in sg[1:-1]]
+                    marked.append((sg[-1], a < len(segs) - 1))
+                paths.append(marked)
+            out[key] = paths
+        return out
 
 
 # ----------------------------------------------------------------------------------------------------------------

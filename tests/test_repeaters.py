@@ -68,6 +68,7 @@ def test_path_300km_needs_exactly_two_repeaters():
     assert p.chains[("A", "B")] == [["A", "n2", "n4", "B"]]
     assert p.paths[("A", "B")] == [["A", "n1", "n2", "n3", "n4", "n5", "B"]]
     assert p.segments[("A", "B")][0] == [["A", "n1", "n2"], ["n2", "n3", "n4"], ["n4", "n5", "B"]]
+    assert [v for v, rep in p.marked_paths()[("A", "B")][0] if rep] == ["n2", "n4"]
     assert p.total_length_km == pytest.approx(300.0)
     assert p.objective == pytest.approx(2 + EPS * 300)
     assert p.gap == pytest.approx(0.0, abs=1e-12)
@@ -254,6 +255,18 @@ def test_brute_force_agrees(seed, L, N, D, K):
     assert p.status == "optimal" and verify_repeater_plan(G, C, p, L, N, D, K) == []
     assert p.objective == pytest.approx(expected, abs=1e-9)
     assert base["objective"] == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed,L", [(3, 80), (4, 100), (8, 100)])
+def test_dominance_reduction_is_exact(seed, L):
+    # K = 1 and D = 3 >= number of pairs: the dominance reduction applies and removes candidates here;
+    # the optimum equals the brute force and the unreduced model's.
+    G = tiny_graph(seed)
+    C = [0, 1, 2]
+    p = _plan(G, C, L, 3, 3, 1)
+    assert p.sizes["dominated"] > 0
+    assert p.objective == pytest.approx(brute_force(G, C, L, 3, 3, 1, EPS), abs=1e-9)
+    assert _plan(G, C, L, 3, 3, 1, reduce=False).objective == pytest.approx(p.objective, abs=1e-9)
 
 
 # --------------------------------------------------------------------------------------------- vs the paper's model
