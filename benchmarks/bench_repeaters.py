@@ -155,7 +155,6 @@ def run_instance(name: str, time_limit_s: float, baseline_time_limit_s: float | 
 
 
 def _machine() -> dict:
-    import highspy  # noqa: F401
     import importlib.metadata as md
 
     v = {k: md.version(k) for k in ("pyomo", "highspy", "networkx", "numpy", "scipy")}

@@ -62,7 +62,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Hashable, Iterable, Sequence
+from typing import Hashable, Iterable, Sequence
 
 import networkx as nx
 import numpy as np
@@ -270,6 +270,8 @@ class _Inputs:
 def _validate(G: nx.Graph, end_nodes: Sequence, L_max_km: float, N_max: int, D: int, K: int,
               weight: str) -> None:
     problems = []
+    if G.is_directed():
+        problems.append(Problem("G", "is directed; fibre is undirected", "pass G.to_undirected()"))
     missing = [c for c in end_nodes if c not in G]
     if missing:
         problems.append(Problem("end_nodes", f"not in the graph: {missing!r}", "use node names of G"))
@@ -373,6 +375,13 @@ def _pair_arcs(adj, hs, ht, s, t, V, H, mode, k_model):
 
 def _prepare(G: nx.Graph, end_nodes: Sequence, L_max_km: float, N_max: int, D: int, K: int, weight: str,
              reduce: bool = True, multi_path: str = "auto") -> _Inputs:
+    if G.is_multigraph():  # parallel fibres: the shortest one counts (to_scipy would add them up)
+        S = nx.Graph()
+        S.add_nodes_from(G.nodes)
+        for u, v, w in G.edges(data=weight):
+            if not S.has_edge(u, v) or w < S.edges[u, v][weight]:
+                S.add_edge(u, v, **{weight: w})
+        G = S
     nodes = list(G.nodes)
     index = {v: i for i, v in enumerate(nodes)}
     n = len(nodes)
@@ -967,21 +976,22 @@ def plan_repeaters(
     Parameters
     ----------
     G : networkx.Graph
-        Undirected fibre graph; edge attribute ``weight`` = fibre length (km).
+        Undirected fibre graph; edge attribute ``weight`` = fibre length (km). Parallel edges of a
+        MultiGraph count by the shortest.
     end_nodes : iterable of node
         End nodes; every other node is a candidate repeater location.
     L_max_km : float
         Maximum elementary-link length (km).
     N_max : int
-        Maximum number of repeaters on one path.
+        Maximum number of repeaters on one path (``math.inf``: no limit).
     D : int
-        Repeater capacity: number of (pair, path) uses one repeater serves.
+        Repeater capacity: number of (pair, path) uses one repeater serves (``math.inf``: no limit).
     K : int
         Repeater-disjoint paths per pair (the paper's robustness parameter).
     eps : float, optional
         Weight (1/km) of the total elementary-link length; default :func:`default_eps`.
     time_limit_s : float
-        HiGHS time limit (s).
+        HiGHS time limit (s), shared by all solves of the call.
     mip_gap : float
         Relative MIP gap (the authors used 1e-6).
     threads : int, optional
@@ -1010,8 +1020,12 @@ def plan_repeaters(
     """
     t0 = time.perf_counter()
     C = list(end_nodes)
-    _validate(G, C, L_max_km, N_max, D, K, weight)
     n_pairs = len(C) * (len(C) - 1) // 2
+    if D is None or D == math.inf:  # unlimited capacity: a repeater serves at most one path per pair
+        D = max(n_pairs, 1)
+    if N_max is None or N_max == math.inf:
+        N_max = max(G.number_of_nodes() - len(C), 0)
+    _validate(G, C, L_max_km, N_max, D, K, weight)
     if eps is None:
         eps = default_eps(n_pairs, int(K), int(N_max), L_max_km)
     params = dict(L_max_km=float(L_max_km), N_max=int(N_max), D=int(D), K=int(K), eps=float(eps))
@@ -1172,7 +1186,8 @@ def verify_repeater_plan(G: nx.Graph, end_nodes: Iterable[Hashable], plan: Repea
                         v.append(f"pair {key} path {k} link {a}: no fibre {u!r}-{w!r}")
                         L = math.nan
                         break
-                    L += float(G.edges[u, w][weight])
+                    L += (float(G.edges[u, w][weight]) if not G.is_multigraph()
+                          else min(float(d[weight]) for d in G.get_edge_data(u, w).values()))
                 if not math.isfinite(L):
                     continue
                 total_km += L

@@ -342,3 +342,37 @@ def test_verify_catches_broken_plans():
     assert any("used by 3 paths > D = 1" in s for s in verify_repeater_plan(Gs, list("ABC"), ps, 100, 2, 1, 1))
     # K = 2 required but one path given
     assert any("K = 2 required" in s for s in verify_repeater_plan(G, ["A", "B"], p, 100, 5, 10, 2))
+
+
+def test_multigraph_and_unlimited_parameters():
+    # A parallel 500 km fibre does not change anything (the shortest parallel edge counts);
+    # N_max = D = inf mean no limit.
+    M = nx.MultiGraph(path_graph())
+    M.add_edge("A", "n1", length_km=500.0)
+    p = plan_repeaters(M, ["A", "B"], 100, math.inf, math.inf, 1, eps=EPS, threads=1)
+    assert p.repeaters == ["n2", "n4"] and p.objective == pytest.approx(2 + EPS * 300)
+    assert verify_repeater_plan(M, ["A", "B"], p, 100, 10, 10, 1) == []
+
+
+def test_graphml_loader(tmp_path):
+    import gzip
+
+    xml = """<?xml version="1.0" encoding="utf-8"?>
+<graphml xmlns="http://graphml.graphdrawing.org/xmlns">
+  <key attr.name="label" attr.type="string" for="node" id="d0"/>
+  <key attr.name="Latitude" attr.type="double" for="node" id="d1"/>
+  <key attr.name="Longitude" attr.type="double" for="node" id="d2"/>
+  <graph edgedefault="undirected">
+    <node id="0"><data key="d0">East</data><data key="d1">0.0</data><data key="d2">1.0</data></node>
+    <node id="1"><data key="d0">West</data><data key="d1">0.0</data><data key="d2">0.0</data></node>
+    <node id="2"><data key="d0">Nowhere</data></node>
+    <edge source="0" target="1"/><edge source="0" target="1"/><edge source="1" target="2"/>
+  </graph>
+</graphml>"""
+    path = tmp_path / "tiny.graphml.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write(xml)
+    G = fibre_graph_from_graphml(path)
+    assert sorted(G) == ["East", "West"] and G.number_of_edges() == 1
+    # one degree of longitude on the WGS84 equator: 111.319 km
+    assert G.edges["East", "West"]["length_km"] == pytest.approx(111.319, abs=1e-3)
