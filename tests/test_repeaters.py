@@ -376,3 +376,15 @@ def test_graphml_loader(tmp_path):
     assert sorted(G) == ["East", "West"] and G.number_of_edges() == 1
     # one degree of longitude on the WGS84 equator: 111.319 km
     assert G.edges["East", "West"]["length_km"] == pytest.approx(111.319, abs=1e-3)
+
+
+def test_large_eps_trades_repeaters_for_length():
+    # A-x-B: 100 + 100 km, one repeater; A-y1-y2-B: 3 x 60 km, two repeaters (A-y2 is 120 km > L_max).
+    # eps = 0.1/km: 1 + 20 = 21 against 2 + 18 = 20, so the paper's objective takes two repeaters. The
+    # lexicographic strategy proves n* = 1 first, sees eps * km >= 1 and falls back to the weighted model.
+    G = _graph([("A", "x", 100), ("x", "B", 100), ("A", "y1", 60), ("y1", "y2", 60), ("y2", "B", 60)])
+    for strategy in ("weighted", "lexicographic"):
+        p = _plan(G, ["A", "B"], 100, 3, 1, 1, eps=0.1, strategy=strategy)
+        assert sorted(p.repeaters) == ["y1", "y2"] and p.objective == pytest.approx(20.0)
+    assert p.sizes["solve_path"].get("fallback") is True
+    assert _baseline(G, ["A", "B"], 100, 3, 1, 1, eps=0.1)["objective"] == pytest.approx(20.0)
