@@ -475,14 +475,14 @@ def _pair_precheck(inp: _Inputs, N_max: int, K: int) -> list[str]:
     out = []
     names = inp.nodes
     R = np.flatnonzero(~inp.is_end)
+    hops = {c: _hops_from(inp.adj, R, c) for c in inp.end_idx}  # all candidates, not only the kept ones
     for p in inp.pairs:
         s, t = p.s, p.t
         label = f"pair ({names[s]!r}, {names[t]!r})"
         if inp.comp[s] != inp.comp[t]:
             out.append(f"{label}: disconnected (no fibre path between them)")
             continue
-        hs = _hops_from(inp.adj, R, s)   # on all candidates, not only those kept by dominance
-        ht = _hops_from(inp.adj, R, t)
+        hs, ht = hops[s], hops[t]
         h_st = 1.0 if inp.adj[s, t] else float(np.min(hs[R][inp.adj[R, t]], initial=np.inf) + 1)
         if not math.isfinite(h_st):
             out.append(f"{label}: no chain of elementary links of at most L_max joins them (connected by "
