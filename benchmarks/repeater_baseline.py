@@ -107,9 +107,9 @@ def solve_link_based(
     dict
         ``repeaters`` (set of nodes), ``objective`` (float, or nan without a solution), ``bound``,
         ``n_repeaters``, ``status`` (``optimal`` | ``feasible`` | ``infeasible`` | ``no_solution``),
-        ``build_s`` and ``solve_s`` (s, wall clock; ``highs_s`` the part spent inside HiGHS), ``paths`` (dict pair -> list of K node lists in
-        the elementary-link graph, end nodes and repeaters only), ``sizes`` (variables, constraints,
-        nonzeros).
+        ``build_s`` and ``solve_s`` (s, wall clock; ``highs_s``: the part of ``solve_s`` inside
+        HiGHS), ``paths`` (dict pair -> list of K node lists in the elementary-link graph, end nodes
+        and repeaters only), ``sizes`` (variables, constraints, nonzeros).
     """
     t0 = time.perf_counter()
     C = list(dict.fromkeys(end_nodes))
