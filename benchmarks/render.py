@@ -186,6 +186,22 @@ def problems_section(records: dict) -> str:
     return "\n".join(out)
 
 
+_NESTED_KEYS = ("status", "objective", "bound", "n_repeaters", "build_s", "solve_s", "total_s")
+
+
+def _scalars(d: dict, nested: bool = False) -> list[str]:
+    """``key = value`` for the scalar items of ``d`` (and of its dict items, for a few keys, when ``nested``)."""
+    def fmt(k, val):
+        return f"{k} = {val:,.4g}" if isinstance(val, float) else f"{k} = {val}"
+    out = [fmt(k, val) for k, val in d.items() if isinstance(val, (int, float, str, bool)) or val is None]
+    if nested:
+        for k, sub in d.items():
+            if isinstance(sub, dict):
+                out += [fmt(f"{k}.{kk}", sub[kk]) for kk in _NESTED_KEYS
+                        if kk in sub and (isinstance(sub[kk], (int, float, str, bool)) or sub[kk] is None)]
+    return out
+
+
 def external_section(records: dict) -> str:
     """Scalar top-level results of runs delegated to other benchmark modules (repeater, key-rate)."""
     out = []
@@ -193,9 +209,10 @@ def external_section(records: dict) -> str:
         res = r.get("result")
         if not isinstance(res, dict):
             continue
-        items = [f"{k} = {val:,.4g}" if isinstance(val, float) else f"{k} = {val}" for k, val in res.items()
-                 if isinstance(val, (int, float, str, bool)) or val is None]
-        out.append(f"- `{i}` / `{v}`: " + _esc("; ".join(items)[:1500]))
+        out.append(f"- `{i}` / `{v}`: " + _esc("; ".join(_scalars(res))[:1500]))
+        for sub in res.get("records") or []:  # bench_repeaters: one record per instance, fast vs baseline
+            if isinstance(sub, dict):
+                out.append(f"  - `{sub.get('instance', '?')}`: " + _esc("; ".join(_scalars(sub, nested=True))[:1500]))
     return "\n".join(out)
 
 
