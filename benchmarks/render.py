@@ -64,7 +64,7 @@ def _pct(x):
 
 
 def _met(v):
-    return {True: "**met**", False: "**not met**", None: "no data"}[v]
+    return {True: "**met**", False: "**not met**", None: "undecided"}[v]
 
 
 def _esc(s: str) -> str:
