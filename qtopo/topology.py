@@ -204,7 +204,11 @@ def build_fibre_network(
         sxy = shapely.get_coordinates(sp.geometry.values)
         cand = np.flatnonzero(used)
         tree_n = cKDTree(np.c_[cx[cand], cy[cand]])
-        dist, j = tree_n.query(sxy)
+        fin_s = np.isfinite(sxy).all(axis=1)
+        dist = np.full(len(sxy), np.inf)
+        j = np.zeros(len(sxy), int)
+        if fin_s.any():
+            dist[fin_s], j[fin_s] = tree_n.query(sxy[fin_s])
         nearest = cand[j]
         # a far site whose swapped lon/lat would snap: say so (a common export mistake)
         far = np.flatnonzero(dist > snap_tolerance_m)
@@ -214,7 +218,11 @@ def build_fibre_network(
             inr = (np.abs(ll[:, 1]) <= 180) & (np.abs(ll[:, 0]) <= 90)
             if inr.any():
                 sw = gpd.GeoSeries(shapely.points(ll[inr, 1], ll[inr, 0]), crs=WGS84).to_crs(metric)
-                d_sw, _ = tree_n.query(shapely.get_coordinates(sw.values))
+                swxy = shapely.get_coordinates(sw.values)
+                fin = np.isfinite(swxy).all(axis=1)  # far from the UTM zone a projection can give inf
+                d_sw = np.full(len(swxy), np.inf)
+                if fin.any():
+                    d_sw[fin], _ = tree_n.query(swxy[fin])
                 swapped_ok[far[inr]] = d_sw <= snap_tolerance_m
         site_ids = sites["id"].to_numpy()
         order = np.argsort(site_ids, kind="stable")
