@@ -2,7 +2,9 @@
 
 Both formulations solve the same instances, one after the other in this process, with the same HiGHS
 settings (threads, relative gap 1e-6 as the authors used with CPLEX, time limit); the JSON records their
-build and solve times, objectives, bounds and whether the optima match.
+build and solve times, objectives, bounds and whether the optima match. When the paper's model stops at
+the time limit, its optimum is still confirmed by the paper's model in two steps (``baseline_two_step``:
+eps = 0 proves the fewest repeaters n*, then the paper's objective with the valid row sum y == n*).
 
 Instances (Topology Zoo, ``data/zoo``; lengths are WGS84 geodesics of the Zoo links, no route factor)
 ------------------------------------------------------------------------------------------------------
@@ -135,6 +137,21 @@ def run_instance(name: str, time_limit_s: float, baseline_time_limit_s: float | 
                            build_s=b["build_s"], solve_s=b["solve_s"], highs_s=_num(b.get("highs_s")),
                            total_s=base_wall, sizes=b["sizes"],
                            verify_violations=bviol)
+    if b["status"] == "feasible" or b["status"] == "no_solution":
+        # The paper's model stalled on the length tie-break. Confirm the optimum with the paper's model
+        # itself in two steps: eps = 0 proves the fewest repeaters n*, then the paper's objective with
+        # the valid row sum y == n* (a verification aid, not the paper's model; timed separately).
+        t = time.perf_counter()
+        b0 = solve_link_based(G, C, L, N, D, K, eps=0.0, time_limit=base_tl, threads=threads, mip_gap=MIP_GAP)
+        t_count = time.perf_counter() - t
+        conf = dict(count_status=b0["status"], n_star=b0["n_repeaters"], count_s=t_count)
+        if b0["status"] == "optimal":
+            t = time.perf_counter()
+            b1 = solve_link_based(G, C, L, N, D, K, eps=eps, time_limit=base_tl, threads=threads, mip_gap=MIP_GAP,
+                                  n_repeaters=b0["n_repeaters"])
+            conf.update(status=b1["status"], objective=_num(b1["objective"]), bound=_num(b1["bound"]),
+                        weighted_s=time.perf_counter() - t, total_s=t_count + time.perf_counter() - t)
+        rec["baseline_two_step"] = conf
     rec["load_avg_after"] = list(os.getloadavg())
 
     fo, bo = p.objective, b["objective"]
@@ -143,6 +160,11 @@ def run_instance(name: str, time_limit_s: float, baseline_time_limit_s: float | 
     rec["optimum_matches"] = (abs(fo - bo) <= tol) if both_opt else None
     if p.status == b["status"] == "infeasible":
         rec["optimum_matches"] = True
+    conf = rec.get("baseline_two_step", {})
+    if rec["optimum_matches"] is None and p.status == "optimal" and conf.get("status") == "optimal":
+        rec["optimum_matches"] = abs(fo - conf["objective"]) <= tol
+        rec["optimum_matches_via"] = "baseline_two_step"
+        rec["speedup_vs_two_step"] = conf["total_s"] / fast_wall if fast_wall > 0 else None
     # when the baseline stops at its time limit: is the fast optimum inside its [bound, incumbent]?
     if p.status == "optimal" and b["status"] == "feasible":
         lo = b["bound"] if math.isfinite(b["bound"]) else -math.inf
@@ -154,8 +176,8 @@ def run_instance(name: str, time_limit_s: float, baseline_time_limit_s: float | 
     hb = b.get("highs_s")
     rec["speedup_solver_only"] = (hb / fast_solver_s) if hb and math.isfinite(hb) and fast_solver_s > 0 else None
     rec["baseline_finished"] = b["status"] in ("optimal", "infeasible")
-    rec["note"] = ("baseline hit its time limit: speedup_total is a lower bound" if not rec["baseline_finished"]
-                   else "")
+    rec["note"] = ("baseline hit its time limit: speedup_total is a lower bound; the optimum is compared with "
+                   "baseline_two_step" if not rec["baseline_finished"] else "")
     return rec
 
 

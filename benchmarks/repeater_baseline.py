@@ -73,6 +73,7 @@ def solve_link_based(
     threads: int = 1,
     mip_gap: float = 1e-6,
     weight: str = "length_km",
+    n_repeaters: int | None = None,
 ) -> dict[str, Any]:
     """Solve the paper's link-based formulation (LBF-0)..(LBF-7) with HiGHS.
 
@@ -101,6 +102,10 @@ def solve_link_based(
         Relative MIP gap (the authors used 1e-6 with CPLEX).
     weight : str
         Edge attribute holding lengths in km.
+    n_repeaters : int, optional
+        Verification aid, *not* part of the paper's model: add the row ``sum_u y_u == n_repeaters``.
+        Valid when ``n_repeaters`` is the proven minimum number of repeaters (a run with ``eps=0``),
+        it lets HiGHS close the length tie-break on instances where the weighted model stalls.
 
     Returns
     -------
@@ -215,10 +220,13 @@ def solve_link_based(
 
         # (LBF-7) LinkXYCon: capacity D and x-y linking
         m.capacity = pyo.Constraint(list(into_u), rule=lambda m, u: sum(x[a] for a in into_u[u]) <= D * y[u])
+        if n_repeaters is not None:  # verification aid (see docstring), not in the paper
+            m.count_row = pyo.Constraint(expr=sum(y[u] for u in R) == int(n_repeaters))
     finally:
         if gc_was_enabled:
             gc.enable()
     n_rows = sum(len(c) for c in (m.source, m.sink, m.flow, m.max_rep, m.st_once, m.disjoint, m.capacity))
+    n_rows += int(n_repeaters is not None)
     nnz = (2 * len(QK) + sum(len(out_arcs.get((qi, k, u), ())) + len(in_arcs.get((qi, k, u), ())) for qi, k, u in flow_idx)
            + sum(len(v) for v in into_rep.values()) + len(st_idx) * K
            + sum(len(v) for v in into_q_u.values()) + sum(len(v) + 1 for v in into_u.values()))
