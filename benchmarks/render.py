@@ -6,7 +6,8 @@ Usage::
 
 Everything between ``<!-- results:start -->`` and ``<!-- results:end -->`` is regenerated from the JSON files
 of ``RESULTS_DIR`` (default ``benchmarks/results``): the targets of issue 5 with met / not met computed from
-the data, one row per (instance, variant), failures with their phase, and the machine the runs were made on.
+the data, one row per (instance, variant), failures with their phase, infeasible plans with the planner's
+diagnosis (an infeasible ``k2`` instance is a result, not a failure), and the machine the runs were made on.
 Never edit that section by hand.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from benchmarks.registry import BENCH_DIR, INSTANCES, TARGETS, VARIANTS, build_share
+from benchmarks.registry import BENCH_DIR, INSTANCES, SUITES, TARGETS, VARIANTS, build_share
 
 START = "<!-- results:start -->"
 END = "<!-- results:end -->"
@@ -147,7 +148,9 @@ def instances_table() -> str:
     for i in INSTANCES.values():
         suites = [s for s in ("test", "smoke", "full") if s in i.suites]
         lim = " / ".join(f"{i.limit(s):.0f}" if s in i.suites else "-" for s in ("smoke", "full"))
-        rows.append([i.name, i.family, ", ".join(suites), ", ".join(i.variants), lim, f"{i.mip_gap:g}",
+        variants = [v if set(i.variant_suites.get(v, i.suites)) == set(i.suites)
+                    else f"{v} ({', '.join(s for s in SUITES if s in i.variant_suites[v])})" for v in i.variants]
+        rows.append([i.name, i.family, ", ".join(suites), ", ".join(variants), lim, f"{i.mip_gap:g}",
                      i.description])
     return _table(head, rows)
 
@@ -163,9 +166,19 @@ def targets_table(records: dict) -> str:
     return "\n".join(lines)
 
 
+def diagnosis(r: dict) -> tuple[int, list]:
+    """``(count, first entries)`` of the planner's diagnosis stored in a record's notes (``(0, [])`` if none)."""
+    for n in r.get("notes") or []:
+        if isinstance(n, dict) and isinstance(n.get("diagnosis"), list):
+            return int(n.get("diagnosis_count") or len(n["diagnosis"])), n["diagnosis"]
+    return 0, []
+
+
 def problems_section(records: dict) -> str:
     bad = [(k, r) for k, r in sorted(records.items(), key=lambda kv: _order(kv[0]))
            if r.get("run_status") in ("failed", "timeout") or r.get("error")]
+    infeasible = [(k, r) for k, r in sorted(records.items(), key=lambda kv: _order(kv[0]))
+                  if r.get("run_status") == "ok" and r.get("status") == "infeasible"]
     other = [(k, r) for k, r in sorted(records.items(), key=lambda kv: _order(kv[0]))
              if r.get("run_status") in ("not_implemented", "unavailable")]
     out = []
@@ -175,6 +188,14 @@ def problems_section(records: dict) -> str:
             e = r.get("error") or {}
             out.append(f"- `{i}` / `{v}`: {r.get('run_status')} in phase `{e.get('phase')}` after "
                        f"{_s(r.get('wall_s'))} s: {e.get('type')}: {_esc((e.get('message') or '')[:300])}")
+    if infeasible:
+        out.append("\n**Infeasible** (a result, not a failure; the planner's diagnosis, first entry):\n")
+        for (i, v), r in infeasible:
+            n, diag = diagnosis(r)
+            first = diag[0] if diag and isinstance(diag[0], dict) else {}
+            what = (f"{first.get('source')}-{first.get('target')}: {first.get('reason')}: {first.get('detail')}"
+                    if first else "no diagnosis recorded")
+            out.append(f"- `{i}` / `{v}`: {n} diagnosed demand(s); {_esc(what[:300])}")
     if other:
         out.append("\n**Not run** (recorded, not faked):\n")
         seen = {}

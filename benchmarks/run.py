@@ -10,8 +10,13 @@ from one instance into the next). The parent waits for it with :func:`os.wait4`,
 usage of *that* child: its ``ru_maxrss`` is the run's peak resident memory, also for a run that had to be
 killed. A run that exceeds its wall-clock allowance (:meth:`InstanceSpec.wall_timeout_s`) is killed and
 recorded with ``run_status = "timeout"`` and the phase it was in. An exception is recorded with the phase,
-its type, message and traceback. Variants that cannot run in this checkout are recorded as such
-(``not_implemented`` / ``unavailable``), never faked.
+its type, message and traceback. Variants that cannot run in this checkout (a delegated module that does not
+exist) are recorded as ``unavailable``, never faked.
+
+The ``k2`` variant plans a derived copy of the instance in which every demand asks for two node-disjoint
+routes with 1+1 protection (:func:`benchmarks.instances.variant_scenario_path`), exactly like ``trusted``. An
+instance on which that cannot be met (an endpoint with a single fibre neighbour, say) gives ``run_status = "ok"``
+with ``status = "infeasible"`` and the planner's diagnosis under ``notes``: a result, not a failure.
 
 Each JSON holds :data:`RECORD_FIELDS` (see ``benchmarks/README.md`` for their meaning).
 """
@@ -33,7 +38,7 @@ import traceback
 from pathlib import Path
 
 from benchmarks.registry import (INSTANCES, PHASES, PROGRESS_PHASES, ROOT, VARIANTS, InstanceSpec, VariantSpec,
-                                 result_name, select, survivability_key)
+                                 result_name, select)
 
 SCHEMA_VERSION = 1
 
@@ -49,6 +54,8 @@ SIZE_FIELDS = ("fibre_nodes", "fibre_edges", "candidates", "candidates_after_bou
 #: Keys of ``phases_s`` (``prepare``: generating the instance folder, not part of ``total``).
 PHASE_FIELDS = ("prepare",) + PHASES + ("total",)
 
+#: ``not_implemented`` is no longer written (it marked ``k2`` before the planner had K routes); kept so that older
+#: records stay valid.
 RUN_STATUSES = ("ok", "failed", "timeout", "not_implemented", "unavailable")
 
 
@@ -235,19 +242,18 @@ def _fill_from_plan(rec: dict, data: dict) -> None:
     if ver.get("violations"):
         rec["notes"].append({"verify_violations": ver["violations"][:20]})
     rec["notes"] += [n for n in data.get("notes", []) if isinstance(n, str)]
-    if data.get("diagnosis"):
-        rec["notes"].append({"diagnosis": data["diagnosis"][:20]})
+    if data.get("diagnosis"):  # why an infeasible plan is infeasible (first 20 demands, and how many in all)
+        rec["notes"].append({"diagnosis": data["diagnosis"][:20], "diagnosis_count": len(data["diagnosis"])})
     if data.get("termination"):
         rec["notes"].append(f"solver termination: {data['termination']}")
 
 
-def _run_trusted(inst: InstanceSpec, rec: dict, scen_path: Path, threads: int, prog: _Progress,
-                 extra_overrides: dict | None = None) -> None:
+def _run_trusted(inst: InstanceSpec, rec: dict, scen_path: Path, threads: int, prog: _Progress) -> None:
     import qtopo
     from qtopo.errors import VerificationError
 
     overrides = {"solver.time_limit_s": rec["time_limit_s"], "solver.mip_gap": inst.mip_gap,
-                 "solver.threads": threads, **(extra_overrides or {})}
+                 "solver.threads": threads}
     rec["notes"].append({"overrides": overrides, "scenario": str(scen_path)})
     try:
         p = qtopo.plan(scen_path, overrides=overrides, progress=prog, write_outputs=False)
@@ -337,25 +343,15 @@ def worker(instance: str, variant: str, suite: str, result_path: str, progress_p
     try:
         scen_path = None
         if inst.family != "micro":
-            from benchmarks.instances import scenario_path
+            from benchmarks.instances import variant_scenario_path
 
             t = time.perf_counter()
-            scen_path = scenario_path(inst)
+            scen_path = variant_scenario_path(inst, var.name)
             rec["phases_s"]["prepare"] = time.perf_counter() - t
         gc.collect()
         phase = "run"
-        if var.name == "trusted":
+        if var.name in ("trusted", "k2"):  # k2: scen_path is the derived K=2 scenario
             _run_trusted(inst, rec, scen_path, threads, prog)
-        elif var.name == "k2":
-            key = survivability_key()
-            sec, k, typ = key
-            val = 2 if typ is int else True if typ is bool else None
-            if val is None:
-                rec["run_status"] = "not_implemented"
-                rec["notes"].append(f"survivability key {sec}.{k} has type {typ.__name__}: the benchmark does "
-                                    f"not know which value means K=2")
-            else:
-                _run_trusted(inst, rec, scen_path, threads, prog, {f"{sec}.{k}": val})
         elif var.module:
             _call_external(var, inst, rec, scen_path, threads, Path(result_path).parent)
         else:  # pragma: no cover
@@ -422,7 +418,7 @@ def run_one(inst: InstanceSpec, var: VariantSpec, suite: str, out_dir: Path, *, 
     ok, why = var.availability()
     if not ok:
         rec = blank_record(inst, var, suite)
-        rec.update(run_status="not_implemented" if var.name == "k2" else "unavailable", machine=machine,
+        rec.update(run_status="unavailable", machine=machine,
                    versions=_versions(), wall_s=0.0, threads=threads)
         rec["notes"].append(why)
         rec["load_avg"]["end"] = load_avg()

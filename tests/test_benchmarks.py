@@ -27,6 +27,7 @@ def test_registry_covers_issue_5():
     assert {"trusted", "repeater", "k2"} <= set(registry.VARIANTS)
     smoke = {i.name for i, _ in registry.select("smoke")}
     assert smoke == {"bundled-surfnet", "zoo-abilene", "zoo-surfnet", "syn-30-5"}
+    assert [i.name for i, v in registry.select("smoke") if v.name == "k2"] == ["syn-30-5"]   # one quick k2 run
     assert all(i.limit("smoke") <= 20 for i, _ in registry.select("smoke"))
     for i in registry.INSTANCES.values():
         if i.family == "zoo":
@@ -73,14 +74,63 @@ def test_runner_tiny_instance_every_field(tmp_path, monkeypatch):
     assert [p["phase"] for p in data["progress"]][:2] == ["read", "hops"]
 
 
-def test_k2_is_recorded_not_faked(tmp_path):
-    if registry.survivability_key() is not None:
-        pytest.skip("the planner has a survivability option now; k2 runs for real")
-    inst, var = registry.INSTANCES["syn-30-5"], registry.VARIANTS["k2"]
-    rec = run.run_one(inst, var, "smoke", tmp_path, say=lambda s: None)
-    assert rec["run_status"] == "not_implemented"
-    assert rec["objective"] is None and rec["verify_ok"] is None
+def _k2_demands(rec):
+    """The demand table the k2 run planned (the derived scenario named in the record's notes)."""
+    import qtopo
+
+    scen = next(n["scenario"] for n in rec["notes"] if isinstance(n, dict) and "scenario" in n)
+    assert "-k2-" in scen
+    return qtopo.read_network(qtopo.load_scenario(scen))[1]
+
+
+def test_k2_derived_instance(tmp_path):
+    """The k2 folder: the instance's demands with k_routes = 2, node-disjoint, 1+1; same network; cached."""
+    from benchmarks.instances import scenario_path, variant_scenario_path
+    import qtopo
+
+    inst = registry.INSTANCES["bundled-surfnet"]
+    k2 = variant_scenario_path(inst, "k2", cache=tmp_path)
+    assert variant_scenario_path(inst, "trusted", cache=tmp_path) == scenario_path(inst) == ROOT / "data/surfnet/scenario.toml"
+    assert variant_scenario_path(inst, "k2", cache=tmp_path) == k2 and k2.parent.parent == tmp_path
+    base, der = qtopo.load_scenario(scenario_path(inst)), qtopo.load_scenario(k2)
+    assert der.input_path("sites") == base.input_path("sites") and der.input_path("routes") == base.input_path("routes")
+    assert der.network == base.network and der.costs == base.costs and der.devices == base.devices
+    d0, d = (qtopo.read_network(s)[1] for s in (base, der))
+    assert list(zip(d["source"], d["target"], d["target_bps"])) == list(zip(d0["source"], d0["target"], d0["target_bps"]))
+    assert (d["k_routes"] == 2).all() and (d["disjoint"] == "node").all() and (d["protection"] == "1+1").all()
+
+
+def test_k2_infeasible_is_a_result(tmp_path, monkeypatch):
+    """K = 2 where an endpoint's every path passes one node: recorded as infeasible with a diagnosis, not failed."""
+    monkeypatch.setenv("QTOPO_BENCH_CACHE", str(tmp_path / "cache"))
+    inst, var = registry.INSTANCES["syn-12-3"], registry.VARIANTS["k2"]
+    rec = run.run_one(inst, var, "test", tmp_path / "out", threads=1, say=lambda s: None)
     assert set(run.RECORD_FIELDS) <= set(rec)
+    assert rec["run_status"] == "ok" and rec["error"] is None, rec["error"]
+    assert rec["status"] == "infeasible" and rec["objective"] is None and rec["verify_ok"] is None
+    n, diag = render.diagnosis(rec)
+    assert n == 3 and {x["reason"] for x in diag} == {"disjoint_routes"}       # all 3 demands of syn-12-3
+    assert all("node-disjoint" in x["detail"] for x in diag)
+    assert rec["sizes"]["demands"] == 3 and rec["phases_s"]["total"] is not None
+    assert (_k2_demands(rec)["k_routes"] == 2).all()
+    # the renderer shows it as a result and lists the diagnosis, not under failures
+    body = render.render({(rec["instance"], rec["variant"]): rec})
+    assert "| syn-12-3 | k2 | ok | infeasible |" in body
+    assert "**Infeasible**" in body and "**Failures**" not in body and "disjoint_routes" in body
+
+
+def test_k2_smoke_run_verifies(tmp_path, monkeypatch):
+    """The smoke suite's k2 run (syn-30-5), with a short limit: a verified K = 2 plan, every field present."""
+    monkeypatch.setenv("QTOPO_BENCH_CACHE", str(tmp_path / "cache"))
+    [(inst, var)] = [(i, v) for i, v in registry.select("smoke") if v.name == "k2"]
+    rec = run.run_one(inst, var, "smoke", tmp_path / "out", threads=1, time_limit_s=4.0, say=lambda s: None)
+    assert set(run.RECORD_FIELDS) <= set(rec)
+    assert rec["run_status"] == "ok" and rec["error"] is None, rec["error"]
+    assert rec["status"] in ("optimal", "feasible") and rec["verify_ok"] is True
+    assert rec["objective"] is not None and rec["objective"] > 0
+    d = _k2_demands(rec)
+    assert len(d) == rec["sizes"]["demands"] == 10 and (d["k_routes"] == 2).all()
+    assert (d["disjoint"] == "node").all() and (d["protection"] == "1+1").all()
 
 
 def test_failed_phase_from_progress():
