@@ -31,6 +31,9 @@ from .topology import FibreNetwork
 log = logging.getLogger(__name__)
 
 REACH_GRID_DB = np.arange(0.0, 120.0, 0.01)
+#: Hop-device options whose whole capacity (``max_pairs_per_link`` x rate per pair) is below this share of the
+#: smallest demand target are not candidates (see :func:`build_inputs`).
+MIN_CAPACITY_SHARE = 1e-3
 
 
 @dataclass
@@ -255,12 +258,20 @@ def build_inputs(net: FibreNetwork, demands: pd.DataFrame, scenario, *, prune: b
     from .keyrate import PROTOCOLS
 
     rows = []
+    n_tiny = 0
+    min_target = float(d["target_bps"].min()) if len(d) else 0.0
     for name, (spec, dev) in devices.items():
         if PROTOCOLS[dev.protocol].relay_in_middle:
             relay, r = _relay_rates(paths_all, iu, dist, idx, dev, conn)
         else:
             relay, r = np.full(len(iu), None, dtype=object), secret_key_rate_bps(hop_loss, dev)
-        m = r > 0
+        # a hop-device option whose whole capacity (max pairs x rate) is below MIN_CAPACITY_SHARE of the
+        # smallest target cannot carry a meaningful share of any demand; its tiny coefficients (down to 1e-7
+        # bit/s) made HiGHS's presolve return an inconsistent objective on a fuzzed instance. Brownfield
+        # scenarios keep every option (an installed link must stay matchable).
+        floor = 0.0 if scenario.inputs.get("existing_links") else MIN_CAPACITY_SHARE * min_target
+        m = (r > 0) & (r * spec.max_pairs_per_link >= floor)
+        n_tiny += int(((r > 0) & ~m).sum())
         rows.append(pd.DataFrame({"hop": np.flatnonzero(m), "device": name, "protocol": dev.protocol,
                                   "rate_bps_per_pair": r[m], "max_pairs": spec.max_pairs_per_link,
                                   "pair_cost_eur": spec.pair_cost_eur, "relay": relay[m]}))
@@ -325,7 +336,7 @@ def build_inputs(net: FibreNetwork, demands: pd.DataFrame, scenario, *, prune: b
     inputs.diagnosis = diagnose_demands(inputs, G)
     inputs.stats = {"fibre_nodes": n_fibre_nodes, "fibre_edges": int(len(edges)),
                     "candidates": int(len(nodes)), "pruned_nodes": len(dropped), "hops": int(len(hops)),
-                    "hop_devices": int(len(hd)), "demands": int(len(d)),
+                    "hop_devices": int(len(hd)), "tiny_capacity_options": n_tiny, "demands": int(len(d)),
                     "commodities": int(d["commodity"].nunique())}
     inputs.timings_s = {"prune": t_prune - t0, "paths": t_paths - t_prune, "rates": t_rates - t_paths,
                         "diagnose": time.perf_counter() - t_rates}

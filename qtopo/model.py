@@ -298,10 +298,16 @@ def add_hop_capacity(m, inputs) -> None:
     rr = _route_rate(inputs, q)
     H = sorted((set(fg) | set(xg)) & set(dg))
     f, n, x = m.f, m.n, m.x
+    # coefficient reduction: in a plan without flow cycles, no hop carries more than the total demand (each
+    # commodity crosses a hop at most once, in one direction), so one pair never needs to count for more.
+    # Keeps the matrix range near the targets' instead of [1e-3, 1e8] bit/s (HiGHS's LPs stall on that range).
+    d = inputs.demands
+    top = float((d["target_bps"] * d["k_routes"]).sum())
+    cap = np.minimum(rate, top)
 
     def rule(_m, h):
         load = sum(f[int(a)] for a in fg.get(h, ())) + sum(float(rr[a]) * x[int(a)] for a in xg.get(h, ()))
-        return load <= sum(float(rate[i]) * n[int(i)] for i in dg[h])
+        return load <= sum(float(cap[i]) * n[int(i)] for i in dg[h])
 
     m.H = pyo.Set(initialize=H, ordered=True)
     m.capacity = pyo.Constraint(m.H, rule=rule)
@@ -449,10 +455,33 @@ def add_disjointness(m, inputs) -> None:
         for e in rs:
             groups.setdefault((i, e), []).append(a)
     keys = [k for k, v in groups.items() if len({int(q.x_route[a]) for a in v}) > 1]
-    kid = {k: n for n, k in enumerate(keys)}
-    m.DJ = pyo.Set(initialize=range(len(keys)), ordered=True)
-    m.disjoint = pyo.Constraint(m.DJ, rule=lambda _m, n: sum(m.x[int(a)] for a in groups[keys[n]]) <= 1)
-    q.extra["disjoint_rows"] = len(kid)
+    # A route may cross one of its own risk elements twice (two consecutive hops whose fibre paths share a
+    # segment, e.g. into and out of a spur); only *different* routes must not share it. Where no route can
+    # use an element twice (a node is entered once on a simple path; a group whose arcs per route are all
+    # alternatives of one hop) the plain row ``sum x <= 1`` is exact; elsewhere ``u[i,e,r] >= x_a`` marks
+    # route r as using e and ``sum_r u[i,e,r] <= 1``.
+    simple, multi = [], []
+    for k in keys:
+        per_route: dict = {}
+        for a in groups[k]:
+            # arcs entering node v are one use of "n:v" (a simple route enters v once)
+            tag = "enter" if k[1] == f"n:{q.node_ids[q.x_head[a]]}" else int(q.x_hop[a])
+            per_route.setdefault(int(q.x_route[a]), set()).add(tag)
+        (simple if all(len(h) == 1 for h in per_route.values()) else multi).append(k)
+    m.DJ = pyo.Set(initialize=range(len(simple)), ordered=True)
+    m.disjoint = pyo.Constraint(m.DJ, rule=lambda _m, n: sum(m.x[int(a)] for a in groups[simple[n]]) <= 1)
+    u_idx = sorted({(n, int(q.x_route[a])) for n, k in enumerate(multi) for a in groups[k]})
+    m.DJU = pyo.Set(initialize=u_idx, dimen=2, ordered=True)
+    m.u_risk = pyo.Var(m.DJU, bounds=(0.0, 1.0))
+    ua = [(n, a) for n, k in enumerate(multi) for a in groups[k]]
+    m.DJA = pyo.Set(initialize=ua, dimen=2, ordered=True)
+    m.disjoint_use = pyo.Constraint(m.DJA, rule=lambda _m, n, a: m.x[a] <= m.u_risk[n, int(q.x_route[a])])
+    routes_of: dict = {}
+    for n, r in u_idx:
+        routes_of.setdefault(n, []).append(r)
+    m.DJM = pyo.Set(initialize=range(len(multi)), ordered=True)
+    m.disjoint_multi = pyo.Constraint(m.DJM, rule=lambda _m, n: sum(m.u_risk[n, r] for r in routes_of[n]) <= 1)
+    q.extra["disjoint_rows"] = len(simple) + len(multi)
     # symmetry: route r of a demand leaves its source on an arc no later than route r+1 (by arc order)
     # (left out: measured no gain on small instances)
 

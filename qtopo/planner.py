@@ -103,7 +103,8 @@ def load_scenario_and_inputs(path, overrides: dict | None = None) -> Scenario:
 
 def solver_options(scen: Scenario) -> dict:
     s = scen.solver
-    return {"time_limit_s": s["time_limit_s"], "mip_gap": s["mip_gap"], "threads": s["threads"]}
+    return {"time_limit_s": s["time_limit_s"], "mip_gap": s["mip_gap"], "threads": s["threads"],
+            "root_lp": s.get("root_lp", "auto")}
 
 
 def _versions() -> dict:
@@ -226,14 +227,19 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
     T["solve"] = res.timings_s.get("solve", 0.0)
     say(f"solve: {res.status.value}, cost {res.objective if res.objective is None else f'{res.objective:,.0f}'}"
         f", gap {res.gap if res.gap is None else f'{res.gap:.2%}'} ({T['solve']:.2f} s; hand-off {T['handoff']:.2f} s)")
-    if res.status is Status.NO_SOLUTION and sol is not None:
-        # the MILP found nothing in time: return the heuristic plan with the proven bound
+    worse = (res.status is Status.FEASIBLE and sol is not None and res.objective is not None
+             and sol.cost < res.objective - 1e-6 * max(1.0, abs(sol.cost)))
+    if (res.status is Status.NO_SOLUTION or worse) and sol is not None:
+        # the MILP found nothing in time (or only a plan dearer than the start plan, which HiGHS can do when
+        # it rejects the start): return the heuristic plan with the proven bound
         from .plan import assemble_plan, _plan_header
 
+        res.message = ("time limit before the MILP found a plan: heuristic plan returned" if not worse else
+                       f"the MILP's best plan ({res.objective:,.0f}) was dearer than the start plan: heuristic plan "
+                       "returned")
         res.status = Status.FEASIBLE
         res.objective = sol.cost
         res.gap = (sol.cost - res.bound) / max(abs(sol.cost), 1e-9) if res.bound is not None else None
-        res.message = "time limit before the MILP found a plan: heuristic plan returned"
         T["extract"] = 0.0
         p = assemble_plan(_plan_header(inputs, res, scen), inputs, scen, y_open=sol.open_nodes, pairs=sol.pairs,
                           routes=sol.routes, relay_open={r for r in sol.relays if not isinstance(r, tuple)},

@@ -113,6 +113,9 @@ SCHEMA: dict[str, dict[str, tuple]] = {
                         "'demand' (one flow per demand: tighter LP), 'source' (aggregated by source: smaller), "
                         "or 'auto' (demand up to 40 demands)"),
         "log_file": (_S, "", None, None, "write the HiGHS log here (relative to --out)"),
+        "root_lp": (_S, "auto", None, None,
+                    "LP algorithm of HiGHS's root relaxation: 'simplex', 'ipm' (interior point, then crossover), or "
+                    "'auto' (ipm from 100,000 nonzeros: dual simplex stalls on these degenerate flow LPs)"),
     },
 }
 
@@ -290,6 +293,9 @@ def scenario_from_dict(raw: Mapping[str, Any], path: Path | str | None = None) -
     if sections["solver"].get("commodities") not in ("auto", "demand", "source", None):
         col.add(f"{fname} [solver]", f"commodities = {sections['solver']['commodities']!r} is not one of "
                 "'auto', 'demand', 'source'", "use commodities = \"auto\"")
+    if sections["solver"].get("root_lp") not in ("auto", "simplex", "ipm", None):
+        col.add(f"{fname} [solver]", f"root_lp = {sections['solver']['root_lp']!r} is not one of "
+                "'auto', 'simplex', 'ipm'", "use root_lp = \"auto\"")
     # devices
     devices: list[DeviceSpec] = []
     dev_raw = raw.get("devices", {})

@@ -71,6 +71,8 @@ def highs_version() -> str:
 
 
 _THREADS_IN_USE: int | None = None
+#: ``root_lp="auto"`` uses interior point for the root LP from this many nonzeros on (see :func:`solve`).
+IPM_FROM_NONZEROS = 100_000
 
 
 def _ensure_thread_pool(threads: int) -> None:
@@ -89,7 +91,7 @@ def _ensure_thread_pool(threads: int) -> None:
 
 def solve(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: int = 1,
           log_file: str | None = None, warmstart: bool = False, stream: bool = False,
-          extra_options: dict | None = None) -> SolveResult:
+          extra_options: dict | None = None, root_lp: str = "auto") -> SolveResult:
     """Solve ``model`` with HiGHS and load the best solution found, if any.
 
     Parameters
@@ -102,6 +104,11 @@ def solve(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: in
         HiGHS threads. HiGHS fixes its thread pool per process: keep this constant within one process.
     warmstart : bool
         Use the values currently set on the model's variables as a MIP start.
+    root_lp : {"auto", "simplex", "ipm"}
+        How HiGHS solves the root LP relaxation (its ``mip_lp_solver``): interior point with crossover, or dual
+        simplex. ``auto`` picks interior point from :data:`IPM_FROM_NONZEROS` nonzeros: the multi-commodity flow
+        LPs of this model are so degenerate that dual simplex had not finished the root after 120 s on a
+        100-node instance that interior point solves in 20 s, and without a root LP the bound is trivial.
     """
     from pyomo.contrib.appsi.base import TerminationCondition as TC
     from pyomo.contrib.appsi.solvers import Highs
@@ -124,6 +131,11 @@ def solve(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: in
     try:
         opt.set_instance(model)  # hand-off: Pyomo -> HiGHS in memory
         t_handoff = time.perf_counter() - t0
+        nnz = int(opt._solver_model.getNumNz())
+        use_ipm = root_lp == "ipm" or (root_lp == "auto" and nnz >= IPM_FROM_NONZEROS)
+        if use_ipm and "mip_lp_solver" not in opt.highs_options:
+            opt.highs_options["mip_lp_solver"] = "ipm"
+        options["root_lp"] = "ipm" if use_ipm else "simplex"
         t0 = time.perf_counter()
         res = opt.solve(model)
     except KeyboardInterrupt:
@@ -131,6 +143,7 @@ def solve(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: in
     except Exception as e:  # HiGHS or Pyomo crashed: a clear error, status kept
         raise SolverError(f"HiGHS failed: {type(e).__name__}: {e}") from e
     t_solve = time.perf_counter() - t0
+    message = ""
     tc = res.termination_condition
     obj = res.best_feasible_objective
     bound = res.best_objective_bound
@@ -161,6 +174,17 @@ def solve(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: in
             raise SolverError(f"HiGHS reported a solution but it could not be loaded: {e}") from e
         if bound is None:
             bound = obj if status is Status.OPTIMAL else None
+        # HiGHS's objective must be the objective of the solution it returned. On a fuzzed instance its presolve
+        # reported 30000 (and a bound of 30000) for a returned solution worth 20000: then neither number is
+        # trustworthy, so report the solution's own value and no bound.
+        objs = list(model.component_data_objects(pyo.Objective, active=True))
+        if objs and obj is not None:
+            own = float(pyo.value(objs[0].expr))
+            if abs(own - obj) > 1e-6 * max(1.0, abs(own)) + 1e-6:
+                log.warning("HiGHS reported objective %.6g for a solution worth %.6g: bound not trusted", obj, own)
+                message = (f"HiGHS reported objective {obj:.6g} for a solution worth {own:.6g} (numerical trouble); "
+                           "its bound is not trusted")
+                obj, bound, status = own, None, Status.FEASIBLE
     gap = relative_gap(obj, bound) if status.has_plan else None
     if status is Status.OPTIMAL and gap is not None and gap > max(mip_gap, 1e-9) * 1.0001 + 1e-9:
         # HiGHS stops at mip_gap; "optimal" means optimal within the requested gap
@@ -169,4 +193,5 @@ def solve(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: in
     if hasattr(model, "_qtimings"):
         model._qtimings.update(timings)
     return SolveResult(status=status, termination=str(getattr(tc, "name", tc)), objective=obj, bound=bound,
-                       gap=gap, timings_s=timings, solver_version=highs_version(), options=options, sizes=sizes)
+                       gap=gap, timings_s=timings, solver_version=highs_version(), options=options, sizes=sizes,
+                       message=message)

@@ -1,0 +1,85 @@
+"""The constructive heuristic's plan must be a feasible point of the MILP (it is the MIP start).
+
+HiGHS silently drops an infeasible start and may then return a dearer plan than the heuristic's (it did on a
+K=2 instance while the disjointness rows forbade a route from crossing its own risk element twice). These tests
+evaluate every row of the model at the start values.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pyomo.environ as pyo
+import pytest
+
+from qtopo.candidates import build_inputs
+from qtopo.heuristic import construct, set_mip_start
+from qtopo.model import build_model
+from qtopo.planner import read_network
+from qtopo.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def violated_rows(model, tol=1e-6) -> list:
+    bad = []
+    for c in model.component_data_objects(pyo.Constraint, active=True):
+        v = pyo.value(c.body)
+        lo = pyo.value(c.lower) if c.lower is not None else None
+        hi = pyo.value(c.upper) if c.upper is not None else None
+        scale = 1.0 + abs(v)
+        if (lo is not None and v < lo - tol * scale) or (hi is not None and v > hi + tol * scale):
+            bad.append((c.name, lo, v, hi))
+    return bad
+
+
+def start_model(scenario_path, overrides=None):
+    scen = load_scenario(scenario_path, overrides or {})
+    net, dem = read_network(scen)
+    inputs = build_inputs(net, dem, scen)
+    sol = construct(inputs, scen)
+    assert sol is not None
+    model = build_model(inputs, scen)
+    set_mip_start(model, inputs, sol)
+    for v in model.component_data_objects(pyo.Var):
+        if v.value is None:  # variables the start does not mention are zero
+            v.value = 0.0
+    return model, sol
+
+
+@pytest.mark.parametrize("path", ["data/surfnet/scenario.toml", "data/surfnet/scenario_k2.toml"])
+def test_bundled_start_is_feasible(path):
+    model, sol = start_model(ROOT / path)
+    assert violated_rows(model) == []
+    assert pyo.value(model.obj) == pytest.approx(sol.cost, rel=1e-9)
+
+
+def test_k2_start_is_feasible(tmp_path, monkeypatch):
+    """Every demand K=2 node-disjoint on a synthetic Gabriel graph (the benchmark's k2 variant)."""
+    monkeypatch.setenv("QTOPO_BENCH_CACHE", str(tmp_path))
+    from benchmarks import registry
+    from benchmarks.instances import variant_scenario_path
+
+    path = variant_scenario_path(registry.INSTANCES["syn-30-5"], "k2")
+    model, sol = start_model(path)
+    assert hasattr(model, "x") and len(model.x) > 0
+    assert violated_rows(model) == []
+    assert pyo.value(model.obj) == pytest.approx(sol.cost, rel=1e-9)
+
+
+def test_fuzz_regression_tiny_rate_options(tmp_path):
+    """Found by tests/test_fuzz.py (heavy): MDI devices, one pair per link, a 1 bit/s target, hop options down to
+    1.6e-7 bit/s. HiGHS's presolve reported objective 30000 for a returned solution worth 20000, and the plan failed
+    verification. Options below MIN_CAPACITY_SHARE of the smallest target are now no candidates, and solve()
+    distrusts an objective that is not the returned solution's."""
+    import qtopo
+    from qtopo.candidates import MIN_CAPACITY_SHARE
+
+    assert MIN_CAPACITY_SHARE > 0
+    p = qtopo.plan(ROOT / "tests/data/regress/fuzz_mdi_tiny_rate/scenario.toml", tmp_path / "out")
+    assert p.data["verification"]["ok"]
+    assert p.data["objective_cost"] == pytest.approx(p.data["cost_breakdown"]["total_eur"])
+    assert p.data["objective_cost"] <= p.data["heuristic_cost"] + 1e-6
+    assert p.data["stats"]["tiny_capacity_options"] > 0
