@@ -162,7 +162,10 @@ def test_render_fixture(tmp_path):
     res.mkdir()
     recs = [_fixture("syn-100-20", gap=0.005, total=40.0, nodes=100, nnz=20_000),
             _fixture("syn-200-30", gap=0.20, total=310.0, nodes=200, nnz=41_000, build=30.0, handoff=80.0),
-            _fixture("syn-50-10", gap=0.0, total=8.0, nodes=50, nnz=10_000, status="optimal")]
+            _fixture("syn-50-10", gap=0.0, total=8.0, nodes=50, nnz=10_000, status="optimal"),
+            # growth family (10 endpoints): nonzeros ~ n^1.0, hop time ~ n^1
+            _fixture("syn-100-10", gap=0.0, total=8.0, nodes=100, nnz=20_000, status="optimal"),
+            _fixture("syn-200-10", gap=0.0, total=8.0, nodes=200, nnz=40_000, status="optimal")]
     for r in recs:
         (res / registry.result_name(r["instance"], r["variant"])).write_text(json.dumps(r))
     (res / "not-a-record.json").write_text("{broken")
@@ -182,10 +185,20 @@ def test_render_fixture(tmp_path):
     kdl = next(ln for ln in body.splitlines() if ln.startswith("| Kdl (754 nodes)"))
     assert "undecided" in kdl and "no run of zoo-kdl" in kdl
     growth = next(ln for ln in body.splitlines() if ln.startswith("| near-linear"))
-    assert "**met**" in growth                                         # nonzeros ~ n^0.7, hop time ~ n^1
+    assert "**met**" in growth and "10 endpoints, n = 50, 100, 200" in growth
+    assert "nodes x endpoints family (n = 50, 100, 200" in growth     # reported alongside
     # rendering twice gives the same file (regenerated, never accumulated)
     render.main([str(res), "--readme", str(readme)])
     assert readme.read_text() == text
+
+
+def test_growth_not_met_when_superlinear():
+    recs = {(r["instance"], "trusted"): r for r in (
+        _fixture("syn-50-10", gap=0.0, total=8.0, nodes=50, nnz=10_000),
+        _fixture("syn-100-10", gap=0.0, total=8.0, nodes=100, nnz=40_000),
+        _fixture("syn-200-10", gap=0.0, total=8.0, nodes=200, nnz=160_000))}   # nonzeros ~ n^2
+    ok, text = registry._growth(recs)
+    assert ok is False and "model nonzeros 2.00" in text
 
 
 def test_loglog_slope():
