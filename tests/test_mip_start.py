@@ -83,3 +83,33 @@ def test_fuzz_regression_tiny_rate_options(tmp_path):
     assert p.data["objective_cost"] == pytest.approx(p.data["cost_breakdown"]["total_eur"])
     assert p.data["objective_cost"] <= p.data["heuristic_cost"] + 1e-6
     assert p.data["stats"]["tiny_capacity_options"] > 0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_widest_path_capacity_matches_brute_force(seed):
+    """The max-spanning-tree bottleneck used to skip max-flow checks equals the best bottleneck of any path."""
+    import networkx as nx
+    import numpy as np
+    from scipy.sparse import csr_matrix
+
+    from qtopo.candidates import _widest_path_capacity
+
+    rng = np.random.default_rng(seed)
+    G = nx.gnm_random_graph(25, 45, seed=seed)
+    for u, v in G.edges:
+        G[u][v]["c"] = int(rng.integers(1, 1000))
+    u, v = np.array(G.edges).T
+    c = np.array([G[a][b]["c"] for a, b in G.edges])
+    capm = csr_matrix((np.r_[c, c], (np.r_[u, v], np.r_[v, u])), shape=(25, 25))
+    f = _widest_path_capacity(capm)
+    for s in range(0, 25, 4):
+        for t in range(25):
+            if s == t:
+                continue
+            # brute force: the largest threshold keeping s and t connected
+            best = 0
+            for thr in sorted(set(c)):
+                H = nx.Graph([(a, b) for a, b in G.edges if G[a][b]["c"] >= thr])
+                if s in H and t in H and nx.has_path(H, s, t):
+                    best = thr
+            assert f(s, t) == best
