@@ -330,6 +330,8 @@ def _local_search(S, d, order, routes, used_nodes, t_end) -> float:
     while improved and time.perf_counter() < t_end:
         improved = False
         for i in order:  # rip up and reroute
+            if time.perf_counter() >= t_end:
+                break
             i = int(i)
             old = routes[i]
             unroute(i)
@@ -346,6 +348,8 @@ def _local_search(S, d, order, routes, used_nodes, t_end) -> float:
                 unroute(i)
                 reroute(i, old)
         for v in sorted(used_nodes(), key=lambda n: (-S.capex[n], str(n))):  # close nodes
+            if time.perf_counter() >= t_end:
+                break
             users = [j for j, rs in routes.items() if any(v in p[1:-1] for p, _ in rs)]
             saved = {j: routes[j] for j in users}
             for j in users:

@@ -189,7 +189,9 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
         from .heuristic import construct
 
         t = time.perf_counter()
-        sol = construct(inputs, scen)
+        tl = float(scen.solver["time_limit_s"] or 0.0)
+        budget = max(10.0, 0.2 * tl) if tl > 0 else 60.0  # the local search's share of the time limit
+        sol = construct(inputs, scen, time_budget_s=budget)
         T["heuristic"] = time.perf_counter() - t
         if sol is None:
             say(f"heuristic: no start plan ({T['heuristic']:.2f} s)")
@@ -198,7 +200,7 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
             n0 = len(inputs.hop_devices)
             pruned = prune_by_bound(inputs, sol.cost)
             if len(pruned.hop_devices) < n0:
-                sol2 = construct(pruned, scen)  # re-index on the pruned tables
+                sol2 = construct(pruned, scen, time_budget_s=budget)  # re-index on the pruned tables
                 if sol2 is not None and sol2.cost <= sol.cost + 1e-6:
                     inputs, sol = pruned, sol2
             say(f"heuristic: start plan costing {sol.cost:,.0f}; bound pruning kept {len(inputs.hop_devices)} of "
