@@ -190,6 +190,12 @@ def test_render_fixture(tmp_path):
     # rendering twice gives the same file (regenerated, never accumulated)
     render.main([str(res), "--readme", str(readme)])
     assert readme.read_text() == text
+    # the project README gets the same targets table between its own markers
+    proj = tmp_path / "PROJECT.md"
+    proj.write_text(f"# P\n\n{render.TARGETS_START}\nold\n{render.TARGETS_END}\n")
+    assert render.main([str(res), "--readme", str(readme), "--project-readme", str(proj)]) == 0
+    ptext = proj.read_text()
+    assert "old" not in ptext and render.targets_table(render.load_records(res)) in ptext
 
 
 def test_growth_not_met_when_superlinear():
