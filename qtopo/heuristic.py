@@ -208,6 +208,22 @@ def _route_risk(S, path, mode, t) -> frozenset:
     return frozenset(out)
 
 
+def _self_overlap(S, path, mode, t):
+    """The node after which ``path`` crosses a risk element of one of its earlier hops again, or None."""
+    seen: dict = {}
+    for j, (a, b) in enumerate(zip(path[:-1], path[1:])):
+        r = S.risk[S.hop_of[(a, b)]] if S.risk is not None else frozenset()
+        r = set(r) if mode == "node" else {e for e in r if not e.startswith("n:")}
+        if mode == "node" and b != t:
+            r.add(f"n:{b}")
+        for e in r:
+            if e in seen:
+                return path[seen[e] + 1]
+        for e in r:
+            seen[e] = j
+    return None
+
+
 def _route_demand(S, d, i, open_nodes, extra_banned=frozenset()):
     """Routes (list of (path, rate)) for demand row i, or None."""
     s, t = d["source_node"].iat[i], d["target_node"].iat[i]
@@ -222,6 +238,15 @@ def _route_demand(S, d, i, open_nodes, extra_banned=frozenset()):
     out = []
     for _ in range(k):
         p = S.shortest(s, t, rate, open_nodes, banned=banned, banned_risk=used_risk, max_hops=max_hops)
+        extra = set()
+        while p is not None and k > 1:
+            # the model's rule: a route does not cross one of its own risk elements twice (see
+            # qtopo.model.add_disjointness); ban the node where the route turns back and search again
+            turn = _self_overlap(S, p, mode, t)
+            if turn is None or len(extra) >= 8:
+                break
+            extra.add(turn)
+            p = S.shortest(s, t, rate, open_nodes, banned=banned | extra, banned_risk=used_risk, max_hops=max_hops)
         if p is None:
             for q, a in out:
                 S.apply(q, a, -1.0)
@@ -461,9 +486,3 @@ def set_mip_start(model, inputs, sol: HeuristicSolution) -> None:
         model.f[j].value = float(flow[j])
     for j in range(len(xv)):
         model.x[j].value = float(xv[j])
-    if hasattr(model, "u_risk"):  # route r uses risk element n (see qtopo.model.add_disjointness)
-        for key in model.DJU:
-            model.u_risk[key].value = 0.0
-        for n, a in model.DJA:
-            if xv[a] > 0.5:
-                model.u_risk[n, int(q.x_route[a])].value = 1.0
