@@ -140,12 +140,14 @@ def _boom(*a, **k):
     raise RuntimeError("simulated HiGHS crash")
 
 
-@pytest.mark.parametrize("method", ["solve", "set_instance"])
+@pytest.mark.parametrize("method", ["_run_highs", "_compile"])   # the solve, the hand-off
 def test_solver_exception_is_exit_3(previous, monkeypatch, method):
-    from pyomo.contrib.appsi.solvers import Highs
+    import importlib
+
+    S = importlib.import_module("qtopo.solve")  # qtopo.solve is also the function's name
 
     scen, out, snap = previous
-    monkeypatch.setattr(Highs, method, _boom)
+    monkeypatch.setattr(S, method, _boom)
     r = _run("plan", scen, "--out", out, "-q")
     assert r.exit_code == 3, r.output
     assert "solver failure" in r.output and "simulated HiGHS crash" in r.output
@@ -154,17 +156,25 @@ def test_solver_exception_is_exit_3(previous, monkeypatch, method):
 
 
 def test_solver_unavailable_is_exit_3(base, tmp_path, monkeypatch):
-    from pyomo.contrib.appsi.solvers import Highs
+    import importlib
 
-    monkeypatch.setattr(Highs, "available", lambda self: False)
+    S = importlib.import_module("qtopo.solve")  # qtopo.solve is also the function's name
+
+    monkeypatch.setattr(S, "_highs_available", lambda: False)
     r = _run("plan", base, "--out", tmp_path / "out", "-q")
     assert r.exit_code == 3 and "HiGHS (highspy) is not available" in r.output
     assert not (tmp_path / "out").exists()
 
 
-def test_solver_exception_python_api(base, monkeypatch):
+@pytest.mark.parametrize("handoff", ["standard_form", "appsi"])
+def test_solver_exception_python_api(base, monkeypatch, handoff):
+    import importlib
+
+    S = importlib.import_module("qtopo.solve")  # qtopo.solve is also the function's name
     from pyomo.contrib.appsi.solvers import Highs
 
+    monkeypatch.setattr(S, "HANDOFF", handoff)
+    monkeypatch.setattr(S, "_run_highs", _boom)
     monkeypatch.setattr(Highs, "solve", _boom)
     with pytest.raises(qtopo.SolverError, match="simulated HiGHS crash"):
         qtopo.plan(base)
@@ -244,10 +254,12 @@ def test_interrupt_in_a_phase(previous, monkeypatch, where):
 
 
 def test_interrupt_inside_highs(previous, monkeypatch):
-    from pyomo.contrib.appsi.solvers import Highs
+    import importlib
+
+    S = importlib.import_module("qtopo.solve")  # qtopo.solve is also the function's name
 
     scen, out, snap = previous
-    monkeypatch.setattr(Highs, "solve", _ctrl_c)
+    monkeypatch.setattr(S, "_run_highs", _ctrl_c)
     r = _run("plan", scen, "--out", out, "-q")
     assert r.exit_code == 130
     _assert_untouched(out, snap)
