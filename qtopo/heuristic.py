@@ -448,6 +448,24 @@ def construct(inputs, scenario=None, time_budget_s: float = 10.0) -> HeuristicSo
     return sol
 
 
+def remap_solution(sol: HeuristicSolution, old, new) -> HeuristicSolution | None:
+    """``sol`` (built on the tables of ``old`` inputs) on the tables of ``new`` inputs (a pruned copy): device pairs
+    are matched by (hop end nodes, device). None if the plan uses an option ``new`` no longer has."""
+    def keys(inp):
+        h = inp.hop_devices["hop"].to_numpy(int)
+        u, v = inp.hops.u.to_numpy()[h], inp.hops.v.to_numpy()[h]
+        return [(min(a, b, key=str), max(a, b, key=str), dv) for a, b, dv in zip(u, v, inp.hop_devices["device"])]
+    where = {k: i for i, k in enumerate(keys(new))}
+    pairs = np.zeros(len(new.hop_devices), dtype=sol.pairs.dtype)
+    for k, n in zip(keys(old), sol.pairs):
+        if n > 0:
+            j = where.get(k)
+            if j is None:
+                return None
+            pairs[j] = n
+    return HeuristicSolution(set(sol.open_nodes), set(sol.relays), pairs, sol.routes, sol.cost, sol.seconds)
+
+
 def set_mip_start(model, inputs, sol: HeuristicSolution) -> None:
     """Write the heuristic solution into the model's variables (for ``solve(..., warmstart=True)``)."""
     q = model._qidx

@@ -200,7 +200,11 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
             n0 = len(inputs.hop_devices)
             pruned = prune_by_bound(inputs, sol.cost)
             if len(pruned.hop_devices) < n0:
-                sol2 = construct(pruned, scen, time_budget_s=budget)  # re-index on the pruned tables
+                from .heuristic import remap_solution
+
+                sol2 = remap_solution(sol, inputs, pruned)  # the same plan on the pruned tables
+                if sol2 is None:  # (cannot happen for an exact pruning; kept as a guard)
+                    sol2 = construct(pruned, scen, time_budget_s=budget)
                 if sol2 is not None and sol2.cost <= sol.cost + 1e-6:
                     inputs, sol = pruned, sol2
             say(f"heuristic: start plan costing {sol.cost:,.0f}; bound pruning kept {len(inputs.hop_devices)} of "

@@ -137,3 +137,25 @@ def test_handoff_paths_agree():
         assert p.data["mip_gap"] <= p.data["scenario"].get("solver", {}).get("mip_gap", 1e-2) + 1e-9 \
             if isinstance(p.data.get("scenario"), dict) else True
     assert out["appsi"] == out["standard_form"]
+
+
+def test_remapped_start_on_pruned_tables_is_feasible():
+    """The planner reuses the heuristic plan on the bound-pruned tables instead of recomputing it."""
+    from qtopo.candidates import prune_by_bound
+    from qtopo.heuristic import remap_solution
+
+    scen = load_scenario(ROOT / "data/surfnet/scenario.toml")
+    net, dem = read_network(scen)
+    inputs = build_inputs(net, dem, scen)
+    sol = construct(inputs, scen)
+    pruned = prune_by_bound(inputs, sol.cost)
+    assert len(pruned.hop_devices) < len(inputs.hop_devices)
+    sol2 = remap_solution(sol, inputs, pruned)
+    assert sol2 is not None and sol2.pairs.sum() == sol.pairs.sum()
+    model = build_model(pruned, scen)
+    set_mip_start(model, pruned, sol2)
+    for v in model.component_data_objects(pyo.Var):
+        if v.value is None:
+            v.value = 0.0
+    assert violated_rows(model) == []
+    assert pyo.value(model.obj) == pytest.approx(sol.cost, rel=1e-9)
