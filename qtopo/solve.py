@@ -1,8 +1,10 @@
-"""Solving with HiGHS through Pyomo's APPSI interface, behind one function.
+"""Solving with HiGHS, behind one function.
 
 :func:`solve` never raises on infeasibility or a time limit: it returns a :class:`SolveResult` whose
 ``status`` is one of :class:`Status`. Only a crash of the solver itself becomes :class:`qtopo.errors.SolverError`.
-APPSI is used because it hands the model to HiGHS in memory (no LP file) and supports a MIP start.
+The model reaches HiGHS in memory, by default through Pyomo's linear standard-form compiler and
+``highspy.Highs.passModel`` (the fastest path measured by ``benchmarks/bench_handoff.py``; no LP file), with the
+MIP start passed as a HiGHS solution; Pyomo's APPSI interface is the alternative (``handoff="appsi"``).
 """
 from __future__ import annotations
 
