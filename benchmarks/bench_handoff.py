@@ -243,64 +243,14 @@ def _mps_file(m, ctx):
 
 
 def _standard_form(m, ctx) -> Handoff:
-    import highspy
-    from pyomo.common.enums import ObjectiveSense
-    from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+    import importlib
 
-    t0 = time.perf_counter()
-    info = LinearStandardFormCompiler().write(m, mixed_form=True, set_sense=None)
-    t1 = time.perf_counter()
-    A = info.A                      # scipy csc_array, rows x columns
-    cols = info.columns
-    n_col = len(cols)
-    inf = highspy.kHighsInf
-    col_lower = np.fromiter((-inf if v.lb is None else v.lb for v in cols), np.float64, n_col)
-    col_upper = np.fromiter((inf if v.ub is None else v.ub for v in cols), np.float64, n_col)
-    integrality = np.fromiter((v.is_integer() for v in cols), np.int32, n_col)
-    t2 = time.perf_counter()
-    rows = info.rows
-    n_row = len(rows)
-    bt = np.fromiter((r.bound_type for r in rows), np.int8, n_row)
-    rhs = np.asarray(info.rhs, dtype=np.float64)
-    row_lower = np.where(bt == 1, -inf, rhs)
-    row_upper = np.where(bt == -1, inf, rhs)
-    con_ids = np.fromiter((id(r.constraint) for r in rows), np.int64, n_row)
-    # a ranged constraint is two rows (bound_type 1 then -1, same coefficients): one HiGHS row with both bounds
-    second = np.zeros(n_row, bool)
-    if n_row > 1:
-        second[1:] = con_ids[1:] == con_ids[:-1]
-    n_ranged = int(second.sum())
-    if n_ranged:
-        first = np.flatnonzero(second) - 1
-        row_lower[first] = rhs[second]
-        keep = ~second
-        A = A[keep, :].tocsc()
-        row_lower, row_upper, con_ids = row_lower[keep], row_upper[keep], con_ids[keep]
-        n_row = int(keep.sum())
-    if len(info.objectives) != 1:
-        raise ValueError(f"expected one active objective, got {len(info.objectives)}")
-    sense = info.objectives[0].sense
-    c = info.c
-    col_cost = np.zeros(n_col)
-    c0 = c[[0], :].tocoo()
-    col_cost[c0.col] = c0.data
-    offset = float(info.c_offset[0])
-    A.sort_indices()
-    a_start = A.indptr[:-1].astype(np.int32, copy=False)
-    a_index = A.indices.astype(np.int32, copy=False)
-    a_value = A.data.astype(np.float64, copy=False)
-    h = _quiet_highs()
-    status = h.passModel(n_col, n_row, int(A.nnz), int(highspy.MatrixFormat.kColwise),
-                         int(highspy.ObjSense.kMaximize if sense == ObjectiveSense.maximize
-                             else highspy.ObjSense.kMinimize),
-                         offset, col_cost, col_lower, col_upper, row_lower, row_upper, a_start, a_index, a_value,
-                         integrality)
-    t3 = time.perf_counter()
-    if status == highspy.HighsStatus.kError:
-        raise RuntimeError(f"passModel returned {status}")
-    ho = Handoff(h, sub_s={"compile": t1 - t0, "columns": t2 - t1, "pass": t3 - t2})
-    ho.notes = {"ranged_rows_merged": n_ranged, "eliminated_vars": len(info.eliminated_vars)}
-    ho.keep = [cols, con_ids]
+    compile_ = importlib.import_module("qtopo.solve")._compile  # what qtopo.solve uses (qtopo.solve is also a function)
+    details: dict = {}
+    h, cols = compile_(m, details)
+    ho = Handoff(h, sub_s=details["sub_s"])
+    ho.notes = {"ranged_rows_merged": details["ranged_rows_merged"], "eliminated_vars": details["eliminated_vars"]}
+    ho.keep = [cols, details["row_constraint_ids"]]
     return ho
 
 

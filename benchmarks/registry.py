@@ -416,7 +416,7 @@ def _growth(records):
     fixed = _syn_family(records, GROWTH_ENDPOINTS)
     f = (lambda x: "-" if x is None else f"{x:.2f}")
     both = _syn_family(records)
-    mixed = [r for r in both if r not in fixed or r["instance"] == "syn-50-10"]
+    mixed = [r for r in both if "growth" not in getattr(INSTANCES.get(r["instance"]), "tags", ())]
     hm, nm, _ = _exponents(mixed) if len(mixed) >= 3 else (None, None, None)
     tail = (f"; nodes x endpoints family (n = {', '.join(str(r['sizes']['fibre_nodes']) for r in mixed)}, endpoints "
             f"growing too): hop time {f(hm)}, nonzeros {f(nm)}")

@@ -198,24 +198,25 @@ class _State:
             self.load[self.hop_of[(a, b)]] += sign * amount
 
 
+def _arc_risk(S, a, b, mode, t) -> set:
+    """Risk elements of arc a->b of a route to t: its hop's, without node elements in link mode, plus the
+    entered node in node mode (the model's ``qtopo.model.arc_risks``)."""
+    r = S.risk[S.hop_of[(a, b)]] if S.risk is not None else frozenset()
+    out = set(r) if mode == "node" else {e for e in r if not e.startswith("n:")}
+    if mode == "node" and b != t:
+        out.add(f"n:{b}")
+    return out
+
+
 def _route_risk(S, path, mode, t) -> frozenset:
-    out = set()
-    for a, b in zip(path[:-1], path[1:]):
-        r = S.risk[S.hop_of[(a, b)]]
-        out |= r if mode == "node" else {e for e in r if not e.startswith("n:")}
-        if mode == "node" and b != t:
-            out.add(f"n:{b}")
-    return frozenset(out)
+    return frozenset().union(*(_arc_risk(S, a, b, mode, t) for a, b in zip(path[:-1], path[1:])))
 
 
 def _self_overlap(S, path, mode, t):
     """The node after which ``path`` crosses a risk element of one of its earlier hops again, or None."""
     seen: dict = {}
     for j, (a, b) in enumerate(zip(path[:-1], path[1:])):
-        r = S.risk[S.hop_of[(a, b)]] if S.risk is not None else frozenset()
-        r = set(r) if mode == "node" else {e for e in r if not e.startswith("n:")}
-        if mode == "node" and b != t:
-            r.add(f"n:{b}")
+        r = _arc_risk(S, a, b, mode, t)
         for e in r:
             if e in seen:
                 return path[seen[e] + 1]

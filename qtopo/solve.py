@@ -128,12 +128,14 @@ def solve(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: in
     return _solve_highspy(model, **kw)
 
 
-def _compile(model):
+def _compile(model, details: dict | None = None):
     """Pyomo model -> a ``highspy.Highs`` holding it, via the linear standard-form compiler (mixed form: rows keep
     their sense, no slack or split columns). Returns ``(highs, columns)``; ``columns[j]`` is column j's VarData.
 
     Fixed variables are folded into the right-hand side by the compiler (their values stay on the model);
-    a ranged row comes out as two rows (bound_type 1 then -1) and is merged back into one.
+    a ranged row comes out as two rows (bound_type 1 then -1) and is merged back into one. ``details``, if given,
+    receives ``sub_s`` (compile / columns / pass seconds), ``row_constraint_ids`` (id of each HiGHS row's
+    constraint), ``ranged_rows_merged`` and ``eliminated_vars`` (used by benchmarks/bench_handoff.py).
     """
     import highspy
     from pyomo.common.enums import ObjectiveSense
@@ -141,7 +143,9 @@ def _compile(model):
 
     import numpy as np
 
+    t0 = time.perf_counter()
     info = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
+    t1 = time.perf_counter()
     A = info.A
     cols = list(info.columns)
     n_col = len(cols)
@@ -149,6 +153,7 @@ def _compile(model):
     col_lower = np.fromiter((-inf if v.lb is None else v.lb for v in cols), np.float64, n_col)
     col_upper = np.fromiter((inf if v.ub is None else v.ub for v in cols), np.float64, n_col)
     integrality = np.fromiter((v.is_integer() for v in cols), np.int32, n_col)
+    t2 = time.perf_counter()
     rows = info.rows
     n_row = len(rows)
     bt = np.fromiter((r.bound_type for r in rows), np.int8, n_row)
@@ -164,7 +169,7 @@ def _compile(model):
         row_lower[first] = rhs[second]
         keep = ~second
         A = A[keep, :].tocsc()
-        row_lower, row_upper = row_lower[keep], row_upper[keep]
+        row_lower, row_upper, con_ids = row_lower[keep], row_upper[keep], con_ids[keep]
         n_row = int(keep.sum())
     if len(info.objectives) != 1:
         raise SolverError(f"expected one active objective, got {len(info.objectives)}")
@@ -188,7 +193,30 @@ def _compile(model):
                          A.data.astype(np.float64), integrality)
     if status == highspy.HighsStatus.kError:
         raise SolverError(f"HiGHS rejected the model (passModel returned {status})")
+    if details is not None:
+        details.update(sub_s={"compile": t1 - t0, "columns": t2 - t1, "pass": time.perf_counter() - t2},
+                       row_constraint_ids=con_ids, ranged_rows_merged=int(second.sum()),
+                       eliminated_vars=len(info.eliminated_vars))
     return h, cols
+
+
+def _trusted(model, status, obj, bound):
+    """HiGHS's objective must be the objective of the solution it returned. On a fuzzed instance its presolve
+    reported 30000 (and a bound of 30000) for a returned solution worth 20000: then neither number is trustworthy,
+    so report the solution's own value and no bound. Returns ``(status, obj, bound, message)``."""
+    objs = list(model.component_data_objects(pyo.Objective, active=True))
+    if not (status.has_plan and objs and obj is not None):
+        return status, obj, bound, ""
+    own = float(pyo.value(objs[0].expr))
+    if abs(own - obj) <= 1e-6 * max(1.0, abs(own)) + 1e-6:
+        return status, obj, bound, ""
+    log.warning("HiGHS reported objective %.6g for a solution worth %.6g: bound not trusted", obj, own)
+    return (Status.FEASIBLE, own, None, f"HiGHS reported objective {obj:.6g} for a solution worth {own:.6g} "
+            "(numerical trouble); its bound is not trusted")
+
+
+def _use_ipm(root_lp: str, nnz: int) -> bool:
+    return root_lp == "ipm" or (root_lp == "auto" and nnz >= IPM_FROM_NONZEROS)
 
 
 def _highs_available() -> bool:
@@ -229,7 +257,7 @@ def _solve_highspy(model, time_limit_s, mip_gap, threads, log_file, warmstart, s
                 gc.enable()
         t_handoff = time.perf_counter() - t0
         nnz = int(h.getNumNz())
-        use_ipm = root_lp == "ipm" or (root_lp == "auto" and nnz >= IPM_FROM_NONZEROS)
+        use_ipm = _use_ipm(root_lp, nnz)
         options["root_lp"] = "ipm" if use_ipm else "simplex"
         opts = {"output_flag": True, "log_to_console": bool(stream), "threads": int(threads), "random_seed": 0,
                 "mip_rel_gap": float(mip_gap)}
@@ -264,21 +292,16 @@ def _solve_highspy(model, time_limit_s, mip_gap, threads, log_file, warmstart, s
     M = highspy.HighsModelStatus
     sol = h.getSolution()
     info = h.getInfo()
-    has_sol = bool(sol.value_valid) and ms in (M.kOptimal, M.kTimeLimit, M.kIterationLimit, M.kInterrupt,
-                                                M.kObjectiveBound, M.kObjectiveTarget,
-                                                getattr(M, "kSolutionLimit", M.kOptimal),
-                                                getattr(M, "kHighsInterrupt", M.kInterrupt))
-    if ms == M.kOptimal:
+    limits = (M.kTimeLimit, M.kIterationLimit, M.kInterrupt, M.kObjectiveBound, M.kObjectiveTarget,
+              getattr(M, "kSolutionLimit", M.kTimeLimit), getattr(M, "kHighsInterrupt", M.kInterrupt))
+    if ms in (M.kOptimal, M.kModelEmpty):
         status = Status.OPTIMAL
     elif ms in (M.kInfeasible, M.kUnboundedOrInfeasible):
         status = Status.INFEASIBLE
-    elif ms in (M.kTimeLimit, M.kIterationLimit, M.kInterrupt, M.kObjectiveBound, M.kObjectiveTarget,
-                getattr(M, "kSolutionLimit", M.kTimeLimit), getattr(M, "kHighsInterrupt", M.kInterrupt)):
-        status = Status.FEASIBLE if has_sol else Status.NO_SOLUTION
-    elif ms == M.kModelEmpty:
-        status, has_sol = Status.OPTIMAL, True
+    elif ms in limits:
+        status = Status.FEASIBLE if sol.value_valid else Status.NO_SOLUTION
     else:
-        status = Status.FEASIBLE if has_sol else Status.ERROR
+        status = Status.ERROR
     obj = bound = None
     if status.has_plan:
         obj = float(info.objective_function_value)
@@ -291,15 +314,7 @@ def _solve_highspy(model, time_limit_s, mip_gap, threads, log_file, warmstart, s
             v.set_value(float(x), skip_validation=True)
         if bound is None and status is Status.OPTIMAL:
             bound = obj
-    message = ""
-    objs = list(model.component_data_objects(pyo.Objective, active=True))
-    if status.has_plan and objs and obj is not None:
-        own = float(pyo.value(objs[0].expr))
-        if abs(own - obj) > 1e-6 * max(1.0, abs(own)) + 1e-6:  # see _solve_appsi
-            log.warning("HiGHS reported objective %.6g for a solution worth %.6g: bound not trusted", obj, own)
-            message = (f"HiGHS reported objective {obj:.6g} for a solution worth {own:.6g} (numerical trouble); "
-                       "its bound is not trusted")
-            obj, bound, status = own, None, Status.FEASIBLE
+    status, obj, bound, message = _trusted(model, status, obj, bound)
     gap = relative_gap(obj, bound) if status.has_plan else None
     lp = h.getLp()
     sizes = {"variables": int(lp.num_col_), "constraints": int(lp.num_row_), "nonzeros": nnz}
@@ -349,7 +364,7 @@ def _solve_appsi(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, thre
                 gc.enable()
         t_handoff = time.perf_counter() - t0
         nnz = int(opt._solver_model.getNumNz())
-        use_ipm = root_lp == "ipm" or (root_lp == "auto" and nnz >= IPM_FROM_NONZEROS)
+        use_ipm = _use_ipm(root_lp, nnz)
         if use_ipm and "mip_lp_solver" not in opt.highs_options:
             opt.highs_options["mip_lp_solver"] = "ipm"
         options["root_lp"] = "ipm" if use_ipm else "simplex"
@@ -361,7 +376,6 @@ def _solve_appsi(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, thre
     except Exception as e:  # HiGHS or Pyomo crashed: a clear error, status kept
         raise SolverError(f"HiGHS failed: {type(e).__name__}: {e}") from e
     t_solve = time.perf_counter() - t0
-    message = ""
     tc = res.termination_condition
     obj = res.best_feasible_objective
     bound = res.best_objective_bound
@@ -392,21 +406,8 @@ def _solve_appsi(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, thre
             raise SolverError(f"HiGHS reported a solution but it could not be loaded: {e}") from e
         if bound is None:
             bound = obj if status is Status.OPTIMAL else None
-        # HiGHS's objective must be the objective of the solution it returned. On a fuzzed instance its presolve
-        # reported 30000 (and a bound of 30000) for a returned solution worth 20000: then neither number is
-        # trustworthy, so report the solution's own value and no bound.
-        objs = list(model.component_data_objects(pyo.Objective, active=True))
-        if objs and obj is not None:
-            own = float(pyo.value(objs[0].expr))
-            if abs(own - obj) > 1e-6 * max(1.0, abs(own)) + 1e-6:
-                log.warning("HiGHS reported objective %.6g for a solution worth %.6g: bound not trusted", obj, own)
-                message = (f"HiGHS reported objective {obj:.6g} for a solution worth {own:.6g} (numerical trouble); "
-                           "its bound is not trusted")
-                obj, bound, status = own, None, Status.FEASIBLE
+    status, obj, bound, message = _trusted(model, status, obj, bound)
     gap = relative_gap(obj, bound) if status.has_plan else None
-    if status is Status.OPTIMAL and gap is not None and gap > max(mip_gap, 1e-9) * 1.0001 + 1e-9:
-        # HiGHS stops at mip_gap; "optimal" means optimal within the requested gap
-        pass
     timings = {"handoff": t_handoff, "solve": t_solve}
     if hasattr(model, "_qtimings"):
         model._qtimings.update(timings)
