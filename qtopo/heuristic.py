@@ -225,6 +225,85 @@ def _self_overlap(S, path, mode, t):
     return None
 
 
+def _disjoint_routes(S, s, t, k, rate, open_nodes, banned, mode, max_hops, rounds: int = 12):
+    """K mutually disjoint routes of least total incremental cost, or None.
+
+    Routing the K routes one after another falls into the classic trap: the cheapest first route can cut off
+    every disjoint second one (or force an absurdly dear one). Here all K are chosen together as a min-cost flow
+    of K units (Suurballe & Tarjan 1984, "A quick method for finding shortest pairs of disjoint paths",
+    Networks 14(2)) on the hop graph with every node split into in/out copies of capacity 1 (node mode) and
+    every hop of capacity 1, solved by ``networkx.min_cost_flow`` (network simplex, integer euro costs).
+    Risk elements shared by two *different* hops (a fibre segment or bypassed node under both, a corridor
+    group) are not in the flow model: when the routes share one, the hops of the later route that carry it are
+    removed and the flow is solved again (at most ``rounds`` times). None if no valid set is found.
+    """
+    import networkx as nx
+
+    split = mode == "node"
+
+    def tail(x):
+        return (x, 1) if split and x not in (s, t) else x
+
+    def head(x):
+        return (x, 0) if split and x not in (s, t) else x
+
+    G = nx.DiGraph()
+    for u, nbrs in S.adj.items():
+        if u in banned or u == t:
+            continue
+        for v, h in nbrs:
+            if v in banned or v == s:
+                continue
+            base = S.hop_cost(h, S.load[h])[0]
+            inc = S.hop_cost(h, S.load[h] + rate)[0] - base
+            if math.isinf(inc):
+                continue
+            G.add_edge(tail(u), head(v), capacity=1, weight=int(round(inc + 1e-3 * S.length[h])), hop=h)
+    if split:
+        for x in list(G.nodes):
+            if isinstance(x, tuple) and x[1] == 0 and G.has_node((x[0], 1)):
+                v = x[0]
+                G.add_edge(x, (v, 1), capacity=1,
+                           weight=0 if (v in open_nodes or v in S.terminal) else int(round(S.capex[v])))
+    if s not in G or t not in G:
+        return None
+    G.nodes[s]["demand"] = -k
+    G.nodes[t]["demand"] = k
+    for _ in range(rounds):
+        try:
+            flow = nx.min_cost_flow(G)
+        except (nx.NetworkXUnfeasible, nx.NetworkXUnbounded):
+            return None
+        nxt = {u: [v for v, f in fl.items() if f > 0] for u, fl in flow.items()}
+        paths = []
+        for _ in range(k):
+            path, u = [s], s
+            while u != t:
+                if not nxt.get(u):
+                    return None
+                u = nxt[u].pop()
+                x = u[0] if isinstance(u, tuple) else u
+                if x != path[-1]:
+                    path.append(x)
+            paths.append(path)
+        if any(len(set(p)) != len(p) or (max_hops is not None and len(p) - 1 > max_hops) for p in paths):
+            return None
+        arcs = [(j, (a, b), _arc_risk(S, a, b, mode, t)) for j, p in enumerate(paths) for a, b in zip(p[:-1], p[1:])]
+        drop = set()
+        for x in range(len(arcs)):
+            for y in range(x + 1, len(arcs)):
+                if arcs[x][2] & arcs[y][2]:
+                    # drop the arc with more risk elements (typically a hop that bypasses the other's node);
+                    # within one route (it turns back over its own duct) the later arc
+                    same = arcs[x][0] == arcs[y][0]
+                    drop.add(arcs[y][1] if same or len(arcs[y][2]) >= len(arcs[x][2]) else arcs[x][1])
+        if not drop:
+            return paths
+        for a, b in drop:
+            G.remove_edge(tail(a), head(b))
+    return None
+
+
 def _route_demand(S, d, i, open_nodes, extra_banned=frozenset()):
     """Routes (list of (path, rate)) for demand row i, or None."""
     s, t = d["source_node"].iat[i], d["target_node"].iat[i]
@@ -235,6 +314,38 @@ def _route_demand(S, d, i, open_nodes, extra_banned=frozenset()):
     mt = d["max_trusted_nodes"].iat[i] if "max_trusted_nodes" in d.columns else np.nan
     max_hops = int(mt) + 1 if routed and np.isfinite(mt) else None
     mode = d["disjoint"].iat[i] if "disjoint" in d.columns else "node"
+    seq = _sequential_routes(S, s, t, k, rate, open_nodes, banned, mode, max_hops)
+    if k == 1:
+        return seq
+    # K > 1: also the K routes chosen together; keep the cheaper (the loads of ``seq`` are taken off to compare)
+    for p, a in seq or ():
+        S.apply(p, a, -1.0)
+    pair = _disjoint_routes(S, s, t, k, rate, open_nodes, banned, mode, max_hops)
+    if pair is not None and (seq is None or _added_cost(S, pair, rate, open_nodes) <
+                             _added_cost(S, [p for p, _ in seq], rate, open_nodes) - 1e-6):
+        seq = [(p, rate) for p in pair]
+    for p, a in seq or ():
+        S.apply(p, a)
+    return seq
+
+
+def _added_cost(S, paths, rate, open_nodes) -> float:
+    """What carrying ``rate`` on each of ``paths`` adds to the plan's cost at the loads in ``S``."""
+    mine: dict = {}
+    for p in paths:
+        for a, b in zip(p[:-1], p[1:]):
+            h = S.hop_of[(a, b)]
+            mine[h] = mine.get(h, 0.0) + rate
+    cost = 0.0
+    for h, amt in mine.items():
+        cost += S.hop_cost(h, S.load[h] + amt)[0] - S.hop_cost(h, S.load[h])[0]
+    new_nodes = {x for p in paths for x in p[1:-1]} - set(open_nodes) - S.terminal
+    return cost + sum(S.capex[x] for x in new_nodes)
+
+
+def _sequential_routes(S, s, t, k, rate, open_nodes, banned, mode, max_hops):
+    """K routes found one after another, each avoiding the risk elements of the ones before (applied to
+    ``S``'s loads), or None (nothing applied)."""
     used_risk: frozenset = frozenset()
     out = []
     for _ in range(k):

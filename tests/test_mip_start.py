@@ -69,6 +69,48 @@ def test_k2_start_is_feasible(tmp_path, monkeypatch):
     assert pyo.value(model.obj) == pytest.approx(sol.cost, rel=1e-9)
 
 
+def test_k2_start_where_one_route_at_a_time_fails(tmp_path, monkeypatch):
+    """syn-50-10 with every demand K=2: routing the two routes one after the other found no second route for
+    some pair (the heuristic returned None, and HiGHS alone found a plan 12x dearer); choosing both together
+    gives a start, and it satisfies every row of the MILP."""
+    monkeypatch.setenv("QTOPO_BENCH_CACHE", str(tmp_path))
+    from benchmarks import registry
+    from benchmarks.instances import variant_scenario_path
+
+    model, sol = start_model(variant_scenario_path(registry.INSTANCES["syn-50-10"], "k2"))
+    assert violated_rows(model) == []
+    assert pyo.value(model.obj) == pytest.approx(sol.cost, rel=1e-9)
+
+
+# the trap: S-A-B-T is the short way, and after any route through A and B no disjoint second route is left,
+# yet S-C-B-T / S-A-D-T style pairs exist (lengths in km; hops that bypass A or B carry their node risk)
+TRAP = {"S": (5.0, 52.0), "A": (5.5, 52.0), "B": (6.0, 52.0), "T": (6.5, 52.0), "C": (5.5, 51.5), "D": (6.0, 52.5)}
+TRAP_E = [("S", "A", 40.0), ("A", "B", 40.0), ("B", "T", 40.0), ("S", "C", 70.0), ("C", "B", 70.0),
+          ("A", "D", 70.0), ("D", "T", 70.0)]
+
+
+def test_disjoint_pair_escapes_the_trap(tmp_path):
+    import qtopo
+    from qtopo import heuristic as H
+    from test_optimizer_features import network
+
+    p = network(tmp_path, TRAP, TRAP_E, [("S", "T", 100.0)], demand_cols={"k_routes": [2]})
+    scen = load_scenario(p, {})
+    net, dem = read_network(scen)
+    inputs = build_inputs(net, dem, scen)
+    S = H._State(inputs, scen)
+    # one route at a time: the cheapest first route (the direct S-T hop over A and B) leaves no second
+    assert H._sequential_routes(S, "S", "T", 2, 100.0, set(), frozenset(), "node", None) is None
+    assert not S.load.any()  # nothing left applied
+    sol = construct(inputs, scen)
+    assert sol is not None
+    (r1, _), (r2, _) = sol.routes[0]
+    assert H._route_risk(S, r1, "node", "T").isdisjoint(H._route_risk(S, r2, "node", "T"))
+    plan = qtopo.plan(p, write_outputs=False)
+    assert plan.status == "optimal" and plan.data["verification"]["ok"]
+    assert sol.cost == pytest.approx(plan["objective_cost"], rel=1e-9)  # the start is the optimum here
+
+
 def test_fuzz_regression_tiny_rate_options(tmp_path):
     """Found by tests/test_fuzz.py (heavy): MDI devices, one pair per link, a 1 bit/s target, hop options down to
     1.6e-7 bit/s. HiGHS's presolve reported objective 30000 for a returned solution worth 20000, and the plan failed
