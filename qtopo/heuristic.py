@@ -607,9 +607,10 @@ def set_mip_start(model, inputs, sol: HeuristicSolution) -> None:
                     if j is not None:
                         flow[j] += amount
         else:
+            merged = q.extra.get("route_units", {}).get(i, 1) > 1  # all routes are one flow (route 0)
             for r, (path, _) in enumerate(rs):
                 for a, b in zip(path[:-1], path[1:]):
-                    j = xarc.get((i, r, idx[a], idx[b]))
+                    j = xarc.get((i, 0 if merged else r, idx[a], idx[b]))
                     if j is not None:
                         xv[j] = 1.0
     for j in range(len(flow)):

@@ -251,20 +251,24 @@ def routes_from_arcs(inputs, q, x_val) -> dict:
     """Demand row -> list of (node list, route rate) from the binary route variables."""
     d = inputs.demands
     ids = q.node_ids
+    units = q.extra.get("route_units", {})
     out = {}
     for i in q.routed:
         rts = []
-        for r in range(int(d["k_routes"].iat[i])):
+        u = units.get(i, 1)
+        s = int(np.flatnonzero(ids == d["source_node"].iat[i])[0])
+        t = int(np.flatnonzero(ids == d["target_node"].iat[i])[0])
+        for r in range(int(d["k_routes"].iat[i]) // u):
             m = (q.x_dem == i) & (q.x_route == r) & (x_val >= 1)
-            nxt = {int(a): int(b) for a, b in zip(q.x_tail[m], q.x_head[m])}
-            if not nxt:
-                continue
-            s = int(np.flatnonzero(ids == d["source_node"].iat[i])[0])
-            t = int(np.flatnonzero(ids == d["target_node"].iat[i])[0])
-            path = [s]
-            while path[-1] != t and path[-1] in nxt and len(path) <= len(ids):
-                path.append(nxt[path[-1]])
-            rts.append(([str(ids[p]) for p in path], float(d["route_rate_bps"].iat[i])))
+            nxt: dict = {}
+            for a, b in zip(q.x_tail[m], q.x_head[m]):
+                nxt.setdefault(int(a), []).append(int(b))
+            # a merged flow of u units leaves s on u arcs; node-disjointness gives every other node one successor
+            for first in sorted(nxt.get(s, [])):
+                path = [s, first]
+                while path[-1] != t and nxt.get(path[-1]) and len(path) <= len(ids):
+                    path.append(nxt[path[-1]][0])
+                rts.append(([str(ids[p]) for p in path], float(d["route_rate_bps"].iat[i])))
         out[i] = rts
     return out
 
