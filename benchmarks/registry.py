@@ -362,12 +362,16 @@ def _kdl_memory(records):
 
 
 def _all_verify(records):
-    runs = [r for (i, v), r in records.items() if v == "trusted"]
-    if not runs:
+    """Every run must end with a verified plan, or (k2 only) with infeasibility diagnosed before the solve."""
+    runs = [((i, v), r) for (i, v), r in records.items() if v in ("trusted", "k2", "repeater")]
+    if not any(v == "trusted" for (_, v), _ in runs):
         return None, "no trusted-node runs"
-    bad = [r["instance"] for r in runs if r.get("verify_ok") is not True]
-    return not bad, (f"{len(runs) - len(bad)} of {len(runs)} verified"
-                     + (f"; not verified: {', '.join(bad)}" if bad else ""))
+    diagnosed = [f"{i}:{v}" for (i, v), r in runs if r.get("status") == "infeasible" and v == "k2"]
+    bad = [f"{i}:{v}" for (i, v), r in runs if r.get("verify_ok") is not True and f"{i}:{v}" not in diagnosed]
+    n = len(runs) - len(diagnosed)
+    return not bad, (f"{n - len(bad)} of {n} plans verified ({', '.join(sorted({v for (_, v), _ in runs}))} runs)"
+                     + (f"; {len(diagnosed)} k2 runs infeasible with a diagnosis ({', '.join(diagnosed)})"
+                        if diagnosed else "") + (f"; not verified: {', '.join(bad)}" if bad else ""))
 
 
 def loglog_slope(xs, ys) -> float | None:

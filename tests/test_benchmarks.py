@@ -224,3 +224,18 @@ def test_zoo_instances_read(tmp_path, name):
     k = registry.INSTANCES[name].params["endpoints"]
     assert len(demands) == k * (k - 1) // 2
     assert "Dropped" in p.read_text().split("[scenario]")[0]
+
+
+def test_verify_target_counts_k2_runs():
+    """k2 runs count: a plan must verify; infeasibility found before the solve is a diagnosed result; a run that
+    ends without a plan is not verified."""
+    ok_t = _fixture("syn-30-5", gap=0.0, total=5.0)
+    k2_ok = dict(_fixture("syn-30-5", gap=0.01, total=20.0), variant="k2")
+    k2_inf = dict(_fixture("zoo-colt", gap=0.0, total=5.0), variant="k2", status="infeasible", verify_ok=None)
+    k2_none = dict(_fixture("zoo-dfn", gap=0.0, total=60.0), variant="k2", status="no_solution", verify_ok=None)
+    recs = {("syn-30-5", "trusted"): ok_t, ("syn-30-5", "k2"): k2_ok, ("zoo-colt", "k2"): k2_inf}
+    ok, text = registry._all_verify(recs)
+    assert ok is True and "2 of 2 plans verified" in text and "zoo-colt:k2" in text
+    recs[("zoo-dfn", "k2")] = k2_none
+    ok, text = registry._all_verify(recs)
+    assert ok is False and "not verified: zoo-dfn:k2" in text
