@@ -246,6 +246,9 @@ def _fill_from_plan(rec: dict, data: dict) -> None:
         rec["notes"].append({"diagnosis": data["diagnosis"][:20], "diagnosis_count": len(data["diagnosis"])})
     if data.get("termination"):
         rec["notes"].append(f"solver termination: {data['termination']}")
+    lpb = ((data.get("solver") or {}).get("options") or {}).get("lp_bound")
+    if lpb:  # the LP relaxation solved alongside the MIP (qtopo.solve.LP_BOUND_FROM_NONZEROS)
+        rec["notes"].append({"lp_bound": lpb})
 
 
 def _run_trusted(inst: InstanceSpec, rec: dict, scen_path: Path, threads: int, prog: _Progress) -> None:
