@@ -211,12 +211,13 @@ def add_variables(m, inputs) -> None:
     m.D = pyo.Set(initialize=range(len(hd)), ordered=True)
     m.n = pyo.Var(m.D, domain=pyo.NonNegativeIntegers, bounds=lambda _m, i: (int(lb[i]), int(max(ub[i], lb[i]))))
     m.A = pyo.Set(initialize=range(len(q.arc_hop)), ordered=True)
-    # a commodity never needs more than its total demand on one arc (cycle-free flows are as cheap): the finite
-    # bound lets an approximate LP dual give a rigorous bound (qtopo.solve.safe_lp_bound)
+    m.f = pyo.Var(m.A, domain=pyo.NonNegativeReals)
+    # a commodity never needs more than its total demand on one arc (cycle-free flows are as cheap), so this bound
+    # holds at some optimum. Given only to the LP solved for a bound (finite columns let an approximate dual give a
+    # rigorous bound: qtopo.solve.safe_lp_bound), not to the MIP: there it changed HiGHS's search for the worse.
     tgt = inputs.demands["target_bps"].to_numpy()
     Dk = np.array([float(sum(tgt[r] for r in rows)) for rows in q.com_demands]) if q.com_demands else np.zeros(0)
-    fub = Dk[q.arc_com] if len(q.arc_com) else np.zeros(0)
-    m.f = pyo.Var(m.A, domain=pyo.NonNegativeReals, bounds=lambda _m, a: (0.0, float(fub[a])))
+    m._lp_implied_ub = {"f": Dk[q.arc_com] if len(q.arc_com) else np.zeros(0)}
     m.X = pyo.Set(initialize=range(len(q.x_hop)), ordered=True)
     m.x = pyo.Var(m.X, domain=pyo.Binary)
     if q.budget_mode:

@@ -135,16 +135,35 @@ def safe_lp_bound(lp, row_dual) -> float | None:
     return b - 1e-9 * abs(b) if math.isfinite(b) else None
 
 
+def _implied_ub(model, cols):
+    """Per column, the upper bound the model declares in ``model._lp_implied_ub`` (``{component name: array by
+    index}``) for the LP bound only; inf elsewhere. None if the model declares none."""
+    import numpy as np
+
+    imp = getattr(model, "_lp_implied_ub", None)
+    if not imp:
+        return None
+    ub = np.full(len(cols), np.inf)
+    for j, v in enumerate(cols):
+        arr = imp.get(v.parent_component().local_name)
+        if arr is not None:
+            ub[j] = arr[v.index()]
+    return ub
+
+
 class _LpBound:
     """The LP relaxation of a HiGHS MIP, solved on a thread of its own by interior point without crossover."""
 
-    def __init__(self, h, threads: int, time_limit_s: float | None):
+    def __init__(self, h, threads: int, time_limit_s: float | None, implied_ub=None):
         import highspy
+        import numpy as np
         from pyomo.common.tee import capture_output
 
         self.t0 = time.perf_counter()
         self.lp = h.getLp()
         self.lp.integrality_ = []
+        if implied_ub is not None:  # bounds that hold at some optimum (the model's ``_lp_implied_ub``)
+            self.lp.col_upper_ = np.minimum(np.asarray(self.lp.col_upper_, dtype=float), implied_ub)
         with capture_output(capture_fd=True):
             self.h = highspy.Highs()
         self.h.setOptionValue("output_flag", False)
@@ -366,7 +385,7 @@ def _solve_highspy(model, time_limit_s, mip_gap, threads, log_file, warmstart, s
             h.setOptionValue(k, v)
         lpb = None
         if nnz >= LP_BOUND_FROM_NONZEROS and lp_bound and h.getObjectiveSense()[1] == highspy.ObjSense.kMinimize:
-            lpb = _LpBound(h, int(threads), time_limit_s)
+            lpb = _LpBound(h, int(threads), time_limit_s, _implied_ub(model, cols))
         if warmstart and cols:
             sol = highspy.HighsSolution()
             sol.col_value = np.fromiter((v.value if v.value is not None else 0.0 for v in cols), np.float64,
