@@ -129,17 +129,24 @@ class _State:
         cost += sum(self.rep_capex if isinstance(r, tuple) else self.relay_capex[r] for r in relays)
         return cost, pairs, relays
 
+    def extra_cost(self, h: int, amount: float) -> float:
+        """What ``amount`` more bit/s on hop h adds to its device cost at the current load (inf if impossible)."""
+        return self.hop_cost(h, self.load[h] + amount)[0] - self.hop_cost(h, self.load[h])[0]
+
+    def entry_cost(self, v, open_nodes) -> float:
+        """Capex of opening v to route through it (nothing if it is open or a terminal)."""
+        return 0.0 if (v in open_nodes or v in self.terminal) else self.capex[v]
+
     def shortest(self, s, t, amount, open_nodes, banned=frozenset(), banned_risk=frozenset(), max_hops=None):
         """Cheapest route for ``amount`` bit/s from s to t given current loads."""
         def arc_w(u, v, h):
             if v in banned or (banned_risk and self.risk is not None and (
                     self.risk[h] & banned_risk or (v != t and f"n:{v}" in banned_risk))):
                 return None
-            base = self.hop_cost(h, self.load[h])[0]
-            inc = self.hop_cost(h, self.load[h] + amount)[0] - base
+            inc = self.extra_cost(h, amount)
             if math.isinf(inc):
                 return None
-            return inc + (0.0 if (v in open_nodes or v in self.terminal) else self.capex[v]) + 1e-6 * self.length[h]
+            return inc + self.entry_cost(v, open_nodes) + 1e-6 * self.length[h]
 
         if max_hops is None:
             dist, prev, pq, done = {s: 0.0}, {}, [(0.0, s)], set()
@@ -254,17 +261,14 @@ def _disjoint_routes(S, s, t, k, rate, open_nodes, banned, mode, max_hops, round
         for v, h in nbrs:
             if v in banned or v == s:
                 continue
-            base = S.hop_cost(h, S.load[h])[0]
-            inc = S.hop_cost(h, S.load[h] + rate)[0] - base
+            inc = S.extra_cost(h, rate)
             if math.isinf(inc):
                 continue
-            G.add_edge(tail(u), head(v), capacity=1, weight=int(round(inc + 1e-3 * S.length[h])), hop=h)
+            G.add_edge(tail(u), head(v), capacity=1, weight=int(round(inc + 1e-3 * S.length[h])))
     if split:
         for x in list(G.nodes):
             if isinstance(x, tuple) and x[1] == 0 and G.has_node((x[0], 1)):
-                v = x[0]
-                G.add_edge(x, (v, 1), capacity=1,
-                           weight=0 if (v in open_nodes or v in S.terminal) else int(round(S.capex[v])))
+                G.add_edge(x, (x[0], 1), capacity=1, weight=int(round(S.entry_cost(x[0], open_nodes))))
     if s not in G or t not in G:
         return None
     G.nodes[s]["demand"] = -k
@@ -336,11 +340,8 @@ def _added_cost(S, paths, rate, open_nodes) -> float:
         for a, b in zip(p[:-1], p[1:]):
             h = S.hop_of[(a, b)]
             mine[h] = mine.get(h, 0.0) + rate
-    cost = 0.0
-    for h, amt in mine.items():
-        cost += S.hop_cost(h, S.load[h] + amt)[0] - S.hop_cost(h, S.load[h])[0]
-    new_nodes = {x for p in paths for x in p[1:-1]} - set(open_nodes) - S.terminal
-    return cost + sum(S.capex[x] for x in new_nodes)
+    return sum(S.extra_cost(h, amt) for h, amt in mine.items()) + sum(
+        S.entry_cost(x, open_nodes) for x in {x for p in paths for x in p[1:-1]})
 
 
 def _sequential_routes(S, s, t, k, rate, open_nodes, banned, mode, max_hops):
@@ -607,7 +608,7 @@ def set_mip_start(model, inputs, sol: HeuristicSolution) -> None:
                     if j is not None:
                         flow[j] += amount
         else:
-            merged = q.extra.get("route_units", {}).get(i, 1) > 1  # all routes are one flow (route 0)
+            merged = q.route_units.get(i, 1) > 1  # all routes are one flow (route 0)
             for r, (path, _) in enumerate(rs):
                 for a, b in zip(path[:-1], path[1:]):
                     j = xarc.get((i, 0 if merged else r, idx[a], idx[b]))

@@ -69,6 +69,7 @@ class ModelIndex:
     sunk_cost_eur: float       # brownfield device pairs already paid for
     budget_mode: bool = False
     repeater_nodes: list = field(default_factory=list)  # node indices with a repeater variable w
+    route_units: dict = field(default_factory=dict)  # routed demand row -> units per route flow (K if merged)
     extra: dict = field(default_factory=dict)
 
 
@@ -168,8 +169,13 @@ def build_index(inputs: PlanningInputs) -> ModelIndex:
     rep_ids = sorted({x for rs in hd["repeaters"] for x in rs if x in idx}) if "repeaters" in hd.columns else []
     return ModelIndex(nodes, open_nodes, relay_nodes, coms, com_dem, com_src, cat(A[0]), cat(A[1]), cat(A[2]),
                       cat(A[3]), routed, cat(X[0]), cat(X[1]), cat(X[2]), cat(X[3]), cat(X[4]), const, sunk,
-                      bool(inputs.params.get("budget_mode", False)), [idx[r] for r in rep_ids],
-                      extra={"route_units": units})
+                      bool(inputs.params.get("budget_mode", False)), [idx[r] for r in rep_ids], units)
+
+
+def commodity_totals(inputs: PlanningInputs, q: ModelIndex) -> np.ndarray:
+    """Total target (bit/s) of each flow commodity: what it never needs more of on one arc or through one node."""
+    tgt = inputs.demands["target_bps"].to_numpy()
+    return np.array([float(sum(tgt[r] for r in rows)) for rows in q.com_demands])
 
 
 def build_model(inputs: PlanningInputs, scenario=None) -> pyo.ConcreteModel:
@@ -215,9 +221,7 @@ def add_variables(m, inputs) -> None:
     # a commodity never needs more than its total demand on one arc (cycle-free flows are as cheap), so this bound
     # holds at some optimum. Given only to the LP solved for a bound (finite columns let an approximate dual give a
     # rigorous bound: qtopo.solve.safe_lp_bound), not to the MIP: there it changed HiGHS's search for the worse.
-    tgt = inputs.demands["target_bps"].to_numpy()
-    Dk = np.array([float(sum(tgt[r] for r in rows)) for rows in q.com_demands]) if q.com_demands else np.zeros(0)
-    m._lp_implied_ub = {"f": Dk[q.arc_com] if len(q.arc_com) else np.zeros(0)}
+    m._lp_implied_ub = {"f": commodity_totals(inputs, q)[q.arc_com] if len(q.arc_com) else np.zeros(0)}
     m.X = pyo.Set(initialize=range(len(q.x_hop)), ordered=True)
     m.x = pyo.Var(m.X, domain=pyo.Binary)
     if q.budget_mode:
@@ -281,10 +285,9 @@ def add_route_conservation(m, inputs) -> None:
     outs = _group(key_base + q.x_tail, j)
     ins = _group(key_base + q.x_head, j)
     ends = {}
-    units = q.extra.get("route_units", {})
     for i in q.routed:
         s, t = idx[d["source_node"].iat[i]], idx[d["target_node"].iat[i]]
-        u = units.get(i, 1)
+        u = q.route_units.get(i, 1)
         for r in range(int(d["k_routes"].iat[i]) // u):
             ends[(i * kmax + r) * nn + s] = (float(u), i)
             ends[(i * kmax + r) * nn + t] = (-float(u), i)
@@ -373,8 +376,7 @@ def add_node_throughput(m, inputs) -> None:
         kv = _group(q.x_dem * len(q.node_ids) + q.x_head, np.arange(len(q.x_head)))
         openable = set(q.open_nodes)
         # node-disjoint routes enter a node at most once between them; other routed demands at most k times
-        kmax = np.where(d["disjoint"].to_numpy() == "node", 1, d["k_routes"].to_numpy()) \
-            if "disjoint" in d.columns else d["k_routes"].to_numpy()
+        kmax = np.where(d["disjoint"].to_numpy() == "node", 1, d["k_routes"].to_numpy())
         keys = [k for k in kv if (k % len(q.node_ids)) in openable]
         m.RVT = pyo.Set(initialize=keys, ordered=True)
         nn = len(q.node_ids)
@@ -393,8 +395,7 @@ def add_commodity_linking(m, inputs) -> None:
     """
     q = m._qidx
     d = inputs.demands
-    tgt = d["target_bps"].to_numpy()
-    Dk = np.array([float(sum(tgt[r] for r in rows)) for rows in q.com_demands])
+    Dk = commodity_totals(inputs, q)
     hd = inputs.hop_devices
     rate = hd["rate_bps_per_pair"].to_numpy()
     dg = _group(hd["hop"].to_numpy(int), np.arange(len(hd)))
@@ -475,9 +476,8 @@ def add_disjointness(m, inputs) -> None:
             continue
         for e in rs:
             groups.setdefault((i, e), []).append(a)
-    units = q.extra.get("route_units", {})
     keys = [k for k, v in groups.items() if len({int(q.x_route[a]) for a in v}) > 1 or (
-        units.get(k[0], 1) > 1 and len(v) > 1)]
+        q.route_units.get(k[0], 1) > 1 and len(v) > 1)]
     # elements with the same arcs give the same row (consecutive segments of a duct between huts, a segment and
     # its corridor group): keep one
     uniq: dict = {}

@@ -251,11 +251,10 @@ def routes_from_arcs(inputs, q, x_val) -> dict:
     """Demand row -> list of (node list, route rate) from the binary route variables."""
     d = inputs.demands
     ids = q.node_ids
-    units = q.extra.get("route_units", {})
     out = {}
     for i in q.routed:
         rts = []
-        u = units.get(i, 1)
+        u = q.route_units.get(i, 1)
         s = int(np.flatnonzero(ids == d["source_node"].iat[i])[0])
         t = int(np.flatnonzero(ids == d["target_node"].iat[i])[0])
         for r in range(int(d["k_routes"].iat[i]) // u):

@@ -127,10 +127,11 @@ def safe_lp_bound(lp, row_dual) -> float | None:
     A = csc_matrix((np.asarray(am.value_, float), np.asarray(am.index_), np.asarray(am.start_)), shape=(m, n))
     d = np.asarray(lp.col_cost_, dtype=float) - A.T @ y
     lo, up = np.asarray(lp.col_lower_, dtype=float), np.asarray(lp.col_upper_, dtype=float)
-    if (~np.isfinite(lo[d > 0])).any() or (~np.isfinite(up[d < 0])).any():
+    pos, neg = d > 0, d < 0
+    if not (np.isfinite(lo[pos]).all() and np.isfinite(up[neg]).all()):
         return None
-    cols = np.where(d > 0, d * np.where(d > 0, lo, 0.0), d * np.where(d < 0, up, 0.0)).sum()
-    rows = np.where(y > 0, y * np.where(y > 0, L, 0.0), y * np.where(y < 0, U, 0.0)).sum()
+    cols = (d[pos] * lo[pos]).sum() + (d[neg] * up[neg]).sum()
+    rows = (y[y > 0] * L[y > 0]).sum() + (y[y < 0] * U[y < 0]).sum()
     b = float(lp.offset_) + float(cols) + float(rows)
     return b - 1e-9 * abs(b) if math.isfinite(b) else None
 
@@ -345,7 +346,7 @@ def _run_highs(h) -> None:
 
 
 def _solve_highspy(model, time_limit_s, mip_gap, threads, log_file, warmstart, stream, extra_options,
-                   root_lp, lp_bound: bool = True) -> SolveResult:
+                   root_lp) -> SolveResult:
     """:func:`solve` through :func:`_compile` and highspy directly (same options and statuses as APPSI)."""
     import gc
 
@@ -384,7 +385,7 @@ def _solve_highspy(model, time_limit_s, mip_gap, threads, log_file, warmstart, s
         for k, v in opts.items():
             h.setOptionValue(k, v)
         lpb = None
-        if nnz >= LP_BOUND_FROM_NONZEROS and lp_bound and h.getObjectiveSense()[1] == highspy.ObjSense.kMinimize:
+        if nnz >= LP_BOUND_FROM_NONZEROS and h.getObjectiveSense()[1] == highspy.ObjSense.kMinimize:
             lpb = _LpBound(h, int(threads), time_limit_s, _implied_ub(model, cols))
         if warmstart and cols:
             sol = highspy.HighsSolution()
@@ -444,8 +445,7 @@ def _solve_highspy(model, time_limit_s, mip_gap, threads, log_file, warmstart, s
             bound = min(lb, obj) if obj is not None else lb
             options["lp_bound"]["used"] = True
     gap = relative_gap(obj, bound) if status.has_plan else None
-    lp = h.getLp()
-    sizes = {"variables": int(lp.num_col_), "constraints": int(lp.num_row_), "nonzeros": nnz}
+    sizes = {"variables": int(h.getNumCol()), "constraints": int(h.getNumRow()), "nonzeros": nnz}
     timings = {"handoff": t_handoff, "solve": t_solve}
     if hasattr(model, "_qtimings"):
         model._qtimings.update(timings)
