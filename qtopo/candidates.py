@@ -179,6 +179,7 @@ def build_inputs(net: FibreNetwork, demands: pd.DataFrame, scenario, *, prune: b
     from .requirements import has_governance, parse_requirements
 
     d = parse_requirements(demands)
+    _check_governance_ids(d, net, scenario.input_path("demands").name if scenario.inputs.get("demands") else "demands")
     budget_mode = scenario.objective.get("mode") == "max_rate"
     if d["routed"].any() or has_governance(d) or budget_mode:
         aggregate = False  # per-demand commodities: filters and per-route limits are per demand
@@ -458,36 +459,40 @@ def _relay_rates(paths, iu, dist, idx, dev, conn):
 
 def _apply_existing_links(hd, hops, net, scenario) -> None:
     """Brownfield: installed device pairs become lower bounds on the hop's pairs (their cost is sunk)."""
+    from .io import read_existing_links
+
     path = scenario.input_path("existing_links")
+    ex = read_existing_links(path, {d.name: d.max_pairs_per_link for d in scenario.devices})
     col = ProblemCollector(f"invalid existing links file {path}")
-    try:
-        ex = pd.read_csv(path, dtype={"from": str, "to": str, "device": str})
-    except FileNotFoundError:
-        col.add(str(path), "file does not exist", "check inputs.existing_links")
-        col.raise_if_any()
-    except Exception as e:
-        col.add(str(path), f"cannot parse CSV: {str(e).splitlines()[0]}", "header: from,to,device,pairs")
-        col.raise_if_any()
-    need = {"from", "to", "device", "pairs"}
-    if not need <= set(ex.columns):
-        col.add(str(path), f"missing columns {sorted(need - set(ex.columns))}", "header: from,to,device,pairs")
-        col.raise_if_any()
     key = {}
     for i, (u, v, dv) in enumerate(zip(hops.u.to_numpy()[hd.hop], hops.v.to_numpy()[hd.hop], hd.device)):
         key[(u, v, dv)] = key[(v, u, dv)] = i
     for i, r in ex.iterrows():
         where = f"{path.name}, line {i + 2}"
-        u, v = net.site_node.get(str(r["from"]), str(r["from"])), net.site_node.get(str(r["to"]), str(r["to"]))
-        pairs = pd.to_numeric(r["pairs"], errors="coerce")
-        if not (pairs >= 1 and pairs == int(pairs)):
-            col.add(where, f"pairs {r['pairs']!r} must be a whole number >= 1", "fix the count")
-            continue
-        j = key.get((u, v, str(r["device"])))
+        u, v = net.site_node.get(r["from"], r["from"]), net.site_node.get(r["to"], r["to"])
+        j = key.get((u, v, r["device"]))
         if j is None:
             col.add(where, f"no usable hop {r['from']}-{r['to']} with device {r['device']!r} (unknown node or device, "
                     "or the hop is beyond the device's reach)", "check ids against the sites file and [devices]")
             continue
-        hd.at[j, "existing_pairs"] = int(pairs)
+        hd.at[j, "existing_pairs"] = int(r["pairs"])
+    col.raise_if_any()
+
+
+def _check_governance_ids(d, net, fname: str = "demands") -> None:
+    """Every ``excluded_nodes`` id names a site or fibre node: a misspelt id would exclude nothing."""
+    import difflib
+
+    known = set(net.site_node) | set(map(str, net.nodes.index))
+    col = ProblemCollector("invalid demand requirements")
+    for i, ids in enumerate(d["excluded_nodes"]):
+        for x in ids:
+            if x in known:
+                continue
+            close = difflib.get_close_matches(x, sorted(known), n=3, cutoff=0.6)
+            col.add(f"{fname}, line {i + 2}", f"excluded_nodes names {x!r}, which is not a site or fibre node id "
+                    "(it would exclude nothing)",
+                    f"did you mean {' or '.join(map(repr, close))}?" if close else "use ids from the sites file")
     col.raise_if_any()
 
 

@@ -6,6 +6,7 @@ GeoDataFrames in EPSG:4326 (lon/lat), the planner's storage CRS; lengths are com
 from __future__ import annotations
 
 import contextlib
+import difflib
 import hashlib
 import itertools
 import json
@@ -23,6 +24,11 @@ import shapely
 
 from .errors import InputError, Problem, ProblemCollector
 from .geo import WGS84, check_lonlat
+
+#: A surveyed ``length_km`` may be below the drawn line's geodesic length by at most this share or
+#: :data:`LENGTH_TOLERANCE_KM`, whichever is larger (digitising noise); more is an error.
+LENGTH_TOLERANCE = 0.02
+LENGTH_TOLERANCE_KM = 0.05
 
 VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".fgb", ".zip"}
 MAX_INPUT_BYTES = 2 * 1024**3
@@ -128,8 +134,15 @@ def _read_vector(path: Path, what: str, layer: str | None, col: ProblemCollector
                 gdf = gpd.read_file(path, engine="pyogrio", on_invalid="ignore", **kw)
                 unreadable = _unreadable_rows(path, kw)
     except Exception as e:  # pyogrio raises DataSourceError / DataLayerError etc.
-        col.add(str(path), f"cannot read {what} file: {_gdal_message(e)}",
-                "check that it is a valid GeoPackage, GeoJSON or Shapefile (not truncated)")
+        from .textfile import sniff_encoding
+
+        enc = sniff_encoding(_head(path)) if path.suffix.lower() in (".geojson", ".json") else None
+        if enc is not None:
+            col.add(str(path), f"cannot read {what} file: it is encoded as {enc}; GeoJSON must be UTF-8",
+                    "save it as UTF-8 (GeoJSON is UTF-8 by definition, RFC 7946 section 11)")
+        else:
+            col.add(str(path), f"cannot read {what} file: {_gdal_message(e)}",
+                    "check that it is a valid GeoPackage, GeoJSON or Shapefile (not truncated)")
         return None
     gdf.attrs["unreadable"] = unreadable
     for i, why in unreadable.items():
@@ -139,6 +152,30 @@ def _read_vector(path: Path, what: str, layer: str | None, col: ProblemCollector
         col.add(str(path), f"{what} layer has no CRS", "assign one (e.g. EPSG:4326) in your GIS and save again")
         return None
     return gdf
+
+
+def _head(path: Path, n: int = 1024) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(n)
+    except OSError:
+        return b""
+
+
+def normalize_id(v) -> str:
+    """An id as qtopo compares it: text, stripped, Unicode NFC (a composed and a decomposed 'ü' are one id)."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", str(v).strip())
+
+
+def _unknown_columns(col: ProblemCollector, path: Path, columns, table: str) -> None:
+    """A column that nearly spells a known one (``k_route``) is an error: ignoring it would plan something else."""
+    from .columns import near_misses
+
+    for given, meant in near_misses(columns, table):
+        col.add(str(path), f"unknown column {given!r} (did you mean {meant!r}?)",
+                f"rename the column to {meant!r}; unknown columns are ignored, so its values would not be used")
 
 
 def _unreadable_rows(path: Path, kw: dict) -> dict[int, str]:
@@ -236,11 +273,23 @@ def read_sites(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
     missing = ids.isna() | (ids.astype(str).str.strip() == "")
     for i in np.flatnonzero(missing.to_numpy()):
         col.add(f"{path.name}, row {i}", "missing id", "give every site a unique id")
-    ids_s = ids.astype(str).str.strip()  # " a" and "a" are the same id once read
+    ids_s = ids.map(normalize_id)  # " a" and "a", or composed and decomposed "ü", are the same id once read
     dup = ids_s.duplicated(keep=False) & ~missing
     for v in sorted(set(ids_s[dup])):
         rows = np.flatnonzero((ids_s == v).to_numpy()).tolist()
-        col.add(f"{path.name}, rows {rows}", f"duplicate site id {v!r}", "make every site id unique")
+        raw = sorted({str(x) for x in ids.iloc[rows]})
+        how = (f" (written {' and '.join(map(repr, raw))}: they differ only in Unicode normal form)"
+               if len(raw) > 1 else "")
+        col.add(f"{path.name}, rows {rows}", f"duplicate site id {v!r}{how}", "make every site id unique")
+    # ids differing only by letter case name the same place in every user's head (and on case-insensitive
+    # file systems and databases): refuse them rather than plan two sites
+    folded = ids_s.str.casefold()
+    cdup = folded.duplicated(keep=False) & ~missing & ~dup
+    for v in sorted(set(folded[cdup])):
+        rows = np.flatnonzero((folded == v).to_numpy() & cdup.to_numpy()).tolist()
+        col.add(f"{path.name}, rows {rows}",
+                f"site ids {', '.join(repr(ids_s.iloc[i]) for i in rows)} differ only by letter case",
+                "use one spelling for one site, or distinct ids for distinct sites")
     good = ~empty & (types == 0)
     if good.any():
         pts = gdf[good].to_crs(WGS84) if not gdf.crs.equals(WGS84) else gdf[good]
@@ -253,16 +302,33 @@ def read_sites(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
                     f"coordinates ({xy[j, 0]:g}, {xy[j, 1]:g}) are not finite or outside lon [-180,180] / lat [-90,90]",
                     _coord_hint(xy[j, 0], xy[j, 1]))
     if "capex_eur" in gdf.columns:
+        from .scenario import MAX_ITEM_EUR
+
         cap = pd.to_numeric(gdf["capex_eur"], errors="coerce")
         bad = gdf["capex_eur"].notna() & (cap.isna() | (cap < 0) | ~np.isfinite(cap.fillna(0)))
         for i in np.flatnonzero(bad.to_numpy()):
             col.add(f"{path.name}, {_row_label(gdf, i)}", f"capex_eur {_show(gdf['capex_eur'].iloc[i])} is not a cost >= 0",
                     "give a non-negative number or leave it empty")
+        for i in np.flatnonzero((~bad & (cap > MAX_ITEM_EUR)).to_numpy()):
+            col.add(f"{path.name}, {_row_label(gdf, i)}",
+                    f"capex_eur {_show(gdf['capex_eur'].iloc[i])} is above the plausible maximum {MAX_ITEM_EUR:g} EUR "
+                    "for one node", "check the unit (EUR), or leave it empty for the scenario default")
+    _unknown_columns(col, path, gdf.columns, "sites")
+    if "country" in gdf.columns:
+        from .geo import iso_country_problem
+
+        for i, v in enumerate(gdf["country"]):
+            if v is None or (isinstance(v, float) and math.isnan(v)) or not str(v).strip():
+                continue
+            why = iso_country_problem(v)
+            if why:
+                col.add(f"{path.name}, {_row_label(gdf, i)}", f"country {why}",
+                        "the country column holds ISO 3166-1 alpha-2 codes (or leave it empty to look it up)")
     col.raise_if_any()
     gdf = _to_wgs84(gdf, path, "sites", col)
     col.raise_if_any()
     gdf = gdf.reset_index(drop=True)
-    gdf["id"] = gdf["id"].astype(str).str.strip()
+    gdf["id"] = gdf["id"].map(normalize_id)
     if "kind" not in gdf.columns:
         gdf["kind"] = "site"
     gdf["kind"] = gdf["kind"].fillna("site").astype(str)
@@ -342,14 +408,26 @@ def read_routes(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
                 col.add(f"{path.name}, {_row_label(gdf, i)}",
                         "line crosses itself or doubles back (self-intersecting)",
                         "fix the vertex order, or split it at the crossing into separate routes")
+    _unknown_columns(col, path, gdf.columns, "routes")
     if "length_km" in gdf.columns:
+        from .columns import column
+
+        spec = column("routes", "length_km")
         lk = pd.to_numeric(gdf["length_km"], errors="coerce")
         bad = gdf["length_km"].notna() & (lk.isna() | ~(lk > 0) | ~np.isfinite(lk.fillna(1)))
         for i in np.flatnonzero(bad.to_numpy()):
             col.add(f"{path.name}, {_row_label(gdf, i)}", f"length_km {_show(gdf['length_km'].iloc[i])} is not a positive number",
                     "give the surveyed fibre length in km, or leave it empty to use geodesic x route_factor")
+        for i in np.flatnonzero((~bad & (lk > spec.hi)).to_numpy()):
+            col.add(f"{path.name}, {_row_label(gdf, i)}", f"length_km {_show(gdf['length_km'].iloc[i])} is longer than "
+                    f"the Earth's circumference ({spec.hi:g} km)", "check the unit: length_km is in km")
+        # The fibre follows the drawn line, so it is never shorter than the line's geodesic length: that length
+        # is a lower bound (as route_factor >= 1 says). Checked below, once the geometries are known to be good.
+        lk_given = lk.where(~bad & (lk <= spec.hi))
+    else:
+        lk_given = None
     if "attenuation_db_per_km" in gdf.columns:
-        at = pd.to_numeric(gdf["attenuation_db_per_km"], errors="coerce")
+        at = pd.to_numeric(gdf["attenuation_db_per_km"], errors="coerce")  # range: columns.ROUTES
         bad = gdf["attenuation_db_per_km"].notna() & (at.isna() | (at < 0) | (at > 10))
         for i in np.flatnonzero(bad.to_numpy()):
             col.add(f"{path.name}, {_row_label(gdf, i)}", "attenuation_db_per_km must be within [0, 10] dB/km",
@@ -367,11 +445,28 @@ def read_routes(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
                     f"coordinates outside lon [-180,180] / lat [-90,90], e.g. ({xy[j, 0]:g}, {xy[j, 1]:g})",
                     _coord_hint(xy[j, 0], xy[j, 1]))
         col.raise_if_any()
+    if lk_given is not None and lk_given.notna().any():
+        parts, pidx = shapely.get_parts(gdf.geometry.values, return_index=True)
+        drawn = np.bincount(pidx, geodesic_length_km(parts), minlength=len(gdf))
+        short = lk_given.to_numpy() < drawn - np.maximum(LENGTH_TOLERANCE * drawn, LENGTH_TOLERANCE_KM)
+        for i in np.flatnonzero(short):
+            col.add(f"{path.name}, {_row_label(gdf, i)}",
+                    f"length_km {_show(gdf['length_km'].iloc[i])} is shorter than the route's drawn geodesic length "
+                    f"{drawn[i]:.3f} km; a fibre is never shorter than the line it follows (the geodesic length is a "
+                    "lower bound)", "give the surveyed length in km (not metres or miles), or leave it empty to use "
+                    "geodesic x route_factor")
+        col.raise_if_any()
     # split multilines into parts
     if (shapely.get_type_id(gdf.geometry.values) == 5).any():
         gdf = gdf.explode(index_parts=True)
         part = gdf.index.get_level_values(1)
         gdf["id"] = np.where(part > 0, gdf["id"] + "." + part.astype(str), gdf["id"])
+        if "length_km" in gdf.columns:  # a surveyed length is the whole route's: share it out by geodesic length
+            row = gdf.index.get_level_values(0).to_numpy()
+            lp = geodesic_length_km(gdf.geometry.values)
+            tot = pd.Series(lp).groupby(row).transform("sum").to_numpy()
+            lkp = pd.to_numeric(gdf["length_km"], errors="coerce").to_numpy(float)
+            gdf["length_km"] = np.where(np.isfinite(lkp) & (tot > 0), lkp * lp / np.where(tot > 0, tot, 1.0), lkp)
         gdf = gdf.reset_index(drop=True)
     lengths = geodesic_length_km(gdf.geometry.values)
     for i in np.flatnonzero(lengths <= 1e-6):
@@ -396,10 +491,13 @@ def read_demands(path: str | Path, site_ids=None) -> pd.DataFrame:
     col = ProblemCollector(f"invalid demands file {path}")
     if not _check_file(path, "demands", col, {".csv", ".txt"}):
         col.raise_if_any()
+    from .columns import column
+    from .textfile import decode_utf8
+
     try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        col.add(str(path), f"not UTF-8 text (bad byte at position {e.start})", "save the file as UTF-8 CSV")
+        text = decode_utf8(path.read_bytes(), str(path), "demands file")
+    except InputError as e:
+        col.extend(e)
         col.raise_if_any()
     try:
         import io as _io
@@ -413,7 +511,7 @@ def read_demands(path: str | Path, site_ids=None) -> pd.DataFrame:
     missing = [c for c in need if c not in df.columns]
     if missing:
         header = ",".join(map(str, df.columns))
-        sep = next((name for ch, name in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")) if ch in header), None)
+        sep = _sep_hint(header)
         col.add(str(path), f"missing column(s) {missing} (has {list(df.columns)})",
                 f"the file looks {sep}-separated: save it comma-separated with the header source,target,target_bps"
                 if sep else "the header must be: source,target,target_bps")
@@ -421,6 +519,8 @@ def read_demands(path: str | Path, site_ids=None) -> pd.DataFrame:
     if len(df) == 0:
         col.add(str(path), "no demands", "add at least one row source,target,target_bps")
         col.raise_if_any()
+    _unknown_columns(col, path, df.columns, "demands")
+    tspec = column("demands", "target_bps")
     tgt = pd.to_numeric(df["target_bps"], errors="coerce")
     known = set(map(str, site_ids)) if site_ids is not None else None
     for i in range(len(df)):
@@ -429,11 +529,11 @@ def read_demands(path: str | Path, site_ids=None) -> pd.DataFrame:
         for role, v in (("source", s), ("target", t)):
             if v is None or (isinstance(v, float) and math.isnan(v)) or str(v).strip() == "":
                 col.add(where, f"missing {role}", "name a site id")
-            elif known is not None and str(v).strip() not in known:
-                close = difflib.get_close_matches(str(v), list(known), n=1)
+            elif known is not None and normalize_id(v) not in known:
+                close = difflib.get_close_matches(normalize_id(v), list(known), n=1)
                 col.add(where, f"{role} {v!r} is not a site id",
                         f"did you mean {close[0]!r}?" if close else "use an id from the sites file")
-        if isinstance(s, str) and isinstance(t, str) and s.strip() == t.strip():
+        if isinstance(s, str) and isinstance(t, str) and normalize_id(s) == normalize_id(t):
             col.add(where, f"self-demand {s!r} -> {t!r}", "a demand needs two different sites")
         v = tgt.iloc[i]
         raw = df["target_bps"].iloc[i]
@@ -441,18 +541,104 @@ def read_demands(path: str | Path, site_ids=None) -> pd.DataFrame:
             col.add(where, f"target_bps {_show(raw)} is not a finite number", "give the key-rate target in bit/s")
         elif v <= 0:
             col.add(where, f"target_bps {_show(raw)} must be > 0", "give the key-rate target in bit/s")
-        elif v > 1e12:
+        elif v > tspec.hi:
             col.add(where, f"target_bps {_show(raw)} is above 1 Tbit/s, beyond any QKD system",
-                    "check the unit: targets are in bit/s")
+                    f"check the unit: targets are in bit/s (plausible: {tspec.lo:g} to {tspec.hi:g})")
+        elif v < tspec.lo:
+            col.add(where, f"target_bps {_show(raw)} is below {tspec.lo:g} bit/s (less than 90 key bits a day)",
+                    f"check the unit: targets are in bit/s (plausible: {tspec.lo:g} to {tspec.hi:g})")
     if not col.problems:
-        df["source"] = df["source"].astype(str).str.strip()
-        df["target"] = df["target"].astype(str).str.strip()
+        df["source"] = df["source"].map(normalize_id)
+        df["target"] = df["target"].map(normalize_id)
         key = df[["source", "target"]].apply(lambda r: tuple(sorted(r)), axis=1)
         for k in sorted(set(key[key.duplicated()])):
             col.add(str(path), f"pair {k[0]!r}-{k[1]!r} appears more than once", "merge them into one row")
     col.raise_if_any()
     df["target_bps"] = tgt.astype(float)
     return df.reset_index(drop=True)
+
+
+def _sep_hint(header: str) -> str | None:
+    return next((name for ch, name in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")) if ch in header), None)
+
+
+def read_existing_links(path: str | Path, max_pairs: dict | None = None) -> pd.DataFrame:
+    """Read the brownfield table ``from,to,device,pairs`` (installed device pairs; see ``docs/inputs.md``).
+
+    Parameters
+    ----------
+    max_pairs : dict, optional
+        Device name -> ``max_pairs_per_link`` of the scenario: unknown devices and counts above the cap are
+        errors.
+
+    Raises
+    ------
+    InputError
+        Listing every problem: missing columns (naming a ``;``-separated file), near-miss column names,
+        counts that are not whole numbers in range (``inf`` too), unknown devices, duplicate rows for one hop
+        and device (either direction).
+    """
+    import io as _io
+
+    from .columns import column
+    from .textfile import decode_utf8
+
+    path = Path(path)
+    col = ProblemCollector(f"invalid existing links file {path}")
+    if not _check_file(path, "existing links", col, {".csv", ".txt"}):
+        col.raise_if_any()
+    try:
+        text = decode_utf8(path.read_bytes(), str(path), "existing links file")
+        ex = pd.read_csv(_io.StringIO(text), dtype={"from": str, "to": str, "device": str}, skipinitialspace=True)
+    except InputError as e:
+        col.extend(e)
+        col.raise_if_any()
+    except Exception as e:
+        col.add(str(path), f"cannot parse CSV: {str(e).splitlines()[0]}", "header: from,to,device,pairs")
+        col.raise_if_any()
+    ex.columns = [str(c).strip() for c in ex.columns]
+    need = ["from", "to", "device", "pairs"]
+    missing = [c for c in need if c not in ex.columns]
+    if missing:
+        sep = _sep_hint(",".join(ex.columns))
+        col.add(str(path), f"missing column(s) {missing} (has {list(ex.columns)})",
+                f"the file looks {sep}-separated: save it comma-separated with the header from,to,device,pairs"
+                if sep else "header: from,to,device,pairs")
+        col.raise_if_any()
+    _unknown_columns(col, path, ex.columns, "existing_links")
+    spec = column("existing_links", "pairs")
+    pairs = pd.to_numeric(ex["pairs"], errors="coerce")
+    seen: dict = {}
+    for i in range(len(ex)):
+        where = f"{path.name}, line {i + 2}"
+        u, v, dv = (ex[c].iat[i] for c in ("from", "to", "device"))
+        if any(x is None or (isinstance(x, float) and math.isnan(x)) or not str(x).strip() for x in (u, v, dv)):
+            col.add(where, "missing from, to or device", "fill every cell of the row")
+            continue
+        u, v, dv = normalize_id(u), normalize_id(v), str(dv).strip()
+        p = pairs.iat[i]
+        cap = (max_pairs or {}).get(dv, spec.hi)
+        if not (np.isfinite(p) and p >= spec.lo and p == int(p)):
+            col.add(where, f"pairs {_show(ex['pairs'].iat[i])} must be a whole number >= 1", "give the installed count")
+        elif p > cap:
+            col.add(where, f"pairs {int(p)} is above max_pairs_per_link = {cap:g} of device {dv!r}",
+                    f"raise devices.{dv}.max_pairs_per_link to at least {int(p)}, or fix the count")
+        if max_pairs is not None and dv not in max_pairs:
+            close = difflib.get_close_matches(dv, list(max_pairs), n=1)
+            col.add(where, f"device {dv!r} is not an enabled device of the scenario",
+                    f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(sorted(max_pairs))}")
+        key = (min(u, v), max(u, v), dv)
+        if key in seen:
+            col.add(where, f"hop {u}-{v} with device {dv!r} is listed again (first on line {seen[key]})",
+                    "give one row per hop and device, with the total number of pairs")
+        else:
+            seen[key] = i + 2
+    col.raise_if_any()
+    ex["from"] = ex["from"].map(normalize_id)
+    ex["to"] = ex["to"].map(normalize_id)
+    ex["device"] = ex["device"].astype(str).str.strip()
+    ex["pairs"] = pairs.astype(int)
+    return ex.reset_index(drop=True)
 
 
 # ------------------------------------------------------------------------------------------------------

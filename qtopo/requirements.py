@@ -24,11 +24,15 @@ A demand with ``k_routes > 1`` or ``max_trusted_nodes`` is *routed*: its key tra
 from __future__ import annotations
 
 import math
+import unicodedata
 
 import numpy as np
 import pandas as pd
 
+from .columns import column
 from .errors import ProblemCollector
+
+WEIGHT = column("demands", "weight")
 
 COLUMNS = {
     "k_routes": 1,
@@ -54,7 +58,13 @@ def _fmt(v) -> str:
 def _split(v) -> tuple:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ()
-    return tuple(x.strip() for x in str(v).replace(",", ";").split(";") if x.strip())
+    return tuple(unicodedata.normalize("NFC", x.strip()) for x in str(v).replace(",", ";").split(";") if x.strip())
+
+
+def _iso_problems(v) -> list[str]:
+    from .geo import iso_country_problem
+
+    return [p for p in map(iso_country_problem, _split(v)) if p]
 
 
 def parse_requirements(demands: pd.DataFrame, where: str = "demands") -> pd.DataFrame:
@@ -71,7 +81,7 @@ def parse_requirements(demands: pd.DataFrame, where: str = "demands") -> pd.Data
             kf = float(k) if not (isinstance(k, float) and math.isnan(k)) else 1.0
         except (TypeError, ValueError):
             kf = -1
-        if not (kf >= 1 and kf == int(kf) and kf <= 8):
+        if not (math.isfinite(kf) and kf >= 1 and kf == int(kf) and kf <= 8):
             col.add(line, f"k_routes {_fmt(k)} must be an integer from 1 to 8", "use 1 (no protection) or 2 (1+1)")
         disj = d["disjoint"].iat[i]
         disj = "node" if disj is None or (isinstance(disj, float) and math.isnan(disj)) else str(disj).strip()
@@ -87,7 +97,7 @@ def parse_requirements(demands: pd.DataFrame, where: str = "demands") -> pd.Data
         if not (m is None or (isinstance(m, float) and math.isnan(m)) or str(m).strip() == ""):
             try:
                 mf = float(m)
-                if not (mf >= 0 and mf == int(mf)):
+                if not (math.isfinite(mf) and mf >= 0 and mf == int(mf)):
                     raise ValueError
             except (TypeError, ValueError):
                 col.add(line, f"max_trusted_nodes {_fmt(m)} must be a whole number >= 0", "e.g. 2, or leave empty")
@@ -96,8 +106,13 @@ def parse_requirements(demands: pd.DataFrame, where: str = "demands") -> pd.Data
             wf = float(w)
             if not (wf >= 0 and math.isfinite(wf)):
                 raise ValueError
+            if not WEIGHT.in_range(wf):
+                col.add(line, f"weight {_fmt(w)} is above the plausible maximum {WEIGHT.hi:g}",
+                        "weights are relative: scale them down (e.g. 1 to 10)")
         except (TypeError, ValueError):
             col.add(line, f"weight {_fmt(w)} must be a number >= 0", "e.g. 1")
+        for c in _iso_problems(d["allowed_countries"].iat[i]):
+            col.add(line, f"allowed_countries: {c}", "write ISO codes separated by ';', e.g. NL;BE")
     col.raise_if_any()
     d["k_routes"] = pd.to_numeric(d["k_routes"]).fillna(1).astype(int)
     d["disjoint"] = d["disjoint"].fillna("node").astype(str).str.strip()

@@ -33,6 +33,11 @@ _S = str
 _B = bool
 _L = list
 
+#: Plausibility caps on money (EUR): far above any real QKD network, far below where a MILP's numerics break
+#: (a 1e300 EUR cost made every other cost vanish in the solver's tolerances).
+MAX_ITEM_EUR = 1e10      # one node, device pair, chain or km of fibre
+MAX_TOTAL_EUR = 1e13     # a whole budget
+
 SCHEMA: dict[str, dict[str, tuple]] = {
     "scenario": {
         "name": (_S, "scenario", None, None, "short name used in reports"),
@@ -60,10 +65,10 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "splice_loss_db_per_km": (_F, 0.0, 0.0, 5.0, "splice loss averaged per km (dB/km)"),
     },
     "costs": {
-        "trusted_node_eur": (_F, 100000.0, 0.0, None, "capex of a trusted node at a point of presence (EUR)"),
-        "hut_node_eur": (_F, 300000.0, 0.0, None, "capex of a trusted node in a new in-line hut (EUR)"),
-        "fibre_eur_per_km": (_F, 0.0, 0.0, None, "fibre cost per device pair per km of its hop (EUR/km)"),
-        "relay_node_eur": (_F, 100000.0, 0.0, None, "capex of an untrusted MDI/TF relay station at a PoP (EUR); "
+        "trusted_node_eur": (_F, 100000.0, 0.0, MAX_ITEM_EUR, "capex of a trusted node at a point of presence (EUR)"),
+        "hut_node_eur": (_F, 300000.0, 0.0, MAX_ITEM_EUR, "capex of a trusted node in a new in-line hut (EUR)"),
+        "fibre_eur_per_km": (_F, 0.0, 0.0, MAX_ITEM_EUR, "fibre cost per device pair per km of its hop (EUR/km)"),
+        "relay_node_eur": (_F, 100000.0, 0.0, MAX_ITEM_EUR, "capex of an untrusted MDI/TF relay station at a PoP (EUR); "
                            "in a hut it costs hut_node_eur"),
         "opex_fraction_per_year": (_F, 0.0, 0.0, 1.0, "yearly opex as a fraction of capex"),
         "horizon_years": (_F, 1.0, 0.0, 100.0, "reporting horizon for cost per key bit (years)"),
@@ -76,10 +81,10 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "enabled": (_B, False, None, None, "offer quantum-repeater chains as a link type (no trusted node needed)"),
         "l_max_km": (_F, 0.0, 0.0, 1e4, "longest elementary link of a chain (km); 0: derive from targets"),
         "n_max": (_I, 0, 0, 100, "most repeaters on one chain; 0 with l_max_km = 0: derive from targets"),
-        "rate_bps": (_F, 0.0, 0.0, None, "secret-key rate one chain delivers (bit/s)"),
+        "rate_bps": (_F, 0.0, 0.0, 1e12, "secret-key rate one chain delivers (bit/s)"),
         "fidelity_target": (_F, 0.0, 0.0, 1.0, "end-to-end fidelity target to derive n_max (Rabbie et al. 2022)"),
-        "repeater_node_eur": (_F, 500000.0, 0.0, None, "capex of a repeater station (EUR)"),
-        "chain_cost_eur": (_F, 200000.0, 0.0, None, "end equipment of one chain (EUR)"),
+        "repeater_node_eur": (_F, 500000.0, 0.0, MAX_ITEM_EUR, "capex of a repeater station (EUR)"),
+        "chain_cost_eur": (_F, 200000.0, 0.0, MAX_ITEM_EUR, "end equipment of one chain (EUR)"),
         "max_chains_per_link": (_I, 2, 1, 1000, "most chains between one pair of nodes"),
     },
     "availability": {
@@ -97,22 +102,23 @@ SCHEMA: dict[str, dict[str, tuple]] = {
     "objective": {
         "mode": (_S, "min_cost", None, None, "'min_cost': meet every target at least cost; 'max_rate': maximise "
                  "weighted delivered key rate within budget_eur"),
-        "budget_eur": (_F, 0.0, 0.0, None, "cost cap for mode = 'max_rate' (EUR, including sunk brownfield cost "
+        "budget_eur": (_F, 0.0, 0.0, MAX_TOTAL_EUR, "cost cap for mode = 'max_rate' (EUR, including sunk brownfield cost "
                        "is excluded)"),
     },
     "rollout": {
-        "budgets_eur": (_L, [], None, None, "yearly budgets (EUR) to stage the plan over years; empty: no staging"),
+        "budgets_eur": (_L, [], 0.0, MAX_TOTAL_EUR, "yearly budgets (EUR) to stage the plan over years; empty: no staging"),
         "first_year": (_I, 2027, 1900, 2200, "calendar year of the first stage"),
     },
     "solver": {
-        "time_limit_s": (_F, 120.0, 0.0, None, "wall-clock limit for the MILP solve (s)"),
+        "time_limit_s": (_F, 120.0, 0.0, 1e7, "wall-clock limit for the MILP solve (s); 0: no limit"),
         "mip_gap": (_F, 1e-4, 0.0, 1.0, "relative MIP gap at which to stop"),
         "threads": (_I, 1, 1, 256, "solver threads"),
         "heuristic_start": (_B, True, None, None, "compute a constructive plan first and give it as MIP start"),
         "commodities": (_S, "auto", None, None,
                         "'demand' (one flow per demand: tighter LP), 'source' (aggregated by source: smaller), "
                         "or 'auto' (demand up to 40 demands)"),
-        "log_file": (_S, "", None, None, "write the HiGHS log here (relative to --out)"),
+        "log_file": (_S, "", None, None, "write the HiGHS log here (a file name ending in .log or .txt, "
+                     "relative to --out; default highs.log)"),
         "root_lp": (_S, "auto", None, None,
                     "LP algorithm of HiGHS's root relaxation: 'simplex', 'ipm' (interior point, then crossover), or "
                     "'auto' (ipm from 100,000 nonzeros: dual simplex stalls on these degenerate flow LPs)"),
@@ -121,10 +127,13 @@ SCHEMA: dict[str, dict[str, tuple]] = {
 
 DEVICE_KEYS: dict[str, tuple] = {
     "preset": (_S, None, None, None, "key-rate device preset (see `qtopo rates --list`)"),
-    "pair_cost_eur": (_F, 100000.0, 0.0, None, "cost of one QKD transmitter/receiver pair (EUR)"),
+    "pair_cost_eur": (_F, 100000.0, 0.0, MAX_ITEM_EUR, "cost of one QKD transmitter/receiver pair (EUR)"),
     "max_pairs_per_link": (_I, 8, 1, 10000, "most device pairs of this type on one hop"),
     "enabled": (_B, True, None, None, "set false to keep a device in the file but not use it"),
 }
+
+#: Endings a solver log file may have (``solver.log_file``): never the name of another output.
+LOG_SUFFIXES = (".log", ".txt")
 
 _TYPE_NAMES = {_F: "a number", _I: "an integer", _S: "a string", _B: "true or false", _L: "a list of numbers"}
 
@@ -184,15 +193,41 @@ class Scenario:
         return scenario_from_dict(apply_overrides(self.raw, overrides), path=self.path)
 
 
-def apply_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict:
-    """A deep copy of ``raw`` with dotted-key overrides applied (``{"costs.hut_node_eur": 1e5}``)."""
+def apply_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Any], what: str = "--set") -> dict:
+    """A deep copy of ``raw`` with dotted-key overrides applied (``{"costs.hut_node_eur": 1e5}``).
+
+    Raises
+    ------
+    InputError
+        Naming every override whose key is empty or passes through a value that is not a table
+        (``network.route_factor.x`` when ``route_factor`` is a number).
+    """
+    from .errors import Problem
+
     out = copy.deepcopy(dict(raw))
+    bad = []
     for dotted, value in overrides.items():
-        parts = dotted.split(".")
+        parts = str(dotted).split(".")
+        if any(not p.strip() for p in parts):
+            bad.append(Problem(f"{what} {dotted}={value!r}", "the key has an empty part",
+                               "write it as section.key, e.g. costs.hut_node_eur"))
+            continue
         d = out
-        for part in parts[:-1]:
-            d = d.setdefault(part, {})
-        d[parts[-1]] = value
+        for i, part in enumerate(parts[:-1]):
+            nxt = d.get(part)
+            if nxt is None:
+                nxt = d[part] = {}
+            if not isinstance(nxt, dict):
+                bad.append(Problem(f"{what} {dotted}={value!r}",
+                                   f"'{'.'.join(parts[:i + 1])}' is a value ({type(nxt).__name__} {nxt!r}), not a "
+                                   "table, so it has no key "
+                                   f"'{parts[i + 1]}'", f"set '{'.'.join(parts[:i + 1])}' itself"))
+                break
+            d = nxt
+        else:
+            d[parts[-1]] = value
+    if bad:
+        raise InputError(bad, "invalid overrides")
     return out
 
 
@@ -211,8 +246,13 @@ def _check_value(col: ProblemCollector, where: str, key: str, value, spec) -> An
         ok = isinstance(value, bool)
     elif typ is _L:
         ok = isinstance(value, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                                             and math.isfinite(x) and x >= 0 for x in value)
+                                             and math.isfinite(x) and x >= (lo or 0.0) for x in value)
         if ok:
+            big = [x for x in value if hi is not None and x > hi]
+            if big:
+                col.add(where, f"'{key}' holds {big[0]:g}, above its plausible maximum {hi:g}",
+                        f"use values <= {hi:g} ({desc})")
+                return None
             return [float(x) for x in value]
     else:
         ok = isinstance(value, str)
@@ -224,7 +264,11 @@ def _check_value(col: ProblemCollector, where: str, key: str, value, spec) -> An
         col.add(where, f"'{key}' = {value} is below its minimum {lo}", f"use a value >= {lo} ({desc})")
         return None
     if hi is not None and value > hi:
-        col.add(where, f"'{key}' = {value} is above its maximum {hi}", f"use a value <= {hi} ({desc})")
+        if hi >= 1e6:  # a plausibility cap, not a physical limit: say so, and print it readably
+            col.add(where, f"'{key}' = {value:g} is above its plausible maximum {hi:g}",
+                    f"use a value from {lo:g} to {hi:g} ({desc}); check the unit")
+        else:
+            col.add(where, f"'{key}' = {value} is above its maximum {hi}", f"use a value <= {hi} ({desc})")
         return None
     return value
 
@@ -289,6 +333,12 @@ def scenario_from_dict(raw: Mapping[str, Any], path: Path | str | None = None) -
     lf = sections["solver"].get("log_file")
     if lf and (Path(lf).is_absolute() or ".." in Path(lf).parts or Path(lf).drive):
         col.add(f"{fname} [solver]", f"log_file = {lf!r} must stay inside the output directory",
+                "give a plain file name such as \"highs.log\" (it is written into --out)")
+    elif lf and (lf.endswith(("/", "\\")) or Path(lf).name in ("", ".", "..")
+                 or Path(lf).suffix.lower() not in LOG_SUFFIXES):
+        # "./" names a directory; "plan.json" would overwrite the plan with the solver log
+        col.add(f"{fname} [solver]", f"log_file = {lf!r} is not a log file name (it must end in "
+                f"{' or '.join(LOG_SUFFIXES)}, so it can never replace an output such as plan.json)",
                 "give a plain file name such as \"highs.log\" (it is written into --out)")
     if sections["solver"].get("commodities") not in ("auto", "demand", "source", None):
         col.add(f"{fname} [solver]", f"commodities = {sections['solver']['commodities']!r} is not one of "
@@ -361,16 +411,9 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
     elif p.is_dir():
         col.add(str(p), "is a directory, not a scenario file", "pass the .toml file inside it")
     col.raise_if_any()
-    try:
-        text = p.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as e:
-        from .errors import Problem
-        raise InputError([Problem(str(p), f"not UTF-8 text (bad byte at position {e.start})",
-                                  "save the scenario as UTF-8")], "cannot read scenario") from None
-    except OSError as e:
-        from .errors import Problem
-        raise InputError([Problem(str(p), f"cannot read: {e.strerror}", "check the file's permissions")],
-                         "cannot read scenario") from None
+    from .textfile import read_utf8
+
+    text = read_utf8(p, "scenario")  # a UTF-8 byte-order mark is accepted; UTF-16 is named as such
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
