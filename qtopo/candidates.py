@@ -712,11 +712,14 @@ def prune_by_bound(inputs: PlanningInputs, upper_bound_eur: float) -> PlanningIn
     Options whose bound exceeds the upper bound (a known plan's cost) cannot be in an optimal plan.
     """
     hd = inputs.hop_devices
-    if len(hd) == 0 or not math.isfinite(upper_bound_eur) or inputs.params.get("budget_mode"):
+    if len(hd) == 0 or not math.isfinite(upper_bound_eur):
         return inputs
     existing = hd["existing_pairs"].to_numpy(int) > 0 if "existing_pairs" in hd.columns else np.zeros(len(hd), bool)
     nodes = inputs.nodes
     term = nodes["terminal"]
+    if inputs.params.get("budget_mode"):
+        keep = _budget_keep(inputs, upper_bound_eur, existing)
+        return _pruned(inputs, keep) if not keep.all() else inputs
     d = inputs.demands
     kmax: dict = {}
     for s_, t_, k_ in zip(d["source_node"], d["target_node"], d.get("k_routes", [1] * len(d))):
@@ -740,6 +743,42 @@ def prune_by_bound(inputs: PlanningInputs, upper_bound_eur: float) -> PlanningIn
     keep = (lb <= upper_bound_eur * (1 + 1e-9) + 1e-6) | existing
     if keep.all():
         return inputs
+    return _pruned(inputs, keep)
+
+
+def _budget_keep(inputs: PlanningInputs, budget_eur: float, existing: np.ndarray) -> np.ndarray:
+    """Budget mode: options that some plan within ``budget_eur`` can use to deliver key.
+
+    A pair of option i that carries key has both its ends open (endpoints are bought in budget mode), each
+    non-terminal end has a second link (at least the cheapest pair), and the key it carries runs between two
+    bought demand endpoints: ``capex(u) + capex(v) + cost_i + N_i x cheapest pair + (2 - T_i) x cheapest
+    endpoint capex`` with ``N_i``/``T_i`` its non-terminal/terminal ends is a lower bound on such a plan.
+    """
+    hd = inputs.hop_devices
+    nodes = inputs.nodes
+    term = nodes["terminal"]
+    h = hd["hop"].to_numpy(int)
+    u = inputs.hops.u.to_numpy()[h]
+    v = inputs.hops.v.to_numpy()[h]
+    tu = term.reindex(u).to_numpy(bool)
+    tv = term.reindex(v).to_numpy(bool)
+    cap = nodes["capex_eur"]
+    cpp = np.where(existing, 0.0, hd["cost_per_pair_eur"].to_numpy())
+    cheapest = float(cpp.min())
+    t_cap = nodes.loc[term, "capex_eur"].to_numpy(float)
+    min_t = float(t_cap.min()) if len(t_cap) else 0.0
+    n_term = tu.astype(int) + tv.astype(int)
+    lb = (cap.reindex(u).to_numpy() + cap.reindex(v).to_numpy() + cpp
+          + ((~tu).astype(int) + (~tv).astype(int)) * cheapest + np.maximum(2 - n_term, 0) * min_t)
+    return (lb <= budget_eur * (1 + 1e-9) + 1e-6) | existing
+
+
+def _pruned(inputs: PlanningInputs, keep: np.ndarray) -> PlanningInputs:
+    """``inputs`` without the hop-device options where ``keep`` is False (and hops and nodes left unused)."""
+    hd = inputs.hop_devices
+    nodes = inputs.nodes
+    term = nodes["terminal"]
+    hops = inputs.hops
     hd2 = hd[keep].copy()
     used_h = np.unique(hd2["hop"].to_numpy(int))
     remap = -np.ones(len(hops), int)

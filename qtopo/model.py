@@ -2,7 +2,8 @@
 
 Notation (all index sets come pruned from :class:`qtopo.candidates.PlanningInputs`):
 
-- ``y[v]`` binary: trusted node opened at non-terminal candidate ``v`` (demand endpoints are always open).
+- ``y[v]`` binary: trusted node opened at non-terminal candidate ``v`` (demand endpoints are always open; in
+  budget mode they have a ``y`` too, so an endpoint of demands left unserved is not bought).
 - ``z[m]`` binary: untrusted relay station (MDI-QKD / twin-field middle node) opened at ``m``.
 - ``n[i]`` integer in ``[existing_i, ub_i]``: device pairs of option ``i`` (a hop and a device type); ``ub_i`` is
   ``min(max_pairs_per_link, ceil(total demand / rate_i))``, the tight linking bound; ``existing_i`` are
@@ -65,7 +66,7 @@ class ModelIndex:
     x_hop: np.ndarray
     x_tail: np.ndarray
     x_head: np.ndarray
-    constant_cost_eur: float   # capex of terminals (always open)
+    constant_cost_eur: float   # capex of terminals (always open; 0 in budget mode, where they have y variables)
     sunk_cost_eur: float       # brownfield device pairs already paid for
     budget_mode: bool = False
     repeater_nodes: list = field(default_factory=list)  # node indices with a repeater variable w
@@ -161,15 +162,18 @@ def build_index(inputs: PlanningInputs) -> ModelIndex:
     used = np.zeros(len(nodes), bool)
     used[hu[h]] = True
     used[hv[h]] = True
-    open_nodes = [int(i) for i in np.flatnonzero(used & ~term)]
+    budget_mode = bool(inputs.params.get("budget_mode", False))
+    # min-cost mode serves every demand, so its endpoints are open (a constant); budget mode may leave a demand
+    # unserved, so an endpoint is opened (and paid) only when a device pair ends there
+    open_nodes = [int(i) for i in np.flatnonzero(used & (~term | budget_mode))]
     relay_ids = sorted({r for r in hd["relay"] if r is not None and r in idx}) if "relay" in hd.columns else []
     relay_nodes = [idx[r] for r in relay_ids]
-    const = float(inputs.nodes["capex_eur"].to_numpy()[term].sum())
+    const = 0.0 if budget_mode else float(inputs.nodes["capex_eur"].to_numpy()[term].sum())
     sunk = float((hd["existing_pairs"] * hd["cost_per_pair_eur"]).sum()) if "existing_pairs" in hd.columns else 0.0
     rep_ids = sorted({x for rs in hd["repeaters"] for x in rs if x in idx}) if "repeaters" in hd.columns else []
     return ModelIndex(nodes, open_nodes, relay_nodes, coms, com_dem, com_src, cat(A[0]), cat(A[1]), cat(A[2]),
                       cat(A[3]), routed, cat(X[0]), cat(X[1]), cat(X[2]), cat(X[3]), cat(X[4]), const, sunk,
-                      bool(inputs.params.get("budget_mode", False)), [idx[r] for r in rep_ids], units)
+                      budget_mode, [idx[r] for r in rep_ids], units)
 
 
 def commodity_totals(inputs: PlanningInputs, q: ModelIndex) -> np.ndarray:
@@ -344,7 +348,9 @@ def add_linking(m, inputs) -> None:
     h = hd["hop"].to_numpy(int)
     ub = np.maximum(hd["ub_pairs"].to_numpy(int), hd["existing_pairs"].to_numpy(int)
                     if "existing_pairs" in hd.columns else 0)
-    openable = set(q.open_nodes)
+    # not at terminals (they have a y only in budget mode): there the throughput rows and delta_d <= target_d y_e
+    # open them, as per-pair rows at a handful of busy endpoints stalled HiGHS's presolve (SURFnet: > 80 s)
+    openable = set(q.open_nodes) - set(np.flatnonzero(inputs.nodes["terminal"].to_numpy()).tolist())
     pairs = [(int(i), int(e)) for i in range(len(hd)) for e in (hu[h[i]], hv[h[i]]) if e in openable]
     n, y = m.n, m.y
     m.L = pyo.Set(initialize=pairs, dimen=2, ordered=True)
@@ -374,7 +380,9 @@ def add_node_throughput(m, inputs) -> None:
     # routed demands: a route enters v only if v is open
     if len(q.x_head):
         kv = _group(q.x_dem * len(q.node_ids) + q.x_head, np.arange(len(q.x_head)))
-        openable = set(q.open_nodes)
+        # intermediate nodes only: a demand's own endpoints (open variables in budget mode) receive all its
+        # routes; there the linking rows on their device pairs open them
+        openable = set(q.open_nodes) - set(np.flatnonzero(inputs.nodes["terminal"].to_numpy()).tolist())
         # node-disjoint routes enter a node at most once between them; other routed demands at most k times
         kmax = np.where(d["disjoint"].to_numpy() == "node", 1, d["k_routes"].to_numpy())
         keys = [k for k in kv if (k % len(q.node_ids)) in openable]
@@ -516,9 +524,55 @@ def add_objective(m, inputs, scenario=None) -> None:
     tgt = d["target_bps"].to_numpy()
     budget = float(scenario.objective["budget_eur"])
     m.budget = pyo.Constraint(expr=cost <= budget)
+    # a demand delivers only if both its endpoints are bought: delta_d <= target_d y_e (served_d <= y_e); valid,
+    # and it makes the LP pay a share of the endpoints' capex for a share of the rate
+    idx = {n: i for i, n in enumerate(q.node_ids)}
+    openable = set(q.open_nodes)
+    rows = [(int(i), idx[d[c].iat[i]]) for i in list(m.FD) + list(m.RD) for c in ("source_node", "target_node")
+            if idx.get(d[c].iat[i]) in openable]
+    fd = set(m.FD)
+    m.BE = pyo.Set(initialize=rows, dimen=2, ordered=True)
+    m.endpoint_open = pyo.Constraint(m.BE, rule=lambda _m, i, v: (
+        m.delta[i] <= float(tgt[i]) * m.y[v]) if i in fd else (m.served[i] <= m.y[v]))
     value = sum(float(w[i]) * m.delta[i] for i in m.FD) + sum(float(w[i] * tgt[i]) * m.served[i] for i in m.RD)
     eps = 1e-6 * float(tgt.min()) / max(budget, 1.0)
     m.obj = pyo.Objective(expr=value - eps * cost, sense=pyo.maximize)
+
+
+def set_empty_start(m, inputs) -> None:
+    """Budget mode: the plan that serves nothing (installed pairs only) as MIP start; it is always feasible
+    within any budget >= 0, and HiGHS's own heuristics did not find it on SURFnet in 100 s."""
+    q = m._qidx
+    hd = inputs.hop_devices
+    lb = hd["existing_pairs"].to_numpy(int) if "existing_pairs" in hd.columns else np.zeros(len(hd), int)
+    need = set()
+    for v in q.open_nodes:
+        m.y[v].value = 0.0
+    for v in q.relay_nodes:
+        m.z[v].value = 0.0
+    for v in q.repeater_nodes:
+        m.w[v].value = 0.0
+    for i in m.D:
+        m.n[i].value = float(lb[i])
+    for (i, v) in m.L:
+        if lb[i] > 0:
+            need.add(("y", v))
+    for comp, name in ((getattr(m, "relay_linking", None), "z"), (getattr(m, "repeater_linking", None), "w")):
+        if comp is not None:
+            for (i, v) in comp.index_set():
+                if lb[i] > 0:
+                    need.add((name, v))
+    for name, v in need:
+        getattr(m, name)[v].value = 1.0
+    for j in m.A:
+        m.f[j].value = 0.0
+    for j in m.X:
+        m.x[j].value = 0.0
+    if q.budget_mode:
+        for i in m.FD:
+            m.delta[i].value = 0.0
+        for i in m.RD:
+            m.served[i].value = 0.0
 
 
 def relay_costs(inputs, scenario=None) -> np.ndarray:

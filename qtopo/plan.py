@@ -383,6 +383,8 @@ def assemble_plan(data: dict, inputs, scenario, y_open: set, pairs: np.ndarray, 
         L["utilisation"] = L["load_bps"] / L["capacity_bps"] if L["capacity_bps"] else 0.0
     term = set(nodes_df.index[nodes_df["terminal"].to_numpy()])
     ends = {L["from"] for L in links} | {L["to"] for L in links}
+    if inputs.params.get("budget_mode"):  # an endpoint of demands left unserved is not bought
+        term = term & (set(y_open) | ends)
     open_set = term | set(y_open) | ends
     relays = {L["relay"] for L in links if "relay" in L} | set(relay_open)
     repeaters = {x for L in links for x in L.get("repeaters", [])} | set(repeater_open)

@@ -184,6 +184,12 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
             write_plan(p, out_dir, scen, net)
         return p
     sol = None
+    if scen.objective.get("mode") == "max_rate":
+        from .candidates import prune_by_bound
+
+        n0 = len(inputs.hop_devices)
+        inputs = prune_by_bound(inputs, float(scen.objective["budget_eur"]))
+        say(f"budget: {len(inputs.hop_devices)} of {n0} hop-device options fit within the budget")
     if scen.solver["heuristic_start"]:
         from .candidates import prune_by_bound
         from .heuristic import construct
@@ -219,6 +225,11 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
 
         set_mip_start(model, inputs, sol)
         warm = True
+    elif model._qidx.budget_mode:
+        from .model import set_empty_start
+
+        set_empty_start(model, inputs)
+        warm = True
     import tempfile
 
     fd, log_path = tempfile.mkstemp(prefix="qtopo-highs-", suffix=".log")
@@ -231,7 +242,7 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
     extra["solver_log_file"] = scen.solver.get("log_file") or "highs.log"
     T["handoff"] = res.timings_s.get("handoff", 0.0)
     T["solve"] = res.timings_s.get("solve", 0.0)
-    say(f"solve: {res.status.value}, cost {res.objective if res.objective is None else f'{res.objective:,.0f}'}"
+    say(f"solve: {res.status.value}, {_objective_text(res.objective, scen)}"
         f", gap {res.gap if res.gap is None else f'{res.gap:.2%}'} ({T['solve']:.2f} s; hand-off {T['handoff']:.2f} s)")
     worse = (res.status is Status.FEASIBLE and sol is not None and res.objective is not None
              and sol.cost < res.objective - 1e-6 * max(1.0, abs(sol.cost)))
@@ -269,6 +280,14 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
     p.solver_log = solver_log
     T["extract"] = time.perf_counter() - t
     return _finish(p, scen, net, T, t0, say, out_dir, write_outputs)
+
+
+def _objective_text(value, scen: Scenario) -> str:
+    """The solver's objective, named by what it measures: a cost (EUR), or in budget mode a key rate."""
+    if scen.objective.get("mode") == "max_rate":
+        return ("weighted delivered rate unknown" if value is None else
+                f"weighted delivered rate {value:,.0f} bit/s (budget {scen.objective['budget_eur']:,.0f} EUR)")
+    return f"cost {value if value is None else f'{value:,.0f}'}"
 
 
 def _finish(p, scen, net, T, t0, say, out_dir, write_outputs):

@@ -27,7 +27,7 @@ from scipy.spatial import cKDTree
 from shapely import ops
 
 from .errors import ProblemCollector
-from .geo import WGS84, geodesic_length_km, local_metric_crs
+from .geo import WGS84, geodesic_length_km, local_metric_crs, split_line_geodesic
 
 log = logging.getLogger(__name__)
 
@@ -165,21 +165,24 @@ def build_fibre_network(
             prev_p, prev_c = p, c
     pr = np.asarray(pr); pu = np.asarray(pu); pv = np.asarray(pv)
     pieces = gpd.GeoDataFrame({"r": pr, "u": pu, "v": pv}, geometry=list(pg), crs=metric).to_crs(WGS84)
+    # each piece's share of its route, measured geodesically (a metric CRS distorts by up to ~1% away from its
+    # central meridian, so shares measured there disagree with the pieces' own geodesic lengths); lengths are
+    # shares of the route's geodesic (or surveyed) length, so an unsplit route keeps exactly its input length
+    piece_km = geodesic_length_km(pieces.geometry.values)
+    route_km = np.bincount(pr, piece_km, minlength=n_r)
+    frac_all = piece_km / np.where(route_km[pr] > 0, route_km[pr], 1.0)
     loops = pieces.u.to_numpy() == pieces.v.to_numpy()
     if loops.any():
         ids = routes["id"].to_numpy()[pieces.r.to_numpy()[loops]]
         notes.append(f"{int(loops.sum())} route(s) start and end at the same node and were dropped: {list(ids)[:10]}")
         pieces = pieces[~loops].reset_index(drop=True)
     r = pieces.r.to_numpy()
-    # each piece's share of its route, measured in the metric CRS; lengths are shares of the route's
-    # geodesic (or surveyed) length, so an unsplit route keeps exactly its input length
-    frac = np.asarray(shapely.length(np.asarray(pg, dtype=object)[~loops] if loops.any() else np.asarray(pg, dtype=object)))
-    frac = frac / shapely.length(lines_m)[r]
+    whole_geod = routes["geodesic_km"].to_numpy()[r]
+    frac = frac_all[~loops]
     if "length_km" in routes.columns:
         surveyed = pd.to_numeric(routes["length_km"], errors="coerce").to_numpy()[r]
     else:
         surveyed = np.full(len(pieces), np.nan)
-    whole_geod = routes["geodesic_km"].to_numpy()[r]
     length_km = np.where(np.isfinite(surveyed), surveyed, whole_geod * route_factor) * frac
     att = (pd.to_numeric(routes["attenuation_db_per_km"], errors="coerce").to_numpy()[r]
            if "attenuation_db_per_km" in routes.columns else np.full(len(pieces), np.nan))
@@ -195,6 +198,13 @@ def build_fibre_network(
     used[pieces.u.to_numpy()] = True
     used[pieces.v.to_numpy()] = True
 
+    if not used.any():
+        from .errors import InputError, Problem
+
+        raise InputError([Problem(
+            "scenario [network]", f"node_tolerance_m = {node_tolerance_m:g} m merges both ends of every route into "
+            f"one node, so no fibre segment is left (the {n_r} route(s) all became loops)",
+            "use a tolerance well below the shortest route's length (typically 10-500 m)")], "invalid network")
     # snap sites
     col = ProblemCollector("sites cannot be placed on the fibre network")
     name_of = {i: f"n{i:04d}" for i in range(n_cl)}
@@ -304,18 +314,18 @@ def add_huts(net: FibreNetwork, spacing_km: float) -> FibreNetwork:
     for i in split:
         e = net.edges.iloc[i]
         k = int(nseg[i])
-        fr = np.linspace(0.0, 1.0, k + 1)
-        g = e.geometry
-        hut_pts = shapely.line_interpolate_point(g, fr[1:-1], normalized=True)
+        # equal geodesic shares (not equal shares of the length in degrees): each piece's geometry then
+        # measures the length_km it is given
+        hut_pts, pieces = split_line_geodesic(e.geometry, k)
         ids = [f"{tag[i]}#{j}" for j in range(1, k)]
-        for hid, p in zip(ids, hut_pts):
-            new_nodes.append({"node": hid, "lon": p.x, "lat": p.y, "kind": "hut", "site_ids": (),
+        for hid, (x, y) in zip(ids, hut_pts):
+            new_nodes.append({"node": hid, "lon": x, "lat": y, "kind": "hut", "site_ids": (),
                               "capex_eur": np.nan, "country": "", "operator": e.operator, "existing": False})
         chain = [e.u, *ids, e.v]
         for j in range(k):
             rows.append({"u": chain[j], "v": chain[j + 1], "length_km": e.length_km / k, "route_id": e.route_id,
                          "attenuation_db_per_km": e.attenuation_db_per_km, "operator": e.operator})
-            geoms.append(ops.substring(g, fr[j], fr[j + 1], normalized=True))
+            geoms.append(pieces[j])
     if not rows:
         return net
     huts = pd.DataFrame(new_nodes).set_index("node")

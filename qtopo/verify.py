@@ -102,7 +102,11 @@ def verify(plan, scenario=None, *, network=None) -> VerificationReport:
     devs = {s.name: s for s in scenario.devices}
     # ---------------- nodes
     nodes = {n["id"]: n for n in data["nodes"] if n["kind"] not in ("relay", "repeater")}
-    terminals = set(demands.source.map(net.site_node)) | set(demands.target.map(net.site_node))
+    served = demands
+    if scenario.objective.get("mode") == "max_rate":  # budget mode buys only the endpoints of served demands
+        got = {(d["source"], d["target"]) for d in data.get("demands", []) if d.get("delivered_bps", 0) > 0}
+        served = demands[[(s, t) in got for s, t in zip(demands.source, demands.target)]]
+    terminals = set(served.source.map(net.site_node)) | set(served.target.map(net.site_node))
     for t in terminals:
         checks += 1
         if t not in nodes:
