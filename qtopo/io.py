@@ -29,6 +29,10 @@ from .geo import WGS84, check_lonlat
 #: :data:`LENGTH_TOLERANCE_KM`, whichever is larger (digitising noise); more is an error.
 LENGTH_TOLERANCE = 0.02
 LENGTH_TOLERANCE_KM = 0.05
+#: ... and below this share of it, ``length_km`` is refused (a unit mistake such as metres for km; 0.001 km
+#: on a 112 km route was planned as a free link). In between, a note names the route: schematic drawings
+#: (straight lines between nodes) are shorter than the fibre, so they are allowed.
+LENGTH_REFUSE_RATIO = 0.1
 
 VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".fgb", ".zip"}
 MAX_INPUT_BYTES = 2 * 1024**3
@@ -354,6 +358,7 @@ def read_routes(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
     from .geo import geodesic_length_km
 
     path = Path(path)
+    notes: list[str] = []
     col = ProblemCollector(f"invalid routes file {path}")
     gdf = _read_vector(path, "routes", layer, col)
     col.raise_if_any()
@@ -448,13 +453,20 @@ def read_routes(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
     if lk_given is not None and lk_given.notna().any():
         parts, pidx = shapely.get_parts(gdf.geometry.values, return_index=True)
         drawn = np.bincount(pidx, geodesic_length_km(parts), minlength=len(gdf))
-        short = lk_given.to_numpy() < drawn - np.maximum(LENGTH_TOLERANCE * drawn, LENGTH_TOLERANCE_KM)
-        for i in np.flatnonzero(short):
+        lk_arr = lk_given.to_numpy()
+        absurd = lk_arr < LENGTH_REFUSE_RATIO * drawn
+        short = ~absurd & (lk_arr < drawn - np.maximum(LENGTH_TOLERANCE * drawn, LENGTH_TOLERANCE_KM))
+        for i in np.flatnonzero(absurd):
             col.add(f"{path.name}, {_row_label(gdf, i)}",
-                    f"length_km {_show(gdf['length_km'].iloc[i])} is shorter than the route's drawn geodesic length "
-                    f"{drawn[i]:.3f} km; a fibre is never shorter than the line it follows (the geodesic length is a "
-                    "lower bound)", "give the surveyed length in km (not metres or miles), or leave it empty to use "
-                    "geodesic x route_factor")
+                    f"length_km {_show(gdf['length_km'].iloc[i])} is less than a tenth of the route's drawn geodesic "
+                    f"length {drawn[i]:.3f} km; a fibre is never shorter than the line it follows (the geodesic "
+                    "length is a lower bound)", "give the surveyed length in km (not metres), or leave it empty "
+                    "to use geodesic x route_factor")
+        if short.any():
+            rows = np.flatnonzero(short)
+            notes.append(f"{len(rows)} route(s) have a length_km below their drawn geodesic length (a lower bound; "
+                         "the drawing is schematic or the length is wrong): " + ", ".join(
+                             f"{gdf['id'].iloc[i]} {lk_arr[i]:g} < {drawn[i]:.1f} km" for i in rows[:5]))
         col.raise_if_any()
     # split multilines into parts
     if (shapely.get_type_id(gdf.geometry.values) == 5).any():
@@ -468,6 +480,7 @@ def read_routes(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
             lkp = pd.to_numeric(gdf["length_km"], errors="coerce").to_numpy(float)
             gdf["length_km"] = np.where(np.isfinite(lkp) & (tot > 0), lkp * lp / np.where(tot > 0, tot, 1.0), lkp)
         gdf = gdf.reset_index(drop=True)
+    gdf.attrs["notes"] = notes
     lengths = geodesic_length_km(gdf.geometry.values)
     for i in np.flatnonzero(lengths <= 1e-6):
         col.add(f"{path.name}, {_row_label(gdf, i)}", "zero-length line", "delete it or give it its real vertices")

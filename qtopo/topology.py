@@ -113,7 +113,7 @@ def build_fibre_network(
     InputError
         If a site is farther than ``snap_tolerance_m`` from every route node (the distance is given).
     """
-    notes: list[str] = []
+    notes: list[str] = list(routes.attrs.get("notes", []))
     metric = local_metric_crs(routes)
     # densify long straight lon/lat segments first, so the projected lines follow the drawn geometry
     # (a 140 km straight segment at 52 N bows ~0.5 km away from its projected chord)
