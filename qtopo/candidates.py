@@ -461,10 +461,17 @@ def _apply_existing_links(hd, hops, net, scenario) -> None:
     path = scenario.input_path("existing_links")
     col = ProblemCollector(f"invalid existing links file {path}")
     try:
-        ex = pd.read_csv(path, dtype={"from": str, "to": str, "device": str})
+        if path.suffix.lower() == ".json" or path.is_dir():  # an ETSI topology document (qtopo export etsi)
+            from .export.etsi import existing_links_from_etsi
+
+            ex = existing_links_from_etsi(path, devices=[d.name for d in scenario.devices])
+        else:
+            ex = pd.read_csv(path, dtype={"from": str, "to": str, "device": str})
     except FileNotFoundError:
         col.add(str(path), "file does not exist", "check inputs.existing_links")
         col.raise_if_any()
+    except InputError:
+        raise
     except Exception as e:
         col.add(str(path), f"cannot parse CSV: {str(e).splitlines()[0]}", "header: from,to,device,pairs")
         col.raise_if_any()

@@ -109,6 +109,7 @@ def verify(plan, scenario=None, *, network=None) -> VerificationReport:
             V.append(f"demand endpoint node {t} is not in the plan's nodes")
     costs = scenario.costs
     node_cost = 0.0
+    built = _existing_link_nodes(scenario, net)
     for n in data["nodes"]:
         nid = n["id"]
         checks += 1
@@ -123,7 +124,7 @@ def verify(plan, scenario=None, *, network=None) -> VerificationReport:
         else:
             cap = row.capex_eur if math.isfinite(row.capex_eur) else (
                 costs["hut_node_eur"] if row.kind == "hut" else costs["trusted_node_eur"])
-        if bool(row.get("existing", False)) or nid in _existing_link_nodes(scenario, net):
+        if bool(row.get("existing", False)) or nid in built:
             cap = 0.0
         node_cost += cap
         if not _close(cap, n["cost"]):
@@ -135,7 +136,7 @@ def verify(plan, scenario=None, *, network=None) -> VerificationReport:
     if scenario.inputs.get("existing_links"):
         import pandas as pd
 
-        ex_df = pd.read_csv(scenario.input_path("existing_links"), dtype={"from": str, "to": str, "device": str})
+        ex_df = _read_existing(scenario)
         for r in ex_df.itertuples(index=False):
             a, b = net.site_node.get(r[0], r[0]), net.site_node.get(r[1], r[1])
             existing[(tuple(sorted((a, b))), r.device)] = int(r.pairs)
@@ -347,13 +348,25 @@ def _check_disjoint(name, routes, mode, links_by_hop, seg_index, seg_risk, s, t)
     return out
 
 
+def _read_existing(scenario):
+    """The brownfield table ``from,to,device,pairs``: a CSV, or an ETSI topology document (``.json``)."""
+    import pandas as pd
+
+    path = scenario.input_path("existing_links")
+    if path.suffix.lower() == ".json" or path.is_dir():
+        from .export.etsi import existing_links_from_etsi
+
+        return existing_links_from_etsi(path)
+    return pd.read_csv(path, dtype={"from": str, "to": str, "device": str})
+
+
 def _existing_link_nodes(scenario, net) -> set:
     """Nodes at the ends of brownfield device pairs (built already: their capex is sunk)."""
     if not scenario.inputs.get("existing_links"):
         return set()
     import pandas as pd
 
-    ex = pd.read_csv(scenario.input_path("existing_links"), dtype={"from": str, "to": str})
+    ex = _read_existing(scenario)
     return {net.site_node.get(x, x) for x in pd.concat([ex["from"], ex["to"]])}
 
 
