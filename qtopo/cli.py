@@ -211,7 +211,8 @@ def _register_optional():
     """Commands that live in their own modules."""
     for mod, attr in (("cli_rates", "rates_command"), ("cli_import", "import_group"), ("sweep", "sweep_command"),
                       ("failures", "failures_command"), ("compare", "compare_command"), ("report", "report_command"),
-                      ("cli_repeaters", "repeaters_command"), ("rollout", "rollout_command")):
+                      ("cli_repeaters", "repeaters_command"), ("rollout", "rollout_command"),
+                      ("cli_export", "export_group")):
         try:
             m = __import__(f"qtopo.{mod}", fromlist=[attr])
             cmd = getattr(m, attr)
