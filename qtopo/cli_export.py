@@ -8,7 +8,7 @@ import click
 
 @click.group("export")
 def export_group() -> None:
-    """Export a plan for deployment: ETSI GS QKD 015 node/topology documents, key-relay tables."""
+    """Export a plan for deployment: ETSI GS QKD 015 node/topology documents, key-relay tables, map layers."""
 
 
 @export_group.command("etsi")
@@ -58,3 +58,17 @@ def relay_table_command(plan: str, out_dir: str | None, fmt: str) -> None:
         write_json_atomic(Path(tmp) / "relay_table.json", table)
     click.echo(f"{len(table['demands'])} demands, {len(rows)} hops -> {out_dir}/relay_table.csv, "
                f"{out_dir}/relay_table.json")
+
+
+@export_group.command("layers")
+@click.argument("plan", type=click.Path())
+@click.option("--out", "out_dir", required=True, type=click.Path(), help="Output folder (written atomically).")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "fgb", "gpkg"]), default="parquet", show_default=True,
+              help="GeoParquet, FlatGeobuf or GeoPackage; one file per layer.")
+def layers_command(plan: str, out_dir: str, fmt: str) -> None:
+    """Write the map layers of PLAN (nodes, links, demand_routes; sites and fibre from the plan.gpkg beside
+    it) as GeoParquet, FlatGeobuf or GeoPackage files."""
+    from .export.layers import write_plan_layers
+
+    names = write_plan_layers(plan, out_dir, fmt)
+    click.echo(f"{len(names)} layers ({', '.join(names)}) -> {out_dir}")
