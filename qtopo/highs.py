@@ -6,7 +6,7 @@ mode (:mod:`qtopo.repeaters`) reach HiGHS only through this module, which owns
 - **one compile path**: a Pyomo model -> Pyomo's linear standard-form compiler -> NumPy arrays -> ``passModel``
   (:func:`compile_pyomo`, the fastest hand-off measured by ``benchmarks/bench_handoff.py``), or NumPy arrays built
   by the caller -> ``passModel`` (:func:`from_arrays`, repeater mode: no Pyomo at all);
-- **one status mapping**: HiGHS's model status -> :class:`Status` (:func:`status_of`, :func:`outcome`);
+- **one status mapping**: HiGHS's model status -> the contract's :class:`~qtopo.contract.Status` (:func:`status_of`, :func:`outcome`);
 - **one thread policy** (:data:`THREADS`): HiGHS runs every solve of a process on one task scheduler, sized by the
   ``threads`` option of the first solve; a later solve with another count then fails with misleading statuses
   unless the scheduler is reset first (FIELD-NOTES). :meth:`ThreadPolicy.use` is called before every solve and
@@ -17,7 +17,6 @@ Importing this module imports neither ``highspy`` nor Pyomo (``qtopo repeaters``
 from __future__ import annotations
 
 import contextlib
-import enum
 import math
 import os
 import sys
@@ -26,21 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .contract import Status  # the plan contract's status enum: the back-end maps onto it
 from .errors import SolverError
-
-
-class Status(str, enum.Enum):
-    """Normalised outcome of a solve."""
-
-    OPTIMAL = "optimal"              # proven optimal within mip_gap
-    FEASIBLE = "feasible"            # a plan with a reported gap (time limit or interrupted)
-    INFEASIBLE = "infeasible"        # no plan exists (diagnosis attached by the planner)
-    NO_SOLUTION = "no_solution"      # time limit or interruption before any plan was found
-    ERROR = "error"                  # solver failure
-
-    @property
-    def has_plan(self) -> bool:
-        return self in (Status.OPTIMAL, Status.FEASIBLE)
 
 
 def available() -> bool:
