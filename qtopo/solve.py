@@ -20,10 +20,12 @@ from dataclasses import asdict, dataclass, field
 import pyomo.environ as pyo
 
 from . import highs as _highs
+from .contract import Status  # noqa: F401  (re-exported: the status enum is part of the plan contract)
 from .errors import SolverError
-from .highs import THREADS, Status
+from .highs import THREADS
 
 log = logging.getLogger(__name__)
+
 
 @dataclass
 class SolveResult:
