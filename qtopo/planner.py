@@ -22,7 +22,8 @@ from typing import Callable
 
 from .candidates import build_inputs
 from .errors import InputError, VerificationError
-from .io import atomic_output_dir, read_demands, read_routes, read_sites, sha256_file
+from .atomic import atomic_output_dir
+from .io import read_demands, read_routes, read_sites, sha256_file
 from .model import build_model
 from .plan import Plan, extract_plan
 from .scenario import Scenario, load_scenario
@@ -154,7 +155,7 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
     """
     say = progress or (lambda s: log.info(s))
     if out_dir is not None and write_outputs:
-        from .io import check_output_dir
+        from .atomic import check_output_dir
 
         check_output_dir(out_dir)  # fail in a second, not after the solve
     T = {}
@@ -307,7 +308,7 @@ def write_plan(p: Plan, out_dir, scen: Scenario, net=None) -> Path:
     with atomic_output_dir(out_dir) as tmp:
         p.to_json(tmp / "plan.json")
         if getattr(p, "solver_log", None):
-            from .io import safe_child
+            from .atomic import safe_child
 
             name = p.data.get("solver_log_file") or "highs.log"
             target = safe_child(tmp, name)
@@ -325,7 +326,7 @@ def write_plan(p: Plan, out_dir, scen: Scenario, net=None) -> Path:
         failures = None
         if p.has_plan:
             from .failures import analyse_failures
-            from .io import write_json_atomic
+            from .atomic import write_json_atomic
 
             failures = analyse_failures(p, scen, network=net)
             write_json_atomic(tmp / "failures.json", failures)
