@@ -10,7 +10,6 @@ On large models the LP relaxation is solved alongside the MIP on its own thread 
 """
 from __future__ import annotations
 
-import enum
 import logging
 import math
 import os
@@ -20,23 +19,10 @@ from dataclasses import asdict, dataclass, field
 
 import pyomo.environ as pyo
 
+from .contract import Status  # noqa: F401  (re-exported: the status enum is part of the plan contract)
 from .errors import SolverError
 
 log = logging.getLogger(__name__)
-
-
-class Status(str, enum.Enum):
-    """Normalised outcome of a solve."""
-
-    OPTIMAL = "optimal"              # proven optimal within mip_gap
-    FEASIBLE = "feasible"            # a plan with a reported gap (time limit or interrupted)
-    INFEASIBLE = "infeasible"        # no plan exists (diagnosis attached by the planner)
-    NO_SOLUTION = "no_solution"      # time limit or interruption before any plan was found
-    ERROR = "error"                  # solver failure
-
-    @property
-    def has_plan(self) -> bool:
-        return self in (Status.OPTIMAL, Status.FEASIBLE)
 
 
 @dataclass
