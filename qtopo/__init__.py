@@ -28,7 +28,7 @@ _PUBLIC = {
     "read_demands": "io", "read_routes": "io", "read_sites": "io",
     "build_model": "model",
     "Plan": "plan", "extract_plan": "plan",
-    "plan": "planner", "read_network": "planner", "solver_options": "planner", "write_plan": "planner",
+    "plan": "planner", "read_network": "topology", "solver_options": "planner", "write_plan": "planner",
     "Scenario": "scenario", "load_scenario": "scenario", "scenario_from_dict": "scenario",
     "SolveResult": "solve", "Status": "solve", "solve": "solve",
     "FibreNetwork": "topology", "build_fibre_network": "topology",
@@ -71,8 +71,8 @@ if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
     from .io import read_demands, read_routes, read_sites  # noqa: F401
     from .model import build_model  # noqa: F401
     from .plan import Plan, extract_plan  # noqa: F401
-    from .planner import plan, read_network, solver_options, write_plan  # noqa: F401
+    from .planner import plan, solver_options, write_plan  # noqa: F401
     from .scenario import Scenario, load_scenario, scenario_from_dict  # noqa: F401
     from .solve import SolveResult, Status, solve  # noqa: F401
-    from .topology import FibreNetwork, build_fibre_network  # noqa: F401
+    from .topology import FibreNetwork, build_fibre_network, read_network  # noqa: F401
     from .verify import VerificationReport, verify  # noqa: F401

@@ -149,14 +149,9 @@ def _demand_key(d: dict) -> str:
 
 
 def _network_for(scenario):
-    from .io import read_routes, read_sites
-    from .topology import build_fibre_network
+    from .topology import read_network
 
-    sites = read_sites(scenario.input_path("sites"), scenario.inputs.get("sites_layer") or None)
-    routes = read_routes(scenario.input_path("routes"), scenario.inputs.get("routes_layer") or None)
-    nw = scenario.network
-    return build_fibre_network(routes, sites, route_factor=nw["route_factor"], node_tolerance_m=nw["node_tolerance_m"],
-                               snap_tolerance_m=nw["snap_tolerance_m"], hut_spacing_km=nw["hut_spacing_km"])
+    return read_network(scenario)[0]
 
 
 def _risk_params(scenario, risk: dict | None) -> tuple[float, float]:

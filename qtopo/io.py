@@ -449,3 +449,78 @@ def read_demands(path: str | Path, site_ids=None) -> pd.DataFrame:
     col.raise_if_any()
     df["target_bps"] = tgt.astype(float)
     return df.reset_index(drop=True)
+
+
+def read_input_files(sites=None, routes=None, demands=None, *, sites_layer: str | None = None,
+                     routes_layer: str | None = None) -> tuple:
+    """Read the sites, routes and demands files given (``None``: skipped), reporting every problem of all of
+    them in one :class:`InputError`. Demands are checked against the site ids when the sites were readable.
+
+    Returns
+    -------
+    (sites, routes, demands)
+        GeoDataFrame, GeoDataFrame, DataFrame; ``None`` for a file not given.
+    """
+    problems = []
+    out = {"sites": None, "routes": None, "demands": None}
+    for key, path, read in (("sites", sites, lambda p: read_sites(p, sites_layer)),
+                            ("routes", routes, lambda p: read_routes(p, routes_layer)),
+                            ("demands", demands, lambda p: read_demands(
+                                p, list(out["sites"]["id"]) if out["sites"] is not None else None))):
+        if path is None:
+            continue
+        try:
+            out[key] = read(path)
+        except InputError as e:
+            problems += e.problems
+    if problems:
+        raise InputError(problems, "invalid input files")
+    return out["sites"], out["routes"], out["demands"]
+
+
+EXISTING_LINK_COLUMNS = ("from", "to", "device", "pairs")
+
+
+def read_existing_links(path: str | Path) -> pd.DataFrame:
+    """Read a brownfield CSV of installed device pairs: ``from,to,device,pairs`` (one row per link and device).
+
+    ``from``/``to`` are site ids or fibre node ids, ``device`` a ``[devices.NAME]`` of the scenario, ``pairs``
+    a whole number >= 1. Whether the ids, devices and hops exist is checked where the network is known
+    (:func:`qtopo.candidates.build_inputs`).
+
+    Raises
+    ------
+    InputError
+        Listing every problem: missing file or columns, empty ids, pair counts that are not whole numbers >= 1.
+    """
+    path = Path(path)
+    col = ProblemCollector(f"invalid existing links file {path}")
+    if not path.exists():
+        col.add(str(path), "file does not exist", "check inputs.existing_links")
+        col.raise_if_any()
+    try:
+        ex = pd.read_csv(path, dtype={"from": str, "to": str, "device": str}, skipinitialspace=True)
+    except Exception as e:
+        col.add(str(path), f"cannot parse CSV: {str(e).splitlines()[0]}", "header: from,to,device,pairs")
+        col.raise_if_any()
+    ex.columns = [str(c).strip() for c in ex.columns]
+    need = set(EXISTING_LINK_COLUMNS)
+    if not need <= set(ex.columns):
+        col.add(str(path), f"missing columns {sorted(need - set(ex.columns))}", "header: from,to,device,pairs")
+        col.raise_if_any()
+    pairs = pd.to_numeric(ex["pairs"], errors="coerce")
+    for i in range(len(ex)):
+        where = f"{path.name}, line {i + 2}"
+        for c in ("from", "to", "device"):
+            v = ex[c].iloc[i]
+            if not isinstance(v, str) or not v.strip():
+                col.add(where, f"missing {c}", "give a site id (from, to) or a device name (device)")
+        p = pairs.iloc[i]
+        if not (p >= 1 and p == int(p)):
+            col.add(where, f"pairs {_show(ex['pairs'].iloc[i])} must be a whole number >= 1", "fix the count")
+    col.raise_if_any()
+    out = ex[list(EXISTING_LINK_COLUMNS)].copy()
+    for c in ("from", "to", "device"):
+        out[c] = out[c].str.strip()
+    out["pairs"] = pairs.astype(int)
+    return out.reset_index(drop=True)

@@ -87,7 +87,8 @@ def _parse_sets(sets) -> dict:
 def validate_cmd(scenario):
     """Check SCENARIO and its input files; report every problem at once."""
     from ..candidates import build_inputs
-    from ..planner import load_scenario_and_inputs, read_network
+    from ..planner import load_scenario_and_inputs
+    from ..topology import read_network
 
     scen = load_scenario_and_inputs(scenario)
     net, demands = read_network(scen)

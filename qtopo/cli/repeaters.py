@@ -15,8 +15,8 @@ import networkx as nx
 
 
 def _graph_from_scenario(path):
-    from ..planner import read_network
     from ..scenario import load_scenario
+    from ..topology import read_network
 
     scen = load_scenario(path)
     net, demands = read_network(scen)
