@@ -60,7 +60,7 @@ class Plan:
 
     # -------------------------------------------------------------- json
     def to_json(self, path) -> None:
-        from .io import write_json_atomic
+        from .atomic import write_json_atomic
 
         write_json_atomic(path, self.data)
 

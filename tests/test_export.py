@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from conftest import SURFNET
 from qtopo.export import (etsi_topology, existing_links_from_etsi, relay_rows, relay_table, validate_node_document,
                           validate_topology, write_etsi)
+from qtopo.contract import Plan
 from qtopo.export.etsi import NODE_KEY, schema
-from qtopo.plan import Plan
 
 NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:qtopo:etsi-export")  # the documented ID rule (docs/standards.md)
 T = "etsi-qkd-node-types"
@@ -25,6 +25,15 @@ T = "etsi-qkd-node-types"
 
 def N(x):
     return str(uuid.uuid5(NS, f"qkdn/{x}"))
+
+
+def typed(p) -> Plan:
+    """The typed plan (qtopo.contract) of whatever the planner returns or a plan folder."""
+    if isinstance(p, Plan):
+        return p
+    if isinstance(p, (str, Path)):
+        return Plan.from_json(p)
+    return Plan.from_dict(p.data if hasattr(p, "data") else p)
 
 
 def _nodes(topo):
@@ -37,16 +46,18 @@ def two_hop_plan() -> dict:
     node = lambda i, kind, sk, lon: {"id": i, "kind": kind, "site_kind": sk, "lon": lon, "lat": 52.0,  # noqa: E731
                                      "existing": False, "cost": 1.0}
     return {
-        "status": "optimal", "objective_cost": 10.0, "scenario": {"name": "two-hop"},
+        "status": "optimal", "termination": "optimal", "objective_cost": 10.0,
+        "scenario": {"name": "two-hop", "path": None}, "objective": {"mode": "min_cost"},
+        "solver": {"name": "hand-made", "version": "0"},
         "nodes": [node("A", "site", "datacenter", 5.0), node("H", "trusted", "hut", 6.0),
                   node("B", "site", "datacenter", 7.0)],
         "links": [
             {"id": "A--H:d1", "from": "A", "to": "H", "device": "d1", "protocol": "bb84-decoy", "device_pairs": 1,
              "existing_pairs": 0, "length_km": 50.0, "loss_db": 11.0, "rate_bps_per_pair": 2000.6,
-             "capacity_bps": 2000.6, "load_bps": 1500.0, "cost": 5.0, "fiber_path": ["A", "x1", "H"]},
+             "capacity_bps": 2000.6, "load_bps": 1500.0, "cost": 5.0, "cost_per_pair_eur": 5.0, "fiber_path": ["A", "x1", "H"]},
             {"id": "H--B:cv", "from": "H", "to": "B", "device": "cv", "protocol": "cv-gg02", "device_pairs": 2,
              "existing_pairs": 1, "length_km": 20.0, "loss_db": 5.1234, "rate_bps_per_pair": 800.0,
-             "capacity_bps": 1600.0, "load_bps": 1500.0, "cost": 2.0, "fiber_path": ["H", "B"]},
+             "capacity_bps": 1600.0, "load_bps": 1500.0, "cost": 2.0, "cost_per_pair_eur": 2.0, "fiber_path": ["H", "B"]},
         ],
         "demands": [{"source": "A", "target": "B", "source_node": "A", "target_node": "B", "target_bps": 1500.0,
                      "delivered_bps": 1500.0, "k_routes": 1, "routes": [{"nodes": ["A", "H", "B"], "rate_bps": 1500.0}]}],
@@ -117,7 +128,7 @@ def test_two_hop_plan_exports_exactly_the_expected_document():
             "qtopo-plan:node": {"id": "H", "roles": ["trusted-node"], "site_kind": "hut", "lon": 6.0, "lat": 52.0,
                                 "existing": False}}},
     ]
-    topo = etsi_topology(Plan(two_hop_plan()))
+    topo = etsi_topology(two_hop_plan())
     body = topo["qtopo-plan:topology"]
     assert body["qkd_nodes"] == expected_nodes
     assert body["format"] == "qtopo-etsi-topology/1" and body["scenario"] == "two-hop"
@@ -125,7 +136,7 @@ def test_two_hop_plan_exports_exactly_the_expected_document():
 
 
 def test_schema_rejects_what_the_yang_module_forbids():
-    topo = etsi_topology(Plan(two_hop_plan()))
+    topo = etsi_topology(two_hop_plan())
     good = topo["qtopo-plan:topology"]["qkd_nodes"][2]
     assert validate_node_document(good) == []
 
@@ -217,23 +228,23 @@ def _check_export_against_plan(plan_dir: Path, tmp_path: Path):
     for f in files:
         assert validate_node_document(json.loads(f.read_text())) == [], f
     nodes = _nodes(topo)
-    assert len(files) == len(nodes) == len({n["id"] for n in plan["nodes"]})
+    assert len(files) == len(nodes) == len({n.id for n in plan.nodes})
     by_id = {}
     for b in nodes.values():
         for L in b.get("qkd_links", {}).get("qkd_link", []):
             by_id.setdefault(L["qkdl_id"], []).append((b["qkdn_location_id"], L))
     phys = {k: v for k, v in by_id.items() if v[0][1]["qkdl_type"].endswith("PHYS")}
-    assert len(phys) == sum(L["device_pairs"] for L in plan["links"])
+    assert len(phys) == sum(L.device_pairs for L in plan.links)
     for lid, ends in phys.items():  # every device pair at both of its ends, with the plan's loss and rate
         assert len(ends) == 2
         ext = ends[0][1]["qtopo-plan:link"]
-        L = next(x for x in plan["links"] if x["id"] == ext["link"])
-        assert {e[0] for e in ends} == {L["from"], L["to"]}
+        L = next(x for x in plan.links if x.id == ext["link"])
+        assert {e[0] for e in ends} == {L.from_node, L.to_node}
         for _, e in ends:
-            assert float(e["phys_channel_att"]) == pytest.approx(L["loss_db"], abs=5e-4)
-            assert e["qkdl_performance"]["skr"] == math.floor(L["rate_bps_per_pair"])
+            assert float(e["phys_channel_att"]) == pytest.approx(L.loss_db, abs=5e-4)
+            assert e["qkdl_performance"]["skr"] == math.floor(L.rate_bps_per_pair)
     virt = {k: v for k, v in by_id.items() if v[0][1]["qkdl_type"].endswith("VIRT")}
-    routes = [(d, r) for d in plan["demands"] for r in d["routes"]]
+    routes = [(d, r) for d in plan.demands for r in d.routes]
     assert len(virt) == len(routes)
     for lid, at in virt.items():
         kr = at[0][1]["qtopo-plan:key_relay"]
@@ -264,31 +275,34 @@ def test_relay_table_agrees_with_verify(fixture, request):
 
     plan_dir = request.getfixturevalue(fixture)
     plan = Plan.from_json(plan_dir)
-    assert verify(plan).ok  # the routes below are the ones verify accepts
+    from qtopo.plan import Plan as StoredPlan
+
+    assert verify(StoredPlan.from_json(plan_dir)).ok  # the routes below are the ones verify accepts
     table = relay_table(plan_dir)
-    given = {(d["source"], d["target"]): d for d in plan["demands"]}
-    links = {tuple(sorted((L["from"], L["to"]))): L for L in plan["links"]}
+    given = {(d.source, d.target): d for d in plan.demands}
+    links = {tuple(sorted((L.from_node, L.to_node))): L for L in plan.links}
     reserved: dict = {}
     for e in table["demands"]:
         d = given[(e["source"], e["target"])]
-        assert [r["nodes"] for r in e["routes"]] == [r["nodes"] for r in d["routes"]]
-        assert e["key_holding_nodes"] == sorted(d["trusted_nodes"])
-        for r, rd in zip(e["routes"], d["routes"]):
-            assert [(h["from"], h["to"]) for h in r["hops"]] == list(zip(rd["nodes"][:-1], rd["nodes"][1:]))
+        assert [r["nodes"] for r in e["routes"]] == [r.nodes for r in d.routes]
+        assert e["key_holding_nodes"] == sorted(d.trusted_nodes)
+        for r, rd in zip(e["routes"], d.routes):
+            assert [(h["from"], h["to"]) for h in r["hops"]] == list(zip(rd.nodes[:-1], rd.nodes[1:]))
             for h in r["hops"]:
                 key = tuple(sorted((h["from"], h["to"])))
-                assert h["reserved_bps"] == rd["rate_bps"] and links[key]["id"] in h["links"]
+                assert h["reserved_bps"] == rd.rate_bps and links[key].id in h["links"]
                 reserved[key] = reserved.get(key, 0.0) + h["reserved_bps"]
-        if len(d["routes"]) > 1:  # disjointness as verify judges it from the fibre paths
-            fp = {k: L["fiber_path"] for k, L in links.items()}
-            nodes_clash = _check_disjoint("d", d["routes"], "node", fp, {}, [], d["source_node"], d["target_node"])
+        if len(d.routes) > 1:  # disjointness as verify judges it from the fibre paths
+            fp = {k: L.fibre_path for k, L in links.items()}
+            rts = [{"nodes": r.nodes, "rate_bps": r.rate_bps} for r in d.routes]
+            nodes_clash = _check_disjoint("d", rts, "node", fp, {}, [], d.source_node, d.target_node)
             assert e["disjointness"]["node_disjoint"] == (not nodes_clash)
-            if d.get("disjoint") == "node":  # required, and verify accepted the plan
+            if d.disjoint == "node":  # required, and verify accepted the plan
                 assert e["disjointness"]["node_disjoint"]
     for key, x in reserved.items():  # reservations fit the planned capacity (what verify checks as load)
-        assert x <= sum(L["capacity_bps"] for k, L in links.items() if k == key) * (1 + 1e-9)
+        assert x <= links[key].capacity_bps * (1 + 1e-9)
     rows = relay_rows(table)
-    assert len(rows) == sum(len(r["nodes"]) - 1 for d in plan["demands"] for r in d["routes"])
+    assert len(rows) == sum(len(r.nodes) - 1 for d in plan.demands for r in d.routes)
     if fixture == "surfnet_k2_plan_dir":
         assert sum("disjointness" in e for e in table["demands"]) == 3  # the three 1+1 demands
 
@@ -300,13 +314,14 @@ def test_round_trip_export_import_plan_again_builds_nothing(surfnet_plan_dir, tm
     first = Plan.from_json(surfnet_plan_dir)
     write_etsi(surfnet_plan_dir, tmp_path / "etsi")
     ex = existing_links_from_etsi(tmp_path / "etsi" / "topology.json", devices=["apd", "snspd"])
-    assert int(ex["pairs"].sum()) == sum(L["device_pairs"] for L in first["links"])
+    assert int(ex["pairs"].sum()) == sum(L.device_pairs for L in first.links)
     again = run_plan(SURFNET, overrides={"inputs.existing_links": str(tmp_path / "etsi" / "topology.json"),
                                          "solver.threads": 1}, write_outputs=False)
     assert again.has_plan  # plan() verified it independently (it raises otherwise)
-    assert again["cost_breakdown"]["total_eur"] == pytest.approx(0.0, abs=1e-6)
-    assert again["objective_cost"] == pytest.approx(0.0, abs=1e-3)
-    assert again["cost_breakdown"]["sunk_brownfield_eur"] == pytest.approx(first["objective_cost"], rel=1e-9)
+    again = typed(again)
+    assert again.cost_breakdown.total_eur == pytest.approx(0.0, abs=1e-6)
+    assert again.cost_eur == pytest.approx(0.0, abs=1e-3)
+    assert again.cost_breakdown.sunk_brownfield_eur == pytest.approx(first.cost_eur, rel=1e-9)
     # the folder of node documents reads the same as topology.json
     ex2 = existing_links_from_etsi(tmp_path / "etsi" / "nodes", devices=["apd", "snspd"])
     pd.testing.assert_frame_equal(ex, ex2)
@@ -315,7 +330,7 @@ def test_round_trip_export_import_plan_again_builds_nothing(surfnet_plan_dir, tm
 def test_import_reports_every_problem(tmp_path):
     from qtopo.errors import InputError
 
-    topo = etsi_topology(Plan(two_hop_plan()))
+    topo = etsi_topology(two_hop_plan())
     nodes = topo["qtopo-plan:topology"]["qkd_nodes"]
     p = tmp_path / "t.json"
     p.write_text(json.dumps(topo))
@@ -407,8 +422,8 @@ def test_plan_layers_written_and_read_back(fmt, surfnet_plan_dir, tmp_path):
     plan = Plan.from_json(surfnet_plan_dir)
     read = gpd.read_parquet if fmt == "parquet" else gpd.read_file
     links = read(tmp_path / "l" / f"links.{fmt}")
-    assert sorted(links["id"]) == sorted(L["id"] for L in plan["links"])
+    assert sorted(links["id"]) == sorted(L.id for L in plan.links)
     routes = read(tmp_path / "l" / f"demand_routes.{fmt}")
-    assert len(routes) == sum(len(d["routes"]) for d in plan["demands"])
+    assert len(routes) == sum(len(d.routes) for d in plan.demands)
     assert {"sites", "fibre", "nodes"} <= {p.stem for p in (tmp_path / "l").iterdir() if p.suffix == f".{fmt}"}
     assert links.crs.to_epsg() == 4326

@@ -1,7 +1,7 @@
 """Exports of a plan for the teams that build the network: ETSI GS QKD 015-shaped node and topology documents,
 key-relay tables for a key-management system (ITU-T Y.3803), and the import of such a topology as brownfield.
 
-No command-line code here: ``qtopo/cli_export.py`` is a thin wrapper.
+No command-line code here: ``qtopo/cli/export.py`` is a thin wrapper.
 """
 from .etsi import (etsi_topology, existing_links_from_etsi, read_etsi_topology, validate_node_document,
                    validate_topology, write_etsi)

@@ -76,37 +76,36 @@ class PlanView:
 
 
 def plan_view(plan) -> PlanView:
-    """A :class:`PlanView` of a :class:`qtopo.plan.Plan`, a plan dict, or a path to ``plan.json`` / its folder.
+    """A :class:`PlanView` of a plan: a path to ``plan.json`` (or its folder), a typed
+    :class:`qtopo.contract.Plan`, a plan object with ``.data`` or a plan dict (any schema version the plan
+    contract reads; older ones are migrated).
 
     Raises
     ------
     InputError
-        The plan has no network (infeasible or no solution): there is nothing to export.
+        The plan is not a valid qtopo plan, or it has no network (infeasible, no solution).
     """
-    from ..plan import Plan
+    from .. import contract
 
     if isinstance(plan, (str, Path)):
-        plan = Plan.from_json(plan)
-    d = plan.data if hasattr(plan, "data") else plan
-    where = str(getattr(plan, "path", "plan"))
-    if d.get("status") not in ("optimal", "feasible"):
-        raise InputError([f"{where}: plan status is {d.get('status')!r}, so it holds no network to export"],
+        p = contract.Plan.from_json(plan)
+    elif isinstance(plan, contract.Plan):
+        p = plan
+    else:
+        d = plan.data if hasattr(plan, "data") else plan
+        p = contract.Plan.from_dict(d, source=str(getattr(plan, "path", "plan")))
+    where = str(getattr(p, "path", getattr(plan, "path", "plan")))
+    if not p.has_plan:
+        raise InputError([f"{where}: plan status is {p.status.value!r}, so it holds no network to export"],
                          "cannot export plan")
-    nodes = tuple(NodeView(str(n["id"]), str(n["kind"]), str(n.get("site_kind", "")), float(n["lon"]),
-                           float(n["lat"]), bool(n.get("existing", False)), float(n.get("cost", 0.0)))
-                  for n in d.get("nodes", []))
-    links = tuple(LinkView(str(L["id"]), str(L["from"]), str(L["to"]), str(L["device"]), str(L["protocol"]),
-                           int(L["device_pairs"]), int(L.get("existing_pairs", 0)), float(L["length_km"]),
-                           float(L["loss_db"]), float(L["rate_bps_per_pair"]), float(L["capacity_bps"]),
-                           float(L.get("load_bps", 0.0)), float(L.get("cost", 0.0)),
-                           tuple(str(x) for x in L["fiber_path"]), L.get("relay"),
-                           tuple(str(x) for x in L.get("repeaters", [])))
-                  for L in d.get("links", []))
-    demands = tuple(DemandView(str(e["source"]), str(e["target"]), str(e["source_node"]), str(e["target_node"]),
-                               float(e["target_bps"]), float(e["delivered_bps"]), int(e.get("k_routes", 1)),
-                               e.get("protection"), e.get("disjoint"),
-                               tuple(RouteView(tuple(str(x) for x in r["nodes"]), float(r["rate_bps"]))
-                                     for r in e.get("routes", [])))
-                    for e in d.get("demands", []))
-    return PlanView(str(d.get("scenario", {}).get("name", "")), str(d["status"]), d.get("objective_cost"),
-                    nodes, links, demands)
+    nodes = tuple(NodeView(n.id, n.kind, n.site_kind, float(n.lon), float(n.lat), bool(n.existing),
+                           float(n.cost_eur)) for n in p.nodes)
+    links = tuple(LinkView(L.id, L.from_node, L.to_node, L.device, L.protocol, int(L.device_pairs),
+                           int(L.existing_pairs), float(L.length_km), float(L.loss_db), float(L.rate_bps_per_pair),
+                           float(L.capacity_bps), float(L.load_bps), float(L.cost_eur), tuple(L.fibre_path),
+                           L.relay, tuple(L.repeaters)) for L in p.links)
+    demands = tuple(DemandView(e.source, e.target, e.source_node, e.target_node, float(e.target_bps),
+                               float(e.delivered_bps), int(e.k_routes), e.protection, e.disjoint,
+                               tuple(RouteView(tuple(r.nodes), float(r.rate_bps)) for r in e.routes))
+                    for e in p.demands)
+    return PlanView(p.scenario.name, p.status.value, p.cost_eur, nodes, links, demands)

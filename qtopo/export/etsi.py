@@ -191,7 +191,7 @@ def write_etsi(plan, out_dir) -> dict:
     dict
         The topology document.
     """
-    from ..io import atomic_output_dir, write_json_atomic
+    from ..atomic import atomic_output_dir, write_json_atomic
 
     topo = etsi_topology(plan)
     problems = validate_topology(topo)

@@ -17,7 +17,7 @@ def write_plan_layers(plan, out_dir, fmt: str = "parquet") -> list:
     list of str
         The file names written.
     """
-    from ..io import atomic_output_dir
+    from ..atomic import atomic_output_dir
     from ..plan import Plan
 
     p = Plan.from_json(plan) if isinstance(plan, (str, Path)) else plan

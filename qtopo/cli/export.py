@@ -18,7 +18,7 @@ def export_group() -> None:
 def etsi_command(plan: str, out_dir: str) -> None:
     """Write PLAN (plan.json or its folder) as ETSI GS QKD 015 etsi-qkd-sdn-node documents, validated against
     the schema derived from the YANG modules."""
-    from .export import write_etsi
+    from ..export import write_etsi
 
     topo = write_etsi(plan, out_dir)
     nodes = topo["qtopo-plan:topology"]["qkd_nodes"]
@@ -42,8 +42,8 @@ def relay_table_command(plan: str, out_dir: str | None, fmt: str) -> None:
     import json
     from pathlib import Path
 
-    from .export import relay_rows, relay_table
-    from .io import atomic_output_dir, write_json_atomic
+    from ..export import relay_rows, relay_table
+    from ..atomic import atomic_output_dir, write_json_atomic
 
     table = relay_table(plan)
     rows = relay_rows(table)
@@ -68,7 +68,7 @@ def relay_table_command(plan: str, out_dir: str | None, fmt: str) -> None:
 def layers_command(plan: str, out_dir: str, fmt: str) -> None:
     """Write the map layers of PLAN (nodes, links, demand_routes; sites and fibre from the plan.gpkg beside
     it) as GeoParquet, FlatGeobuf or GeoPackage files."""
-    from .export.layers import write_plan_layers
+    from ..export.layers import write_plan_layers
 
     names = write_plan_layers(plan, out_dir, fmt)
     click.echo(f"{len(names)} layers ({', '.join(names)}) -> {out_dir}")
