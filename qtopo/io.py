@@ -549,7 +549,7 @@ EXISTING_LINK_COLUMNS = ("from", "to", "device", "pairs")
 def read_existing_links(path: str | Path) -> pd.DataFrame:
     """Read a brownfield CSV of installed device pairs: ``from,to,device,pairs`` (one row per link and device),
     or an ETSI topology document (``.json`` or a folder of node documents; see
-    :func:`qtopo.export.etsi.existing_links_from_etsi`).
+    :func:`qtopo.etsi.existing_links_from_etsi`).
 
     ``from``/``to`` are site ids or fibre node ids, ``device`` a ``[devices.NAME]`` of the scenario, ``pairs``
     a whole number >= 1. Whether the ids, devices and hops exist is checked where the network is known
@@ -566,7 +566,7 @@ def read_existing_links(path: str | Path) -> pd.DataFrame:
         col.add(str(path), "file does not exist", "check inputs.existing_links")
         col.raise_if_any()
     if path.suffix.lower() == ".json" or path.is_dir():  # an ETSI topology document (qtopo export etsi)
-        from .export.etsi import existing_links_from_etsi
+        from .etsi import existing_links_from_etsi
 
         return existing_links_from_etsi(path)
     try:

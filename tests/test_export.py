@@ -17,7 +17,7 @@ from conftest import SURFNET
 from qtopo.export import (etsi_topology, existing_links_from_etsi, relay_rows, relay_table, validate_node_document,
                           validate_topology, write_etsi)
 from qtopo.contract import Plan
-from qtopo.export.etsi import NODE_KEY, schema
+from qtopo.etsi import NODE_KEY, schema
 
 NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:qtopo:etsi-export")  # the documented ID rule (docs/standards.md)
 T = "etsi-qkd-node-types"

@@ -6,7 +6,7 @@ version). Run it again when the YANG modules change:
 
     pip install pyang
     python tools/derive_etsi_schema.py YANG_DIR --repo OWNER/NAME --commit SHA \
-        --out qtopo/export/schema/etsi-qkd-sdn-node.schema.json
+        --out qtopo/schemas/etsi-qkd-sdn-node.schema.json
 
 ``YANG_DIR`` holds ``etsi-qkd-sdn-node.yang`` and ``etsi-qkd-node-types.yang`` (ETSI GS QKD 015 V2.1.1,
 revision 2022-01-30; BSD-3-Clause, ETSI forge repository ``qkd/gs015-ctrl-int-sdn``). The IETF modules they
@@ -15,7 +15,7 @@ import (``ietf-yang-types``, ``ietf-inet-types``) are taken from pyang's bundled
 Mapping (RFC 7950 data tree -> RFC 7951 JSON -> JSON Schema draft 2020-12):
 
 - container -> object; list -> array of objects (list keys recorded as ``x-yang-key``; JSON Schema cannot say
-  that keys are unique, :func:`qtopo.export.etsi.validate_node_document` checks it); leaf-list -> array;
+  that keys are unique, :func:`qtopo.etsi.validate_node_document` checks it); leaf-list -> array;
 - mandatory leaves and list keys -> ``required``; unknown members -> rejected (``additionalProperties:
   false``), except members of an augmenting module named by ``--augment-prefix`` (RFC 7951 section 4:
   ``module-name:member``), which the schema leaves open;
