@@ -175,14 +175,36 @@ def test_bundled_schema_names_its_provenance():
         assert len(prov["yang_files"][f]["sha256"]) == 64
 
 
-def test_derivation_script_maps_yang_to_json_schema(tmp_path):
-    """tools/derive_etsi_schema.py on a small module of our own in the shape of the ETSI ones."""
-    pytest.importorskip("pyang")
+def _derive_module():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("derive", Path(__file__).parents[1] / "tools" / "derive_etsi_schema.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+def test_bundled_schema_is_what_the_script_derives_from_the_named_yang_files():
+    """Reproducibility: with the YANG files at hand (QTOPO_ETSI_YANG_DIR), the script gives the bundled schema."""
+    import hashlib
+    import os
+
+    pytest.importorskip("pyang")
+    d = os.environ.get("QTOPO_ETSI_YANG_DIR")
+    if not d:
+        pytest.skip("set QTOPO_ETSI_YANG_DIR to a folder with the two YANG files named in x-provenance")
+    prov = schema()["x-provenance"]
+    for f, meta in prov["yang_files"].items():
+        assert hashlib.sha256((Path(d) / f).read_bytes()).hexdigest() == meta["sha256"], f
+    again = _derive_module().derive(Path(d), prov["source_repository"], prov["source_commit"], prov["augment_prefix"])
+    again["x-provenance"]["derived_with"] = prov["derived_with"]
+    assert again == schema()
+
+
+def test_derivation_script_maps_yang_to_json_schema(tmp_path):
+    """tools/derive_etsi_schema.py on a small module of our own in the shape of the ETSI ones."""
+    pytest.importorskip("pyang")
+    mod = _derive_module()
     (tmp_path / "etsi-qkd-node-types.yang").write_text("""module etsi-qkd-node-types {
   yang-version 1; namespace "urn:t:types"; prefix t; revision 2022-01-30 { description "r"; }
   identity LT; identity VIRT { base LT; } identity PHYS { base LT; }
