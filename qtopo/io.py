@@ -17,7 +17,7 @@ import shapely
 
 from .atomic import (OUTPUT_MARKER, atomic_output_dir, check_output_dir, safe_child,  # noqa: F401 (re-exported)
                      write_json_atomic)
-from .errors import InputError, Problem, ProblemCollector
+from .errors import InputError, ProblemCollector
 from .geo import WGS84, check_lonlat
 
 VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".fgb", ".zip"}

@@ -46,7 +46,6 @@ import json
 import math
 import os
 import socket
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
