@@ -1,12 +1,12 @@
 """Any MILP solver Pyomo supports, by name (``[solver] name``): the path for solvers other than HiGHS.
 
 HiGHS (``name = "highs"``, the default) goes through the fast back-end :mod:`qtopo.highs`. Every other name is
-resolved through Pyomo: first its newer solver interface (``pyomo.contrib.solver``: ``gurobi`` ->
-``gurobi_direct``, ``scip`` -> ``scip_direct``, ...), then the legacy ``SolverFactory`` (``cplex``, ``cbc``,
-``glpk``, ``xpress``, ``mosek``... as executables or Python bindings), then APPSI (``appsi_cbc``...). So an
+resolved by :mod:`qtopo.solver_names` to one Pyomo interface: its newer solver interface (``pyomo.contrib.solver``:
+``gurobi`` -> ``gurobi_direct``, ``scip`` -> ``scip_direct``, ...), else the legacy ``SolverFactory`` (``cplex``,
+``cbc``, ``glpk``, ``xpress``, ``mosek``... as executables or Python bindings), else APPSI (``appsi_cbc``...). So an
 architect with a Gurobi or CPLEX licence uses it without code changes. The outcome is normalised into the same
-:class:`~qtopo.contract.Status` and :class:`~qtopo.solve.SolveResult` as the HiGHS path, and the plan records
-the solver's name and version.
+:class:`~qtopo.contract.Status` as the HiGHS path (:func:`qtopo.solve.solve` wraps it into its ``SolveResult``),
+and the plan records the solver's name and version.
 
 Not available on this path (HiGHS-only): the LP bound solved alongside the MIP, ``root_lp``; a MIP start is
 passed where the interface supports one (legacy interfaces that report ``warm_start_capable``).
@@ -16,97 +16,28 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from .contract import Status
+from .errors import SolverError
+from .solver_names import Resolved, check_name, resolve
 
 log = logging.getLogger(__name__)
 
-#: Names checked (and listed in error messages) when looking for installed solvers.
-KNOWN = ("highs", "gurobi", "cplex", "scip", "xpress", "mosek", "cbc", "glpk", "copt")
 
+@dataclass
+class Outcome:
+    """A Pyomo solve, normalised (``solver`` and ``version`` name what produced it)."""
 
-@dataclass(frozen=True)
-class Resolved:
-    """A solver name resolved to one Pyomo interface."""
-
-    name: str          # as the scenario spells it (lower case)
-    interface: str     # "contrib" (pyomo.contrib.solver), "legacy" (SolverFactory) or "appsi"
-    factory_name: str  # the name registered with that interface
-
-
-def _candidates(name: str) -> list[tuple[str, str]]:
-    n = name.lower()
-    return [("contrib", n), ("contrib", f"{n}_direct"), ("contrib", f"{n}_persistent"), ("legacy", n),
-            ("legacy", f"{n}_direct"), ("appsi", f"appsi_{n}")]
-
-
-def _is_available(interface: str, factory_name: str) -> bool:
-    import contextlib
-    import io
-
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            if interface == "contrib":
-                from pyomo.contrib.solver.common.factory import SolverFactory
-
-                if factory_name not in SolverFactory._cls:
-                    return False
-                return bool(SolverFactory(factory_name).available())
-            import pyomo.environ as pyo
-
-            if factory_name not in pyo.SolverFactory._cls:
-                return False
-            opt = pyo.SolverFactory(factory_name)
-            return bool(opt.available(exception_flag=False))
-    except Exception:  # a missing binding, licence or executable: not available
-        return False
-
-
-def resolve(name: str) -> Resolved | None:
-    """The first available Pyomo interface for ``name`` (None if none is available)."""
-    for interface, fname in _candidates(name):
-        if _is_available(interface, fname):
-            return Resolved(name.lower(), interface, fname)
-    return None
-
-
-def installed() -> list[str]:
-    """The names of :data:`KNOWN` that resolve to an available solver here."""
-    out = []
-    for n in KNOWN:
-        if n == "highs":
-            from . import highs
-
-            if highs.available():
-                out.append(n)
-        elif resolve(n) is not None:
-            out.append(n)
-    return out
-
-
-def check_name(name) -> str | None:
-    """None if ``name`` can be used here; else what is wrong, naming the installed solvers."""
-    if not isinstance(name, str) or not name.strip():
-        return f"name = {name!r} is not a solver name"
-    n = name.strip().lower()
-    if n == "highs":
-        from . import highs
-
-        return None if highs.available() else "HiGHS (highspy) is not available: pip install highspy"
-    if resolve(n) is not None:
-        return None
-    known = _known_to_pyomo(n)
-    what = "is not available here" if known else "is not a solver Pyomo knows"
-    return f"name = {name!r} {what}; installed: {', '.join(installed()) or 'none'}"
-
-
-def _known_to_pyomo(n: str) -> bool:
-    try:
-        import pyomo.environ as pyo
-        from pyomo.contrib.solver.common.factory import SolverFactory as NewFactory
-    except Exception:  # pragma: no cover
-        return False
-    names = set(pyo.SolverFactory._cls) | set(NewFactory._cls)
-    return any(fname in names for _, fname in _candidates(n))
+    status: Status
+    termination: str
+    objective: float | None
+    bound: float | None
+    solver: str
+    version: str
+    options: dict = field(default_factory=dict)
+    solve_s: float = 0.0
+    sizes: dict = field(default_factory=dict)
 
 
 def version(resolved: Resolved, opt=None) -> str:
@@ -132,12 +63,9 @@ def _make(resolved: Resolved):
 
 
 def solve(model, name: str, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: int = 1,
-          log_file: str | None = None, warmstart: bool = False, stream: bool = False):
-    """Solve ``model`` with the Pyomo solver ``name``; a :class:`~qtopo.solve.SolveResult` (never raises on
+          log_file: str | None = None, warmstart: bool = False, stream: bool = False) -> Outcome:
+    """Solve ``model`` with the Pyomo solver ``name`` and load the best solution, if any (never raises on
     infeasibility or a limit; a crash becomes :class:`~qtopo.errors.SolverError`)."""
-    from .errors import SolverError
-    from .solve import SolveResult, relative_gap
-
     resolved = resolve(name)
     if resolved is None:
         raise SolverError(check_name(name) or f"solver {name!r} is not available")
@@ -160,16 +88,11 @@ def solve(model, name: str, time_limit_s: float = 120.0, mip_gap: float = 1e-4, 
         raise
     except Exception as e:
         raise SolverError(f"{name} failed: {type(e).__name__}: {e}") from e
-    t_solve = time.perf_counter() - t0
-    if status.has_plan and bound is None and status.value == "optimal":
+    if status.has_plan and bound is None and status is Status.OPTIMAL:
         bound = obj
-    gap = relative_gap(obj, bound) if status.has_plan else None
-    timings = {"handoff": 0.0, "solve": t_solve}  # Pyomo's interfaces hand off inside solve()
-    if hasattr(model, "_qtimings"):
-        model._qtimings.update(timings)
-    return SolveResult(status=status, termination=term, objective=obj, bound=bound, gap=gap, timings_s=timings,
-                       solver=resolved.name, solver_version=version(resolved, opt), options=options,
-                       sizes=_sizes(model))
+    return Outcome(status=status, termination=term, objective=obj, bound=bound, solver=resolved.name,
+                   version=version(resolved, opt), options=options, solve_s=time.perf_counter() - t0,
+                   sizes=_sizes(model))
 
 
 def _finite(x):
@@ -187,7 +110,6 @@ def _solve_contrib(opt, model, time_limit_s, mip_gap, threads, log_file, stream)
 
     from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition as TC
 
-    from .contract import Status
 
     kw = dict(load_solutions=False, raise_exception_on_nonoptimal_result=False, threads=int(threads),
               rel_gap=float(mip_gap))
@@ -225,7 +147,6 @@ def _solve_legacy(opt, resolved, model, time_limit_s, mip_gap, threads, log_file
     import pyomo.environ as pyo
     from pyomo.opt import SolverStatus, TerminationCondition as TC
 
-    from .contract import Status
 
     fam = resolved.name
     gap_key = {"cbc": "ratio", "glpk": "mipgap", "cplex": "mipgap", "gurobi": "MIPGap", "xpress": "miprelstop",

@@ -330,7 +330,7 @@ def scenario_from_dict(raw: Mapping[str, Any], path: Path | str | None = None) -
                 "'auto', 'simplex', 'ipm'", "use root_lp = \"auto\"")
     name = sections["solver"].get("name")
     if name is not None and (not isinstance(name, str) or name.strip().lower() != "highs"):
-        from .pyomo_solvers import check_name  # imports Pyomo: only for a solver other than the default
+        from .solver_names import check_name  # imports Pyomo: only for a solver other than the default
 
         msg = check_name(name)
         if msg:

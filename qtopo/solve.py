@@ -205,15 +205,27 @@ def solve(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: in
         Default :data:`HANDOFF`.
     """
     if (solver or "highs").lower() != "highs":
-        from . import pyomo_solvers
-
-        return pyomo_solvers.solve(model, solver, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads,
-                                   log_file=log_file, warmstart=warmstart, stream=stream)
+        return _solve_pyomo(model, solver, time_limit_s, mip_gap, threads, log_file, warmstart, stream)
     kw = dict(time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads, log_file=log_file, warmstart=warmstart,
               stream=stream, extra_options=extra_options, root_lp=root_lp)
     if (handoff or HANDOFF) == "appsi":
         return _solve_appsi(model, **kw)
     return _solve_highspy(model, **kw)
+
+
+def _solve_pyomo(model, solver, time_limit_s, mip_gap, threads, log_file, warmstart, stream) -> SolveResult:
+    """:func:`solve` with a solver other than HiGHS, through Pyomo (:mod:`qtopo.pyomo_solvers`)."""
+    from . import pyomo_solvers
+
+    out = pyomo_solvers.solve(model, solver, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads,
+                              log_file=log_file, warmstart=warmstart, stream=stream)
+    timings = {"handoff": 0.0, "solve": out.solve_s}  # Pyomo's interfaces hand the model off inside their solve
+    if hasattr(model, "_qtimings"):
+        model._qtimings.update(timings)
+    gap = relative_gap(out.objective, out.bound) if out.status.has_plan else None
+    return SolveResult(status=out.status, termination=out.termination, objective=out.objective, bound=out.bound,
+                       gap=gap, timings_s=timings, solver=out.solver, solver_version=out.version,
+                       options=out.options, sizes=out.sizes)
 
 
 def _compile(model, details: dict | None = None):

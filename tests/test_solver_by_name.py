@@ -10,7 +10,7 @@ import pytest
 import qtopo
 from qtopo.contract import Status
 from qtopo.errors import InputError
-from qtopo.pyomo_solvers import check_name, installed, resolve
+from qtopo.solver_names import check_name, installed, resolve
 from qtopo.solve import solve
 
 ROOT = Path(__file__).resolve().parents[1]
