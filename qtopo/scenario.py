@@ -69,10 +69,12 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "seed": (_I, 0, 0, None, "random seed for anything randomised (heuristics); recorded in the plan"),
     },
     "inputs": {
-        "sites": (_S, None, None, None, "sites file (Points): GeoPackage, GeoJSON or Shapefile"),
+        "sites": (_S, None, None, None, "sites file (Points): GeoPackage, GeoParquet, FlatGeobuf, "
+                                        "GeoJSON or Shapefile"),
         "routes": (_S, None, None, None, "fibre routes file (LineStrings)"),
         "demands": (_S, None, None, None, "demands CSV: source,target,target_bps"),
-        "existing_links": (_S, "", None, None, "brownfield CSV of installed device pairs: from,to,device,pairs"),
+        "existing_links": (_S, "", None, None, "brownfield: CSV of installed device pairs "
+                           "(from,to,device,pairs), or an ETSI topology document (.json, qtopo export etsi)"),
         "sites_layer": (_S, "", None, None, "layer name in a multi-layer GeoPackage"),
         "routes_layer": (_S, "", None, None, "layer name in a multi-layer GeoPackage"),
     },

@@ -31,3 +31,25 @@ def test_scenario_template_values_are_written_by_tomli_w():
     assert doc["network"]["route_factor"] == 1.25 and doc["solver"]["time_limit_s"] == 7.0
     assert "# " in text  # the template keeps its comments
     assert toml_value(np.float64(0.5)) == "0.5" and toml_value(np.int64(3)) == "3" and toml_value(True) == "true"
+
+
+def test_html_report_is_rendered_by_the_jinja2_template():
+    from pathlib import Path
+
+    from qtopo.report import Figure, KeyValues, Section, Table, render_html
+
+    secs = [Section("Headline", [KeyValues([("Status", "**optimal**")]), "text with `code` and <script>x</script>"],
+                    anchor="h"),
+            Section("Links", [Table(["Link", "EUR"], [["a<b", "1,000"]], numeric=[False, True], caption="cap")],
+                    anchor="l"),
+            Section("Figures", [Figure("map.png", b"PNG", "a 'map'")], anchor="f")]
+    html = render_html("Plan <1>", secs)
+    assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
+    assert "<title>Plan &lt;1&gt;</title>" in html
+    assert "<nav><a href='#h'>Headline</a> <a href='#l'>Links</a> <a href='#f'>Figures</a></nav>" in html
+    assert "<td><strong>optimal</strong></td>" in html and "<code>code</code>" in html
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<td>a&lt;b</td><td class=n>1,000</td>" in html and "<caption>cap</caption>" in html
+    assert "src='data:image/png;base64,UE5H'" in html
+    css = (Path(__import__("qtopo").__file__).parent / "templates" / "report.css").read_text()
+    assert css.strip() in html

@@ -115,7 +115,7 @@ threads = 2
 
 def write_project(sites, routes, demands, out_dir, *, route_factor: float = DEFAULT_ROUTE_FACTOR,
                   name: str | None = None, description: str = "", overwrite: bool = False,
-                  scenario_header: str = "", **scenario_kw) -> Path:
+                  scenario_header: str = "", vector_format: str = "gpkg", **scenario_kw) -> Path:
     """Write a scenario folder atomically: ``sites.gpkg``, ``routes.gpkg``, ``demands.csv``, ``scenario.toml``.
 
     Files are written into a temporary folder next to ``out_dir`` and moved into place with
@@ -141,6 +141,8 @@ def write_project(sites, routes, demands, out_dir, *, route_factor: float = DEFA
         Replace an existing non-empty ``out_dir``; otherwise that is an :class:`InputError`.
     scenario_header : str
         Comment lines at the top of ``scenario.toml`` (e.g. data attribution).
+    vector_format : {"gpkg", "parquet", "fgb"}
+        Format of the sites and routes files: GeoPackage, GeoParquet or FlatGeobuf.
     **scenario_kw
         Passed to :func:`scenario_toml` (``snap_tolerance_m``, ``hut_spacing_km``, ``time_limit_s``).
 
@@ -150,6 +152,7 @@ def write_project(sites, routes, demands, out_dir, *, route_factor: float = DEFA
         The project folder.
     """
     from qtopo.importers._common import write_gpkg
+    from qtopo.io import VECTOR_FORMATS, write_vector
 
     out = Path(out_dir)
     probs = []
@@ -157,6 +160,8 @@ def write_project(sites, routes, demands, out_dir, *, route_factor: float = DEFA
         probs.append(Problem(str(out), "exists and is not a folder", "choose another --out"))
     elif out.exists() and any(out.iterdir()) and not overwrite:
         probs.append(Problem(str(out), "folder exists and is not empty", "choose another --out or overwrite"))
+    if vector_format not in ("gpkg", "parquet", "fgb"):
+        probs.append(Problem("vector_format", f"unknown format {vector_format!r}", "use gpkg, parquet or fgb"))
     if "id" not in sites.columns or not sites["id"].is_unique:
         probs.append(Problem("sites", "column id missing or not unique", "give every site a unique id"))
     if demands is None:
@@ -178,8 +183,14 @@ def write_project(sites, routes, demands, out_dir, *, route_factor: float = DEFA
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)                             # mkdtemp makes 0700; use normal folder mode
     try:
-        write_gpkg(sites, tmp / "sites.gpkg", layer="sites")
-        write_gpkg(routes, tmp / "routes.gpkg", layer="routes")
+        ext = VECTOR_FORMATS[vector_format]
+        if vector_format == "gpkg":
+            write_gpkg(sites, tmp / "sites.gpkg", layer="sites")
+            write_gpkg(routes, tmp / "routes.gpkg", layer="routes")
+        else:
+            write_vector(sites, tmp / f"sites{ext}")
+            write_vector(routes, tmp / f"routes{ext}")
+            scenario_kw = {**scenario_kw, "sites": f"sites{ext}", "routes": f"routes{ext}"}
         demands[["source", "target", "target_bps"]].to_csv(tmp / "demands.csv", index=False,
                                                             lineterminator="\n")
         (tmp / "scenario.toml").write_text(
