@@ -147,6 +147,9 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "root_lp": (_S, "auto", None, None,
                     "LP algorithm of HiGHS's root relaxation: 'simplex', 'ipm' (interior point, then crossover), or "
                     "'auto' (ipm from 100,000 nonzeros: dual simplex stalls on these degenerate flow LPs)"),
+        "name": (_S, "highs", None, None,
+                 "MILP solver: 'highs' (default, the fast path) or any solver Pyomo runs here by name ('gurobi', "
+                 "'cplex', 'scip', 'xpress', 'cbc', 'glpk', ...)"),
     },
 }
 
@@ -327,6 +330,13 @@ def scenario_from_dict(raw: Mapping[str, Any], path: Path | str | None = None) -
     if sections["solver"].get("root_lp") not in ("auto", "simplex", "ipm", None):
         col.add(f"{fname} [solver]", f"root_lp = {sections['solver']['root_lp']!r} is not one of "
                 "'auto', 'simplex', 'ipm'", "use root_lp = \"auto\"")
+    name = sections["solver"].get("name")
+    if name is not None and (not isinstance(name, str) or name.strip().lower() != "highs"):
+        from .solver_names import check_name  # imports Pyomo: only for a solver other than the default
+
+        msg = check_name(name)
+        if msg:
+            col.add(f"{fname} [solver]", msg, "install the solver (and its Pyomo interface) or use name = \"highs\"")
     # devices
     devices: list[DeviceSpec] = []
     dev_raw = raw.get("devices", {})
