@@ -54,7 +54,8 @@ def test_corridor_with_huts_bound_below_optimum(corridor_factory):
     assert cb.bound_eur > terminals + 1.0  # at least one pair and a hut are counted
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
+@pytest.mark.parametrize("seed", [1, 2, 3, 6, pytest.param(4, marks=pytest.mark.slow),
+                                  pytest.param(5, marks=pytest.mark.slow)])  # 4, 5: 20-60 s to a zero gap
 def test_bound_never_exceeds_the_optimum_on_random_networks(tmp_path, monkeypatch, seed):
     # random geographic networks (Gabriel graphs, as in the benchmark's synthetic family) with demands large
     # enough that capacity matters: the bound is a relaxation, so it never exceeds the proven optimum
