@@ -235,13 +235,9 @@ def cutset_bound(inputs, time_limit_s: float = 30.0, max_rounds: int = 200, thre
     D = _Design(inputs)
     if D.nn == 0 or len(D.ds) == 0:
         return CutBound(None, None, status="not applicable: no hop-device options or no demands")
-    from pyomo.common.tee import capture_output
+    from . import highs as backend
 
-    with capture_output(capture_fd=True):  # HiGHS prints a banner on stdout when created
-        h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", int(threads))
-    h.setOptionValue("random_seed", 0)
+    h = backend.new_highs()
     h.passModel(_base_lp(D))
     out = CutBound(None, None)
     seen = set()
@@ -253,7 +249,7 @@ def cutset_bound(inputs, time_limit_s: float = 30.0, max_rounds: int = 200, thre
             out.status = "time limit"
             break
         h.setOptionValue("time_limit", float(time_limit_s))  # HiGHS's clock runs from the instance's creation
-        h.run()
+        backend.run(h, threads)  # the back-end's thread policy (one scheduler per process)
         h.setOptionValue("presolve", "off")  # later rounds: dual simplex from the previous basis
         ms = h.getModelStatus()
         if ms != highspy.HighsModelStatus.kOptimal:

@@ -64,9 +64,10 @@ def load_scenario_and_inputs(path, overrides: dict | None = None) -> Scenario:
 
 
 def solver_options(scen: Scenario) -> dict:
+    """Keyword arguments of :func:`qtopo.solve.solve` from the scenario's ``[solver]`` section."""
     s = scen.solver
     return {"time_limit_s": s["time_limit_s"], "mip_gap": s["mip_gap"], "threads": s["threads"],
-            "root_lp": s.get("root_lp", "auto")}
+            "root_lp": s.get("root_lp", "auto"), "solver": s.get("name", "highs")}
 
 
 def _versions() -> dict:
