@@ -28,7 +28,8 @@ import pandas as pd  # noqa: E402
 import shapely  # noqa: E402
 
 from qtopo.importers import write_project  # noqa: E402
-from qtopo.importers._common import country_code, write_gpkg  # noqa: E402
+from qtopo.importers._common import country_code  # noqa: E402
+from qtopo.io import write_gpkg  # noqa: E402
 from qtopo.importers.zoo import read_zoo  # noqa: E402
 
 DEFAULT_SHARED = REPO.parent / "shared" / "data"
