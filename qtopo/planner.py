@@ -30,7 +30,7 @@ from .io import read_input_files, read_sites, sha256_file
 from .model import build_model
 from .plan import Plan, extract_plan
 from .scenario import Scenario, load_scenario
-from .solve import SolveResult, Status, solve
+from .solve import SolveResult, Status, relative_gap, solve
 from .topology import read_network  # noqa: F401 (public here too: qtopo.planner.read_network)
 from .verify import verify
 
@@ -155,19 +155,37 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
         say(start.summary())
     if start.found:
         extra["heuristic_cost"] = start.cost_eur
-    inputs = start.inputs
+    inputs, sol = start.inputs, start.solution
+    cut = None
+    if _use_cut_bound(scen, inputs):
+        from .cutbound import cutset_bound
+
+        t = time.perf_counter()
+        tl = float(scen.solver["time_limit_s"] or 0.0)
+        cut = cutset_bound(inputs, time_limit_s=min(CUT_BOUND_MAX_S, CUT_BOUND_SHARE * tl) if tl > 0 else
+                           CUT_BOUND_MAX_S, threads=int(scen.solver["threads"]),  # HiGHS: one thread count per process
+                           upper_bound_eur=sol.cost if sol is not None else None)
+        T["cut_bound"] = time.perf_counter() - t
+        extra["cut_bound"] = cut.to_dict()
+        say(f"bound: cut-set LP {_eur(cut.bound_eur)} after {cut.rounds} rounds, {cut.cuts} cuts "
+            f"({T['cut_bound']:.2f} s)")
     t = time.perf_counter()
     model = build_model(inputs, scen)
     T["build"] = time.perf_counter() - t
     say(f"build: Pyomo model ({T['build']:.2f} s)")
-    res, solver_log = _solve_with_log(model, scen, warmstart=start.warm(model))
+    opts = solver_options(scen)
+    if cut is not None and opts["time_limit_s"]:  # the bound's seconds come out of the solver's time limit
+        opts["time_limit_s"] = max(1.0, float(opts["time_limit_s"]) - T["cut_bound"])
+    res, solver_log = _solve_with_log(model, opts, warmstart=start.warm(model))
     extra["solver_log_file"] = scen.solver.get("log_file") or "highs.log"
     T["handoff"] = res.timings_s.get("handoff", 0.0)
     T["solve"] = res.timings_s.get("solve", 0.0)
+    if cut is not None:
+        _apply_cut_bound(res, cut)
     say(f"solve: {res.status.value}, cost {res.objective if res.objective is None else f'{res.objective:,.0f}'}"
         f", gap {res.gap if res.gap is None else f'{res.gap:.2%}'} ({T['solve']:.2f} s; hand-off {T['handoff']:.2f} s)")
     t = time.perf_counter()
-    p = plan_from_solve(model, start, res, scen, extra=extra)
+    p = plan_from_solve(model, start, res, scen, extra=extra, cut=cut)
     p.solver_log = solver_log
     T["extract"] = time.perf_counter() - t
     return _finish(p, scen, net, T, t0, say, out_dir, write_outputs)
@@ -252,29 +270,31 @@ def start_plan(inputs: PlanningInputs, scen: Scenario, time_budget_s: float | No
     return StartPlan(inputs, sol, sol.cost if sol is not None else cost, n0, time.perf_counter() - t)
 
 
-def _solve_with_log(model, scen: Scenario, warmstart: bool):
-    """:func:`solve` with the scenario's options, its log captured: ``(SolveResult, log text)``."""
+def _solve_with_log(model, opts: dict, warmstart: bool):
+    """:func:`solve` with ``opts`` (:func:`solver_options`), its log captured: ``(SolveResult, log text)``."""
     import tempfile
 
     fd, log_path = tempfile.mkstemp(prefix="qtopo-solver-", suffix=".log")
     os.close(fd)
     try:
-        res = solve(model, **solver_options(scen), warmstart=warmstart, log_file=log_path)
+        res = solve(model, **opts, warmstart=warmstart, log_file=log_path)
         return res, Path(log_path).read_text(encoding="utf-8", errors="replace")
     finally:
         Path(log_path).unlink(missing_ok=True)
 
 
-def plan_from_solve(model, start: StartPlan, result: SolveResult, scen: Scenario, extra: dict | None = None) -> Plan:
+def plan_from_solve(model, start: StartPlan, result: SolveResult, scen: Scenario, extra: dict | None = None,
+                    cut=None) -> Plan:
     """The plan after the solve: the MILP's, or the start plan when the MILP found none in time or only a dearer
     one (then with the MILP's proven bound and the gap to it). An infeasible result gets the joint diagnosis.
-    ``start`` is the :class:`StartPlan` the model was built from (its ``inputs``)."""
+    ``start`` is the :class:`StartPlan` the model was built from (its ``inputs``); ``cut``, a cut-set bound
+    (:func:`qtopo.cutbound.cutset_bound`) applied to the result where it beats the solver's."""
     inputs, sol = start.inputs, start.solution
     res = result
     worse = (res.status is Status.FEASIBLE and sol is not None and res.objective is not None
              and sol.cost < res.objective - 1e-6 * max(1.0, abs(sol.cost)))
     if (res.status is Status.NO_SOLUTION or worse) and sol is not None:
-        return _start_plan_as_plan(start, res, scen, worse, extra)
+        return _start_plan_as_plan(start, res, scen, worse, extra, cut)
     if res.status is Status.INFEASIBLE:
         inputs.diagnosis.append(_joint_diagnosis(inputs))
     p = extract_plan(model, inputs, res, scen, extra=extra)
@@ -282,7 +302,7 @@ def plan_from_solve(model, start: StartPlan, result: SolveResult, scen: Scenario
     return p
 
 
-def _start_plan_as_plan(start: StartPlan, res: SolveResult, scen: Scenario, worse: bool, extra) -> Plan:
+def _start_plan_as_plan(start: StartPlan, res: SolveResult, scen: Scenario, worse: bool, extra, cut=None) -> Plan:
     """The heuristic plan returned with the MILP's bound (the MILP found nothing in time, or only a plan dearer
     than the start, which HiGHS can do when it rejects the start)."""
     from .plan import _plan_header, assemble_plan
@@ -294,6 +314,8 @@ def _start_plan_as_plan(start: StartPlan, res: SolveResult, scen: Scenario, wors
     res.status = Status.FEASIBLE
     res.objective = sol.cost
     res.gap = (sol.cost - res.bound) / max(abs(sol.cost), 1e-9) if res.bound is not None else None
+    if cut is not None:
+        _apply_cut_bound(res, cut)
     p = assemble_plan(_plan_header(start.inputs, res, scen), start.inputs, scen, y_open=sol.open_nodes,
                       pairs=sol.pairs, routes=sol.routes,
                       relay_open={r for r in sol.relays if not isinstance(r, tuple)},
@@ -313,6 +335,39 @@ def _joint_diagnosis(inputs: PlanningInputs) -> dict:
                   + "), but no plan meets all requirements together: shared hops run out of device slots "
                     "(max_pairs_per_link)" + (", or disjoint routes and trusted-node limits conflict once "
                                               "reach and shared-risk groups are counted" if special else "")}
+
+
+#: The cut-set bound's share of the solver time limit, and its cap (s).
+CUT_BOUND_SHARE = 0.1
+CUT_BOUND_MAX_S = 30.0
+#: ``cut_bound = "auto"`` computes it from this many hop-device options (smaller models close their own root).
+CUT_BOUND_FROM_OPTIONS = 2000
+
+
+def _eur(x) -> str:
+    return "none" if x is None else f"{x:,.0f}"
+
+
+def _use_cut_bound(scen, inputs) -> bool:
+    mode = scen.solver.get("cut_bound", "auto") or "auto"
+    if mode == "off" or inputs.params.get("budget_mode"):
+        return False
+    return mode == "on" or len(inputs.hop_devices) >= CUT_BOUND_FROM_OPTIONS
+
+
+def _apply_cut_bound(res, cut) -> None:
+    """Use the cut-set bound where it beats the solver's (recorded in ``res.options["bound_method"]``)."""
+    res.options.setdefault("bound_method", "milp" if res.bound is not None else None)
+    b = cut.bound_eur
+    if b is None or not res.status.has_plan or res.objective is None:
+        return
+    if b > res.objective + 1e-6 * max(1.0, abs(res.objective)):  # cannot happen for a valid bound: say so
+        log.warning("cut-set bound %.6g above the plan's cost %.6g: ignored", b, res.objective)
+        return
+    if res.bound is None or b > res.bound:
+        res.bound = min(b, res.objective)
+        res.gap = relative_gap(res.objective, res.bound)
+        res.options["bound_method"] = "cut-set LP"
 
 
 def _finish(p, scen, net, T, t0, say, out_dir, write_outputs):
