@@ -1,19 +1,14 @@
-"""Reading user input (sites, routes, demands) and writing outputs atomically.
+"""Reading user input (sites, routes, demands); atomic output writing lives in :mod:`qtopo.atomic`.
 
 Readers validate at the boundary and report every problem at once (file, row/feature, what, fix). They return
 GeoDataFrames in EPSG:4326 (lon/lat), the planner's storage CRS; lengths are computed geodesically elsewhere.
 """
 from __future__ import annotations
 
-import contextlib
 import difflib
 import hashlib
-import itertools
 import json
 import math
-import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -22,6 +17,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from .atomic import (OUTPUT_MARKER, atomic_output_dir, check_output_dir, safe_child,  # noqa: F401 (re-exported)
+                     write_json_atomic)
 from .errors import InputError, Problem, ProblemCollector
 from .geo import WGS84, check_lonlat
 
@@ -34,7 +31,10 @@ LENGTH_TOLERANCE_KM = 0.05
 #: (straight lines between nodes) are shorter than the fibre, so they are allowed.
 LENGTH_REFUSE_RATIO = 0.1
 
-VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".fgb", ".zip"}
+VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".fgb", ".zip", ".parquet", ".geoparquet"}
+PARQUET_SUFFIXES = {".parquet", ".geoparquet"}
+#: Formats :func:`write_vector` writes, by name: GeoPackage, GeoParquet (via pyarrow), FlatGeobuf (via GDAL).
+VECTOR_FORMATS = {"gpkg": ".gpkg", "parquet": ".parquet", "fgb": ".fgb"}
 MAX_INPUT_BYTES = 2 * 1024**3
 
 
@@ -106,6 +106,8 @@ def _read_vector(path: Path, what: str, layer: str | None, col: ProblemCollector
             col.add(str(path), "shapefile has no .prj file, so its CRS is unknown",
                     "export it again with its .prj, or convert it to GeoPackage with a CRS")
             return None
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        return _read_geoparquet(path, what, layer, col)
     kw = {"layer": layer} if layer else {}
     try:
         import pyogrio
@@ -146,7 +148,7 @@ def _read_vector(path: Path, what: str, layer: str | None, col: ProblemCollector
                     "save it as UTF-8 (GeoJSON is UTF-8 by definition, RFC 7946 section 11)")
         else:
             col.add(str(path), f"cannot read {what} file: {_gdal_message(e)}",
-                    "check that it is a valid GeoPackage, GeoJSON or Shapefile (not truncated)")
+                    "check that it is a valid GeoPackage, GeoJSON, FlatGeobuf or Shapefile (not truncated)")
         return None
     gdf.attrs["unreadable"] = unreadable
     for i, why in unreadable.items():
@@ -180,6 +182,75 @@ def _unknown_columns(col: ProblemCollector, path: Path, columns, table: str) -> 
     for given, meant in near_misses(columns, table):
         col.add(str(path), f"unknown column {given!r} (did you mean {meant!r}?)",
                 f"rename the column to {meant!r}; unknown columns are ignored, so its values would not be used")
+
+
+def _read_geoparquet(path: Path, what: str, layer: str | None, col: ProblemCollector) -> gpd.GeoDataFrame | None:
+    """GeoParquet (one layer per file; its CRS is in the file's ``geo`` metadata) via pyarrow."""
+    if layer:
+        col.add(str(path), f"GeoParquet holds one layer; inputs.{what}_layer = {layer!r} cannot apply",
+                f"remove inputs.{what}_layer")
+        return None
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        col.add(str(path), "reading GeoParquet needs pyarrow, which is not installed",
+                "pip install pyarrow (or convert the file to GeoPackage)")
+        return None
+    try:
+        gdf = gpd.read_parquet(path)
+    except Exception as e:  # ArrowInvalid, ValueError (no geo metadata), OSError
+        col.add(str(path), f"cannot read {what} file as GeoParquet: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+                "check that it is a GeoParquet file (Parquet with 'geo' metadata), not truncated")
+        return None
+    gdf.attrs["unreadable"] = {}
+    if gdf.crs is None:
+        col.add(str(path), f"{what} layer has no CRS", "write it again with a CRS (e.g. EPSG:4326)")
+        return None
+    return gdf
+
+
+def write_gpkg(gdf, path: str | Path, layer: str | None) -> None:
+    """Write a GeoDataFrame as a single-layer GeoPackage with pyogrio, byte-reproducibly.
+
+    GDAL stamps GeoPackages with the current time; ``OGR_CURRENT_DATE`` pins it so that rebuilding the
+    same data gives the same bytes.
+    """
+    import pyogrio
+
+    old = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"})
+    try:
+        gdf.to_file(path, layer=layer, driver="GPKG", engine="pyogrio")
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": old})
+
+
+def write_vector(gdf: gpd.GeoDataFrame, path: str | Path, layer: str | None = None) -> None:
+    """Write ``gdf`` as GeoPackage (``.gpkg``, as ``layer``), GeoParquet (``.parquet``) or FlatGeobuf (``.fgb``).
+
+    List and dict values are written as JSON text (none of the formats has a portable list type in GDAL).
+    GeoPackages are stamped with a fixed date so that the same data gives the same bytes.
+    """
+    path = Path(path)
+    g = gdf.copy()
+    for c in g.columns:
+        if c != g.geometry.name and g[c].map(lambda x: isinstance(x, (list, tuple, dict))).any():
+            g[c] = g[c].map(lambda x: json.dumps(x) if isinstance(x, (list, tuple, dict)) else x)
+    suffix = path.suffix.lower()
+    if suffix in PARQUET_SUFFIXES:
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise InputError([Problem(str(path), "writing GeoParquet needs pyarrow, which is not installed",
+                                      "pip install pyarrow, or choose gpkg or fgb")], "cannot write output") from None
+        g.to_parquet(path, index=False)
+    elif suffix == ".fgb":
+        g.to_file(path, driver="FlatGeobuf", engine="pyogrio")
+    elif suffix == ".gpkg":
+        write_gpkg(g, path, layer)
+    else:
+        raise InputError([Problem(str(path), f"cannot write vector format {path.suffix!r}",
+                                  f"use one of {', '.join(VECTOR_FORMATS.values())}")], "cannot write output")
 
 
 def _unreadable_rows(path: Path, kw: dict) -> dict[int, str]:
@@ -568,7 +639,9 @@ def read_demands(path: str | Path, site_ids=None) -> pd.DataFrame:
             col.add(str(path), f"pair {k[0]!r}-{k[1]!r} appears more than once", "merge them into one row")
     col.raise_if_any()
     df["target_bps"] = tgt.astype(float)
-    return df.reset_index(drop=True)
+    df = df.reset_index(drop=True)
+    df.attrs["file"] = path.name  # for messages about rows found wrong later (requirements, governance)
+    return df
 
 
 def _sep_hint(header: str) -> str | None:
@@ -576,7 +649,11 @@ def _sep_hint(header: str) -> str | None:
 
 
 def read_existing_links(path: str | Path, max_pairs: dict | None = None) -> pd.DataFrame:
-    """Read the brownfield table ``from,to,device,pairs`` (installed device pairs; see ``docs/inputs.md``).
+    """Read the brownfield table ``from,to,device,pairs`` (installed device pairs; see ``docs/inputs.md``), or an
+    ETSI topology document (``.json`` or a folder of node documents; see :func:`qtopo.etsi.existing_links_from_etsi`).
+
+    ``from``/``to`` are site ids or fibre node ids, ``device`` a ``[devices.NAME]`` of the scenario. Whether the
+    ids and hops exist is checked where the network is known (:func:`qtopo.candidates.build_inputs`).
 
     Parameters
     ----------
@@ -598,6 +675,13 @@ def read_existing_links(path: str | Path, max_pairs: dict | None = None) -> pd.D
 
     path = Path(path)
     col = ProblemCollector(f"invalid existing links file {path}")
+    if not path.exists():
+        col.add(str(path), "file does not exist", "check inputs.existing_links")
+        col.raise_if_any()
+    if path.suffix.lower() == ".json" or path.is_dir():  # an ETSI topology document (qtopo export etsi)
+        from .etsi import existing_links_from_etsi
+
+        return existing_links_from_etsi(path)
     if not _check_file(path, "existing links", col, {".csv", ".txt"}):
         col.raise_if_any()
     try:
@@ -651,112 +735,34 @@ def read_existing_links(path: str | Path, max_pairs: dict | None = None) -> pd.D
     ex["to"] = ex["to"].map(normalize_id)
     ex["device"] = ex["device"].astype(str).str.strip()
     ex["pairs"] = pairs.astype(int)
-    return ex.reset_index(drop=True)
+    return ex[list(EXISTING_LINK_COLUMNS)].reset_index(drop=True)
 
 
-# ------------------------------------------------------------------------------------------------------
-# atomic output
-# ------------------------------------------------------------------------------------------------------
-def safe_child(out_dir: Path, name: str) -> Path:
-    """``out_dir / name``, refusing names that would escape ``out_dir`` (absolute paths, ``..``)."""
-    p = (Path(out_dir) / name).resolve()
-    base = Path(out_dir).resolve()
-    if base != p and base not in p.parents:
-        raise InputError([f"output name {name!r} escapes the output directory {out_dir}"], "unsafe output path")
-    return p
+def read_input_files(sites=None, routes=None, demands=None, *, sites_layer: str | None = None,
+                     routes_layer: str | None = None) -> tuple:
+    """Read the sites, routes and demands files given (``None``: skipped), reporting every problem of all of
+    them in one :class:`InputError`. Demands are checked against the site ids when the sites were readable.
 
-
-#: File marking a directory written by :func:`atomic_output_dir` (so a later run may replace it).
-OUTPUT_MARKER = ".qtopo-output"
-_OLD_OUTPUTS = ("plan.json", "repeaters.json")  # outputs written before the marker existed
-
-
-def _replaceable_output_dir(d: Path) -> bool:
-    """Empty, or written by qtopo: only then may a run replace the whole directory."""
-    if next(iter(d.iterdir()), None) is None:
-        return True
-    return any((d / n).is_file() for n in (OUTPUT_MARKER, *_OLD_OUTPUTS))
-
-
-def check_output_dir(out_dir: str | Path) -> None:
-    """Raise :class:`InputError` unless ``out_dir`` may be (re)written by :func:`atomic_output_dir`.
-
-    Cheap; call it before long work so that a bad ``--out`` fails first, not after planning.
+    Returns
+    -------
+    (sites, routes, demands)
+        GeoDataFrame, GeoDataFrame, DataFrame; ``None`` for a file not given.
     """
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError([Problem(str(out_dir), "exists and is not a directory", "choose another --out")],
-                         "cannot write output")
-    if out_dir.is_dir() and not _replaceable_output_dir(out_dir):
-        # e.g. --out pointing at the scenario's own folder, or at ".": replacing it would delete the inputs
-        found = sorted(p.name for p in itertools.islice(out_dir.iterdir(), 5))
-        raise InputError([Problem(
-            str(out_dir), f"exists, is not empty and is not a qtopo output directory (it holds {', '.join(found)}"
-            f"{', ...' if len(found) == 5 else ''}); writing there would replace, i.e. delete, its contents",
-            "choose a new or empty directory for --out")], "cannot write output")
+    problems = []
+    out = {"sites": None, "routes": None, "demands": None}
+    for key, path, read in (("sites", sites, lambda p: read_sites(p, sites_layer)),
+                            ("routes", routes, lambda p: read_routes(p, routes_layer)),
+                            ("demands", demands, lambda p: read_demands(
+                                p, list(out["sites"]["id"]) if out["sites"] is not None else None))):
+        if path is None:
+            continue
+        try:
+            out[key] = read(path)
+        except InputError as e:
+            problems += e.problems
+    if problems:
+        raise InputError(problems, "invalid input files")
+    return out["sites"], out["routes"], out["demands"]
 
 
-@contextlib.contextmanager
-def atomic_output_dir(out_dir: str | Path):
-    """Write a whole output directory atomically.
-
-    Yields a temporary directory next to ``out_dir``; on success it replaces ``out_dir`` (the previous
-    contents stay intact until that moment); on any exception, including KeyboardInterrupt, the temporary
-    directory is removed and ``out_dir`` is untouched. An existing ``out_dir`` is replaced only if it is empty
-    or was written by qtopo (it holds :data:`OUTPUT_MARKER`, or ``plan.json`` from older versions): otherwise
-    :class:`InputError`, so that ``--out .`` or ``--out`` the scenario's own folder can never delete inputs.
-    """
-    out_dir = Path(out_dir)
-    check_output_dir(out_dir)
-    parent = out_dir.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=parent))
-    old = None
-    try:
-        yield tmp
-        (tmp / OUTPUT_MARKER).write_text("Written by qtopo. The next run with this --out replaces this whole "
-                                         "directory.\n", encoding="utf-8")
-        os.chmod(tmp, 0o755)
-        if out_dir.exists():
-            old = parent / f".{out_dir.name}.old-{os.getpid()}"
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        # interrupted between the two renames: put the previous output back
-        if old is not None and old.exists() and not out_dir.exists():
-            os.replace(old, out_dir)
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def write_json_atomic(path: str | Path, obj) -> None:
-    """Write JSON to ``path`` via a temporary file and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=1, sort_keys=False, default=_json_default)
-            fh.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; outputs are ordinary readable files
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+EXISTING_LINK_COLUMNS = ("from", "to", "device", "pairs")

@@ -60,7 +60,7 @@ class Plan:
 
     # -------------------------------------------------------------- json
     def to_json(self, path) -> None:
-        from .io import write_json_atomic
+        from .atomic import write_json_atomic
 
         write_json_atomic(path, self.data)
 
@@ -124,23 +124,35 @@ class Plan:
             return gpd.GeoDataFrame({"source": []}, geometry=[], crs=WGS84)
         return gpd.GeoDataFrame(pd.DataFrame(rows), geometry=geoms, crs=WGS84)
 
+    def layers(self, sites: gpd.GeoDataFrame | None = None, fibre: gpd.GeoDataFrame | None = None) -> dict:
+        """Non-empty layers ``sites``, ``fibre`` (when given), ``nodes``, ``links``, ``demand_routes``."""
+        layers = {}
+        if sites is not None:
+            layers["sites"] = sites
+        if fibre is not None:
+            layers["fibre"] = fibre
+        layers.update({"nodes": self.nodes_gdf(), "links": self.links_gdf(), "demand_routes": self.routes_gdf()})
+        return {k: g for k, g in layers.items() if len(g)}
+
     def write_gpkg(self, path, sites: gpd.GeoDataFrame | None = None, fibre: gpd.GeoDataFrame | None = None) -> None:
         """Write layers ``sites``, ``fibre``, ``nodes``, ``links``, ``demand_routes`` to one GeoPackage."""
-        path = Path(path)
-        layers = []
-        if sites is not None:
-            layers.append(("sites", sites))
-        if fibre is not None:
-            layers.append(("fibre", fibre))
-        layers += [("nodes", self.nodes_gdf()), ("links", self.links_gdf()), ("demand_routes", self.routes_gdf())]
-        for name, g in layers:
-            if len(g) == 0:
-                continue
-            g = g.copy()
-            for c in g.columns:
-                if c != "geometry" and g[c].map(lambda x: isinstance(x, (list, tuple, dict))).any():
-                    g[c] = g[c].map(lambda x: json.dumps(x) if isinstance(x, (list, tuple, dict)) else x)
-            g.to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+        from .io import write_vector
+
+        for name, g in self.layers(sites, fibre).items():
+            write_vector(g, Path(path), layer=name)
+
+    def write_layers(self, folder, fmt: str = "parquet", sites: gpd.GeoDataFrame | None = None,
+                     fibre: gpd.GeoDataFrame | None = None) -> list:
+        """Write each layer to ``folder/<layer>.<ext>`` as GeoParquet (``parquet``), FlatGeobuf (``fgb``) or
+        GeoPackage (``gpkg``); one file per layer (GeoParquet and FlatGeobuf hold one layer). Returns the paths."""
+        from .io import VECTOR_FORMATS, write_vector
+
+        out = []
+        for name, g in self.layers(sites, fibre).items():
+            p = Path(folder) / f"{name}{VECTOR_FORMATS[fmt]}"
+            write_vector(g, p, layer=name)
+            out.append(p)
+        return out
 
     def explore(self, **kw):
         """An interactive folium map of the plan (for notebooks)."""

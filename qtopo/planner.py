@@ -1,13 +1,15 @@
 """The one-call planner: scenario -> verified plan (and its files).
 
-Composes the stages of the data flow; each stage is public so a notebook can stop anywhere::
+Composes the stages of the data flow; each stage is public, so a notebook can stop anywhere and the stages,
+called in this order, give the same plan as :func:`plan` (and ``qtopo plan``)::
 
     scen = load_scenario(path)
     net, demands = read_network(scen)
     inputs = build_inputs(net, demands, scen)
-    model = build_model(inputs, scen)
-    result = solve(model, **solver_options(scen))
-    plan = extract_plan(model, inputs, result, scen)
+    start = start_plan(inputs, scen)                   # heuristic plan + exact bound pruning
+    model = build_model(start.inputs, scen)
+    result = solve(model, **solver_options(scen), warmstart=start.warm(model))
+    plan = plan_from_solve(model, start, result, scen)  # the MILP's plan, or the start plan when better
     report = verify(plan, scen, network=net)
 """
 from __future__ import annotations
@@ -17,48 +19,22 @@ import os
 import platform
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .candidates import build_inputs
+from .candidates import PlanningInputs, build_inputs
 from .errors import InputError, VerificationError
-from .io import atomic_output_dir, read_demands, read_routes, read_sites, sha256_file
+from .atomic import atomic_output_dir
+from .io import read_input_files, read_sites, sha256_file
 from .model import build_model
 from .plan import Plan, extract_plan
 from .scenario import Scenario, load_scenario
-from .solve import SolveResult, Status, solve
-from .topology import build_fibre_network
+from .solve import SolveResult, Status, relative_gap, solve
+from .topology import read_network  # noqa: F401 (public here too: qtopo.planner.read_network)
 from .verify import verify
 
 log = logging.getLogger(__name__)
-
-
-def read_network(scen: Scenario):
-    """Read sites, routes and demands named by the scenario and node them into a fibre network.
-
-    All input problems of all three files are reported together.
-    """
-    problems = []
-    sites = routes = demands = None
-    try:
-        sites = read_sites(scen.input_path("sites"), scen.inputs.get("sites_layer") or None)
-    except InputError as e:
-        problems += e.problems
-    try:
-        routes = read_routes(scen.input_path("routes"), scen.inputs.get("routes_layer") or None)
-    except InputError as e:
-        problems += e.problems
-    try:
-        demands = read_demands(scen.input_path("demands"), list(sites["id"]) if sites is not None else None)
-    except InputError as e:
-        problems += e.problems
-    if problems:
-        raise InputError(problems, "invalid input files")
-    nw = scen.network
-    net = build_fibre_network(routes, sites, route_factor=nw["route_factor"], node_tolerance_m=nw["node_tolerance_m"],
-                              snap_tolerance_m=nw["snap_tolerance_m"], hut_spacing_km=nw["hut_spacing_km"],
-                              sites_name=str(scen.input_path("sites").name))
-    return net, demands
 
 
 def load_scenario_and_inputs(path, overrides: dict | None = None) -> Scenario:
@@ -80,31 +56,21 @@ def load_scenario_and_inputs(path, overrides: dict | None = None) -> Scenario:
                 v = inp.get(k)
                 return (base / v) if isinstance(v, str) and v else None
 
-            sites = None
-            if p("sites") is not None:
-                try:
-                    sites = read_sites(p("sites"), inp.get("sites_layer") or None)
-                except InputError as e2:
-                    problems += e2.problems
-            if p("routes") is not None:
-                try:
-                    read_routes(p("routes"), inp.get("routes_layer") or None)
-                except InputError as e2:
-                    problems += e2.problems
-            if p("demands") is not None:
-                try:
-                    read_demands(p("demands"), list(sites["id"]) if sites is not None else None)
-                except InputError as e2:
-                    problems += e2.problems
+            try:
+                read_input_files(p("sites"), p("routes"), p("demands"), sites_layer=inp.get("sites_layer") or None,
+                                 routes_layer=inp.get("routes_layer") or None)
+            except InputError as e2:
+                problems += e2.problems
         except Exception:  # the scenario itself is unreadable: its own problems are all we can say
             pass
         raise InputError(problems, e.header) from None
 
 
 def solver_options(scen: Scenario) -> dict:
+    """Keyword arguments of :func:`qtopo.solve.solve` from the scenario's ``[solver]`` section."""
     s = scen.solver
     return {"time_limit_s": s["time_limit_s"], "mip_gap": s["mip_gap"], "threads": s["threads"],
-            "root_lp": s.get("root_lp", "auto")}
+            "root_lp": s.get("root_lp", "auto"), "solver": s.get("name", "highs")}
 
 
 def _versions() -> dict:
@@ -154,7 +120,7 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
     """
     say = progress or (lambda s: log.info(s))
     if out_dir is not None and write_outputs:
-        from .io import check_output_dir
+        from .atomic import check_output_dir
 
         check_output_dir(out_dir)  # fail in a second, not after the solve
     T = {}
@@ -183,100 +149,49 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
         if out_dir is not None and write_outputs:
             write_plan(p, out_dir, scen, net)
         return p
-    sol = None
     if scen.objective.get("mode") == "max_rate":
         from .candidates import prune_by_bound
 
         n0 = len(inputs.hop_devices)
         inputs = prune_by_bound(inputs, float(scen.objective["budget_eur"]))
         say(f"budget: {len(inputs.hop_devices)} of {n0} hop-device options fit within the budget")
+    start = start_plan(inputs, scen)
     if scen.solver["heuristic_start"]:
-        from .candidates import prune_by_bound
-        from .heuristic import construct
+        T["heuristic"] = start.seconds
+        say(start.summary())
+    if start.found:
+        extra["heuristic_cost"] = start.cost_eur
+    inputs, sol = start.inputs, start.solution
+    cut = None
+    if _use_cut_bound(scen, inputs):
+        from .cutbound import cutset_bound
 
         t = time.perf_counter()
         tl = float(scen.solver["time_limit_s"] or 0.0)
-        budget = max(10.0, 0.2 * tl) if tl > 0 else 60.0  # the local search's share of the time limit
-        sol = construct(inputs, scen, time_budget_s=budget)
-        T["heuristic"] = time.perf_counter() - t
-        if sol is None:
-            say(f"heuristic: no start plan ({T['heuristic']:.2f} s)")
-        else:
-            extra["heuristic_cost"] = sol.cost
-            n0 = len(inputs.hop_devices)
-            pruned = prune_by_bound(inputs, sol.cost)
-            if len(pruned.hop_devices) < n0:
-                from .heuristic import remap_solution
-
-                sol2 = remap_solution(sol, inputs, pruned)  # the same plan on the pruned tables
-                if sol2 is None:  # (cannot happen for an exact pruning; kept as a guard)
-                    sol2 = construct(pruned, scen, time_budget_s=budget)
-                if sol2 is not None and sol2.cost <= sol.cost + 1e-6:
-                    inputs, sol = pruned, sol2
-            say(f"heuristic: start plan costing {sol.cost:,.0f}; bound pruning kept {len(inputs.hop_devices)} of "
-                f"{n0} hop-device options ({T['heuristic']:.2f} s)")
+        cut = cutset_bound(inputs, time_limit_s=min(CUT_BOUND_MAX_S, CUT_BOUND_SHARE * tl) if tl > 0 else
+                           CUT_BOUND_MAX_S, threads=int(scen.solver["threads"]),  # HiGHS: one thread count per process
+                           upper_bound_eur=sol.cost if sol is not None else None)
+        T["cut_bound"] = time.perf_counter() - t
+        extra["cut_bound"] = cut.to_dict()
+        say(f"bound: cut-set LP {_eur(cut.bound_eur)} after {cut.rounds} rounds, {cut.cuts} cuts "
+            f"({T['cut_bound']:.2f} s)")
     t = time.perf_counter()
     model = build_model(inputs, scen)
     T["build"] = time.perf_counter() - t
     say(f"build: Pyomo model ({T['build']:.2f} s)")
-    warm = False
-    if sol is not None:
-        from .heuristic import set_mip_start
-
-        set_mip_start(model, inputs, sol)
-        warm = True
-    elif model._qidx.budget_mode:
-        from .model import set_empty_start
-
-        set_empty_start(model, inputs)
-        warm = True
-    import tempfile
-
-    fd, log_path = tempfile.mkstemp(prefix="qtopo-highs-", suffix=".log")
-    os.close(fd)
-    try:
-        res = solve(model, **solver_options(scen), warmstart=warm, log_file=log_path)
-        solver_log = Path(log_path).read_text(encoding="utf-8", errors="replace")
-    finally:
-        Path(log_path).unlink(missing_ok=True)
+    opts = solver_options(scen)
+    if cut is not None and opts["time_limit_s"]:  # the bound's seconds come out of the solver's time limit
+        opts["time_limit_s"] = max(1.0, float(opts["time_limit_s"]) - T["cut_bound"])
+    res, solver_log = _solve_with_log(model, opts, warmstart=start.warm(model))
     extra["solver_log_file"] = scen.solver.get("log_file") or "highs.log"
     T["handoff"] = res.timings_s.get("handoff", 0.0)
     T["solve"] = res.timings_s.get("solve", 0.0)
+    if cut is not None:
+        _apply_cut_bound(res, cut)
     say(f"solve: {res.status.value}, {_objective_text(res.objective, scen)}"
         f", gap {res.gap if res.gap is None else f'{res.gap:.2%}'} ({T['solve']:.2f} s; hand-off {T['handoff']:.2f} s)")
-    worse = (res.status is Status.FEASIBLE and sol is not None and res.objective is not None
-             and sol.cost < res.objective - 1e-6 * max(1.0, abs(sol.cost)))
-    if (res.status is Status.NO_SOLUTION or worse) and sol is not None:
-        # the MILP found nothing in time (or only a plan dearer than the start plan, which HiGHS can do when
-        # it rejects the start): return the heuristic plan with the proven bound
-        from .plan import assemble_plan, _plan_header
-
-        res.message = ("time limit before the MILP found a plan: heuristic plan returned" if not worse else
-                       f"the MILP's best plan ({res.objective:,.0f}) was dearer than the start plan: heuristic plan "
-                       "returned")
-        res.status = Status.FEASIBLE
-        res.objective = sol.cost
-        res.gap = (sol.cost - res.bound) / max(abs(sol.cost), 1e-9) if res.bound is not None else None
-        T["extract"] = 0.0
-        p = assemble_plan(_plan_header(inputs, res, scen), inputs, scen, y_open=sol.open_nodes, pairs=sol.pairs,
-                          routes=sol.routes, relay_open={r for r in sol.relays if not isinstance(r, tuple)},
-                          repeater_open={r[1] for r in sol.relays if isinstance(r, tuple)}, extra=extra)
-        p.data["source"] = "heuristic"
-        p.solver_log = solver_log
-        return _finish(p, scen, net, T, t0, say, out_dir, write_outputs)
-    if res.status is Status.INFEASIBLE:
-        d = inputs.demands
-        special = bool(d["routed"].any()) if "routed" in d.columns else False
-        inputs.diagnosis.append({
-            "source": "*", "target": "*", "reason": "joint",
-            "detail": "each demand passed its own checks (connectivity, reach, capacity alone"
-                      + (", disjoint paths, trusted-node limits, jurisdictions" if special else "")
-                      + "), but no plan meets all requirements together: shared hops run out of device slots "
-                        "(max_pairs_per_link)" + (", or disjoint routes and trusted-node limits conflict once "
-                                                  "reach and shared-risk groups are counted" if special else "")})
     t = time.perf_counter()
-    p = extract_plan(model, inputs, res, scen, extra=extra)
-    p.data["source"] = "milp"
+    p = plan_from_solve(model, start, res, scen, extra=extra, cut=cut)
     p.solver_log = solver_log
     T["extract"] = time.perf_counter() - t
     return _finish(p, scen, net, T, t0, say, out_dir, write_outputs)
@@ -288,6 +203,190 @@ def _objective_text(value, scen: Scenario) -> str:
         return ("weighted delivered rate unknown" if value is None else
                 f"weighted delivered rate {value:,.0f} bit/s (budget {scen.objective['budget_eur']:,.0f} EUR)")
     return f"cost {value if value is None else f'{value:,.0f}'}"
+
+
+@dataclass
+class StartPlan:
+    """The stage between :func:`~qtopo.build_inputs` and :func:`~qtopo.build_model` (:func:`start_plan`): a
+    constructive plan and the inputs pruned exactly with its cost.
+
+    Attributes
+    ----------
+    inputs : PlanningInputs
+        The inputs to build the model on: bound-pruned when that dropped options, else the inputs given.
+    solution : HeuristicSolution or None
+        The start plan on ``inputs`` (None: heuristic off, or it found no plan).
+    cost_eur : float or None
+        Its cost (EUR): an upper bound on the optimum.
+    hop_devices_before : int
+        Hop-device options before the bound pruning (``len(inputs.hop_devices)`` is the number after).
+    seconds : float
+    """
+
+    inputs: PlanningInputs
+    solution: object | None = None
+    cost_eur: float | None = None
+    hop_devices_before: int = 0
+    seconds: float = 0.0
+
+    @property
+    def found(self) -> bool:
+        return self.solution is not None
+
+    def warm(self, model) -> bool:
+        """Set the start plan as ``model``'s MIP start (values on its variables); returns whether there was one,
+        which is what :func:`~qtopo.solve` wants as ``warmstart``."""
+        if self.solution is None:
+            if not model._qidx.budget_mode:
+                return False
+            from .model import set_empty_start  # budget mode: serving nothing is always within budget
+
+            set_empty_start(model, self.inputs)
+            return True
+        from .heuristic import set_mip_start
+
+        set_mip_start(model, self.inputs, self.solution)
+        return True
+
+    def summary(self) -> str:
+        if self.solution is None:
+            return f"heuristic: no start plan ({self.seconds:.2f} s)"
+        return (f"heuristic: start plan costing {self.cost_eur:,.0f}; bound pruning kept {len(self.inputs.hop_devices)}"
+                f" of {self.hop_devices_before} hop-device options ({self.seconds:.2f} s)")
+
+
+def heuristic_budget_s(scen: Scenario) -> float:
+    """The local search's share of the time limit (s): 20 %, at least 10 s; 60 s without a limit."""
+    tl = float(scen.solver["time_limit_s"] or 0.0)
+    return max(10.0, 0.2 * tl) if tl > 0 else 60.0
+
+
+def start_plan(inputs: PlanningInputs, scen: Scenario, time_budget_s: float | None = None) -> StartPlan:
+    """The constructive heuristic's plan (:func:`qtopo.heuristic.construct`) and the inputs pruned exactly by its
+    cost (:func:`qtopo.candidates.prune_by_bound`), with the plan carried over to the pruned tables.
+
+    With ``[solver] heuristic_start = false`` the inputs come back unchanged and without a plan.
+    """
+    n0 = len(inputs.hop_devices)
+    if not scen.solver["heuristic_start"]:
+        return StartPlan(inputs, hop_devices_before=n0)
+    from .candidates import prune_by_bound
+    from .heuristic import construct, remap_solution
+
+    t = time.perf_counter()
+    budget = heuristic_budget_s(scen) if time_budget_s is None else float(time_budget_s)
+    sol = construct(inputs, scen, time_budget_s=budget)
+    if sol is None:
+        return StartPlan(inputs, hop_devices_before=n0, seconds=time.perf_counter() - t)
+    cost = sol.cost
+    pruned = prune_by_bound(inputs, sol.cost)
+    if len(pruned.hop_devices) < n0:
+        sol2 = remap_solution(sol, inputs, pruned)  # the same plan on the pruned tables
+        if sol2 is None:  # (cannot happen for an exact pruning; kept as a guard)
+            sol2 = construct(pruned, scen, time_budget_s=budget)
+        if sol2 is not None and sol2.cost <= sol.cost + 1e-6:
+            inputs, sol = pruned, sol2
+    return StartPlan(inputs, sol, sol.cost if sol is not None else cost, n0, time.perf_counter() - t)
+
+
+def _solve_with_log(model, opts: dict, warmstart: bool):
+    """:func:`solve` with ``opts`` (:func:`solver_options`), its log captured: ``(SolveResult, log text)``."""
+    import tempfile
+
+    fd, log_path = tempfile.mkstemp(prefix="qtopo-solver-", suffix=".log")
+    os.close(fd)
+    try:
+        res = solve(model, **opts, warmstart=warmstart, log_file=log_path)
+        return res, Path(log_path).read_text(encoding="utf-8", errors="replace")
+    finally:
+        Path(log_path).unlink(missing_ok=True)
+
+
+def plan_from_solve(model, start: StartPlan, result: SolveResult, scen: Scenario, extra: dict | None = None,
+                    cut=None) -> Plan:
+    """The plan after the solve: the MILP's, or the start plan when the MILP found none in time or only a dearer
+    one (then with the MILP's proven bound and the gap to it). An infeasible result gets the joint diagnosis.
+    ``start`` is the :class:`StartPlan` the model was built from (its ``inputs``); ``cut``, a cut-set bound
+    (:func:`qtopo.cutbound.cutset_bound`) applied to the result where it beats the solver's."""
+    inputs, sol = start.inputs, start.solution
+    res = result
+    worse = (res.status is Status.FEASIBLE and sol is not None and res.objective is not None
+             and sol.cost < res.objective - 1e-6 * max(1.0, abs(sol.cost)))
+    if (res.status is Status.NO_SOLUTION or worse) and sol is not None:
+        return _start_plan_as_plan(start, res, scen, worse, extra, cut)
+    if res.status is Status.INFEASIBLE:
+        inputs.diagnosis.append(_joint_diagnosis(inputs))
+    p = extract_plan(model, inputs, res, scen, extra=extra)
+    p.data["source"] = "milp"
+    return p
+
+
+def _start_plan_as_plan(start: StartPlan, res: SolveResult, scen: Scenario, worse: bool, extra, cut=None) -> Plan:
+    """The heuristic plan returned with the MILP's bound (the MILP found nothing in time, or only a plan dearer
+    than the start, which HiGHS can do when it rejects the start)."""
+    from .plan import _plan_header, assemble_plan
+
+    sol = start.solution
+    res.message = ("time limit before the MILP found a plan: heuristic plan returned" if not worse else
+                   f"the MILP's best plan ({res.objective:,.0f}) was dearer than the start plan: heuristic plan "
+                   "returned")
+    res.status = Status.FEASIBLE
+    res.objective = sol.cost
+    res.gap = (sol.cost - res.bound) / max(abs(sol.cost), 1e-9) if res.bound is not None else None
+    if cut is not None:
+        _apply_cut_bound(res, cut)
+    p = assemble_plan(_plan_header(start.inputs, res, scen), start.inputs, scen, y_open=sol.open_nodes,
+                      pairs=sol.pairs, routes=sol.routes,
+                      relay_open={r for r in sol.relays if not isinstance(r, tuple)},
+                      repeater_open={r[1] for r in sol.relays if isinstance(r, tuple)}, extra=extra)
+    p.data["source"] = "heuristic"
+    return p
+
+
+def _joint_diagnosis(inputs: PlanningInputs) -> dict:
+    """Why a MILP is infeasible when every demand passed its own checks."""
+    d = inputs.demands
+    special = bool(d["routed"].any()) if "routed" in d.columns else False
+    return {
+        "source": "*", "target": "*", "reason": "joint",
+        "detail": "each demand passed its own checks (connectivity, reach, capacity alone"
+                  + (", disjoint paths, trusted-node limits, jurisdictions" if special else "")
+                  + "), but no plan meets all requirements together: shared hops run out of device slots "
+                    "(max_pairs_per_link)" + (", or disjoint routes and trusted-node limits conflict once "
+                                              "reach and shared-risk groups are counted" if special else "")}
+
+
+#: The cut-set bound's share of the solver time limit, and its cap (s).
+CUT_BOUND_SHARE = 0.1
+CUT_BOUND_MAX_S = 30.0
+#: ``cut_bound = "auto"`` computes it from this many hop-device options (smaller models close their own root).
+CUT_BOUND_FROM_OPTIONS = 2000
+
+
+def _eur(x) -> str:
+    return "none" if x is None else f"{x:,.0f}"
+
+
+def _use_cut_bound(scen, inputs) -> bool:
+    mode = scen.solver.get("cut_bound", "auto") or "auto"
+    if mode == "off" or inputs.params.get("budget_mode"):
+        return False
+    return mode == "on" or len(inputs.hop_devices) >= CUT_BOUND_FROM_OPTIONS
+
+
+def _apply_cut_bound(res, cut) -> None:
+    """Use the cut-set bound where it beats the solver's (recorded in ``res.options["bound_method"]``)."""
+    res.options.setdefault("bound_method", "milp" if res.bound is not None else None)
+    b = cut.bound_eur
+    if b is None or not res.status.has_plan or res.objective is None:
+        return
+    if b > res.objective + 1e-6 * max(1.0, abs(res.objective)):  # cannot happen for a valid bound: say so
+        log.warning("cut-set bound %.6g above the plan's cost %.6g: ignored", b, res.objective)
+        return
+    if res.bound is None or b > res.bound:
+        res.bound = min(b, res.objective)
+        res.gap = relative_gap(res.objective, res.bound)
+        res.options["bound_method"] = "cut-set LP"
 
 
 def _finish(p, scen, net, T, t0, say, out_dir, write_outputs):
@@ -326,7 +425,7 @@ def write_plan(p: Plan, out_dir, scen: Scenario, net=None) -> Path:
     with atomic_output_dir(out_dir) as tmp:
         p.to_json(tmp / "plan.json")
         if getattr(p, "solver_log", None):
-            from .io import safe_child
+            from .atomic import safe_child
 
             name = p.data.get("solver_log_file") or "highs.log"
             target = safe_child(tmp, name)
@@ -344,7 +443,7 @@ def write_plan(p: Plan, out_dir, scen: Scenario, net=None) -> Path:
         failures = None
         if p.has_plan:
             from .failures import analyse_failures
-            from .io import write_json_atomic
+            from .atomic import write_json_atomic
 
             failures = analyse_failures(p, scen, network=net)
             write_json_atomic(tmp / "failures.json", failures)

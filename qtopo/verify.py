@@ -57,9 +57,9 @@ def verify(plan, scenario=None, *, network=None) -> VerificationReport:
     network : FibreNetwork, optional
         A fibre network already built from the same inputs (saves re-reading them).
     """
-    from .io import read_demands, read_routes, read_sites, sha256_file
+    from .io import read_demands, sha256_file
     from .scenario import load_scenario
-    from .topology import build_fibre_network
+    from .topology import read_network
 
     data = plan.data if hasattr(plan, "data") else plan
     V: list[str] = []
@@ -80,15 +80,11 @@ def verify(plan, scenario=None, *, network=None) -> VerificationReport:
     if data["status"] not in ("optimal", "feasible"):
         return VerificationReport(True, [], W + [f"plan status is {data['status']}: nothing to verify"], 0)
 
-    net = network
-    if net is None:
-        sites = read_sites(scenario.input_path("sites"), scenario.inputs.get("sites_layer") or None)
-        routes = read_routes(scenario.input_path("routes"), scenario.inputs.get("routes_layer") or None)
-        nw = scenario.network
-        net = build_fibre_network(routes, sites, route_factor=nw["route_factor"],
-                                  node_tolerance_m=nw["node_tolerance_m"], snap_tolerance_m=nw["snap_tolerance_m"],
-                                  hut_spacing_km=nw["hut_spacing_km"])
-    demands = read_demands(scenario.input_path("demands"), list(net.site_node))
+    if network is None:
+        net, demands = read_network(scenario)
+    else:
+        net = network
+        demands = read_demands(scenario.input_path("demands"), list(net.site_node))
     fib = scenario.fibre
     # fibre segments: lowest loss per node pair
     seg = {}
@@ -113,6 +109,7 @@ def verify(plan, scenario=None, *, network=None) -> VerificationReport:
             V.append(f"demand endpoint node {t} is not in the plan's nodes")
     costs = scenario.costs
     node_cost = 0.0
+    ex_nodes = _existing_link_nodes(scenario, net)
     for n in data["nodes"]:
         nid = n["id"]
         checks += 1
@@ -127,7 +124,7 @@ def verify(plan, scenario=None, *, network=None) -> VerificationReport:
         else:
             cap = row.capex_eur if math.isfinite(row.capex_eur) else (
                 costs["hut_node_eur"] if row.kind == "hut" else costs["trusted_node_eur"])
-        if bool(row.get("existing", False)) or nid in _existing_link_nodes(scenario, net):
+        if bool(row.get("existing", False)) or nid in ex_nodes:
             cap = 0.0
         node_cost += cap
         if not _close(cap, n["cost"]):
@@ -136,13 +133,9 @@ def verify(plan, scenario=None, *, network=None) -> VerificationReport:
     from .keyrate import secret_key_rate_bps
 
     existing: dict = {}
-    if scenario.inputs.get("existing_links"):
-        import pandas as pd
-
-        ex_df = pd.read_csv(scenario.input_path("existing_links"), dtype={"from": str, "to": str, "device": str})
-        for r in ex_df.itertuples(index=False):
-            a, b = net.site_node.get(r[0], r[0]), net.site_node.get(r[1], r[1])
-            existing[(tuple(sorted((a, b))), r.device)] = int(r.pairs)
+    for a, b, dv, pairs in _existing_links(scenario).itertuples(index=False):
+        a, b = net.site_node.get(a, a), net.site_node.get(b, b)
+        existing[(tuple(sorted((a, b))), dv)] = int(pairs)
     relay_nodes = {n["id"] for n in data["nodes"] if n["kind"] == "relay"}
 
     link_cost = 0.0
@@ -351,14 +344,21 @@ def _check_disjoint(name, routes, mode, links_by_hop, seg_index, seg_risk, s, t)
     return out
 
 
-def _existing_link_nodes(scenario, net) -> set:
-    """Nodes at the ends of brownfield device pairs (built already: their capex is sunk)."""
-    if not scenario.inputs.get("existing_links"):
-        return set()
+def _existing_links(scenario):
+    """The scenario's brownfield links (an empty table when it has none)."""
     import pandas as pd
 
-    ex = pd.read_csv(scenario.input_path("existing_links"), dtype={"from": str, "to": str})
-    return {net.site_node.get(x, x) for x in pd.concat([ex["from"], ex["to"]])}
+    from .io import EXISTING_LINK_COLUMNS, read_existing_links
+
+    if not scenario.inputs.get("existing_links"):
+        return pd.DataFrame(columns=list(EXISTING_LINK_COLUMNS))
+    return read_existing_links(scenario.input_path("existing_links"))
+
+
+def _existing_link_nodes(scenario, net) -> set:
+    """Nodes at the ends of brownfield device pairs (built already: their capex is sunk)."""
+    ex = _existing_links(scenario)
+    return {net.site_node.get(x, x) for x in [*ex["from"], *ex["to"]]}
 
 
 def _check_repeater_link(L, fp, seg, scenario, data, V) -> tuple[bool, float]:
