@@ -769,8 +769,8 @@ def _bottleneck_detail(inputs, G: nx.Graph, s, t) -> str:
     conn = inputs.params["connector_loss_db"]
     if wa is None:
         return ""
-    return (f"; the best path still has a span {wa[0]} - {wa[1]} of {worst:.1f} dB fibre loss (+{conn:g} dB "
-            f"connectors), beyond the best device's reach of {reach:.1f} dB. Add candidate huts "
+    return (f"; the best path still has a span {wa[0]} - {wa[1]} of {worst + conn:.1f} dB ({worst:.1f} dB fibre + "
+            f"{conn:g} dB connectors), beyond the best device's reach of {reach:.1f} dB. Add candidate huts "
             f"(network.hut_spacing_km) or a longer-reach device")
 
 

@@ -235,10 +235,19 @@ def set_start(h, values) -> None:
 
 def run(h, threads: int | None) -> None:
     """``h.run()`` with ``threads`` threads (None: 1) under the thread policy, with Ctrl-C handed to HiGHS (it
-    stops and keeps its best solution)."""
+    stops at once); the interrupt is then raised again (:func:`qtopo.signals.raise_if_interrupted`)."""
+    from .signals import raise_if_interrupted, received
+
     h.setOptionValue("threads", THREADS.use(threads))
     h.HandleKeyboardInterrupt = True
+    before = received()
     h.run()
+    # an interrupt aborts the run (exit 130/143, previous output intact); it is never a plan with a status
+    import highspy
+
+    interrupted = h.getModelStatus() == highspy.HighsModelStatus.kInterrupt
+    if interrupted or received() != before:
+        raise_if_interrupted(solver_interrupted=True)
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -47,7 +47,9 @@ def load_scenario_and_inputs(path, overrides: dict | None = None) -> Scenario:
         try:
             from .scenario import apply_overrides, tomllib
 
-            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            from .textfile import read_utf8
+
+            raw = tomllib.loads(read_utf8(path, "scenario"))
             raw = apply_overrides(raw, overrides or {})
             inp = raw.get("inputs", {}) if isinstance(raw.get("inputs", {}), dict) else {}
             base = Path(path).resolve().parent
@@ -86,14 +88,14 @@ def _versions() -> dict:
 
 
 def _input_record(scen: Scenario) -> dict:
-    files = []
-    paths = [scen.path] if scen.path else []
-    paths += [scen.input_path(k) for k in ("sites", "routes", "demands")]
-    for p in paths:
-        files.append({"role": "scenario" if p == scen.path else p.suffix, "path": str(Path(p).resolve()),
-                      "sha256": sha256_file(p)})
-    for f, k in zip(files[1:], ("sites", "routes", "demands")):
-        f["role"] = k
+    """Every input file the plan depends on, with its SHA-256 (so ``qtopo verify`` notices when one changed):
+    the scenario, sites, routes, demands, and the brownfield ``existing_links`` when given."""
+    roles = [("scenario", scen.path)] if scen.path else []
+    roles += [(k, scen.input_path(k)) for k in ("sites", "routes", "demands")]
+    if scen.inputs.get("existing_links"):
+        roles.append(("existing_links", scen.input_path("existing_links")))
+    files = [{"role": role, "path": str(Path(p).resolve()),
+              "sha256": sha256_file(p) if Path(p).is_file() else None} for role, p in roles]
     return {"files": files, "scenario": dict(scen.raw)}
 
 
@@ -180,6 +182,9 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
     T["build"] = time.perf_counter() - t
     say(f"build: Pyomo model ({T['build']:.2f} s)")
     opts = solver_options(scen)
+    if not opts["time_limit_s"]:
+        say("solve: no time limit (solver.time_limit_s = 0 means none): it runs to the MIP gap; Ctrl-C stops it "
+            "without writing anything")
     if cut is not None and opts["time_limit_s"]:  # the bound's seconds come out of the solver's time limit
         opts["time_limit_s"] = max(1.0, float(opts["time_limit_s"]) - T["cut_bound"])
     res, solver_log = _solve_with_log(model, opts, warmstart=start.warm(model))

@@ -334,10 +334,13 @@ def _solve_highspy(model, time_limit_s, mip_gap, threads, log_file, warmstart, s
         t0 = time.perf_counter()
         try:
             _run_highs(h)
-        finally:
-            if lpb is not None:  # wait for the LP (it has the same time limit) unless the MIP closed its gap
-                done = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-                options["lp_bound"] = lpb.finish(cancel=done)
+        except BaseException:  # interrupted (Ctrl-C, SIGTERM): stop the LP too, do not wait for it
+            if lpb is not None:
+                lpb.finish(cancel=True)
+            raise
+        if lpb is not None:  # wait for the LP (it has the same time limit) unless the MIP closed its gap
+            done = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+            options["lp_bound"] = lpb.finish(cancel=done)
         t_solve = time.perf_counter() - t0
     except KeyboardInterrupt:
         raise

@@ -346,13 +346,30 @@ def read_network(scen) -> tuple[FibreNetwork, pd.DataFrame]:
     (FibreNetwork, DataFrame)
         The network and the demands (``source``, ``target`` site ids, ``target_bps``).
     """
-    from .io import read_input_files
+    from .errors import InputError
+    from .io import read_input_files, read_routes, read_sites
 
-    sites, routes, demands = read_input_files(
-        scen.input_path("sites"), scen.input_path("routes"), scen.input_path("demands"),
-        sites_layer=scen.inputs.get("sites_layer") or None, routes_layer=scen.inputs.get("routes_layer") or None)
+    layers = {"sites_layer": scen.inputs.get("sites_layer") or None,
+              "routes_layer": scen.inputs.get("routes_layer") or None}
     nw = scen.network
-    net = build_fibre_network(routes, sites, route_factor=nw["route_factor"], node_tolerance_m=nw["node_tolerance_m"],
-                              snap_tolerance_m=nw["snap_tolerance_m"], hut_spacing_km=nw["hut_spacing_km"],
-                              sites_name=str(scen.input_path("sites").name))
-    return net, demands
+
+    def node(routes, sites):
+        return build_fibre_network(routes, sites, route_factor=nw["route_factor"],
+                                   node_tolerance_m=nw["node_tolerance_m"], snap_tolerance_m=nw["snap_tolerance_m"],
+                                   hut_spacing_km=nw["hut_spacing_km"], sites_name=str(scen.input_path("sites").name))
+
+    try:
+        sites, routes, demands = read_input_files(scen.input_path("sites"), scen.input_path("routes"),
+                                                  scen.input_path("demands"), **layers)
+    except InputError as e:
+        # a bad demands file must not hide that sites do not snap to the routes: when sites and routes are
+        # readable, node them too, so that every problem is reported at once
+        problems = list(e.problems)
+        try:
+            sites = read_sites(scen.input_path("sites"), layers["sites_layer"])
+            routes = read_routes(scen.input_path("routes"), layers["routes_layer"])
+            node(routes, sites)
+        except InputError as e2:
+            problems += [p for p in e2.problems if p not in problems]
+        raise InputError(problems, e.header) from None
+    return node(routes, sites), demands

@@ -1,7 +1,8 @@
 """The ``qtopo`` command line: the only package of qtopo that imports click.
 
 Exit codes: 0 plan found (optimal, or feasible with its gap reported), 2 infeasible (with a diagnosis),
-3 solver failure or time limit without a plan, 4 bad input, 5 plan failed verification, 130 interrupted.
+3 solver failure or time limit without a plan, 4 bad input, 5 plan failed verification, 130 interrupted
+(Ctrl-C), 143 terminated (SIGTERM); after 130 or 143 nothing was written and earlier outputs are intact.
 Errors are printed as messages, never as raw tracebacks (set ``QTOPO_DEBUG=1`` to see them).
 
 Every command is registered explicitly in :data:`COMMANDS` (name -> module, attribute, one-line help) and its
@@ -96,6 +97,9 @@ class QtopoGroup(click.Group):
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def main(verbose: int) -> None:
     """qtopo: plan QKD networks on real fibre (trusted nodes, relays, repeaters), verified."""
+    from ..signals import install
+
+    install()  # SIGTERM stops qtopo like Ctrl-C: temporary files removed, previous outputs intact (exit 143)
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     warnings.simplefilter("default")

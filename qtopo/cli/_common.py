@@ -9,6 +9,7 @@ import time
 import click
 
 EXIT_OK, EXIT_INFEASIBLE, EXIT_SOLVER, EXIT_INPUT, EXIT_VERIFY, EXIT_INTERRUPT = 0, 2, 3, 4, 5, 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 def _err(msg: str) -> None:
@@ -40,9 +41,13 @@ def guarded(fn):
         except QtopoError as e:
             _err(f"error: {e}")
             sys.exit(EXIT_INPUT)
-        except KeyboardInterrupt:
-            _err("interrupted: previous outputs were left as they were")
-            sys.exit(EXIT_INTERRUPT)
+        except KeyboardInterrupt as e:
+            from ..signals import Terminated
+
+            term = isinstance(e, Terminated)
+            _err(f"{'terminated (SIGTERM)' if term else 'interrupted'}: nothing was written; previous outputs "
+                 "were left as they were")
+            sys.exit(EXIT_TERMINATED if term else EXIT_INTERRUPT)
         except MemoryError:
             _err("error: out of memory: reduce the instance (hut spacing, candidates) or use a larger machine")
             sys.exit(EXIT_SOLVER)

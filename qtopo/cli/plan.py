@@ -23,7 +23,7 @@ def _overrides(time_limit, mip_gap, threads) -> dict:
 @click.command("plan")
 @click.argument("scenario", type=click.Path(dir_okay=True))
 @click.option("--out", "out_dir", required=True, type=click.Path(), help="Output directory (written atomically).")
-@click.option("--time-limit", type=float, default=None, help="Solver time limit in seconds.")
+@click.option("--time-limit", type=float, default=None, help="Solver time limit in seconds (0: no limit).")
 @click.option("--mip-gap", type=float, default=None, help="Relative MIP gap at which to stop.")
 @click.option("--threads", type=int, default=None, help="Solver threads.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",

@@ -26,7 +26,7 @@ def _graph_from_scenario(path):
         if u != v:
             G.add_edge(u, v, length_km=float(L))  # parallel segments: the shortest wins (added last)
     ends = sorted(set(demands.source.map(net.site_node)) | set(demands.target.map(net.site_node)))
-    return G, ends
+    return G, ends, float(scen.network["route_factor"])
 
 
 def plan_repeaters_from(network: str, end_nodes=None, L_max_km=None, N_max=None, D=4, K=1, route_factor=1.0,
@@ -40,7 +40,11 @@ def plan_repeaters_from(network: str, end_nodes=None, L_max_km=None, N_max=None,
     from ..repeaters import fibre_graph_from_graphml, plan_repeaters, verify_repeater_plan
 
     if p.suffix == ".toml":
-        G, ends = _graph_from_scenario(p)
+        if route_factor != 1.0:
+            raise InputError([f"--route-factor {route_factor:g}: a scenario's lengths use its own "
+                              "[network] route_factor (and surveyed length_km); set it there"], "repeater mode")
+        # the lengths are the scenario's (route_factor and surveyed length_km): record the factor they used
+        G, ends, route_factor = _graph_from_scenario(p)
     else:
         G = fibre_graph_from_graphml(p)
         for _, _, d in G.edges(data=True):
@@ -111,6 +115,9 @@ def repeaters_command(network, out_dir, end_nodes, l_max_km, n_max, D, K, route_
     from ..errors import VerificationError
     from ..atomic import atomic_output_dir, write_json_atomic
 
+    from ..atomic import check_output_dir
+
+    check_output_dir(out_dir)  # a bad --out fails now, not after the solve
     ends = [e.strip() for e in end_nodes.split(",") if e.strip()] if end_nodes else None
     res = plan_repeaters_from(network, ends, l_max_km, n_max, D, K, route_factor, rate_target_bps,
                               fidelity_target, time_limit, threads)

@@ -154,12 +154,17 @@ def write_project(sites, routes, demands, out_dir, *, route_factor: float = DEFA
     from qtopo.io import write_gpkg
     from qtopo.io import VECTOR_FORMATS, write_vector
 
+    from qtopo.atomic import check_output_dir, write_marker
+
     out = Path(out_dir)
     probs = []
-    if out.exists() and not out.is_dir():
-        probs.append(Problem(str(out), "exists and is not a folder", "choose another --out"))
-    elif out.exists() and any(out.iterdir()) and not overwrite:
+    if out.is_dir() and not out.is_symlink() and any(out.iterdir()) and not overwrite:
         probs.append(Problem(str(out), "folder exists and is not empty", "choose another --out or overwrite"))
+    else:
+        try:  # --overwrite replaces only a folder qtopo wrote (its marker), never the user's own folder
+            check_output_dir(out)
+        except InputError as e:
+            probs += e.problems
     if vector_format not in ("gpkg", "parquet", "fgb"):
         probs.append(Problem("vector_format", f"unknown format {vector_format!r}", "use gpkg, parquet or fgb"))
     if "id" not in sites.columns or not sites["id"].is_unique:
@@ -178,7 +183,7 @@ def write_project(sites, routes, demands, out_dir, *, route_factor: float = DEFA
         raise InputError(probs, "cannot write project")
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)                             # mkdtemp makes 0700; use normal folder mode
@@ -196,8 +201,9 @@ def write_project(sites, routes, demands, out_dir, *, route_factor: float = DEFA
         (tmp / "scenario.toml").write_text(
             scenario_toml(name or out.name, description, route_factor=route_factor,
                           header=scenario_header, **scenario_kw), encoding="utf-8")
+        write_marker(tmp)
         if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-{os.getpid()}-", dir=out.parent))
             os.replace(out, old / "x")
             try:
                 os.replace(tmp, out)

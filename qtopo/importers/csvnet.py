@@ -138,7 +138,7 @@ def read_csv_network(nodes_path: str | Path, links_path: str | Path, *, datacent
                   f"link endpoints must be ids in {npath.name}")
     if lcol:
         raw = links[lcol].to_numpy()
-        bad = (raw != "") & ~(length > 0)
+        bad = (raw != "") & ~(np.isfinite(length) & (length > 0))  # inf too: the scenario would refuse it
         for i in np.flatnonzero(bad):
             probs.add(f"{lpath.name}, line {lline[i]}", f"length_km {raw[i]!r} is not a positive number",
                       "give the surveyed fibre length in km, or leave the cell empty")
