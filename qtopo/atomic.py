@@ -28,12 +28,15 @@ def safe_child(out_dir: Path, name: str) -> Path:
 #: File marking a directory written by :func:`atomic_output_dir` (so a later run may replace it). It lists the
 #: files qtopo wrote; only a folder holding this marker, and nothing qtopo did not write, may be replaced.
 OUTPUT_MARKER = ".qtopo-output"
+#: The same for a scenario folder written by ``qtopo import`` (authorises ``--overwrite`` only; never an --out of
+#: ``qtopo plan``, which must not replace a scenario's inputs).
+IMPORT_MARKER = ".qtopo-import"
 _MARKER_HEAD = "Written by qtopo. The next run with this --out replaces this whole directory.\nfiles:\n"
 
 
-def _marker_files(d: Path) -> set[str] | None:
+def _marker_files(d: Path, marker: str = OUTPUT_MARKER) -> set[str] | None:
     """The names the marker in ``d`` lists (None: no marker; an empty set: a marker without a list)."""
-    m = d / OUTPUT_MARKER
+    m = d / marker
     if m.is_symlink() or not m.is_file():
         return None
     try:
@@ -45,17 +48,17 @@ def _marker_files(d: Path) -> set[str] | None:
     return {ln.strip() for ln in text.split("files:\n", 1)[1].splitlines() if ln.strip()}
 
 
-def _foreign_entries(d: Path) -> list[str] | None:
+def _foreign_entries(d: Path, marker: str = OUTPUT_MARKER) -> list[str] | None:
     """Entries of ``d`` that qtopo did not write (None: ``d`` is not a qtopo output folder at all)."""
     entries = sorted(p.name for p in d.iterdir())
     if not entries:
         return []
-    listed = _marker_files(d)
+    listed = _marker_files(d, marker)
     if listed is None:
         return None
     if not listed:  # a marker from before the file list: the whole folder was qtopo's
         return []
-    return [n for n in entries if n != OUTPUT_MARKER and n.split("/")[0] not in listed]
+    return [n for n in entries if n != marker and n not in listed]
 
 
 def _replaceable_output_dir(d: Path) -> bool:
@@ -107,7 +110,7 @@ def _problem(out_dir, what: str, fix: str = "choose another --out") -> InputErro
     return InputError([Problem(str(out_dir), what, fix)], "cannot write output")
 
 
-def check_output_dir(out_dir: str | Path, clean: bool = True) -> None:
+def check_output_dir(out_dir: str | Path, clean: bool = True, marker: str = OUTPUT_MARKER) -> None:
     """Raise :class:`InputError` unless ``out_dir`` may be (re)written by :func:`atomic_output_dir`.
 
     Checks everything that would fail later, so that a bad ``--out`` fails in a second, before any work: an
@@ -145,12 +148,12 @@ def check_output_dir(out_dir: str | Path, clean: bool = True) -> None:
         if absolute.parent.exists() and os.stat(out_dir).st_dev != os.stat(absolute.parent).st_dev:
             raise _problem(out_dir, "is a mount point (another file system than its parent): it cannot be "
                            "replaced atomically", "use a folder inside it as --out")
-        foreign = _foreign_entries(out_dir)
+        foreign = _foreign_entries(out_dir, marker)
         if foreign is None:
             # e.g. --out pointing at the scenario's own folder, or at ".": replacing it would delete the inputs
             found = sorted(p.name for p in itertools.islice(out_dir.iterdir(), 5))
             raise _problem(out_dir, f"exists, is not empty and is not a qtopo output directory (it holds "
-                           f"{', '.join(found)}{', ...' if len(found) == 5 else ''} but no {OUTPUT_MARKER} marker); "
+                           f"{', '.join(found)}{', ...' if len(found) == 5 else ''} but no {marker} marker); "
                            "writing there would replace, i.e. delete, its contents",
                            "choose a new or empty directory for --out")
         if foreign:
@@ -161,10 +164,10 @@ def check_output_dir(out_dir: str | Path, clean: bool = True) -> None:
         clean_stale_temps(out_dir)
 
 
-def write_marker(folder: Path) -> None:
-    """Write :data:`OUTPUT_MARKER` into ``folder``, listing what is in it now."""
-    names = sorted(p.name for p in Path(folder).iterdir() if p.name != OUTPUT_MARKER)
-    (Path(folder) / OUTPUT_MARKER).write_text(_MARKER_HEAD + "".join(f"{n}\n" for n in names), encoding="utf-8")
+def write_marker(folder: Path, marker: str = OUTPUT_MARKER) -> None:
+    """Write ``marker`` (:data:`OUTPUT_MARKER`) into ``folder``, listing what is in it now."""
+    names = sorted(p.name for p in Path(folder).iterdir() if p.name != marker)
+    (Path(folder) / marker).write_text(_MARKER_HEAD + "".join(f"{n}\n" for n in names), encoding="utf-8")
 
 
 @contextlib.contextmanager

@@ -270,7 +270,8 @@ def test_write_project(tmp_path):
     sites, routes, _ = read_zoo(DATA / "zoo" / "Abilene.graphml", datacenters=["new-york", "chicago"])
     dem = pd.DataFrame({"source": ["new-york"], "target": ["chicago"], "target_bps": [5e3]})
     out = write_project(sites, routes, dem, tmp_path / "proj", route_factor=1.4, name="abilene")
-    assert sorted(p.name for p in out.iterdir()) == ["demands.csv", "routes.gpkg", "scenario.toml", "sites.gpkg"]
+    assert sorted(p.name for p in out.iterdir()) == [".qtopo-import", "demands.csv", "routes.gpkg", "scenario.toml",
+                                                     "sites.gpkg"]  # the marker authorises --overwrite
     assert [p.name for p in tmp_path.iterdir()] == ["proj"]      # no temporary folder left behind
     sc = tomllib.loads((out / "scenario.toml").read_text())
     assert sc["network"]["route_factor"] == 1.4 and sc["scenario"]["name"] == "abilene"
@@ -352,7 +353,7 @@ def _load_build_module():
 def test_build_data_is_reproducible(tmp_path):
     mod = _load_build_module()
     mod.build_all(SHARED, tmp_path)
-    files = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    files = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file() and p.name != ".qtopo-import")
     assert files, "build produced nothing"
     for rel in files:
         new, old = tmp_path / rel, DATA / rel

@@ -45,8 +45,8 @@ def guarded(fn):
             from ..signals import Terminated
 
             term = isinstance(e, Terminated)
-            _err(f"{'terminated (SIGTERM)' if term else 'interrupted'}: nothing was written; previous outputs "
-                 "were left as they were")
+            _err(f"{'terminated (SIGTERM)' if term else 'interrupted'}: previous outputs were left as they were; "
+                 "nothing was written")
             sys.exit(EXIT_TERMINATED if term else EXIT_INTERRUPT)
         except MemoryError:
             _err("error: out of memory: reduce the instance (hut spacing, candidates) or use a larger machine")

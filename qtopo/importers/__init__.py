@@ -154,7 +154,7 @@ def write_project(sites, routes, demands, out_dir, *, route_factor: float = DEFA
     from qtopo.io import write_gpkg
     from qtopo.io import VECTOR_FORMATS, write_vector
 
-    from qtopo.atomic import check_output_dir, write_marker
+    from qtopo.atomic import IMPORT_MARKER, check_output_dir, write_marker
 
     out = Path(out_dir)
     probs = []
@@ -162,7 +162,7 @@ def write_project(sites, routes, demands, out_dir, *, route_factor: float = DEFA
         probs.append(Problem(str(out), "folder exists and is not empty", "choose another --out or overwrite"))
     else:
         try:  # --overwrite replaces only a folder qtopo wrote (its marker), never the user's own folder
-            check_output_dir(out)
+            check_output_dir(out, marker=IMPORT_MARKER)
         except InputError as e:
             probs += e.problems
     if vector_format not in ("gpkg", "parquet", "fgb"):
@@ -201,7 +201,7 @@ def write_project(sites, routes, demands, out_dir, *, route_factor: float = DEFA
         (tmp / "scenario.toml").write_text(
             scenario_toml(name or out.name, description, route_factor=route_factor,
                           header=scenario_header, **scenario_kw), encoding="utf-8")
-        write_marker(tmp)
+        write_marker(tmp, IMPORT_MARKER)
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-{os.getpid()}-", dir=out.parent))
             os.replace(out, old / "x")
