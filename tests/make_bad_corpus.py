@@ -742,6 +742,135 @@ def _(b: Base):
 
 
 # ----------------------------------------------------------------------------------------------------------
+# issue 15: silent acceptance, internal errors and misleading messages found by an adversarial pass
+# ----------------------------------------------------------------------------------------------------------
+def _existing(b: Base, text: str) -> None:
+    b.set("inputs", "existing_links", '"existing.csv"')
+    b.after.append(lambda folder: (folder / "existing.csv").write_text(text, encoding="utf-8"))
+
+
+@case("demand_excluded_node_misspelt", 4, "excluded_nodes names a site that does not exist (typo): it would exclude "
+      "nothing", "excluded_nodes names 'brav', which is not a site or fibre node id", "did you mean 'bravo'")
+def _(b: Base):
+    b.demands = "source,target,target_bps,excluded_nodes\nalpha,charlie,1000,brav\nalpha,bravo,500,\n"
+
+
+@case("demand_column_near_miss", 4, "a k_route column (typo of k_routes) would be ignored",
+      "unknown column 'k_route' (did you mean 'k_routes'?)")
+def _(b: Base):
+    b.demands = "source,target,target_bps,k_route\nalpha,charlie,1000,2\nalpha,bravo,500,1\n"
+
+
+@case("route_length_km_absurd", 4, "length_km 0.001 on a route whose drawn geodesic length is ~34 km (metres?)",
+      "length_km 0.001 is less than a tenth of the route's drawn geodesic length", "(the geodesic length is a lower bound)")
+def _(b: Base):
+    b.route("r1")["properties"]["length_km"] = 0.001
+
+
+@case("scenario_log_file_is_plan_json", 4, "log_file = plan.json would overwrite the plan with the solver log",
+      "log_file = 'plan.json' is not a log file name")
+def _(b: Base):
+    b.set("solver", "log_file", '"plan.json"')
+
+
+@case("scenario_log_file_is_a_directory", 4, "log_file = './' names a directory (was an internal error)",
+      "log_file = './' is not a log file name")
+def _(b: Base):
+    b.set("solver", "log_file", '"./"')
+
+
+@case("sites_ids_differ_by_case", 4, "site ids 'alpha' and 'Alpha' name one place twice",
+      "differ only by letter case")
+def _(b: Base):
+    b.sites.append(feature({"id": "Alpha", "kind": "pop"}, point([5.2, 52.0])))
+
+
+@case("sites_ids_differ_by_unicode_form", 4, "'zürich' composed (NFC) and decomposed (NFD) are one id",
+      "duplicate site id 'zürich'", "differ only in Unicode normal form")
+def _(b: Base):
+    import unicodedata
+
+    b.sites.append(feature({"id": unicodedata.normalize("NFC", "zürich"), "kind": "pop"}, point([5.2, 52.0])))
+    b.sites.append(feature({"id": unicodedata.normalize("NFD", "zürich"), "kind": "pop"}, point([5.3, 52.0])))
+
+
+@case("costs_absurd", 4, "a node costing 1e300 EUR (every other cost vanishes in the solver's tolerances)",
+      "'trusted_node_eur' = 1e+300 is above its plausible maximum 1e+10")
+def _(b: Base):
+    b.set("costs", "trusted_node_eur", "1e300")
+
+
+@case("demand_target_absurdly_small", 4, "a target of 1e-300 bit/s",
+      "target_bps 1e-300 is below 0.001 bit/s")
+def _(b: Base):
+    b.demands = b.demands.replace("bravo,500", "bravo,1e-300")
+
+
+@case("existing_pairs_above_max", 4, "brownfield pairs above the device's max_pairs_per_link",
+      "pairs 9 is above max_pairs_per_link = 4 of device 'apd'")
+def _(b: Base):
+    _existing(b, "from,to,device,pairs\nalpha,bravo,apd,9\n")
+
+
+@case("existing_pairs_inf", 4, "brownfield pairs = inf (was an internal error)",
+      "pairs inf must be a whole number >= 1")
+def _(b: Base):
+    _existing(b, "from,to,device,pairs\nalpha,bravo,apd,inf\n")
+
+
+@case("existing_duplicate_rows", 4, "one hop and device listed twice (once in each direction)",
+      "hop bravo-alpha with device 'apd' is listed again (first on line 2)")
+def _(b: Base):
+    _existing(b, "from,to,device,pairs\nalpha,bravo,apd,1\nbravo,alpha,apd,1\n")
+
+
+@case("existing_links_semicolon_separated", 4, "brownfield table saved with ';' as separator",
+      "looks semicolon-separated")
+def _(b: Base):
+    _existing(b, "from;to;device;pairs\nalpha;bravo;apd;1\n")
+
+
+@case("network_node_tolerance_at_max", 4, "node_tolerance_m at its allowed maximum merges every route into a loop "
+      "(was an internal error)", "merges both ends of every route into one node")
+def _(b: Base):
+    b.set("network", "node_tolerance_m", "100000.0")
+
+
+@case("sites_geojson_utf16", 4, "sites GeoJSON saved as UTF-16 (GDAL: 'not recognized as a supported format')",
+      "it is encoded as UTF-16 (little-endian, with byte-order mark); GeoJSON must be UTF-8")
+def _(b: Base):
+    b.write_sites = False
+    b.after.append(lambda folder: (folder / "sites.geojson").write_text(_fc(b.sites, None), encoding="utf-16"))
+
+
+@case("demands_utf16", 4, "demands CSV saved as 'Unicode text' (UTF-16)",
+      "the demands file is encoded as UTF-16", "save the file as UTF-8")
+def _(b: Base):
+    b.write_demands = False
+    b.after.append(lambda folder: (folder / "demands.csv").write_text(b.demands, encoding="utf-16"))
+
+
+@case("demand_country_name_for_iso_code", 4, "allowed_countries holds a country name, not its ISO code",
+      "'Netherlands' is a country name, not an ISO 3166-1 alpha-2 code: use the ISO code NL")
+def _(b: Base):
+    b.demands = "source,target,target_bps,allowed_countries\nalpha,charlie,1000,Netherlands\nalpha,bravo,500,\n"
+
+
+@case("sites_country_name_for_iso_code", 4, "a site's country column holds a name, not its ISO code",
+      "country 'the Netherlands' is not an ISO 3166-1 alpha-2 country code")
+def _(b: Base):
+    b.site("bravo")["properties"]["country"] = "the Netherlands"
+
+
+@case("infeasible_span_beyond_reach", 2, "a 190 km span without a candidate: the message gives the span's total "
+      "loss with its connectors, the number compared with the reach",
+      "dB fibre + 1 dB connectors), beyond the best device's reach of")
+def _(b: Base):
+    b.site("charlie")["geometry"]["coordinates"] = [5.5, 53.7]
+    b.route("r2")["geometry"]["coordinates"] = [[5.5, 52.0], [5.5, 53.7]]
+
+
+# ----------------------------------------------------------------------------------------------------------
 def write_case(name: str, folder: Path) -> None:
     exit_code, what, fragments, fn = CASES[name]
     b = Base()
