@@ -406,7 +406,7 @@ def read_sites(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
     gdf["id"] = gdf["id"].map(normalize_id)
     if "kind" not in gdf.columns:
         gdf["kind"] = "site"
-    gdf["kind"] = gdf["kind"].fillna("site").astype(str)
+    gdf["kind"] = gdf["kind"].astype(object).fillna("site").astype(str)
     if "name" not in gdf.columns:
         gdf["name"] = gdf["id"]
     return gdf

@@ -115,8 +115,8 @@ def parse_requirements(demands: pd.DataFrame, where: str = "demands") -> pd.Data
             col.add(line, f"allowed_countries: {c}", "write ISO codes separated by ';', e.g. NL;BE")
     col.raise_if_any()
     d["k_routes"] = pd.to_numeric(d["k_routes"]).fillna(1).astype(int)
-    d["disjoint"] = d["disjoint"].fillna("node").astype(str).str.strip()
-    d["protection"] = d["protection"].fillna("1+1").astype(str).str.strip()
+    d["disjoint"] = d["disjoint"].astype(object).fillna("node").astype(str).str.strip()
+    d["protection"] = d["protection"].astype(object).fillna("1+1").astype(str).str.strip()
     d["max_trusted_nodes"] = pd.to_numeric(d["max_trusted_nodes"], errors="coerce")
     d["weight"] = pd.to_numeric(d["weight"]).astype(float)
     for c in ("allowed_countries", "excluded_nodes", "excluded_operators"):
