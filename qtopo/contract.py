@@ -401,7 +401,7 @@ def _convert(tp, v):
     if origin is dict:
         return {k: _convert(args[1], x) for k, x in v.items()}
     if dataclasses.is_dataclass(tp):
-        return from_jsonable(tp, v)
+        return v if isinstance(v, tp) else from_jsonable(tp, v)
     if tp is float:
         return float(v)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
@@ -418,6 +418,16 @@ def from_jsonable(cls, data: dict):
         if name in data:
             kw[f.name] = _convert(hints[f.name], data[name])
     return cls(**kw)
+
+
+def set_fields(obj, values: dict):
+    """Set dataclass fields of ``obj`` by name from plain or typed values (plain dicts become dataclasses)."""
+    hints = _hints(type(obj))
+    for k, v in values.items():
+        if k not in hints:
+            raise TypeError(f"{type(obj).__name__} has no field {k!r}")
+        setattr(obj, k, _convert(hints[k], v))
+    return obj
 
 
 # ------------------------------------------------------------------------------------------------------------

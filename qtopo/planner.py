@@ -196,7 +196,7 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
         if sol is None:
             say(f"heuristic: no start plan ({T['heuristic']:.2f} s)")
         else:
-            extra["heuristic_cost"] = sol.cost
+            extra["heuristic_cost_eur"] = float(sol.cost)
             n0 = len(inputs.hop_devices)
             pruned = prune_by_bound(inputs, sol.cost)
             if len(pruned.hop_devices) < n0:
@@ -250,7 +250,7 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
         p = assemble_plan(_plan_header(inputs, res, scen), inputs, scen, y_open=sol.open_nodes, pairs=sol.pairs,
                           routes=sol.routes, relay_open={r for r in sol.relays if not isinstance(r, tuple)},
                           repeater_open={r[1] for r in sol.relays if isinstance(r, tuple)}, extra=extra)
-        p.data["source"] = "heuristic"
+        p.source = "heuristic"
         p.solver_log = solver_log
         return _finish(p, scen, net, T, t0, say, out_dir, write_outputs)
     if res.status is Status.INFEASIBLE:
@@ -265,7 +265,7 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
                                                   "reach and shared-risk groups are counted" if special else "")})
     t = time.perf_counter()
     p = extract_plan(model, inputs, res, scen, extra=extra)
-    p.data["source"] = "milp"
+    p.source = "milp"
     p.solver_log = solver_log
     T["extract"] = time.perf_counter() - t
     return _finish(p, scen, net, T, t0, say, out_dir, write_outputs)
@@ -275,7 +275,7 @@ def _finish(p, scen, net, T, t0, say, out_dir, write_outputs):
     """Verify, then write: a plan that fails verification is never written."""
     if not p.has_plan:
         T["total"] = time.perf_counter() - t0
-        p.data["timings_s"] = T
+        p.timings_s = T
         if out_dir is not None and write_outputs:
             write_plan(p, out_dir, scen, net)
         return p
@@ -283,16 +283,16 @@ def _finish(p, scen, net, T, t0, say, out_dir, write_outputs):
         from .rollout import schedule_rollout
 
         t = time.perf_counter()
-        p.data["rollout"] = schedule_rollout(p, scen.rollout["budgets_eur"], scen.rollout["first_year"],
+        p.rollout = schedule_rollout(p, scen.rollout["budgets_eur"], scen.rollout["first_year"],
                                              threads=scen.solver["threads"])
         T["rollout"] = time.perf_counter() - t
-        say(f"rollout: {len(p.data['rollout']['stages'])} yearly stages ({T['rollout']:.2f} s)")
+        say(f"rollout: {len(p.rollout.stages)} yearly stages ({T['rollout']:.2f} s)")
     t = time.perf_counter()
     rep = verify(p, scen, network=net)
     T["verify"] = time.perf_counter() - t
     T["total"] = time.perf_counter() - t0
-    p.data["timings_s"] = T
-    p.data["verification"] = rep.to_dict()
+    p.timings_s = T
+    p.verification = rep.record()
     if not rep.ok:
         raise VerificationError(rep.violations)
     say(f"verify: {rep.checks} checks passed ({T['verify']:.2f} s)")
@@ -309,7 +309,7 @@ def write_plan(p: Plan, out_dir, scen: Scenario, net=None) -> Path:
         if getattr(p, "solver_log", None):
             from .io import safe_child
 
-            name = p.data.get("solver_log_file") or "highs.log"
+            name = p.solver_log_file or "highs.log"
             target = safe_child(tmp, name)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(p.solver_log, encoding="utf-8")

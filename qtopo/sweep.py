@@ -549,43 +549,50 @@ def _modified_demands(src: Path, dst: Path, overrides: Mapping[str, Any]) -> Pat
     return dst
 
 
-def summarise_plan(data: Mapping[str, Any]) -> dict:
-    """The numbers of one plan (``plan.data``) that a sweep table needs."""
+def summarise_plan(plan) -> dict:
+    """The numbers of one plan that a sweep table needs (``cost_eur`` and the achieved ``gap`` as in plan.json).
+
+    Parameters
+    ----------
+    plan : qtopo.contract.Plan or dict
+        A dict is ``plan.json`` content (migrated and validated).
+    """
+    from .contract import Plan
+
+    data = plan if isinstance(plan, Plan) else Plan.from_dict(plan, source="plan")
     out: dict[str, Any] = {
-        "status": data.get("status"), "termination": data.get("termination"),
-        "objective_cost": data.get("objective_cost"), "mip_gap": data.get("mip_gap"),
-        "best_bound": data.get("best_bound"),
+        "status": data.status.value, "termination": data.termination,
+        "cost_eur": data.cost_eur, "gap": data.gap, "best_bound": data.best_bound,
     }
-    dem = data.get("demands") or []
-    tgt = [float(d.get("target_bps") or 0.0) for d in dem]
-    dlv = [float(d.get("delivered_bps") or 0.0) for d in dem]
+    dem = data.demands
+    tgt = [d.target_bps for d in dem]
+    dlv = [d.delivered_bps for d in dem]
     out["n_demands"] = len(dem)
     out["target_total_bps"] = sum(tgt)
-    out["delivered_total_bps"] = sum(dlv) if data.get("links") else 0.0
+    out["delivered_total_bps"] = sum(dlv) if data.links else 0.0
     margins = [(v - t) / t for v, t in zip(dlv, tgt) if t > 0]
-    out["min_rate_margin"] = min(margins) if margins and data.get("links") else None
-    nodes = data.get("nodes") or []
-    links = data.get("links") or []
+    out["min_rate_margin"] = min(margins) if margins and data.links else None
+    nodes = data.nodes
+    links = data.links
     out["n_trusted_nodes"] = len(nodes)
-    out["n_intermediate_nodes"] = sum(1 for n in nodes if n.get("kind") != "site")
+    out["n_intermediate_nodes"] = sum(1 for n in nodes if n.kind != "site")
     out["n_links"] = len(links)
     pairs: dict[str, int] = {}
     for L in links:
-        pairs[str(L.get("device"))] = pairs.get(str(L.get("device")), 0) + int(L.get("device_pairs") or 0)
+        pairs[L.device] = pairs.get(L.device, 0) + L.device_pairs
     out["device_pairs"] = sum(pairs.values())
     out["device_pairs_by_type"] = dict(sorted(pairs.items()))
-    cb = data.get("cost_breakdown") or {}
-    out["cost_nodes_eur"] = cb.get("nodes_eur")
-    out["cost_device_pairs_eur"] = cb.get("device_pairs_eur")
-    out["cost_devices_and_fibre_eur"] = cb.get("devices_and_fibre_eur")
-    T = data.get("timings_s") or {}
+    cb = data.cost_breakdown
+    out["cost_nodes_eur"] = cb.nodes_eur if cb else None
+    out["cost_device_pairs_eur"] = cb.device_pairs_eur if cb else None
+    out["cost_devices_and_fibre_eur"] = cb.devices_and_fibre_eur if cb else None
+    T = data.timings_s
     out["time_total_s"] = T.get("total")
     out["time_solve_s"] = T.get("solve")
-    ver = data.get("verification")
-    out["verification_ok"] = bool(ver.get("ok")) if isinstance(ver, Mapping) else None
-    diag = data.get("diagnosis") or []
+    out["verification_ok"] = data.verification.ok if data.verification is not None else None
+    diag = data.diagnosis
     if diag:
-        out["diagnosis"] = "; ".join(f"{d.get('source')}-{d.get('target')}: {d.get('reason')}" for d in diag[:5]) + \
+        out["diagnosis"] = "; ".join(f"{d.source}-{d.target}: {d.reason}" for d in diag[:5]) + \
             (f"; and {len(diag) - 5} more" if len(diag) > 5 else "")
     return out
 
@@ -650,11 +657,10 @@ def run_scenario(task: Mapping[str, Any]) -> dict:
                 ov["inputs.demands"] = str(_modified_demands(scen.input_path("demands"), dst, dov).resolve())
                 scen = load_scenario(task["scenario"], ov)
             plan_obj = _plan(scen, None, write_outputs=False)
-            summary.update(summarise_plan(plan_obj.data))
+            summary.update(summarise_plan(plan_obj))
             summary["error"] = None
             if summary.get("status") == "error":  # the solver itself failed: say how
-                sol = plan_obj.data.get("solver") or {}
-                summary["error"] = f"solver: {plan_obj.data.get('termination')}: {sol.get('message') or ''}".strip()
+                summary["error"] = f"solver: {plan_obj.termination}: {plan_obj.solver.message}".strip()
             if task.get("failures", True) and plan_obj.has_plan:
                 summary.update(summarise_failures(plan_obj, scen))
     except Exception as e:  # any failure of this scenario is a result, not a crash of the sweep
@@ -964,7 +970,7 @@ def run_sweep(spec: SweepSpec | str | Path, out_dir: str | Path, scheduler=None,
 # ---------------------------------------------------------------------------------------------------------
 # Collecting results
 # ---------------------------------------------------------------------------------------------------------
-_FIRST = ["id", "label", "status", "objective_cost", "mip_gap", "best_bound"]
+_FIRST = ["id", "label", "status", "cost_eur", "gap", "best_bound"]
 _LAST = ["delivered_total_bps", "target_total_bps", "min_rate_margin", "survivability", "demands_surviving_all",
          "availability_min", "n_demands",
          "n_trusted_nodes", "n_intermediate_nodes", "n_links", "device_pairs", "cost_nodes_eur",
@@ -1067,7 +1073,7 @@ def write_results(df, out_dir: str | Path) -> dict[str, Path]:
     return paths
 
 
-def pareto_front(df, cost: str = "objective_cost", benefit: str = "delivered_total_bps"):
+def pareto_front(df, cost: str = "cost_eur", benefit: str = "delivered_total_bps"):
     """Boolean Series: rows with a plan that no other row beats (cost no higher and benefit no lower, one of
     them strictly). Rows without a plan (status not optimal/feasible) or with missing values are never on it."""
     import numpy as np
@@ -1112,7 +1118,7 @@ def pareto_plot(df, path: str | Path | None = None, ax=None):
         if len(df) and has.any():
             sub = df[has]
             x = pd.to_numeric(sub[col], errors="coerce")
-            y = pd.to_numeric(sub["objective_cost"], errors="coerce") / 1e6
+            y = pd.to_numeric(sub["cost_eur"], errors="coerce") / 1e6
             opt = sub["status"] == "optimal"
             a.scatter(x[opt], y[opt], s=28, color="#4c72b0", alpha=0.7, label="optimal (within gap)")
             if (~opt).any():
