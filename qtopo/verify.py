@@ -618,18 +618,26 @@ def check_costs(c: _Check) -> None:
 
 def check_rollout(c: _Check) -> None:
     """A staged rollout: spending within cumulative budgets; a demand served only once all it needs is built."""
-    ro = c.plan.rollout
-    if ro is None or not ro.stages:
+    if c.plan.rollout is None or not c.plan.rollout.stages:
         return
     c.checks += 1
-    cost = {("node", n.kind, n.id): n.cost_eur for n in c.plan.nodes}
-    cost.update({("link", "link", L.id): L.cost_eur for L in c.plan.links})
-    kind_of = {n.id: n.kind for n in c.plan.nodes if n.kind in ("site", "trusted")}
+    c.V += rollout_violations(c.plan)
+
+
+def rollout_violations(plan: Plan) -> list[str]:
+    """Violations of a plan's staged rollout (recomputed from the plan's nodes, links and routes)."""
+    ro = plan.rollout
+    if ro is None:
+        return []
+    V: list[str] = []
+    cost = {("node", n.kind, n.id): n.cost_eur for n in plan.nodes}
+    cost.update({("link", "link", L.id): L.cost_eur for L in plan.links})
+    kind_of = {n.id: n.kind for n in plan.nodes if n.kind in ("site", "trusted")}
     by_hop: dict = {}
-    for L in c.plan.links:
+    for L in plan.links:
         by_hop.setdefault(frozenset((L.from_node, L.to_node)), []).append(L)
     need = {}
-    for d in c.plan.demands:
+    for d in plan.demands:
         req = set()
         for rt in d.routes:
             req |= {("node", kind_of.get(x, "trusted"), x) for x in rt.nodes}
@@ -645,12 +653,13 @@ def check_rollout(c: _Check) -> None:
         built |= {k for k in cost if k[0] == "node" and k[1] != "relay" and k[2] in set(st.nodes)}
         spend = sum(cost.get(e, 0.0) for e in built)
         if spend > st.cumulative_budget_eur * (1 + 1e-9) + 1e-6:
-            c.violation(f"rollout {st.year}: built elements cost {spend:,.0f} EUR, above the cumulative budget "
-                        f"{st.cumulative_budget_eur:,.0f} EUR")
+            V.append(f"rollout {st.year}: built elements cost {spend:,.0f} EUR, above the cumulative budget "
+                     f"{st.cumulative_budget_eur:,.0f} EUR")
         for dname in st.demands_served:
             if dname not in need:
-                c.violation(f"rollout {st.year}: {dname} counted as served but is not a demand of the plan")
+                V.append(f"rollout {st.year}: {dname} counted as served but is not a demand of the plan")
                 continue
             missing = sorted(f"{k[1]}:{k[2]}" for k in need[dname] - built)
             if missing:
-                c.violation(f"rollout {st.year}: {dname} counted as served but {missing[:3]} not built yet")
+                V.append(f"rollout {st.year}: {dname} counted as served but {missing[:3]} not built yet")
+    return V
