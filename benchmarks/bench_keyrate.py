@@ -90,7 +90,7 @@ def run(out_path=None, *, n: int = 1_000_000, repeats: int = 5, all_presets: boo
     dict
         ``{"results": [...], "target_spans_per_s": 1e7, "all_asymptotic_meet_target": bool, ...}``.
     """
-    from qtopo.cli_rates import DEFAULT_PRESET
+    from qtopo.cli.rates import DEFAULT_PRESET
     from qtopo.keyrate import get_device, list_presets
 
     rng = np.random.default_rng(seed)

@@ -14,20 +14,65 @@ or all at once: ``qtopo.plan("data/surfnet/scenario.toml", out_dir="out")``.
 """
 __version__ = "0.1.0"
 
-from .candidates import PlanningInputs, build_inputs
-from .errors import InputError, QtopoError, SolverError, ValidityWarning, VerificationError
-from .io import read_demands, read_routes, read_sites
-from .model import build_model
-from .plan import Plan, extract_plan
-from .planner import plan, read_network, solver_options, write_plan
-from .scenario import Scenario, load_scenario, scenario_from_dict
-from .solve import SolveResult, Status, solve
-from .topology import FibreNetwork, build_fibre_network
-from .verify import VerificationReport, verify
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "PlanningInputs", "build_inputs", "InputError", "QtopoError", "SolverError", "ValidityWarning",
-    "VerificationError", "read_demands", "read_routes", "read_sites", "build_model", "Plan", "extract_plan",
-    "plan", "read_network", "solver_options", "write_plan", "Scenario", "load_scenario", "scenario_from_dict",
-    "SolveResult", "Status", "solve", "FibreNetwork", "build_fibre_network", "VerificationReport", "verify",
-]
+#: public name -> the module that defines it. ``import qtopo`` imports none of them (so ``qtopo --help`` and
+#: ``qtopo rates`` start fast); each loads on first attribute access (PEP 562).
+_PUBLIC = {
+    "PlanningInputs": "candidates", "build_inputs": "candidates",
+    "InputError": "errors", "QtopoError": "errors", "SolverError": "errors", "ValidityWarning": "errors",
+    "VerificationError": "errors",
+    "read_demands": "io", "read_routes": "io", "read_sites": "io",
+    "build_model": "model",
+    "Plan": "plan", "extract_plan": "plan",
+    "plan": "planner", "read_network": "topology", "solver_options": "planner", "write_plan": "planner",
+    "Scenario": "scenario", "load_scenario": "scenario", "scenario_from_dict": "scenario",
+    "SolveResult": "solve", "Status": "solve", "solve": "solve",
+    "FibreNetwork": "topology", "build_fibre_network": "topology",
+    "VerificationReport": "verify", "verify": "verify",
+}
+
+__all__ = list(_PUBLIC)
+
+
+def __getattr__(name: str):
+    mod = _PUBLIC.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'qtopo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{mod}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+class _Package(types.ModuleType):
+    """``qtopo.plan``, ``qtopo.solve`` and ``qtopo.verify`` are the public functions, as they were when this
+    package imported everything eagerly; Python's import system would otherwise bind the same-named submodules
+    (``qtopo/plan.py``...) here when they are first imported. The submodules stay in ``sys.modules``."""
+
+    def __setattr__(self, name, value):
+        if isinstance(value, types.ModuleType) and name in _PUBLIC:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))
+
+
+if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
+    from .candidates import PlanningInputs, build_inputs  # noqa: F401
+    from .errors import InputError, QtopoError, SolverError, ValidityWarning, VerificationError  # noqa: F401
+    from .io import read_demands, read_routes, read_sites  # noqa: F401
+    from .model import build_model  # noqa: F401
+    from .plan import Plan, extract_plan  # noqa: F401
+    from .planner import plan, solver_options, write_plan  # noqa: F401
+    from .scenario import Scenario, load_scenario, scenario_from_dict  # noqa: F401
+    from .solve import SolveResult, Status, solve  # noqa: F401
+    from .topology import FibreNetwork, build_fibre_network, read_network  # noqa: F401
+    from .verify import VerificationReport, verify  # noqa: F401

@@ -458,34 +458,20 @@ def _relay_rates(paths, iu, dist, idx, dev, conn):
 
 def _apply_existing_links(hd, hops, net, scenario) -> None:
     """Brownfield: installed device pairs become lower bounds on the hop's pairs (their cost is sunk)."""
+    from .io import read_existing_links
+
     path = scenario.input_path("existing_links")
+    ex = read_existing_links(path)
     col = ProblemCollector(f"invalid existing links file {path}")
-    try:
-        ex = pd.read_csv(path, dtype={"from": str, "to": str, "device": str})
-    except FileNotFoundError:
-        col.add(str(path), "file does not exist", "check inputs.existing_links")
-        col.raise_if_any()
-    except Exception as e:
-        col.add(str(path), f"cannot parse CSV: {str(e).splitlines()[0]}", "header: from,to,device,pairs")
-        col.raise_if_any()
-    need = {"from", "to", "device", "pairs"}
-    if not need <= set(ex.columns):
-        col.add(str(path), f"missing columns {sorted(need - set(ex.columns))}", "header: from,to,device,pairs")
-        col.raise_if_any()
     key = {}
     for i, (u, v, dv) in enumerate(zip(hops.u.to_numpy()[hd.hop], hops.v.to_numpy()[hd.hop], hd.device)):
         key[(u, v, dv)] = key[(v, u, dv)] = i
-    for i, r in ex.iterrows():
-        where = f"{path.name}, line {i + 2}"
-        u, v = net.site_node.get(str(r["from"]), str(r["from"])), net.site_node.get(str(r["to"]), str(r["to"]))
-        pairs = pd.to_numeric(r["pairs"], errors="coerce")
-        if not (pairs >= 1 and pairs == int(pairs)):
-            col.add(where, f"pairs {r['pairs']!r} must be a whole number >= 1", "fix the count")
-            continue
-        j = key.get((u, v, str(r["device"])))
+    for i, (a, b, dv, pairs) in enumerate(ex.itertuples(index=False)):
+        u, v = net.site_node.get(a, a), net.site_node.get(b, b)
+        j = key.get((u, v, dv))
         if j is None:
-            col.add(where, f"no usable hop {r['from']}-{r['to']} with device {r['device']!r} (unknown node or device, "
-                    "or the hop is beyond the device's reach)", "check ids against the sites file and [devices]")
+            col.add(f"{path.name}, line {i + 2}", f"no usable hop {a}-{b} with device {dv!r} (unknown node or "
+                    "device, or the hop is beyond the device's reach)", "check ids against the sites file and [devices]")
             continue
         hd.at[j, "existing_pairs"] = int(pairs)
     col.raise_if_any()

@@ -10,13 +10,12 @@ import json
 import logging
 import math
 
-import click
 
 from .contract import Plan, to_jsonable
 
 log = logging.getLogger(__name__)
 
-__all__ = ["compare_plans", "format_comparison", "compare_command"]
+__all__ = ["compare_plans", "format_comparison"]
 
 RTOL = 1e-4  # relative change below which numbers count as unchanged (key-rate model noise, rounding)
 
@@ -233,16 +232,3 @@ def format_comparison(d: dict) -> str:
         L.append(f"  {e['demand']}: {'; '.join(parts)} (intermediate trusted nodes {e['intermediate_a']} -> "
                  f"{e['intermediate_b']})")
     return "\n".join(L) + "\n"
-
-
-@click.command("compare")
-@click.argument("plan_a", type=click.Path(exists=True))
-@click.argument("plan_b", type=click.Path(exists=True))
-@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-def compare_command(plan_a: str, plan_b: str, as_json: bool) -> None:
-    """Show what changed from PLAN_A to PLAN_B (plan.json files or output folders): nodes, links, cost,
-    delivered rates and the trusted nodes holding each demand's key."""
-    from .plan import Plan
-
-    d = compare_plans(Plan.from_json(plan_a), Plan.from_json(plan_b))
-    click.echo(json.dumps(d, indent=1) if as_json else format_comparison(d).rstrip("\n"))

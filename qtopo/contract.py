@@ -307,7 +307,7 @@ class Plan:
         return from_jsonable(cls, data)
 
     def to_json(self, path) -> None:
-        from .io import write_json_atomic
+        from .atomic import write_json_atomic
 
         write_json_atomic(path, self.to_dict())
 

@@ -149,14 +149,9 @@ def _demand_key(d) -> str:
 
 
 def _network_for(scenario):
-    from .io import read_routes, read_sites
-    from .topology import build_fibre_network
+    from .topology import read_network
 
-    sites = read_sites(scenario.input_path("sites"), scenario.inputs.get("sites_layer") or None)
-    routes = read_routes(scenario.input_path("routes"), scenario.inputs.get("routes_layer") or None)
-    nw = scenario.network
-    return build_fibre_network(routes, sites, route_factor=nw["route_factor"], node_tolerance_m=nw["node_tolerance_m"],
-                               snap_tolerance_m=nw["snap_tolerance_m"], hut_spacing_km=nw["hut_spacing_km"])
+    return read_network(scenario)[0]
 
 
 def _risk_params(scenario, risk: dict | None) -> tuple[float, float]:
@@ -470,7 +465,7 @@ def analyse_failures(plan, scenario=None, network=None, availability=None, *, ri
 def write_failures(plan_dir, scenario=None, availability=None, **kw) -> Path:
     """Analyse the plan in ``plan_dir`` (a folder with ``plan.json``, or the file) and write ``failures.json``
     next to it, atomically. ``plan.json`` is never rewritten (it is verified and hashed). Returns the path."""
-    from .io import write_json_atomic
+    from .atomic import write_json_atomic
     from .plan import Plan
 
     p = Plan.from_json(plan_dir)
@@ -543,46 +538,3 @@ def format_table(res: dict, max_breaking: int = 4) -> str:
     for w_ in res["warnings"]:
         lines.append(f"warning: {w_}")
     return "\n".join(lines)
-
-
-# ------------------------------------------------------------------------------------------------------
-# CLI
-# ------------------------------------------------------------------------------------------------------
-import click  # noqa: E402
-
-
-@click.command("failures")
-@click.argument("plan_path", type=click.Path())
-@click.option("--scenario", type=click.Path(), default=None, help="Scenario file (default: the one named in the plan).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("--out", "out_file", type=click.Path(), default=None, help="Also write the full analysis to this JSON file.")
-@click.option("--node-availability", type=float, default=None, help="Availability of a node, e.g. 0.9999.")
-@click.option("--bypass-node-availability", type=float, default=None,
-              help="Availability of a node passed optically (default: --node-availability).")
-@click.option("--fibre-unavailability-per-km", type=float, default=None,
-              help="Fibre unavailability per km = cuts per km-year x repair time in years, e.g. 2e-6.")
-@click.option("--corridor-availability", type=float, default=None, help="Availability of a corridor shared-risk group.")
-@click.option("--srg-buffer-m", type=float, default=None, help="Override [risk] srg_buffer_m (corridor buffer, m).")
-def failures_command(plan_path, scenario, fmt, out_file, node_availability, bypass_node_availability,
-                     fibre_unavailability_per_km, corridor_availability, srg_buffer_m):
-    """Single-failure analysis of PLAN (plan.json or its folder): key rate kept per demand, availability."""
-    import json
-
-    from .io import write_json_atomic
-    from .plan import Plan
-
-    p = Plan.from_json(plan_path)
-    av = {k: v for k, v in (("node", node_availability), ("bypass_node", bypass_node_availability),
-                            ("fibre_per_km_unavailability", fibre_unavailability_per_km),
-                            ("corridor", corridor_availability)) if v is not None}
-    risk = {"srg_buffer_m": srg_buffer_m} if srg_buffer_m is not None else None
-    res = analyse_failures(p, scenario, availability=av or None, risk=risk)
-    if out_file:
-        write_json_atomic(out_file, res)
-    if fmt == "json":
-        click.echo(json.dumps(res, indent=1))
-    else:
-        click.echo(f"failure analysis of {p.path}")
-        click.echo(format_table(res))
-        if out_file:
-            click.echo(f"-> {out_file}")

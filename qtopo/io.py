@@ -1,18 +1,12 @@
-"""Reading user input (sites, routes, demands) and writing outputs atomically.
+"""Reading user input (sites, routes, demands); atomic output writing lives in :mod:`qtopo.atomic`.
 
 Readers validate at the boundary and report every problem at once (file, row/feature, what, fix). They return
 GeoDataFrames in EPSG:4326 (lon/lat), the planner's storage CRS; lengths are computed geodesically elsewhere.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import itertools
-import json
 import math
-import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -21,6 +15,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from .atomic import (OUTPUT_MARKER, atomic_output_dir, check_output_dir, safe_child,  # noqa: F401 (re-exported)
+                     write_json_atomic)
 from .errors import InputError, Problem, ProblemCollector
 from .geo import WGS84, check_lonlat
 
@@ -455,109 +451,76 @@ def read_demands(path: str | Path, site_ids=None) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-# ------------------------------------------------------------------------------------------------------
-# atomic output
-# ------------------------------------------------------------------------------------------------------
-def safe_child(out_dir: Path, name: str) -> Path:
-    """``out_dir / name``, refusing names that would escape ``out_dir`` (absolute paths, ``..``)."""
-    p = (Path(out_dir) / name).resolve()
-    base = Path(out_dir).resolve()
-    if base != p and base not in p.parents:
-        raise InputError([f"output name {name!r} escapes the output directory {out_dir}"], "unsafe output path")
-    return p
+def read_input_files(sites=None, routes=None, demands=None, *, sites_layer: str | None = None,
+                     routes_layer: str | None = None) -> tuple:
+    """Read the sites, routes and demands files given (``None``: skipped), reporting every problem of all of
+    them in one :class:`InputError`. Demands are checked against the site ids when the sites were readable.
 
-
-#: File marking a directory written by :func:`atomic_output_dir` (so a later run may replace it).
-OUTPUT_MARKER = ".qtopo-output"
-_OLD_OUTPUTS = ("plan.json", "repeaters.json")  # outputs written before the marker existed
-
-
-def _replaceable_output_dir(d: Path) -> bool:
-    """Empty, or written by qtopo: only then may a run replace the whole directory."""
-    if next(iter(d.iterdir()), None) is None:
-        return True
-    return any((d / n).is_file() for n in (OUTPUT_MARKER, *_OLD_OUTPUTS))
-
-
-def check_output_dir(out_dir: str | Path) -> None:
-    """Raise :class:`InputError` unless ``out_dir`` may be (re)written by :func:`atomic_output_dir`.
-
-    Cheap; call it before long work so that a bad ``--out`` fails first, not after planning.
+    Returns
+    -------
+    (sites, routes, demands)
+        GeoDataFrame, GeoDataFrame, DataFrame; ``None`` for a file not given.
     """
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError([Problem(str(out_dir), "exists and is not a directory", "choose another --out")],
-                         "cannot write output")
-    if out_dir.is_dir() and not _replaceable_output_dir(out_dir):
-        # e.g. --out pointing at the scenario's own folder, or at ".": replacing it would delete the inputs
-        found = sorted(p.name for p in itertools.islice(out_dir.iterdir(), 5))
-        raise InputError([Problem(
-            str(out_dir), f"exists, is not empty and is not a qtopo output directory (it holds {', '.join(found)}"
-            f"{', ...' if len(found) == 5 else ''}); writing there would replace, i.e. delete, its contents",
-            "choose a new or empty directory for --out")], "cannot write output")
+    problems = []
+    out = {"sites": None, "routes": None, "demands": None}
+    for key, path, read in (("sites", sites, lambda p: read_sites(p, sites_layer)),
+                            ("routes", routes, lambda p: read_routes(p, routes_layer)),
+                            ("demands", demands, lambda p: read_demands(
+                                p, list(out["sites"]["id"]) if out["sites"] is not None else None))):
+        if path is None:
+            continue
+        try:
+            out[key] = read(path)
+        except InputError as e:
+            problems += e.problems
+    if problems:
+        raise InputError(problems, "invalid input files")
+    return out["sites"], out["routes"], out["demands"]
 
 
-@contextlib.contextmanager
-def atomic_output_dir(out_dir: str | Path):
-    """Write a whole output directory atomically.
+EXISTING_LINK_COLUMNS = ("from", "to", "device", "pairs")
 
-    Yields a temporary directory next to ``out_dir``; on success it replaces ``out_dir`` (the previous
-    contents stay intact until that moment); on any exception, including KeyboardInterrupt, the temporary
-    directory is removed and ``out_dir`` is untouched. An existing ``out_dir`` is replaced only if it is empty
-    or was written by qtopo (it holds :data:`OUTPUT_MARKER`, or ``plan.json`` from older versions): otherwise
-    :class:`InputError`, so that ``--out .`` or ``--out`` the scenario's own folder can never delete inputs.
+
+def read_existing_links(path: str | Path) -> pd.DataFrame:
+    """Read a brownfield CSV of installed device pairs: ``from,to,device,pairs`` (one row per link and device).
+
+    ``from``/``to`` are site ids or fibre node ids, ``device`` a ``[devices.NAME]`` of the scenario, ``pairs``
+    a whole number >= 1. Whether the ids, devices and hops exist is checked where the network is known
+    (:func:`qtopo.candidates.build_inputs`).
+
+    Raises
+    ------
+    InputError
+        Listing every problem: missing file or columns, empty ids, pair counts that are not whole numbers >= 1.
     """
-    out_dir = Path(out_dir)
-    check_output_dir(out_dir)
-    parent = out_dir.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=parent))
-    old = None
-    try:
-        yield tmp
-        (tmp / OUTPUT_MARKER).write_text("Written by qtopo. The next run with this --out replaces this whole "
-                                         "directory.\n", encoding="utf-8")
-        os.chmod(tmp, 0o755)
-        if out_dir.exists():
-            old = parent / f".{out_dir.name}.old-{os.getpid()}"
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        # interrupted between the two renames: put the previous output back
-        if old is not None and old.exists() and not out_dir.exists():
-            os.replace(old, out_dir)
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def write_json_atomic(path: str | Path, obj) -> None:
-    """Write JSON to ``path`` via a temporary file and ``os.replace``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    col = ProblemCollector(f"invalid existing links file {path}")
+    if not path.exists():
+        col.add(str(path), "file does not exist", "check inputs.existing_links")
+        col.raise_if_any()
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=1, sort_keys=False, default=_json_default)
-            fh.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; outputs are ordinary readable files
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+        ex = pd.read_csv(path, dtype={"from": str, "to": str, "device": str}, skipinitialspace=True)
+    except Exception as e:
+        col.add(str(path), f"cannot parse CSV: {str(e).splitlines()[0]}", "header: from,to,device,pairs")
+        col.raise_if_any()
+    ex.columns = [str(c).strip() for c in ex.columns]
+    need = set(EXISTING_LINK_COLUMNS)
+    if not need <= set(ex.columns):
+        col.add(str(path), f"missing columns {sorted(need - set(ex.columns))}", "header: from,to,device,pairs")
+        col.raise_if_any()
+    pairs = pd.to_numeric(ex["pairs"], errors="coerce")
+    for i in range(len(ex)):
+        where = f"{path.name}, line {i + 2}"
+        for c in ("from", "to", "device"):
+            v = ex[c].iloc[i]
+            if not isinstance(v, str) or not v.strip():
+                col.add(where, f"missing {c}", "give a site id (from, to) or a device name (device)")
+        p = pairs.iloc[i]
+        if not (p >= 1 and p == int(p)):
+            col.add(where, f"pairs {_show(ex['pairs'].iloc[i])} must be a whole number >= 1", "fix the count")
+    col.raise_if_any()
+    out = ex[list(EXISTING_LINK_COLUMNS)].copy()
+    for c in ("from", "to", "device"):
+        out[c] = out[c].str.strip()
+    out["pairs"] = pairs.astype(int)
+    return out.reset_index(drop=True)

@@ -22,43 +22,16 @@ from typing import Callable
 
 from .candidates import build_inputs
 from .errors import InputError, VerificationError
-from .io import atomic_output_dir, read_demands, read_routes, read_sites, sha256_file
+from .atomic import atomic_output_dir
+from .io import read_input_files, read_sites, sha256_file
 from .model import build_model
 from .plan import Plan, extract_plan
 from .scenario import Scenario, load_scenario
 from .solve import SolveResult, Status, solve
-from .topology import build_fibre_network
+from .topology import read_network  # noqa: F401 (public here too: qtopo.planner.read_network)
 from .verify import verify
 
 log = logging.getLogger(__name__)
-
-
-def read_network(scen: Scenario):
-    """Read sites, routes and demands named by the scenario and node them into a fibre network.
-
-    All input problems of all three files are reported together.
-    """
-    problems = []
-    sites = routes = demands = None
-    try:
-        sites = read_sites(scen.input_path("sites"), scen.inputs.get("sites_layer") or None)
-    except InputError as e:
-        problems += e.problems
-    try:
-        routes = read_routes(scen.input_path("routes"), scen.inputs.get("routes_layer") or None)
-    except InputError as e:
-        problems += e.problems
-    try:
-        demands = read_demands(scen.input_path("demands"), list(sites["id"]) if sites is not None else None)
-    except InputError as e:
-        problems += e.problems
-    if problems:
-        raise InputError(problems, "invalid input files")
-    nw = scen.network
-    net = build_fibre_network(routes, sites, route_factor=nw["route_factor"], node_tolerance_m=nw["node_tolerance_m"],
-                              snap_tolerance_m=nw["snap_tolerance_m"], hut_spacing_km=nw["hut_spacing_km"],
-                              sites_name=str(scen.input_path("sites").name))
-    return net, demands
 
 
 def load_scenario_and_inputs(path, overrides: dict | None = None) -> Scenario:
@@ -80,22 +53,11 @@ def load_scenario_and_inputs(path, overrides: dict | None = None) -> Scenario:
                 v = inp.get(k)
                 return (base / v) if isinstance(v, str) and v else None
 
-            sites = None
-            if p("sites") is not None:
-                try:
-                    sites = read_sites(p("sites"), inp.get("sites_layer") or None)
-                except InputError as e2:
-                    problems += e2.problems
-            if p("routes") is not None:
-                try:
-                    read_routes(p("routes"), inp.get("routes_layer") or None)
-                except InputError as e2:
-                    problems += e2.problems
-            if p("demands") is not None:
-                try:
-                    read_demands(p("demands"), list(sites["id"]) if sites is not None else None)
-                except InputError as e2:
-                    problems += e2.problems
+            try:
+                read_input_files(p("sites"), p("routes"), p("demands"), sites_layer=inp.get("sites_layer") or None,
+                                 routes_layer=inp.get("routes_layer") or None)
+            except InputError as e2:
+                problems += e2.problems
         except Exception:  # the scenario itself is unreadable: its own problems are all we can say
             pass
         raise InputError(problems, e.header) from None
@@ -154,7 +116,7 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
     """
     say = progress or (lambda s: log.info(s))
     if out_dir is not None and write_outputs:
-        from .io import check_output_dir
+        from .atomic import check_output_dir
 
         check_output_dir(out_dir)  # fail in a second, not after the solve
     T = {}
@@ -307,7 +269,7 @@ def write_plan(p: Plan, out_dir, scen: Scenario, net=None) -> Path:
     with atomic_output_dir(out_dir) as tmp:
         p.to_json(tmp / "plan.json")
         if getattr(p, "solver_log", None):
-            from .io import safe_child
+            from .atomic import safe_child
 
             name = p.solver_log_file or "highs.log"
             target = safe_child(tmp, name)
@@ -325,7 +287,7 @@ def write_plan(p: Plan, out_dir, scen: Scenario, net=None) -> Path:
         failures = None
         if p.has_plan:
             from .failures import analyse_failures
-            from .io import write_json_atomic
+            from .atomic import write_json_atomic
 
             failures = analyse_failures(p, scen, network=net)
             write_json_atomic(tmp / "failures.json", failures)

@@ -53,7 +53,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import click
 
 from .errors import InputError, Problem, ProblemCollector, QtopoError
 
@@ -533,7 +532,7 @@ def _write_replace(path: Path, text: str) -> None:
 
 
 def _dumps(obj) -> str:
-    from .io import _json_default
+    from .atomic import _json_default
 
     return json.dumps(obj, indent=1, default=_json_default, allow_nan=False) + "\n"
 
@@ -1161,38 +1160,3 @@ def summary_line(df) -> str:
     if "elapsed_s" in c:
         s += f" in {c['elapsed_s']:.1f} s"
     return s
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Command line
-# ---------------------------------------------------------------------------------------------------------
-@click.command("sweep")
-@click.argument("sweep_file", type=click.Path(dir_okay=False))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Output folder: runs/<id>.json, results.csv, results.parquet, pareto.png. Rerun to resume.")
-@click.option("--scheduler", default=None, metavar="ADDRESS",
-              help="Address of an existing Dask scheduler (default: a LocalCluster on this machine).")
-@click.option("--workers", "n_workers", type=click.IntRange(min=1), default=None,
-              help="Worker processes of the LocalCluster (default: one per available core).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def sweep_command(sweep_file, out_dir, scheduler, n_workers, quiet):
-    """Run the scenarios of SWEEP_FILE (a TOML grid or list of overrides) on Dask; skip finished ones.
-
-    Exit 0 when every scenario finished (whatever its status: the summary counts infeasible and failed
-    ones), 3 when some were lost with their workers (rerun to finish them), 4 on a bad sweep file or an
-    unreachable scheduler, 130 when interrupted (finished scenarios are kept; rerun to resume).
-    """
-    spec = load_sweep(sweep_file)
-    if scheduler is not None and n_workers is not None:
-        click.echo("note: --workers is ignored with --scheduler", err=True)
-    click.echo(f"sweep {spec.name}: {len(spec)} scenarios of {spec.scenario}", err=True)
-    df = run_sweep(spec, out_dir, scheduler=scheduler, n_workers=n_workers, progress=not quiet)
-    click.echo(summary_line(df))
-    for _, r in df[df["status"] == "error"].head(5).iterrows():
-        click.echo(f"  error [{r['label']}] {r['id']}: {str(r['error']).splitlines()[0]}", err=True)
-    click.echo(f"results: {Path(out_dir) / 'results.csv'}, {Path(out_dir) / 'pareto.png'}")
-    lost = df.attrs.get("sweep", {}).get("lost", 0) or int(df["status"].isna().sum())
-    if lost:
-        click.echo(f"{lost} scenario(s) did not finish (worker lost); rerun the same command to finish them",
-                   err=True)
-        sys.exit(3)

@@ -323,3 +323,26 @@ def add_huts(net: FibreNetwork, spacing_km: float) -> FibreNetwork:
     edges = pd.concat([new_edges[0], gpd.GeoDataFrame(rows, geometry=geoms, crs=WGS84)], ignore_index=True)
     notes = net.notes + [f"{len(huts)} in-line hut candidates every <= {spacing_km:g} km"]
     return FibreNetwork(nodes=nodes, edges=gpd.GeoDataFrame(edges, crs=WGS84), site_node=net.site_node, notes=notes)
+
+
+def read_network(scen) -> tuple[FibreNetwork, pd.DataFrame]:
+    """The one network loader: read the scenario's sites, routes and demands and node them into a fibre network.
+
+    Used by the planner, ``verify``, the failure analysis and ``qtopo repeaters`` alike, so they all see the
+    same network. All input problems of all three files are reported together.
+
+    Returns
+    -------
+    (FibreNetwork, DataFrame)
+        The network and the demands (``source``, ``target`` site ids, ``target_bps``).
+    """
+    from .io import read_input_files
+
+    sites, routes, demands = read_input_files(
+        scen.input_path("sites"), scen.input_path("routes"), scen.input_path("demands"),
+        sites_layer=scen.inputs.get("sites_layer") or None, routes_layer=scen.inputs.get("routes_layer") or None)
+    nw = scen.network
+    net = build_fibre_network(routes, sites, route_factor=nw["route_factor"], node_tolerance_m=nw["node_tolerance_m"],
+                              snap_tolerance_m=nw["snap_tolerance_m"], hut_spacing_km=nw["hut_spacing_km"],
+                              sites_name=str(scen.input_path("sites").name))
+    return net, demands

@@ -133,9 +133,13 @@ class _Check:
     def build(cls, plan: Plan, scenario, network, W: list) -> "_Check":
         from .io import read_demands
         from .requirements import parse_requirements
+        from .topology import read_network
 
-        net = network if network is not None else _read_network(scenario)
-        demands = read_demands(scenario.input_path("demands"), list(net.site_node))
+        if network is None:
+            net, demands = read_network(scenario)
+        else:
+            net = network
+            demands = read_demands(scenario.input_path("demands"), list(net.site_node))
         req = parse_requirements(demands)
         req["source_node"] = req["source"].map(net.site_node)
         req["target_node"] = req["target"].map(net.site_node)
@@ -163,17 +167,6 @@ def _scenario_of(plan: Plan):
     return load_scenario(p), None
 
 
-def _read_network(scenario):
-    from .io import read_routes, read_sites
-    from .topology import build_fibre_network
-
-    sites = read_sites(scenario.input_path("sites"), scenario.inputs.get("sites_layer") or None)
-    routes = read_routes(scenario.input_path("routes"), scenario.inputs.get("routes_layer") or None)
-    nw = scenario.network
-    return build_fibre_network(routes, sites, route_factor=nw["route_factor"], node_tolerance_m=nw["node_tolerance_m"],
-                               snap_tolerance_m=nw["snap_tolerance_m"], hut_spacing_km=nw["hut_spacing_km"])
-
-
 def _fibre_segments(net, fib: dict) -> dict:
     """(u, v) and (v, u) -> (length_km, loss_db) of the lowest-loss fibre segment between u and v."""
     seg = {}
@@ -189,28 +182,21 @@ def _fibre_segments(net, fib: dict) -> dict:
 
 
 def _read_existing_links(scenario, net) -> tuple[dict, set]:
-    """Brownfield device pairs from the scenario's ``existing_links`` CSV: pairs per (hop, device) and end nodes."""
-    path = scenario.inputs.get("existing_links")
-    if not path:
+    """Brownfield device pairs (the input layer's reader): pairs per (hop, device) and their end nodes."""
+    if not scenario.inputs.get("existing_links"):
         return {}, set()
-    import pandas as pd
-
-    from .errors import InputError
+    from .io import read_existing_links
 
     p = scenario.input_path("existing_links")
-    if not Path(p).is_file():
+    if Path(p).exists() and not Path(p).is_file():
+        from .errors import InputError
+
         raise InputError([f"{p}: existing_links is not a regular file"], "cannot verify plan")
-    try:
-        ex = pd.read_csv(p, dtype={"from": str, "to": str, "device": str})
-        pairs = {}
-        ends = set()
-        for a, b, dev, k in zip(ex["from"], ex["to"], ex["device"], ex["pairs"]):
-            a, b = net.site_node.get(a, a), net.site_node.get(b, b)
-            pairs[(tuple(sorted((a, b))), dev)] = int(k)
-            ends |= {a, b}
-    except (KeyError, ValueError, TypeError, OverflowError, pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise InputError([f"{p}: cannot read the existing links ({type(e).__name__}: {e})"],
-                         "cannot verify plan") from None
+    pairs, ends = {}, set()
+    for a, b, dev, k in read_existing_links(p)[["from", "to", "device", "pairs"]].itertuples(index=False):
+        a, b = net.site_node.get(a, a), net.site_node.get(b, b)
+        pairs[(tuple(sorted((a, b))), dev)] = int(k)
+        ends |= {a, b}
     return pairs, ends
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from qtopo.cli import main
-from qtopo.cli_repeaters import plan_repeaters_from
+from qtopo.cli.repeaters import plan_repeaters_from
 
 ROOT = Path(__file__).resolve().parents[1]
 

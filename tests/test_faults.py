@@ -17,10 +17,11 @@ import pytest
 from click.testing import CliRunner
 
 import qtopo
+import qtopo.atomic
 import qtopo.io
 import qtopo.planner
 from qtopo.cli import main
-from qtopo.io import atomic_output_dir, safe_child
+from qtopo.atomic import atomic_output_dir, safe_child
 from qtopo.solve import SolveResult, Status
 
 from conftest import SURFNET
@@ -285,7 +286,7 @@ def test_interrupt_between_the_two_renames(previous, monkeypatch):
         if Path(src).name.startswith(f".{out.name}.tmp-"):
             raise KeyboardInterrupt
         return real(src, dst)
-    monkeypatch.setattr(qtopo.io.os, "replace", replace)
+    monkeypatch.setattr(qtopo.atomic.os, "replace", replace)
     r = _run("plan", scen, "--out", out, "-q")
     assert r.exit_code == 130
     _assert_untouched(out, snap)

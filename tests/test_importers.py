@@ -376,7 +376,7 @@ def test_build_data_missing_shared(tmp_path):
 def test_cli_import(tmp_path):
     from click.testing import CliRunner
 
-    from qtopo.cli_import import import_group
+    from qtopo.cli.importers import import_group
 
     r = CliRunner().invoke(import_group, ["zoo", str(DATA / "zoo" / "Abilene.graphml"), "--out",
                                           str(tmp_path / "a"), "--datacenters", "new-york,chicago,seattle",

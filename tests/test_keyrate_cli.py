@@ -7,7 +7,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from qtopo.cli_rates import parse_distances, rates_command
+from qtopo.cli.rates import parse_distances, rates_command
 from qtopo.errors import InputError
 
 

@@ -506,7 +506,7 @@ def test_compare_plans():
 def test_compare_command(tmp_path):
     from click.testing import CliRunner
 
-    from qtopo.compare import compare_command
+    from qtopo.cli.compare import compare_command
 
     (tmp_path / "a").mkdir()
     make_plan(failures=False).to_json(tmp_path / "a" / "plan.json")
@@ -548,7 +548,7 @@ def _analysis(plan: Plan) -> dict:
 def test_failures_json_beside_plan_and_report_command(tmp_path):
     from click.testing import CliRunner
 
-    from qtopo.report import report_command
+    from qtopo.cli.report import report_command
 
     plan = make_plan(failures=False)
     plan.to_json(tmp_path / "plan.json")

@@ -15,8 +15,8 @@ import networkx as nx
 
 
 def _graph_from_scenario(path):
-    from .planner import read_network
-    from .scenario import load_scenario
+    from ..scenario import load_scenario
+    from ..topology import read_network
 
     scen = load_scenario(path)
     net, demands = read_network(scen)
@@ -33,13 +33,13 @@ def _graph_from_scenario(path):
 def plan_repeaters_from(network: str, end_nodes=None, L_max_km=None, N_max=None, D=4, K=1, route_factor=1.0,
                         rate_target_bps=None, fidelity_target=None, time_limit_s=600.0, threads=1) -> dict:
     """Run the repeater mode on a GraphML file or scenario; returns a JSON-ready result with its verification."""
-    from .errors import InputError
-    from .keyrate import repeater_chain_limits
-    from .repeaters import fibre_graph_from_graphml, plan_repeaters, verify_repeater_plan
+    from ..errors import InputError
 
     p = Path(network)
     if not p.exists():
         raise InputError([f"{network}: file does not exist"], "cannot read network")
+    from ..repeaters import fibre_graph_from_graphml, plan_repeaters, verify_repeater_plan
+
     if p.suffix == ".toml":
         G, ends = _graph_from_scenario(p)
     else:
@@ -64,6 +64,8 @@ def plan_repeaters_from(network: str, end_nodes=None, L_max_km=None, N_max=None,
         if rate_target_bps is None or fidelity_target is None:
             raise InputError(["give --l-max-km and --n-max, or --rate-target-bps and --fidelity-target to derive them"],
                              "repeater mode")
+        from ..keyrate import repeater_chain_limits
+
         L, N = repeater_chain_limits(rate_target_bps, fidelity_target)
         derived = {"L_max_km": float(L), "N_max": int(N), "rate_target_bps": rate_target_bps,
                    "fidelity_target": fidelity_target, "model": "qtopo.keyrate.repeater_chain_limits"}
@@ -107,8 +109,8 @@ def repeaters_command(network, out_dir, end_nodes, l_max_km, n_max, D, K, route_
     (a Topology Zoo .graphml[.gz] or a qtopo scenario .toml)."""
     import sys
 
-    from .errors import VerificationError
-    from .io import atomic_output_dir, write_json_atomic
+    from ..errors import VerificationError
+    from ..atomic import atomic_output_dir, write_json_atomic
 
     ends = [e.strip() for e in end_nodes.split(",") if e.strip()] if end_nodes else None
     res = plan_repeaters_from(network, ends, l_max_km, n_max, D, K, route_factor, rate_target_bps,
