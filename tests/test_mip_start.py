@@ -108,7 +108,7 @@ def test_disjoint_pair_escapes_the_trap(tmp_path):
     assert H._route_risk(S, r1, "node", "T").isdisjoint(H._route_risk(S, r2, "node", "T"))
     plan = qtopo.plan(p, write_outputs=False)
     assert plan.status == "optimal" and plan.data["verification"]["ok"]
-    assert sol.cost == pytest.approx(plan["objective_cost"], rel=1e-9)  # the start is the optimum here
+    assert sol.cost == pytest.approx(plan.cost_eur, rel=1e-9)  # the start is the optimum here
 
 
 def test_fuzz_regression_tiny_rate_options(tmp_path):
