@@ -44,6 +44,10 @@ class Status(str, enum.Enum):
         return self in (Status.OPTIMAL, Status.FEASIBLE)
 
 
+PLAN_STATUSES = frozenset(s.value for s in Status if s.has_plan)
+"""Status values that come with a plan (for vectorised tests such as ``df.status.isin(PLAN_STATUSES)``)."""
+
+
 def _f(description: str, default: Any = dataclasses.MISSING, *, factory: Any = dataclasses.MISSING,
        json_name: str | None = None, **schema) -> Any:
     """A dataclass field with its schema description (units!), optional JSON name and extra schema keywords."""

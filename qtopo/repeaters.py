@@ -71,6 +71,7 @@ from pyomo.common.collections import ComponentMap
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra, shortest_path
 
+from qtopo.contract import Status
 from qtopo.errors import InputError, Problem
 
 log = logging.getLogger(__name__)
@@ -216,7 +217,7 @@ class RepeaterPlan:
     @property
     def ok(self) -> bool:
         """True when the plan holds a solution (``optimal`` or ``feasible``)."""
-        return self.status in ("optimal", "feasible")
+        return Status(self.status).has_plan
 
     def marked_paths(self) -> dict:
         """``(s, t) -> [[(node, is_repeater), ...], ...]``: each fibre path with the nodes where that path
@@ -1061,7 +1062,7 @@ def plan_repeaters(
         sizes["solve_path"] = {k: v for k, v in info.items() if not k.endswith("_s")}
     t3 = time.perf_counter()
     plan.status = res.status
-    if res.status in ("optimal", "feasible"):
+    if Status(res.status).has_plan:
         chains = _extract(m, inp)
         names = inp.nodes
         total_km = 0.0

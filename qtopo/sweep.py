@@ -54,11 +54,12 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 
+from .contract import PLAN_STATUSES, Status
 from .errors import InputError, Problem, ProblemCollector, QtopoError
 
 SCALE_KEY = "demands.scale"
 DEMANDS_PREFIX = "demands."
-STATUSES = ("optimal", "feasible", "infeasible", "no_solution", "error")
+STATUSES = tuple(s.value for s in Status)
 _SWEEP_KEYS = {
     "name": "short name of the sweep",
     "description": "free text",
@@ -1078,7 +1079,7 @@ def pareto_front(df, cost: str = "cost_eur", benefit: str = "delivered_total_bps
     import numpy as np
     import pandas as pd
 
-    ok = df["status"].isin(["optimal", "feasible"]) if "status" in df else pd.Series(True, index=df.index)
+    ok = df["status"].isin(sorted(PLAN_STATUSES)) if "status" in df else pd.Series(True, index=df.index)
     c = pd.to_numeric(df.get(cost), errors="coerce")
     b = pd.to_numeric(df.get(benefit), errors="coerce")
     ok = ok & c.notna() & b.notna()
@@ -1111,7 +1112,7 @@ def pareto_plot(df, path: str | Path | None = None, ax=None):
     else:
         axes, fig = [ax], ax.figure
         panels = panels[:1]
-    has = df["status"].isin(["optimal", "feasible"]) if len(df) else pd.Series(dtype=bool)
+    has = df["status"].isin(sorted(PLAN_STATUSES)) if len(df) else pd.Series(dtype=bool)
     n_none = int((~has).sum()) if len(df) else 0
     for a, (col, xlabel) in zip(axes, panels):
         if len(df) and has.any():

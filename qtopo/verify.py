@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .contract import Link, Plan, VerificationRecord
+from .contract import Link, Plan, Status, VerificationRecord
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class VerificationReport:
             s = f"plan verified: {self.checks} checks passed"
         elif self.nothing_checked:
             s = (f"nothing verified: the plan's status is {self.plan_status}, so it holds no network to check"
-                 if self.plan_status not in ("optimal", "feasible") else
+                 if not Status(self.plan_status).has_plan else
                  "nothing verified: the plan holds no demand, node or link to check")
         else:
             s = f"plan FAILED verification: {len(self.violations)} violation(s)\n" + "\n".join(
