@@ -18,8 +18,9 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/qtopo plan data/surfnet/scenario.toml --out out/demo
 
-## Run the test suite (slow tests excluded) and execute the notebooks
+## Check the architecture contracts (.importlinter), run the test suite (slow tests excluded), execute the notebooks
 test: $(STAMP)
+	$(BIN)/lint-imports --no-cache --no-logo
 	$(BIN)/python -m pytest -q -m "not slow" -p no:cacheprovider tests
 	$(BIN)/python -m pytest -q -p no:cacheprovider --nbmake --nbmake-timeout=600 notebooks
 

@@ -407,11 +407,12 @@ def compare(ref: dict, cand: dict) -> dict:
 def lp_relaxation(h, time_limit_s: float = 120.0) -> dict:
     """Solve the LP relaxation of the model ``h`` holds (HiGHS option ``solve_relaxation``, 1 thread)."""
     h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", 1)
+    from qtopo.highs import run
+
     h.setOptionValue("time_limit", float(time_limit_s))
     h.setOptionValue("solve_relaxation", True)
     t0 = time.perf_counter()
-    h.run()
+    run(h, 1)  # through the back-end's thread policy (HiGHS's scheduler is per process)
     return {"status": h.modelStatusToString(h.getModelStatus()),
             "objective": float(h.getInfo().objective_function_value),
             "seconds": time.perf_counter() - t0}

@@ -234,9 +234,9 @@ def solve_link_based(
     t1 = time.perf_counter()
     result["build_s"] = t1 - t0
 
-    import highspy
+    from qtopo.highs import THREADS
 
-    highspy.Highs.resetGlobalScheduler(True)  # HiGHS keeps one thread pool per process (FIELD-NOTES)
+    THREADS.use(threads)  # HiGHS keeps one thread pool per process (FIELD-NOTES): reset when the count changes
     opt = SolverFactory("highs")
     res = opt.solve(
         m, load_solutions=False, raise_exception_on_nonoptimal_result=False, time_limit=time_limit,

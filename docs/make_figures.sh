@@ -28,4 +28,6 @@ $Q plan data/surfnet/k2/scenario.toml --out out/k2 -q || true
 # 6. the sensitivity sweep and its Pareto plot
 $Q sweep data/sweeps/surfnet_sensitivity.toml --out out/sweep -q
 cp out/sweep/pareto.png "$IMG/pareto.png"
+# 7. the README's export excerpt (ETSI documents, relay table, brownfield round trip) from the demo plan
+.venv/bin/python docs/export_excerpt.py --plan out/demo
 echo "figures in $IMG"

@@ -6,7 +6,6 @@ changes device type or number of device pairs shows as *changed*, not as one lin
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 

@@ -342,11 +342,23 @@ class Plan:
 
         return routes_gdf(self)
 
+    def layers(self, sites=None, fibre=None) -> dict:
+        """Non-empty GeoDataFrame layers ``sites``, ``fibre`` (when given), ``nodes``, ``links``, ``demand_routes``."""
+        from .plan import layers
+
+        return layers(self, sites=sites, fibre=fibre)
+
     def write_gpkg(self, path, sites=None, fibre=None) -> None:
         """Write layers ``sites``, ``fibre``, ``nodes``, ``links``, ``demand_routes`` to one GeoPackage."""
         from .plan import write_gpkg
 
         write_gpkg(self, path, sites=sites, fibre=fibre)
+
+    def write_layers(self, folder, fmt: str = "parquet", sites=None, fibre=None) -> list:
+        """Write each layer to ``folder/<layer>.<ext>`` (GeoParquet, FlatGeobuf or GeoPackage); returns the paths."""
+        from .plan import write_layers
+
+        return write_layers(self, folder, fmt=fmt, sites=sites, fibre=fibre)
 
     def explore(self, **kw):
         """An interactive folium map of the plan (for notebooks)."""

@@ -15,10 +15,6 @@ length is the geodesic length times ``network.route_factor`` (applied by the pla
 """
 from __future__ import annotations
 
-import json
-import math
-import numbers
-import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .geo import WGS84, geodesic_distance_km, great_circle_line
+from .scenario import to_toml
 
 __all__ = ["make_corridor", "corridor_nodes", "corridor_length_km", "to_toml"]
 
@@ -35,55 +32,6 @@ NODE_COLUMNS = ["id", "kind", "distance_km", "span_km", "lon", "lat", "cost_eur"
 
 _DEFAULT_SOLVER = {"time_limit_s": 10.0, "mip_gap": 1e-4, "threads": 1}
 _DEFAULT_DEVICES = {"d1": {"preset": "apd-bb84", "pair_cost_eur": 100000.0}}
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-# --------------------------------------------------------------------------------------------------- TOML
-def _toml_key(k: str) -> str:
-    k = str(k)
-    return k if _BARE_KEY.match(k) else json.dumps(k)
-
-
-def _toml_value(v: Any, where: str) -> str:
-    if isinstance(v, (bool, np.bool_)):
-        return "true" if v else "false"
-    if isinstance(v, numbers.Integral):
-        return str(int(v))
-    if isinstance(v, numbers.Real):
-        x = float(v)
-        if math.isnan(x):
-            return "nan"
-        if math.isinf(x):
-            return "inf" if x > 0 else "-inf"
-        return repr(x)
-    if isinstance(v, (str, Path)):
-        # a JSON string (ASCII, \uXXXX escapes) is a valid TOML basic string
-        return json.dumps(str(v))
-    if isinstance(v, (list, tuple, np.ndarray)):
-        return "[" + ", ".join(_toml_value(x, where) for x in v) + "]"
-    if isinstance(v, Mapping):
-        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x, where)}" for k, x in v.items()) + "}"
-    raise TypeError(f"{where}: cannot write {type(v).__name__} {v!r} to TOML")
-
-
-def to_toml(doc: Mapping[str, Mapping[str, Any]]) -> str:
-    """TOML text for a scenario-shaped document: top-level tables of scalars, and ``devices`` as a table of
-    tables (written as ``[devices.NAME]``). The text parses back (``tomllib``) to ``doc``."""
-    out: list[str] = []
-    for sec, body in doc.items():
-        if not isinstance(body, Mapping):
-            raise TypeError(f"[{sec}] must be a table, got {type(body).__name__}")
-        scalars = {k: v for k, v in body.items() if not isinstance(v, Mapping)}
-        tables = {k: v for k, v in body.items() if isinstance(v, Mapping)}
-        if scalars or not tables:
-            out.append(f"[{_toml_key(sec)}]")
-            out += [f"{_toml_key(k)} = {_toml_value(v, f'[{sec}] {k}')}" for k, v in scalars.items()]
-            out.append("")
-        for name, sub in tables.items():
-            out.append(f"[{_toml_key(sec)}.{_toml_key(name)}]")
-            out += [f"{_toml_key(k)} = {_toml_value(v, f'[{sec}.{name}] {k}')}" for k, v in sub.items()]
-            out.append("")
-    return "\n".join(out)
 
 
 # --------------------------------------------------------------------------------------------------- writer

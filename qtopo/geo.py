@@ -5,6 +5,8 @@ tolerances (snapping, noding) are applied in a local metric CRS estimated for th
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pyproj
 import shapely
@@ -55,14 +57,23 @@ def great_circle_line(lon1, lat1, lon2, lat2, step_km: float = 5.0) -> shapely.L
 
 
 def local_metric_crs(gdf) -> pyproj.CRS:
-    """A metric CRS for tolerance computations on ``gdf``: the WGS84 UTM zone of its bounding-box centre."""
+    """A metric CRS for tolerance computations on ``gdf``: the WGS84 UTM zone of its bounding-box centre
+    (GeoPandas' ``estimate_utm_crs``; zone 31N for data without finite bounds)."""
     g = gdf.to_crs(WGS84) if gdf.crs is not None and not gdf.crs.equals(WGS84) else gdf
     minx, miny, maxx, maxy = g.total_bounds
     lon, lat = (minx + maxx) / 2.0, (miny + maxy) / 2.0
     if not (np.isfinite(lon) and np.isfinite(lat)):
-        lon, lat = 0.0, 0.0
-    zone = int(np.clip(np.floor((lon + 180.0) / 6.0) + 1, 1, 60))
-    return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+        return pyproj.CRS.from_epsg(32631)
+    return _utm_crs_at(round(float(lon), 6), round(float(lat), 6))
+
+
+@functools.lru_cache(maxsize=64)
+def _utm_crs_at(lon: float, lat: float) -> pyproj.CRS:
+    # estimate_utm_crs queries the PROJ database (~0.1 s): the planner, verify and the risk groups ask for the
+    # same network's zone, so remember it
+    import geopandas as gpd
+
+    return gpd.GeoSeries([shapely.Point(lon, lat)], crs=WGS84).estimate_utm_crs(datum_name="WGS 84")
 
 
 def check_lonlat(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:

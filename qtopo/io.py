@@ -17,10 +17,13 @@ import shapely
 
 from .atomic import (OUTPUT_MARKER, atomic_output_dir, check_output_dir, safe_child,  # noqa: F401 (re-exported)
                      write_json_atomic)
-from .errors import InputError, Problem, ProblemCollector
+from .errors import InputError, ProblemCollector
 from .geo import WGS84, check_lonlat
 
-VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".fgb", ".zip"}
+VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".fgb", ".zip", ".parquet", ".geoparquet"}
+PARQUET_SUFFIXES = {".parquet", ".geoparquet"}
+#: Formats :func:`write_vector` writes, by name: GeoPackage, GeoParquet (via pyarrow), FlatGeobuf (via GDAL).
+VECTOR_FORMATS = {"gpkg": ".gpkg", "parquet": ".parquet", "fgb": ".fgb"}
 MAX_INPUT_BYTES = 2 * 1024**3
 
 
@@ -92,6 +95,8 @@ def _read_vector(path: Path, what: str, layer: str | None, col: ProblemCollector
             col.add(str(path), "shapefile has no .prj file, so its CRS is unknown",
                     "export it again with its .prj, or convert it to GeoPackage with a CRS")
             return None
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        return _read_geoparquet(path, what, layer, col)
     kw = {"layer": layer} if layer else {}
     try:
         import pyogrio
@@ -125,7 +130,7 @@ def _read_vector(path: Path, what: str, layer: str | None, col: ProblemCollector
                 unreadable = _unreadable_rows(path, kw)
     except Exception as e:  # pyogrio raises DataSourceError / DataLayerError etc.
         col.add(str(path), f"cannot read {what} file: {_gdal_message(e)}",
-                "check that it is a valid GeoPackage, GeoJSON or Shapefile (not truncated)")
+                "check that it is a valid GeoPackage, GeoJSON, FlatGeobuf or Shapefile (not truncated)")
         return None
     gdf.attrs["unreadable"] = unreadable
     for i, why in unreadable.items():
@@ -135,6 +140,66 @@ def _read_vector(path: Path, what: str, layer: str | None, col: ProblemCollector
         col.add(str(path), f"{what} layer has no CRS", "assign one (e.g. EPSG:4326) in your GIS and save again")
         return None
     return gdf
+
+
+def _read_geoparquet(path: Path, what: str, layer: str | None, col: ProblemCollector) -> gpd.GeoDataFrame | None:
+    """GeoParquet (one layer per file; its CRS is in the file's ``geo`` metadata) via pyarrow."""
+    if layer:
+        col.add(str(path), f"GeoParquet holds one layer; inputs.{what}_layer = {layer!r} cannot apply",
+                f"remove inputs.{what}_layer")
+        return None
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        col.add(str(path), "reading GeoParquet needs pyarrow, which is not installed",
+                "pip install pyarrow (or convert the file to GeoPackage)")
+        return None
+    try:
+        gdf = gpd.read_parquet(path)
+    except Exception as e:  # ArrowInvalid, ValueError (no geo metadata), OSError
+        col.add(str(path), f"cannot read {what} file as GeoParquet: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+                "check that it is a GeoParquet file (Parquet with 'geo' metadata), not truncated")
+        return None
+    gdf.attrs["unreadable"] = {}
+    if gdf.crs is None:
+        col.add(str(path), f"{what} layer has no CRS", "write it again with a CRS (e.g. EPSG:4326)")
+        return None
+    return gdf
+
+
+def write_vector(gdf: gpd.GeoDataFrame, path: str | Path, layer: str | None = None) -> None:
+    """Write ``gdf`` as GeoPackage (``.gpkg``, as ``layer``), GeoParquet (``.parquet``) or FlatGeobuf (``.fgb``).
+
+    List and dict values are written as JSON text (none of the formats has a portable list type in GDAL).
+    GeoPackages are stamped with a fixed date so that the same data gives the same bytes.
+    """
+    path = Path(path)
+    g = gdf.copy()
+    for c in g.columns:
+        if c != g.geometry.name and g[c].map(lambda x: isinstance(x, (list, tuple, dict))).any():
+            g[c] = g[c].map(lambda x: json.dumps(x) if isinstance(x, (list, tuple, dict)) else x)
+    suffix = path.suffix.lower()
+    if suffix in PARQUET_SUFFIXES:
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise InputError([Problem(str(path), "writing GeoParquet needs pyarrow, which is not installed",
+                                      "pip install pyarrow, or choose gpkg or fgb")], "cannot write output") from None
+        g.to_parquet(path, index=False)
+    elif suffix == ".fgb":
+        g.to_file(path, driver="FlatGeobuf", engine="pyogrio")
+    elif suffix == ".gpkg":
+        import pyogrio
+
+        old = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"})
+        try:
+            g.to_file(path, layer=layer, driver="GPKG", engine="pyogrio")
+        finally:
+            pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": old})
+    else:
+        raise InputError([Problem(str(path), f"cannot write vector format {path.suffix!r}",
+                                  f"use one of {', '.join(VECTOR_FORMATS.values())}")], "cannot write output")
 
 
 def _unreadable_rows(path: Path, kw: dict) -> dict[int, str]:
@@ -482,7 +547,9 @@ EXISTING_LINK_COLUMNS = ("from", "to", "device", "pairs")
 
 
 def read_existing_links(path: str | Path) -> pd.DataFrame:
-    """Read a brownfield CSV of installed device pairs: ``from,to,device,pairs`` (one row per link and device).
+    """Read a brownfield CSV of installed device pairs: ``from,to,device,pairs`` (one row per link and device),
+    or an ETSI topology document (``.json`` or a folder of node documents; see
+    :func:`qtopo.etsi.existing_links_from_etsi`).
 
     ``from``/``to`` are site ids or fibre node ids, ``device`` a ``[devices.NAME]`` of the scenario, ``pairs``
     a whole number >= 1. Whether the ids, devices and hops exist is checked where the network is known
@@ -498,6 +565,10 @@ def read_existing_links(path: str | Path) -> pd.DataFrame:
     if not path.exists():
         col.add(str(path), "file does not exist", "check inputs.existing_links")
         col.raise_if_any()
+    if path.suffix.lower() == ".json" or path.is_dir():  # an ETSI topology document (qtopo export etsi)
+        from .etsi import existing_links_from_etsi
+
+        return existing_links_from_etsi(path)
     try:
         ex = pd.read_csv(path, dtype={"from": str, "to": str, "device": str}, skipinitialspace=True)
     except Exception as e:

@@ -72,23 +72,37 @@ def routes_gdf(plan: Plan) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(pd.DataFrame(rows), geometry=geoms, crs=WGS84)
 
 
+def layers(plan: Plan, sites: gpd.GeoDataFrame | None = None, fibre: gpd.GeoDataFrame | None = None) -> dict:
+    """Non-empty layers ``sites``, ``fibre`` (when given), ``nodes``, ``links``, ``demand_routes``."""
+    out = {}
+    if sites is not None:
+        out["sites"] = sites
+    if fibre is not None:
+        out["fibre"] = fibre
+    out.update({"nodes": nodes_gdf(plan), "links": links_gdf(plan), "demand_routes": routes_gdf(plan)})
+    return {k: g for k, g in out.items() if len(g)}
+
+
 def write_gpkg(plan: Plan, path, sites: gpd.GeoDataFrame | None = None, fibre: gpd.GeoDataFrame | None = None) -> None:
     """Write layers ``sites``, ``fibre``, ``nodes``, ``links``, ``demand_routes`` to one GeoPackage."""
-    path = Path(path)
-    layers = []
-    if sites is not None:
-        layers.append(("sites", sites))
-    if fibre is not None:
-        layers.append(("fibre", fibre))
-    layers += [("nodes", nodes_gdf(plan)), ("links", links_gdf(plan)), ("demand_routes", routes_gdf(plan))]
-    for name, g in layers:
-        if len(g) == 0:
-            continue
-        g = g.copy()
-        for c in g.columns:
-            if c != "geometry" and g[c].map(lambda x: isinstance(x, (list, tuple, dict))).any():
-                g[c] = g[c].map(lambda x: json.dumps(x) if isinstance(x, (list, tuple, dict)) else x)
-        g.to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+    from .io import write_vector
+
+    for name, g in layers(plan, sites, fibre).items():
+        write_vector(g, Path(path), layer=name)
+
+
+def write_layers(plan: Plan, folder, fmt: str = "parquet", sites: gpd.GeoDataFrame | None = None,
+                 fibre: gpd.GeoDataFrame | None = None) -> list:
+    """Write each layer to ``folder/<layer>.<ext>`` as GeoParquet (``parquet``), FlatGeobuf (``fgb``) or
+    GeoPackage (``gpkg``); one file per layer (GeoParquet and FlatGeobuf hold one layer). Returns the paths."""
+    from .io import VECTOR_FORMATS, write_vector
+
+    out = []
+    for name, g in layers(plan, sites, fibre).items():
+        p = Path(folder) / f"{name}{VECTOR_FORMATS[fmt]}"
+        write_vector(g, p, layer=name)
+        out.append(p)
+    return out
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -47,8 +47,8 @@ preserves at least one optimal solution of the paper's model:
    aggregated ``sum_q inflow <= D y_u``; the capacity row is written only where more than D pairs can
    use the node.
 
-The model is built in Pyomo on these sparse index sets only, compiled once by Pyomo's standard-form
-compiler and solved by HiGHS (:func:`_solve_fast`): LP relaxation (a valid bound), MIP restricted to the
+The model is built as sparse arrays on these index sets only (no Pyomo: ``qtopo repeaters`` starts without
+importing it), handed to HiGHS once through the back-end :mod:`qtopo.highs` and solved (:func:`_solve_fast`): LP relaxation (a valid bound), MIP restricted to the
 candidates the LP uses (often already optimal within the gap), reduced-cost fixing against that plan,
 then the warm-started MIP. Where capacity binds, the count of repeaters is proven first and the paper's
 objective is then minimised with that count (lexicographic; exact while eps * km < 1).
@@ -66,11 +66,10 @@ from typing import Hashable, Iterable, Sequence
 
 import networkx as nx
 import numpy as np
-import pyomo.environ as pyo
-from pyomo.common.collections import ComponentMap
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra, shortest_path
 
+from qtopo import highs
 from qtopo.contract import Status
 from qtopo.errors import InputError, Problem
 
@@ -189,7 +188,7 @@ class RepeaterPlan:
     gap : float
         ``(objective - bound) / objective`` (0 when proven optimal; nan if unknown).
     timings_s : dict
-        ``prepare``, ``build`` (``prepare`` + Pyomo model), ``solve`` (hand-off + HiGHS), ``extract``,
+        ``prepare``, ``build`` (``prepare`` + model arrays), ``solve`` (hand-off + HiGHS), ``extract``,
         ``total`` (s).
     sizes : dict
         ``variables``, ``constraints``, ``nonzeros`` of the model.
@@ -503,7 +502,7 @@ def _pair_precheck(inp: _Inputs, N_max: int, K: int) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Model (Pyomo only; a recipe of add_* functions over the precomputed index sets)
+# Model (NumPy/SciPy arrays; a recipe of add_* functions over the precomputed index sets)
 # ----------------------------------------------------------------------------------------------------------------
 def _group(keys, values) -> dict:
     out: dict = {}
@@ -512,15 +511,68 @@ def _group(keys, values) -> dict:
     return out
 
 
-def build_model(inp: _Inputs, N_max: int, D: int, eps: float) -> tuple[pyo.ConcreteModel, dict]:
-    """Build the fast formulation on the pruned index sets of ``inp`` (recipe of ``add_*`` steps).
+@dataclass
+class _Model:
+    """The fast formulation as arrays: columns ``y[u]`` (repeater at u, for u in ``U``) then ``x[a]`` (pair q uses
+    elementary link i -> j; ``a = (q, h, i, j)``, h = hop index in layered mode, path index in indexed mode,
+    else 0), all binary; rows ``row_lower <= A x <= row_upper`` in the order the ``add_*`` steps wrote them."""
 
-    Variables: ``y[u]`` (repeater at u) for every candidate some pair can use; ``x[q, h, i, j]`` (pair q
-    uses elementary link i -> j; h = hop index in layered mode, path index in indexed mode, else 0).
+    U: list                      # candidate nodes with a y column (node indices)
+    arcs: list                   # (q, h, i, j) of every x column
+    lens: np.ndarray             # km of each arc's elementary link
+    cost: np.ndarray             # objective (LBF-0): repeaters + eps * km
+    offset: float                # eps * km of the fixed direct links
+    A: object = None             # scipy.sparse.csr_matrix, filled by :meth:`_Rows.finish`
+    row_lower: np.ndarray = None
+    row_upper: np.ndarray = None
+    n_capacity: int = 0          # capacity rows written (they decide the ``auto`` strategy)
+    col_of_arc: dict = field(default_factory=dict)
+
+    @property
+    def n_col(self) -> int:
+        return len(self.U) + len(self.arcs)
+
+    @property
+    def ycol(self) -> np.ndarray:
+        return np.arange(len(self.U), dtype=np.int64)
+
+    @property
+    def xcol(self) -> np.ndarray:
+        return np.arange(len(self.U), self.n_col, dtype=np.int64)
+
+
+class _Rows:
+    """Rows collected as coordinates (row, column, value) and bounds, turned into one sparse matrix at the end."""
+
+    def __init__(self) -> None:
+        self.ri: list[int] = []
+        self.ci: list[int] = []
+        self.v: list[float] = []
+        self.lo: list[float] = []
+        self.hi: list[float] = []
+
+    def add(self, cols: list[int], vals: list[float] | float, lo: float, hi: float) -> None:
+        r = len(self.lo)
+        self.ri.extend([r] * len(cols))
+        self.ci.extend(cols)
+        self.v.extend(vals if isinstance(vals, list) else [float(vals)] * len(cols))
+        self.lo.append(lo)
+        self.hi.append(hi)
+
+    def finish(self, m: _Model) -> None:
+        m.A = csr_matrix((np.asarray(self.v, dtype=float), (np.asarray(self.ri, dtype=np.int64),
+                                                            np.asarray(self.ci, dtype=np.int64))),
+                         shape=(len(self.lo), m.n_col))
+        m.row_lower = np.asarray(self.lo, dtype=float)
+        m.row_upper = np.asarray(self.hi, dtype=float)
+
+
+def build_model(inp: _Inputs, N_max: int, D: int, eps: float) -> tuple[_Model, dict]:
+    """Build the fast formulation on the pruned index sets of ``inp`` (recipe of ``add_*`` steps).
 
     Returns
     -------
-    (pyomo.ConcreteModel, dict)
+    (_Model, dict)
         The model and its sizes (``variables``, ``constraints``, ``nonzeros``; objective excluded).
     """
     arcs, lens = [], []
@@ -529,38 +581,24 @@ def build_model(inp: _Inputs, N_max: int, D: int, eps: float) -> tuple[pyo.Concr
         lens.append(inp.dist_km[p.arc_i, p.arc_j])
     lens = np.concatenate(lens) if lens else np.zeros(0)
     used = sorted({int(v) for p in inp.pairs for v in p.nodes.tolist()})
-    m = pyo.ConcreteModel("qtopo_repeaters")
-    m.U = pyo.Set(initialize=used, ordered=True)
-    m.A = pyo.Set(initialize=arcs, dimen=4, ordered=True)
-    m.y = pyo.Var(m.U, domain=pyo.Binary)
-    m.x = pyo.Var(m.A, domain=pyo.Binary)
-    m._arcs, m._lens = arcs, lens
+    m = _Model(U=used, arcs=arcs, lens=lens, cost=np.zeros(0), offset=0.0)
+    m.col_of_arc = {a: len(used) + k for k, a in enumerate(arcs)}
     sizes = dict(variables=len(used) + len(arcs), constraints=0, nonzeros=0)
+    rows = _Rows()
     add_objective(m, inp, eps)
-    add_paths(m, inp, sizes)
-    add_repeater_count(m, inp, N_max, sizes)
-    add_symmetry_breaking(m, inp, sizes)
-    add_linking(m, inp, sizes)
-    add_capacity(m, inp, D, sizes)
+    add_paths(m, rows, inp, sizes)
+    add_repeater_count(m, rows, inp, N_max, sizes)
+    add_symmetry_breaking(m, rows, inp, sizes)
+    add_linking(m, rows, inp, sizes)
+    add_capacity(m, rows, inp, D, sizes)
+    rows.finish(m)
     return m, sizes
 
 
-def add_objective(m, inp: _Inputs, eps: float) -> None:
-    """(LBF-0) repeaters + eps * km of elementary links; fixed direct links enter as a constant.
-
-    Also adds, deactivated, the pure repeater count ``obj_count`` and the row ``count_cap``
-    (``sum y == n_cap``) used by the lexicographic strategy.
-    """
-    const = eps * sum(float(inp.dist_km[p.s, p.t]) for p in inp.pairs if p.direct)
-    x, y = m.x, m.y
-    m.obj = pyo.Objective(
-        expr=sum(y[u] for u in m.U) + sum(float(eps * l) * x[a] for a, l in zip(m._arcs, m._lens)) + const,
-        sense=pyo.minimize)
-    m.obj_count = pyo.Objective(expr=sum(y[u] for u in m.U), sense=pyo.minimize)
-    m.obj_count.deactivate()
-    m.n_cap = pyo.Param(mutable=True, initialize=len(m.U), within=pyo.NonNegativeIntegers)
-    m.count_cap = pyo.Constraint(expr=sum(y[u] for u in m.U) == m.n_cap)
-    m.count_cap.deactivate()
+def add_objective(m: _Model, inp: _Inputs, eps: float) -> None:
+    """(LBF-0) repeaters + eps * km of elementary links; fixed direct links enter as a constant."""
+    m.offset = eps * sum(float(inp.dist_km[p.s, p.t]) for p in inp.pairs if p.direct)
+    m.cost = np.concatenate((np.ones(len(m.U)), eps * m.lens))
 
 
 def _flow_rows(q: int, p: _PairSets) -> list[tuple[list, list, int]]:
@@ -587,81 +625,84 @@ def _flow_rows(q: int, p: _PairSets) -> list[tuple[list, list, int]]:
     return rows
 
 
-def add_paths(m, inp: _Inputs, sizes: dict) -> None:
+def add_paths(m: _Model, rows: _Rows, inp: _Inputs, sizes: dict) -> None:
     """(LBF-1..3) flow conservation: ``k_model`` s-t units per pair (one row per node and layer/path)."""
-    x = m.x
-    rows = [r for q, p in enumerate(inp.pairs) if p.k_model > 0 for r in _flow_rows(q, p)]
-    m.flow = pyo.Constraint(range(len(rows)), rule=lambda m, r: (
-        sum(x[a] for a in rows[r][0]) - sum(x[a] for a in rows[r][1]) == rows[r][2]))
-    sizes["constraints"] += len(rows)
-    sizes["nonzeros"] += sum(len(o) + len(i) for o, i, _ in rows)
+    col = m.col_of_arc
+    flows = [r for q, p in enumerate(inp.pairs) if p.k_model > 0 for r in _flow_rows(q, p)]
+    for out, inn, rhs in flows:
+        rows.add([col[a] for a in out] + [col[a] for a in inn], [1.0] * len(out) + [-1.0] * len(inn), rhs, rhs)
+    sizes["constraints"] += len(flows)
+    sizes["nonzeros"] += sum(len(o) + len(i) for o, i, _ in flows)
 
 
-def add_repeater_count(m, inp: _Inputs, N_max: int, sizes: dict) -> None:
+def add_repeater_count(m: _Model, rows: _Rows, inp: _Inputs, N_max: int, sizes: dict) -> None:
     """(LBF-4) at most N_max repeaters per path (single/indexed modes; only where it can bind)."""
-    x = m.x
-    rows = []
+    col = m.col_of_arc
+    n = 0
     for q, p in enumerate(inp.pairs):
         if p.mode not in ("single", "indexed") or len(p.nodes) <= N_max:
             continue
         by_k = _group(p.arc_h.tolist(), zip(p.arc_i.tolist(), p.arc_j.tolist()))
         for k, ij in by_k.items():
-            rows.append([(q, k, i, j) for i, j in ij if j != p.t])
-    m.max_rep = pyo.Constraint(range(len(rows)), rule=lambda m, r: sum(x[a] for a in rows[r]) <= N_max)
-    sizes["constraints"] += len(rows)
-    sizes["nonzeros"] += sum(map(len, rows))
+            cols = [col[(q, k, i, j)] for i, j in ij if j != p.t]
+            rows.add(cols, 1.0, -math.inf, N_max)
+            n += 1
+            sizes["nonzeros"] += len(cols)
+    sizes["constraints"] += n
 
 
-def add_symmetry_breaking(m, inp: _Inputs, sizes: dict) -> None:
+def add_symmetry_breaking(m: _Model, rows: _Rows, inp: _Inputs, sizes: dict) -> None:
     """Indexed mode: paths ordered by their (distinct) first repeater, so no path permutation repeats."""
-    x = m.x
-    rows = []
+    col = m.col_of_arc
     for q, p in enumerate(inp.pairs):
         if p.mode != "indexed":
             continue
         rank = {int(v): r + 1 for r, v in enumerate(p.nodes.tolist())}
         first = [(int(h), int(j)) for h, i, j in zip(p.arc_h, p.arc_i, p.arc_j) if i == p.s]
         for k in range(p.k_model - 1):
-            rows.append([((q, k + 1, p.s, j), rank[j]) for h, j in first if h == k + 1]
-                        + [((q, k, p.s, j), -rank[j]) for h, j in first if h == k])
-    m.order = pyo.Constraint(range(len(rows)), rule=lambda m, r: sum(c * x[a] for a, c in rows[r]) >= 1)
-    sizes["constraints"] += len(rows)
-    sizes["nonzeros"] += sum(map(len, rows))
+            terms = ([(col[(q, k + 1, p.s, j)], float(rank[j])) for h, j in first if h == k + 1]
+                     + [(col[(q, k, p.s, j)], -float(rank[j])) for h, j in first if h == k])
+            rows.add([c for c, _ in terms], [v for _, v in terms], 1.0, math.inf)
+            sizes["constraints"] += 1
+            sizes["nonzeros"] += len(terms)
 
 
-def add_linking(m, inp: _Inputs, sizes: dict) -> None:
+def add_linking(m: _Model, rows: _Rows, inp: _Inputs, sizes: dict) -> None:
     """(LBF-6) strengthened: the paths of pair q enter candidate u at most once in all, and only if y_u = 1."""
-    x, y = m.x, m.y
-    rows: dict = {}
+    col = m.col_of_arc
+    ycol = {u: k for k, u in enumerate(m.U)}
+    into: dict = {}
     for q, p in enumerate(inp.pairs):
         for h, i, j in zip(p.arc_h.tolist(), p.arc_i.tolist(), p.arc_j.tolist()):
             if j != p.t:
-                rows.setdefault((q, j), []).append((q, h, i, j))
-    keys = list(rows)
-    m.link = pyo.Constraint(range(len(keys)), rule=lambda m, r: sum(x[a] for a in rows[keys[r]]) <= y[keys[r][1]])
-    sizes["constraints"] += len(keys)
-    sizes["nonzeros"] += sum(len(v) + 1 for v in rows.values())
+                into.setdefault((q, j), []).append(col[(q, h, i, j)])
+    for (q, u), cols in into.items():
+        rows.add(cols + [ycol[u]], [1.0] * len(cols) + [-1.0], -math.inf, 0.0)
+    sizes["constraints"] += len(into)
+    sizes["nonzeros"] += sum(len(v) + 1 for v in into.values())
 
 
-def add_capacity(m, inp: _Inputs, D: int, sizes: dict) -> None:
+def add_capacity(m: _Model, rows: _Rows, inp: _Inputs, D: int, sizes: dict) -> None:
     """(LBF-7) capacity D, written only at candidates more than D pairs can use (elsewhere implied)."""
-    x, y = m.x, m.y
     users: dict[int, int] = {}
     for p in inp.pairs:
         for v in p.nodes.tolist():
             users[v] = users.get(v, 0) + 1
     into: dict[int, list] = {u: [] for u, c in users.items() if c > D}
-    for a in m._arcs:
+    for a in m.arcs:
         if a[3] in into:
-            into[a[3]].append(a)
+            into[a[3]].append(m.col_of_arc[a])
+    ycol = {u: k for k, u in enumerate(m.U)}
     tight = sorted(into)
-    m.capacity = pyo.Constraint(tight, rule=lambda m, u: sum(x[a] for a in into[u]) <= D * y[u])
+    for u in tight:
+        rows.add(into[u] + [ycol[u]], [1.0] * len(into[u]) + [-float(D)], -math.inf, 0.0)
+    m.n_capacity = len(tight)
     sizes["constraints"] += len(tight)
     sizes["nonzeros"] += sum(len(v) + 1 for v in into.values())
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Solve (Pyomo standard-form compiler -> highspy), extract
+# Solve (arrays -> HiGHS through the back-end qtopo.highs), extract
 # ----------------------------------------------------------------------------------------------------------------
 @dataclass
 class _SolveResult:
@@ -674,57 +715,20 @@ class _SolveResult:
 
 
 class _Highs:
-    """The compiled Pyomo model in one HiGHS instance.
+    """The model in one HiGHS instance (handed over as arrays by :func:`qtopo.highs.from_arrays`); objective,
+    column bounds, integrality and extra rows are changed in place between solves."""
 
-    The model is built in Pyomo and compiled once by Pyomo's ``LinearStandardFormCompiler`` (matrices,
-    handed over with ``passModel``: several times faster than the expression-walking interfaces);
-    objective, column bounds, integrality and extra rows are then changed in place between solves.
-    """
-
-    def __init__(self, m, threads: int | None, mip_gap: float):
-        import highspy
-        from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
-
-        self.hp = highspy
-        repn = LinearStandardFormCompiler().write(m, mixed_form=True)
-        self.cols = repn.columns
-        self.col_of = ComponentMap((v, i) for i, v in enumerate(self.cols))
-        A = repn.A.tocsc()
-        n_col, n_row = len(self.cols), A.shape[0]
-        inf = highspy.kHighsInf
-        self.cost = np.asarray(repn.c.toarray()).ravel() if n_col else np.zeros(0)
-        self.offset = float(repn.c_offset[0]) if len(repn.c_offset) else 0.0
-        self.lower = np.array([-inf if v.lb is None else v.lb for v in self.cols], dtype=float)
-        self.upper = np.array([inf if v.ub is None else v.ub for v in self.cols], dtype=float)
-        self.is_int = np.array([v.is_integer() for v in self.cols], dtype=bool)
-        lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = n_col, n_row
-        lp.col_cost_, lp.offset_ = self.cost, self.offset
-        lp.col_lower_, lp.col_upper_ = self.lower, self.upper
-        bt = np.array([r.bound_type for r in repn.rows], dtype=int)
-        rhs = np.asarray(repn.rhs, dtype=float)
-        lp.row_lower_ = np.where(bt <= 0, rhs, -inf)
-        lp.row_upper_ = np.where(bt >= 0, rhs, inf)
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = A.indptr.astype(np.int32)
-        lp.a_matrix_.index_ = A.indices.astype(np.int32)
-        lp.a_matrix_.value_ = A.data.astype(float)
-        lp.integrality_ = [highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous
-                           for b in self.is_int]
-        # HiGHS keeps one thread pool per process: reset it so a thread count other than the previous
-        # solve's (another module's, or a test's) does not yield misleading statuses (FIELD-NOTES)
-        highspy.Highs.resetGlobalScheduler(True)
-        self.h = h = highspy.Highs()
-        h.setOptionValue("output_flag", bool(_HIGHS_LOG))
-        h.setOptionValue("mip_rel_gap", float(mip_gap))
-        h.setOptionValue("mip_abs_gap", 1e-9)
-        h.setOptionValue("random_seed", 0)
-        if threads:
-            h.setOptionValue("threads", int(threads))
-        for k, v in _HIGHS_OPTIONS.items():
-            h.setOptionValue(k, v)
-        h.passModel(lp)
-        self.n_row = n_row
+    def __init__(self, m: _Model, threads: int | None, mip_gap: float):
+        self.threads = threads
+        n_col = m.n_col
+        self.cost, self.offset = np.asarray(m.cost, dtype=float), float(m.offset)
+        self.lower, self.upper = np.zeros(n_col), np.ones(n_col)
+        self.is_int = np.ones(n_col, dtype=bool)
+        self.h = highs.from_arrays(self.cost, self.lower, self.upper, m.row_lower, m.row_upper, m.A, self.is_int,
+                                   offset=self.offset, options={"output_flag": bool(_HIGHS_LOG),
+                                                                "mip_rel_gap": float(mip_gap), "mip_abs_gap": 1e-9,
+                                                                **_HIGHS_OPTIONS})
+        self.n_row = int(m.A.shape[0])
         self.cur_cost, self.cur_offset = self.cost.copy(), self.offset
 
     def set_objective(self, cost: np.ndarray, offset: float) -> None:
@@ -752,48 +756,28 @@ class _Highs:
         self.n_row -= 1
 
     def solve(self, time_limit_s: float, start: np.ndarray | None = None, relax: bool = False) -> _SolveResult:
-        hp, h = self.hp, self.h
-        idx = np.arange(len(self.cols), dtype=np.int32)
+        h = self.h
+        idx = np.arange(len(self.is_int), dtype=np.int32)
         kind = np.where(self.is_int & (not relax), 1, 0).astype(np.uint8)  # kContinuous = 0, kInteger = 1
         h.changeColsIntegrality(len(kind), idx, kind)
         h.setOptionValue("time_limit", float(max(time_limit_s, 0.01)))
         h.clearSolver()
         if start is not None and not relax:
-            sol = hp.HighsSolution()
-            sol.col_value = np.asarray(start, dtype=float)
-            sol.value_valid = True
-            h.setSolution(sol)
-        h.run()
-        ms = h.getModelStatus()
-        info = h.getInfo()
-        has_sol = info.primal_solution_status == 2  # kSolutionStatusFeasible
-        vals = np.asarray(h.getSolution().col_value, dtype=float) if has_sol else None
+            highs.set_start(h, start)
+        highs.run(h, self.threads)
+        out = highs.outcome(h)
+        vals = out.values
         if vals is not None and not relax:
             vals = np.where(self.is_int, np.round(vals), vals)
-        if ms == hp.HighsModelStatus.kOptimal:
-            status = "optimal"
-        elif ms in (hp.HighsModelStatus.kInfeasible, hp.HighsModelStatus.kUnboundedOrInfeasible):
-            status = "infeasible"
-        elif has_sol:
-            status = "feasible"
-        else:
-            status = "no_solution"
         obj = self.objective_of(vals) if vals is not None else math.nan
+        optimal = out.status is highs.Status.OPTIMAL
         duals = None
         if relax:
-            bound = obj if status == "optimal" else math.nan
-            sol = h.getSolution()
-            if status == "optimal" and sol.dual_valid:
-                duals = np.asarray(sol.col_dual, dtype=float)
+            bound = obj if optimal else math.nan
+            duals = out.col_dual if optimal else None
         else:
-            bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else math.nan
-            if status == "optimal" and not math.isfinite(bound):
-                bound = obj
-        return _SolveResult(status, obj, bound, h.modelStatusToString(ms), vals, duals)
-
-    def load(self, values: np.ndarray) -> None:
-        for v, val in zip(self.cols, values):
-            v.set_value(float(val), skip_validation=True)
+            bound = out.bound if out.bound is not None else math.nan
+        return _SolveResult(out.status.value, obj, bound, out.termination, vals, duals)
 
 
 def _gap_closed(obj: float, bound: float, gap: float) -> bool:
@@ -818,10 +802,10 @@ def _solve_fast(m, inp: _Inputs, eps: float, strategy: str, time_limit_s: float,
     info: dict = {}
     hs = _Highs(m, threads, mip_gap)
     info["handoff_s"] = time.perf_counter() - t0
-    ycol = np.array([hs.col_of[m.y[u]] for u in m.U], dtype=np.int64)
-    ynode = np.array(list(m.U), dtype=np.int64)
-    arcs = m._arcs
-    xcol = np.array([hs.col_of[m.x[a]] for a in arcs], dtype=np.int64)
+    ycol = m.ycol
+    ynode = np.array(m.U, dtype=np.int64)
+    arcs = m.arcs
+    xcol = m.xcol
     xi = np.array([a[2] for a in arcs], dtype=np.int64)
     xj = np.array([a[3] for a in arcs], dtype=np.int64)
     w_cost, w_off = hs.cost.copy(), hs.offset
@@ -913,8 +897,6 @@ def _solve_fast(m, inp: _Inputs, eps: float, strategy: str, time_limit_s: float,
                 res = attempt("weighted", False, res.values)
             elif math.isfinite(res.bound):
                 res.bound = max(res.bound, float(n_star))
-    if res.values is not None:
-        hs.load(res.values)
     info["solve_s"] = time.perf_counter() - t0
     return res, info
 
@@ -926,8 +908,8 @@ def _physical(inp: _Inputs, i: int, j: int) -> list[int]:
     return path[::-1]
 
 
-def _extract(m, inp: _Inputs) -> dict[int, list[list[int]]]:
-    used = [a for a in m._arcs if round(m.x[a].value or 0.0) == 1]
+def _extract(m: _Model, values: np.ndarray, inp: _Inputs) -> dict[int, list[list[int]]]:
+    used = [a for a, x in zip(m.arcs, values[m.xcol]) if round(x) == 1]
     chains: dict[int, list[list[int]]] = {}
     by_pair = _group((a[0] for a in used), used)
     for q, p in enumerate(inp.pairs):
@@ -1051,11 +1033,11 @@ def plan_repeaters(
     sizes.update(dominated=inp.n_dominated, modes=sorted({p.mode for p in inp.pairs}))
     plan.sizes = sizes
     t2 = time.perf_counter()
-    if len(m._arcs) == 0:  # every pair is served by fixed direct links
+    if len(m.arcs) == 0:  # every pair is served by fixed direct links
         res = _SolveResult(status="optimal", objective=math.nan, bound=math.nan)
     else:
         if strategy == "auto":
-            strategy = "lexicographic" if len(m.capacity) > 0 else "weighted"
+            strategy = "lexicographic" if m.n_capacity > 0 else "weighted"
         sizes["strategy"] = strategy
         res, info = _solve_fast(m, inp, float(eps), strategy, time_limit_s, mip_gap, threads)
         plan.timings_s.update({k: v for k, v in info.items() if k.endswith("_s")})
@@ -1063,30 +1045,8 @@ def plan_repeaters(
     t3 = time.perf_counter()
     plan.status = res.status
     if Status(res.status).has_plan:
-        chains = _extract(m, inp)
-        names = inp.nodes
-        total_km = 0.0
-        for q, p in enumerate(inp.pairs):
-            key = (names[p.s], names[p.t])
-            segs_q, paths_q, chains_q = [], [], []
-            for c in chains[q]:
-                segs = [_physical(inp, a, b) for a, b in zip(c[:-1], c[1:])]
-                total_km += float(sum(inp.dist_km[a, b] for a, b in zip(c[:-1], c[1:])))
-                segs_q.append([[names[v] for v in sg] for sg in segs])
-                paths_q.append([names[v] for v in segs[0] + [v for sg in segs[1:] for v in sg[1:]]])
-                chains_q.append([names[v] for v in c])
-            plan.chains[key], plan.segments[key], plan.paths[key] = chains_q, segs_q, paths_q
-        reps = sorted({v for cs in chains.values() for c in cs for v in c[1:-1]})
-        plan.repeaters = [names[v] for v in reps]
-        plan.n_repeaters = len(reps)
-        plan.total_length_km = total_km
-        plan.objective = len(reps) + eps * total_km
-        if math.isfinite(res.bound):
-            plan.bound = min(res.bound, plan.objective)
-        elif res.status == "optimal":
-            plan.bound = plan.objective
-        plan.gap = max(0.0, (plan.objective - plan.bound) / max(abs(plan.objective), 1e-12)) \
-            if math.isfinite(plan.bound) else math.nan
+        values = res.values if res.values is not None else np.zeros(m.n_col)
+        _fill_plan(plan, inp, _extract(m, values, inp), res, float(eps))
     elif res.status == "infeasible" and diagnose:
         plan.diagnosis = _diagnose_joint(inp, G, C, L_max_km, int(N_max), int(D), int(K), weight, threads)
     t4 = time.perf_counter()
@@ -1094,6 +1054,33 @@ def plan_repeaters(
     log.info("repeaters: %s, %d repeaters, objective %.6f, build %.2f s, solve %.2f s", plan.status,
              plan.n_repeaters, plan.objective, t2 - t0, t3 - t2)
     return plan
+
+
+def _fill_plan(plan: RepeaterPlan, inp: _Inputs, chains: dict, res: _SolveResult, eps: float) -> None:
+    """Chains (node indices) -> the plan's chains, fibre segments and paths by node name; objective, bound, gap."""
+    names = inp.nodes
+    total_km = 0.0
+    for q, p in enumerate(inp.pairs):
+        key = (names[p.s], names[p.t])
+        segs_q, paths_q, chains_q = [], [], []
+        for c in chains[q]:
+            segs = [_physical(inp, a, b) for a, b in zip(c[:-1], c[1:])]
+            total_km += float(sum(inp.dist_km[a, b] for a, b in zip(c[:-1], c[1:])))
+            segs_q.append([[names[v] for v in sg] for sg in segs])
+            paths_q.append([names[v] for v in segs[0] + [v for sg in segs[1:] for v in sg[1:]]])
+            chains_q.append([names[v] for v in c])
+        plan.chains[key], plan.segments[key], plan.paths[key] = chains_q, segs_q, paths_q
+    reps = sorted({v for cs in chains.values() for c in cs for v in c[1:-1]})
+    plan.repeaters = [names[v] for v in reps]
+    plan.n_repeaters = len(reps)
+    plan.total_length_km = total_km
+    plan.objective = len(reps) + eps * total_km
+    if math.isfinite(res.bound):
+        plan.bound = min(res.bound, plan.objective)
+    elif res.status == "optimal":
+        plan.bound = plan.objective
+    plan.gap = max(0.0, (plan.objective - plan.bound) / max(abs(plan.objective), 1e-12)) \
+        if math.isfinite(plan.bound) else math.nan
 
 
 def _diagnose_joint(inp, G, C, L_max_km, N_max, D, K, weight, threads) -> list[str]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import html as _html
 import io
 import logging
@@ -856,54 +857,41 @@ def _inline(s: str) -> str:
     return re.sub(r"`(.+?)`", r"<code>\1</code>", s)
 
 
-_CSS = """
-body{font:14px/1.45 -apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#1d1d1f;margin:0;background:#f6f7f9}
-main{max-width:1200px;margin:0 auto;padding:24px 28px 60px;background:#fff}
-h1{font-size:24px;margin:0 0 8px}h2{font-size:18px;margin:30px 0 10px;padding-bottom:4px;border-bottom:2px solid #e3e6ea}
-nav{font-size:12.5px;margin:0 0 12px}nav a{margin-right:10px;color:#1f3b73;text-decoration:none}
-table{border-collapse:collapse;margin:8px 0 14px;font-size:12.5px}
-th,td{border:1px solid #dde1e6;padding:3px 7px;vertical-align:top}th{background:#f0f2f5;text-align:left}
-td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-table.kv th{width:300px;font-weight:600;background:#f7f8fa}
-code{background:#f0f2f5;padding:0 3px;border-radius:3px;font-size:12px}
-figure{margin:10px 0}figure img{max-width:100%;border:1px solid #dde1e6}figcaption{font-size:12.5px;color:#555}
-.status-bad{background:#fdecea;border-left:4px solid #c62828;padding:8px 12px}
-.table-wrap{overflow-x:auto}
-"""
+
+
+def _html_block(b) -> dict:
+    """One report block as plain data for the HTML template."""
+    if isinstance(b, str):
+        return {"kind": "text", "text": b, "bad": b.startswith(("**No plan", "**FAILED"))}
+    if isinstance(b, KeyValues):
+        return {"kind": "kv", "items": list(b.items)}
+    if isinstance(b, Table):
+        num = _numeric(b)
+        return {"kind": "table", "caption": b.caption, "columns": list(b.columns),
+                "rows": [list(zip(r, num)) for r in b.rows]}
+    if isinstance(b, Figure):
+        return {"kind": "figure", "caption": b.caption, "path": str(b.path),
+                "png_base64": base64.b64encode(b.png).decode("ascii")}
+    raise TypeError(f"unknown report block {type(b).__name__}")
+
+
+@functools.lru_cache(maxsize=1)
+def _templates():
+    import jinja2
+    from markupsafe import Markup
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+                             autoescape=True, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                             undefined=jinja2.StrictUndefined)
+    env.filters["inline"] = lambda s: Markup(_inline(s))
+    return env
 
 
 def render_html(title: str, sections: list) -> str:
-    """Render sections as one self-contained HTML page (inline CSS, figures as base64 PNG)."""
-    nav = " ".join(f"<a href='#{s.anchor}'>{_html.escape(s.title)}</a>" for s in sections if s.anchor)
-    out = ["<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
-           "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-           f"<title>{_html.escape(title)}</title><style>{_CSS}</style></head><body><main>",
-           f"<h1>{_html.escape(title)}</h1>", f"<nav>{nav}</nav>"]
-    for s in sections:
-        out.append(f"<section id='{s.anchor}'><h2>{_html.escape(s.title)}</h2>")
-        for b in s.blocks:
-            if isinstance(b, str):
-                cls = " class='status-bad'" if b.startswith("**No plan") or b.startswith("**FAILED") else ""
-                out.append(f"<p{cls}>{_inline(b)}</p>")
-            elif isinstance(b, KeyValues):
-                out.append("<table class='kv'>" + "".join(f"<tr><th>{_inline(k)}</th><td>{_inline(v)}</td></tr>"
-                                                          for k, v in b.items) + "</table>")
-            elif isinstance(b, Table):
-                num = _numeric(b)
-                head = "".join(f"<th>{_inline(c)}</th>" for c in b.columns)
-                body = "".join("<tr>" + "".join(f"<td{' class=n' if n else ''}>{_inline(c)}</td>"
-                                                for c, n in zip(r, num)) + "</tr>" for r in b.rows)
-                cap = f"<caption>{_inline(b.caption)}</caption>" if b.caption else ""
-                out.append(f"<div class='table-wrap'><table>{cap}<thead><tr>{head}</tr></thead>"
-                           f"<tbody>{body}</tbody></table></div>")
-            elif isinstance(b, Figure):
-                data = base64.b64encode(b.png).decode("ascii")
-                out.append(f"<figure><img alt='{_html.escape(b.caption, quote=True)}' data-file='{b.path}' "
-                           f"src='data:image/png;base64,{data}'><figcaption>{_inline(b.caption)}</figcaption>"
-                           f"</figure>")
-        out.append("</section>")
-    out.append("</main></body></html>")
-    return "\n".join(out) + "\n"
+    """Render sections as one self-contained HTML page (inline CSS, figures as base64 PNG), from the jinja2
+    template ``qtopo/templates/report.html.j2``."""
+    secs = [{"anchor": s.anchor, "title": s.title, "blocks": [_html_block(b) for b in s.blocks]} for s in sections]
+    return _templates().get_template("report.html.j2").render(title=title, sections=secs)
 
 
 def demands_png(plan, path) -> Path | None:

@@ -13,7 +13,7 @@ import difflib
 import math
 import sys
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Mapping
 
 if sys.version_info >= (3, 11):
@@ -22,6 +22,35 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from .errors import InputError, ProblemCollector
+
+
+def _toml_plain(v: Any, where: str):
+    """``v`` as the plain Python types tomli-w writes (NumPy scalars and arrays, paths, tuples converted)."""
+    if isinstance(v, Mapping):
+        return {str(k): _toml_plain(x, f"{where}.{k}") for k, x in v.items()}
+    if isinstance(v, (list, tuple)) or type(v).__name__ == "ndarray":
+        return [_toml_plain(x, where) for x in v]
+    if isinstance(v, (str, bool, int, float)):
+        return v
+    if isinstance(v, PurePath):
+        return str(v)
+    if hasattr(v, "item") and type(v).__module__ == "numpy":  # NumPy scalar
+        return v.item()
+    raise TypeError(f"{where}: cannot write {type(v).__name__} {v!r} to TOML")
+
+
+def to_toml(doc: Mapping[str, Any]) -> str:
+    """TOML text of a scenario-shaped document (tables of scalars, ``[devices.NAME]`` sub-tables), written by
+    tomli-w; it parses back (``tomllib``) to ``doc``. Raises :class:`TypeError` for values TOML cannot hold."""
+    import tomli_w
+
+    return tomli_w.dumps(_toml_plain(doc, "document"))
+
+
+def toml_value(v: Any) -> str:
+    """One TOML value (``"text"``, ``1.5``, ``true``...), for templates that interleave values with comments."""
+    return to_toml({"v": v})[len("v = "):].rstrip("\n")
+
 
 # ---------------------------------------------------------------------------------------------------------
 # Schema: section -> key -> (type, default, lower bound, upper bound, description with unit)
@@ -40,10 +69,12 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "seed": (_I, 0, 0, None, "random seed for anything randomised (heuristics); recorded in the plan"),
     },
     "inputs": {
-        "sites": (_S, None, None, None, "sites file (Points): GeoPackage, GeoJSON or Shapefile"),
+        "sites": (_S, None, None, None, "sites file (Points): GeoPackage, GeoParquet, FlatGeobuf, "
+                                        "GeoJSON or Shapefile"),
         "routes": (_S, None, None, None, "fibre routes file (LineStrings)"),
         "demands": (_S, None, None, None, "demands CSV: source,target,target_bps"),
-        "existing_links": (_S, "", None, None, "brownfield CSV of installed device pairs: from,to,device,pairs"),
+        "existing_links": (_S, "", None, None, "brownfield: CSV of installed device pairs "
+                           "(from,to,device,pairs), or an ETSI topology document (.json, qtopo export etsi)"),
         "sites_layer": (_S, "", None, None, "layer name in a multi-layer GeoPackage"),
         "routes_layer": (_S, "", None, None, "layer name in a multi-layer GeoPackage"),
     },

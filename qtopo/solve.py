@@ -19,8 +19,10 @@ from dataclasses import asdict, dataclass, field
 
 import pyomo.environ as pyo
 
+from . import highs as _highs
 from .contract import Status  # noqa: F401  (re-exported: the status enum is part of the plan contract)
 from .errors import SolverError
+from .highs import THREADS
 
 log = logging.getLogger(__name__)
 
@@ -51,35 +53,12 @@ def relative_gap(obj: float | None, bound: float | None) -> float | None:
         return None
     return abs(obj - bound) / max(abs(obj), 1e-9)
 
-
 def highs_version() -> str:
-    try:
-        import highspy
-
-        h = highspy.Highs()
-        return f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
-    except Exception:  # pragma: no cover
-        return "unknown"
+    return _highs.version()
 
 
-_THREADS_IN_USE: int | None = None
 #: ``root_lp="auto"`` uses interior point for the root LP from this many nonzeros on (see :func:`solve`).
 IPM_FROM_NONZEROS = 100_000
-
-
-def _ensure_thread_pool(threads: int) -> None:
-    """HiGHS fixes its thread pool per process: a later solve with another thread count fails with misleading
-    statuses unless the global scheduler is reset first (field notes)."""
-    global _THREADS_IN_USE
-    if _THREADS_IN_USE is not None and _THREADS_IN_USE != threads:
-        try:
-            import highspy
-
-            highspy.Highs.resetGlobalScheduler(True)
-        except Exception:  # pragma: no cover - older highspy
-            log.warning("cannot reset HiGHS's thread pool; solves with %d threads may misbehave", threads)
-    _THREADS_IN_USE = threads
-
 
 #: From this many nonzeros, :func:`solve` also solves the LP relaxation alongside the MIP (interior point without
 #: crossover, in a second HiGHS instance on its own thread) and reports the better of the MIP's bound and a
@@ -225,77 +204,10 @@ def solve(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: in
         return _solve_appsi(model, **kw)
     return _solve_highspy(model, **kw)
 
-
 def _compile(model, details: dict | None = None):
-    """Pyomo model -> a ``highspy.Highs`` holding it, via the linear standard-form compiler (mixed form: rows keep
-    their sense, no slack or split columns). Returns ``(highs, columns)``; ``columns[j]`` is column j's VarData.
-
-    Fixed variables are folded into the right-hand side by the compiler (their values stay on the model);
-    a ranged row comes out as two rows (bound_type 1 then -1) and is merged back into one. ``details``, if given,
-    receives ``sub_s`` (compile / columns / pass seconds), ``row_constraint_ids`` (id of each HiGHS row's
-    constraint), ``ranged_rows_merged`` and ``eliminated_vars`` (used by benchmarks/bench_handoff.py).
-    """
-    import highspy
-    from pyomo.common.enums import ObjectiveSense
-    from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
-
-    import numpy as np
-
-    t0 = time.perf_counter()
-    info = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
-    t1 = time.perf_counter()
-    A = info.A
-    cols = list(info.columns)
-    n_col = len(cols)
-    inf = highspy.kHighsInf
-    col_lower = np.fromiter((-inf if v.lb is None else v.lb for v in cols), np.float64, n_col)
-    col_upper = np.fromiter((inf if v.ub is None else v.ub for v in cols), np.float64, n_col)
-    integrality = np.fromiter((v.is_integer() for v in cols), np.int32, n_col)
-    t2 = time.perf_counter()
-    rows = info.rows
-    n_row = len(rows)
-    bt = np.fromiter((r.bound_type for r in rows), np.int8, n_row)
-    rhs = np.asarray(info.rhs, dtype=np.float64).reshape(-1) if n_row else np.zeros(0)
-    row_lower = np.where(bt == 1, -inf, rhs)
-    row_upper = np.where(bt == -1, inf, rhs)
-    con_ids = np.fromiter((id(r.constraint) for r in rows), np.int64, n_row)
-    second = np.zeros(n_row, bool)
-    if n_row > 1:
-        second[1:] = con_ids[1:] == con_ids[:-1]
-    if second.any():
-        first = np.flatnonzero(second) - 1
-        row_lower[first] = rhs[second]
-        keep = ~second
-        A = A[keep, :].tocsc()
-        row_lower, row_upper, con_ids = row_lower[keep], row_upper[keep], con_ids[keep]
-        n_row = int(keep.sum())
-    if len(info.objectives) != 1:
-        raise SolverError(f"expected one active objective, got {len(info.objectives)}")
-    sense = info.objectives[0].sense
-    col_cost = np.zeros(n_col)
-    c0 = info.c[[0], :].tocoo()
-    col_cost[c0.col] = c0.data
-    offset = float(info.c_offset[0])
-    A = A.tocsc()
-    A.sort_indices()
-    from pyomo.common.tee import capture_output
-
-    with capture_output(capture_fd=True):  # HiGHS prints a banner on stdout when created (APPSI hides it too)
-        h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    status = h.passModel(n_col, n_row, int(A.nnz), int(highspy.MatrixFormat.kColwise),
-                         int(highspy.ObjSense.kMaximize if sense == ObjectiveSense.maximize
-                             else highspy.ObjSense.kMinimize),
-                         offset, col_cost, col_lower, col_upper, row_lower, row_upper,
-                         A.indptr[:-1].astype(np.int32), A.indices.astype(np.int32),
-                         A.data.astype(np.float64), integrality)
-    if status == highspy.HighsStatus.kError:
-        raise SolverError(f"HiGHS rejected the model (passModel returned {status})")
-    if details is not None:
-        details.update(sub_s={"compile": t1 - t0, "columns": t2 - t1, "pass": time.perf_counter() - t2},
-                       row_constraint_ids=con_ids, ranged_rows_merged=int(second.sum()),
-                       eliminated_vars=len(info.eliminated_vars))
-    return h, cols
+    """Pyomo model -> ``(highspy.Highs, columns)`` through the back-end's one compile path
+    (:func:`qtopo.highs.compile_pyomo`; ``details`` as there)."""
+    return _highs.compile_pyomo(model, details)
 
 
 def _trusted(model, status, obj, bound):
@@ -318,76 +230,90 @@ def _use_ipm(root_lp: str, nnz: int) -> bool:
 
 
 def _highs_available() -> bool:
-    try:
-        import highspy  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return _highs.available()
 
 
 def _run_highs(h) -> None:
-    """``h.run()``, with Ctrl-C handed to HiGHS (it stops and keeps its best solution, like APPSI does)."""
-    h.HandleKeyboardInterrupt = True
-    h.run()
+    """Run the MIP (the thread count was set through the back-end's thread policy); a hook for tests."""
+    _highs.run(h, THREADS.threads)
+
+
+def _highs_options(time_limit_s, mip_gap, threads, log_file, stream, use_ipm, extra_options) -> dict:
+    """HiGHS options of the trusted-node MIP (logging on only where a log file or the console wants it)."""
+    opts = {"output_flag": True, "log_to_console": bool(stream), "threads": int(threads), "random_seed": 0,
+            "mip_rel_gap": float(mip_gap)}
+    if time_limit_s and time_limit_s > 0:
+        opts["time_limit"] = float(time_limit_s)
+    if log_file:
+        opts["log_file"] = str(log_file)
+    if use_ipm:
+        opts["mip_lp_solver"] = "ipm"
+    opts.update(extra_options or {})
+    if not log_file and not stream:
+        opts["output_flag"] = False
+    return opts
+
+
+def _compile_gc_off(model):
+    """:func:`_compile` with the garbage collector paused (millions of small objects: it halves the time)."""
+    import gc
+
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        return _compile(model)
+    finally:
+        if gc_was:
+            gc.enable()
+
+
+def _apply_lp_bound(options: dict, status: Status, obj, bound):
+    """The bound from the LP solved alongside (if any) where it beats the MIP's; returns the bound."""
+    lb = (options.get("lp_bound") or {}).get("bound")
+    if lb is None or status not in (Status.FEASIBLE, Status.NO_SOLUTION):
+        return bound
+    if obj is not None and lb > obj + 1e-6 * max(1.0, abs(obj)):
+        log.warning("LP bound %.6g above the plan's cost %.6g: ignored", lb, obj)
+        options["lp_bound"]["ignored"] = True
+    elif bound is None or lb > bound:
+        bound = min(lb, obj) if obj is not None else lb
+        options["lp_bound"]["used"] = True
+    return bound
 
 
 def _solve_highspy(model, time_limit_s, mip_gap, threads, log_file, warmstart, stream, extra_options,
                    root_lp) -> SolveResult:
-    """:func:`solve` through :func:`_compile` and highspy directly (same options and statuses as APPSI)."""
-    import gc
-
+    """:func:`solve` through the back-end (:mod:`qtopo.highs`): compile, options, MIP start, the LP bound on its
+    own thread for large models, run, one status mapping."""
     if not _highs_available():
         raise SolverError("HiGHS (highspy) is not available: pip install highspy")
     import highspy
-    import numpy as np
 
-    _ensure_thread_pool(int(threads))
+    threads = THREADS.use(threads)  # before the LP-bound thread starts HiGHS's scheduler
     options = {"time_limit_s": time_limit_s, "mip_gap": mip_gap, "threads": threads, "warmstart": warmstart,
                "handoff": "standard_form", **(extra_options or {})}
     t0 = time.perf_counter()
-    gc_was = gc.isenabled()
     try:
-        gc.disable()
-        try:
-            h, cols = _compile(model)
-        finally:
-            if gc_was:
-                gc.enable()
+        h, cols = _compile_gc_off(model)
         t_handoff = time.perf_counter() - t0
         nnz = int(h.getNumNz())
         use_ipm = _use_ipm(root_lp, nnz)
         options["root_lp"] = "ipm" if use_ipm else "simplex"
-        opts = {"output_flag": True, "log_to_console": bool(stream), "threads": int(threads), "random_seed": 0,
-                "mip_rel_gap": float(mip_gap)}
-        if time_limit_s and time_limit_s > 0:
-            opts["time_limit"] = float(time_limit_s)
-        if log_file:
-            opts["log_file"] = str(log_file)
-        if use_ipm:
-            opts["mip_lp_solver"] = "ipm"
-        opts.update(extra_options or {})
-        if not log_file and not stream:
-            opts["output_flag"] = False
-        for k, v in opts.items():
+        for k, v in _highs_options(time_limit_s, mip_gap, threads, log_file, stream, use_ipm,
+                                   extra_options).items():
             h.setOptionValue(k, v)
         lpb = None
         if nnz >= LP_BOUND_FROM_NONZEROS and h.getObjectiveSense()[1] == highspy.ObjSense.kMinimize:
             lpb = _LpBound(h, int(threads), time_limit_s, _implied_ub(model, cols))
         if warmstart and cols:
-            sol = highspy.HighsSolution()
-            sol.col_value = np.fromiter((v.value if v.value is not None else 0.0 for v in cols), np.float64,
-                                        len(cols))
-            sol.value_valid = True
-            sol.dual_valid = False
-            h.setSolution(sol)
+            _highs.set_start(h, [v.value if v.value is not None else 0.0 for v in cols])
         t0 = time.perf_counter()
         try:
             _run_highs(h)
         finally:
             if lpb is not None:  # wait for the LP (it has the same time limit) unless the MIP closed its gap
                 done = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-                lp_info = lpb.finish(cancel=done)
-                options["lp_bound"] = lp_info
+                options["lp_bound"] = lpb.finish(cancel=done)
         t_solve = time.perf_counter() - t0
     except KeyboardInterrupt:
         raise
@@ -395,53 +321,21 @@ def _solve_highspy(model, time_limit_s, mip_gap, threads, log_file, warmstart, s
         raise
     except Exception as e:  # HiGHS or the compiler crashed: a clear error, status kept
         raise SolverError(f"HiGHS failed: {type(e).__name__}: {e}") from e
-    ms = h.getModelStatus()
-    M = highspy.HighsModelStatus
-    sol = h.getSolution()
-    info = h.getInfo()
-    limits = (M.kTimeLimit, M.kIterationLimit, M.kInterrupt, M.kObjectiveBound, M.kObjectiveTarget,
-              getattr(M, "kSolutionLimit", M.kTimeLimit), getattr(M, "kHighsInterrupt", M.kInterrupt))
-    if ms in (M.kOptimal, M.kModelEmpty):
-        status = Status.OPTIMAL
-    elif ms in (M.kInfeasible, M.kUnboundedOrInfeasible):
-        status = Status.INFEASIBLE
-    elif ms in limits:
-        status = Status.FEASIBLE if sol.value_valid else Status.NO_SOLUTION
-    else:
-        status = Status.ERROR
-    obj = bound = None
+    out = _highs.outcome(h)
+    status, obj, bound = out.status, out.objective, out.bound
     if status.has_plan:
-        obj = float(info.objective_function_value)
-        bound = float(info.mip_dual_bound) if info.mip_node_count != -1 else (
-            obj if status is Status.OPTIMAL else None)
-        if bound is not None and not math.isfinite(bound):
-            bound = None
-        vals = np.asarray(sol.col_value, dtype=float)
-        for v, x in zip(cols, vals):
+        for v, x in zip(cols, out.values):
             v.set_value(float(x), skip_validation=True)
-        if bound is None and status is Status.OPTIMAL:
-            bound = obj
     status, obj, bound, message = _trusted(model, status, obj, bound)
-    lb = (options.get("lp_bound") or {}).get("bound")
-    if lb is not None and status in (Status.FEASIBLE, Status.NO_SOLUTION):
-        if obj is not None and lb > obj + 1e-6 * max(1.0, abs(obj)):
-            log.warning("LP bound %.6g above the plan's cost %.6g: ignored", lb, obj)
-            options["lp_bound"]["ignored"] = True
-        elif bound is None or lb > bound:
-            bound = min(lb, obj) if obj is not None else lb
-            options["lp_bound"]["used"] = True
+    bound = _apply_lp_bound(options, status, obj, bound)
     gap = relative_gap(obj, bound) if status.has_plan else None
     sizes = {"variables": int(h.getNumCol()), "constraints": int(h.getNumRow()), "nonzeros": nnz}
     timings = {"handoff": t_handoff, "solve": t_solve}
     if hasattr(model, "_qtimings"):
         model._qtimings.update(timings)
-    names = {M.kOptimal: "optimal", M.kInfeasible: "infeasible", M.kUnboundedOrInfeasible: "infeasibleOrUnbounded",
-             M.kUnbounded: "unbounded", M.kObjectiveBound: "objectiveLimit", M.kObjectiveTarget: "objectiveLimit",
-             M.kTimeLimit: "maxTimeLimit", M.kIterationLimit: "maxIterations", M.kInterrupt: "interrupted"}
-    term = names.get(ms, h.modelStatusToString(ms))  # the names APPSI reports, so plans read the same
-    return SolveResult(status=status, termination=term,
-                       objective=obj, bound=bound, gap=gap, timings_s=timings, solver_version=highs_version(),
-                       options=options, sizes=sizes, message=message)
+    return SolveResult(status=status, termination=out.termination, objective=obj, bound=bound, gap=gap,
+                       timings_s=timings, solver_version=highs_version(), options=options, sizes=sizes,
+                       message=message)
 
 
 def _solve_appsi(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: int = 1,
@@ -451,7 +345,7 @@ def _solve_appsi(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, thre
     from pyomo.contrib.appsi.base import TerminationCondition as TC
     from pyomo.contrib.appsi.solvers import Highs
 
-    _ensure_thread_pool(int(threads))
+    THREADS.use(threads)
     opt = Highs()
     if not opt.available():
         raise SolverError("HiGHS (highspy) is not available: pip install highspy")

@@ -46,7 +46,6 @@ import json
 import math
 import os
 import socket
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -477,18 +476,11 @@ def _demands_path(scen_path: Path, scen_raw: Mapping, overrides: Mapping) -> Pat
 # ---------------------------------------------------------------------------------------------------------
 # One scenario, run inside a worker process
 # ---------------------------------------------------------------------------------------------------------
-_THREADS_IN_PROCESS: int | None = None
-
-
 def _set_highs_threads(threads: int) -> None:
-    """HiGHS fixes its thread pool per process: reset it if this process solved with another count before."""
-    global _THREADS_IN_PROCESS
-    if _THREADS_IN_PROCESS is not None and _THREADS_IN_PROCESS != threads:
-        with contextlib.suppress(Exception):
-            import highspy
+    """HiGHS fixes its thread pool per process: the back-end's thread policy resets it when the count changes."""
+    from .highs import THREADS
 
-            highspy.Highs.resetGlobalScheduler(True)
-    _THREADS_IN_PROCESS = threads
+    THREADS.use(threads)
 
 
 def _write_new(path: Path, text: str) -> bool:

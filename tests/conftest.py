@@ -62,3 +62,24 @@ def corridor_factory(tmp_path):
     def make(**kw):
         return corridor(tmp_path / f"c{len(list(tmp_path.iterdir()))}", **kw)
     return make
+
+
+def _planned(tmp_path_factory, scenario: Path, name: str) -> Path:
+    from qtopo.planner import plan
+
+    out = tmp_path_factory.mktemp(name) / "plan"
+    p = plan(scenario, out, overrides={"solver.threads": 1})
+    assert p.has_plan, p.status
+    return out
+
+
+@pytest.fixture(scope="session")
+def surfnet_plan_dir(tmp_path_factory) -> Path:
+    """The bundled scenario planned once per test session: its output folder (plan.json, plan.gpkg, ...)."""
+    return _planned(tmp_path_factory, SURFNET, "surfnet")
+
+
+@pytest.fixture(scope="session")
+def surfnet_k2_plan_dir(tmp_path_factory) -> Path:
+    """The bundled K=2 scenario (two node-disjoint routes for three demands) planned once per session."""
+    return _planned(tmp_path_factory, DATA / "surfnet" / "scenario_k2.toml", "surfnet_k2")

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from qtopo import highs
 from qtopo.solve import safe_lp_bound
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +48,7 @@ def test_safe_bound_matches_the_lp_optimum(seed, solver):
     h = random_lp(seed)
     h.setOptionValue("solver", solver)
     h.setOptionValue("run_crossover", "off")
-    h.run()
+    highs.run(h, 1)  # through the back-end's thread policy
     assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
     opt = h.getInfo().objective_function_value
     b = safe_lp_bound(h.getLp(), h.getSolution().row_dual)
@@ -58,7 +59,7 @@ def test_safe_bound_matches_the_lp_optimum(seed, solver):
 @pytest.mark.parametrize("seed", range(8))
 def test_safe_bound_is_valid_for_any_multipliers(seed):
     h = random_lp(seed)
-    h.run()
+    highs.run(h, 1)  # through the back-end's thread policy
     opt = h.getInfo().objective_function_value
     y = np.asarray(h.getSolution().row_dual)
     rng = np.random.default_rng(100 + seed)

@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "compare": ("qtopo.cli.compare", "compare_command",
                 "Show what changed from PLAN_A to PLAN_B (plan.json files or output folders): nodes, links, cost, "
                 "delivered rates and the trusted nodes holding each demand's key."),
+    "export": ("qtopo.cli.export", "export_group",
+               "Export a plan for deployment: ETSI GS QKD 015 node/topology documents, key-relay tables, map layers."),
     "failures": ("qtopo.cli.failures", "failures_command",
                  "Single-failure analysis of PLAN (plan.json or its folder): key rate kept per demand, availability."),
     "import": ("qtopo.cli.importers", "import_group",

@@ -6,7 +6,6 @@ N_max are given, or derived from rate and fidelity targets with the key-rate lib
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 

@@ -11,7 +11,6 @@ Each returns ``(sites, routes, report)`` (sndlib also returns demands), with Geo
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -40,11 +39,6 @@ def __getattr__(name):  # lazy: keep `import qtopo.importers` light and free of 
     raise AttributeError(name)
 
 
-def _q(s: str) -> str:
-    """A TOML basic string (JSON string escaping is valid TOML for these characters)."""
-    return json.dumps(str(s), ensure_ascii=False)
-
-
 def scenario_toml(name: str, description: str = "", *, route_factor: float = DEFAULT_ROUTE_FACTOR,
                   sites: str = "sites.gpkg", routes: str = "routes.gpkg", demands: str = "demands.csv",
                   snap_tolerance_m: float = 2000.0, hut_spacing_km: float = 25.0,
@@ -69,25 +63,27 @@ def scenario_toml(name: str, description: str = "", *, route_factor: float = DEF
     str
         TOML text; every cost is marked as an illustrative assumption.
     """
+    from ..scenario import toml_value
+
     head = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
     return f"""{head}[scenario]
-name = {_q(name)}
-description = {_q(description)}
+name = {toml_value(name)}
+description = {toml_value(description)}
 
 [inputs]
-sites = {_q(sites)}
-routes = {_q(routes)}
-demands = {_q(demands)}
+sites = {toml_value(sites)}
+routes = {toml_value(routes)}
+demands = {toml_value(demands)}
 
 [network]
 # Fibre length = geodesic length x route_factor for routes without a surveyed length_km. Ducts follow roads,
 # rail and rights of way: the ratio of duct length to great-circle distance is typically about 1.2-1.5.
-route_factor = {float(route_factor)!r}
+route_factor = {toml_value(float(route_factor))}
 # route endpoints closer than node_tolerance_m are one fibre node; a site must lie within snap_tolerance_m
 # of a route vertex; candidate in-line huts (relay sites) are placed every hut_spacing_km along routes.
 node_tolerance_m = 500.0
-snap_tolerance_m = {float(snap_tolerance_m)!r}
-hut_spacing_km = {float(hut_spacing_km)!r}
+snap_tolerance_m = {toml_value(float(snap_tolerance_m))}
+hut_spacing_km = {toml_value(float(hut_spacing_km))}
 
 [fibre]
 attenuation_db_per_km = 0.2   # standard single-mode fibre (ITU-T G.652) at 1550 nm: about 0.2 dB/km
@@ -111,7 +107,7 @@ pair_cost_eur = 300000.0      # illustrative assumption: pair plus a share of a 
 max_pairs_per_link = 8
 
 [solver]
-time_limit_s = {float(time_limit_s)!r}
+time_limit_s = {toml_value(float(time_limit_s))}
 mip_gap = 0.01
 threads = 2
 """
@@ -119,7 +115,7 @@ threads = 2
 
 def write_project(sites, routes, demands, out_dir, *, route_factor: float = DEFAULT_ROUTE_FACTOR,
                   name: str | None = None, description: str = "", overwrite: bool = False,
-                  scenario_header: str = "", **scenario_kw) -> Path:
+                  scenario_header: str = "", vector_format: str = "gpkg", **scenario_kw) -> Path:
     """Write a scenario folder atomically: ``sites.gpkg``, ``routes.gpkg``, ``demands.csv``, ``scenario.toml``.
 
     Files are written into a temporary folder next to ``out_dir`` and moved into place with
@@ -145,6 +141,8 @@ def write_project(sites, routes, demands, out_dir, *, route_factor: float = DEFA
         Replace an existing non-empty ``out_dir``; otherwise that is an :class:`InputError`.
     scenario_header : str
         Comment lines at the top of ``scenario.toml`` (e.g. data attribution).
+    vector_format : {"gpkg", "parquet", "fgb"}
+        Format of the sites and routes files: GeoPackage, GeoParquet or FlatGeobuf.
     **scenario_kw
         Passed to :func:`scenario_toml` (``snap_tolerance_m``, ``hut_spacing_km``, ``time_limit_s``).
 
@@ -154,6 +152,7 @@ def write_project(sites, routes, demands, out_dir, *, route_factor: float = DEFA
         The project folder.
     """
     from qtopo.importers._common import write_gpkg
+    from qtopo.io import VECTOR_FORMATS, write_vector
 
     out = Path(out_dir)
     probs = []
@@ -161,6 +160,8 @@ def write_project(sites, routes, demands, out_dir, *, route_factor: float = DEFA
         probs.append(Problem(str(out), "exists and is not a folder", "choose another --out"))
     elif out.exists() and any(out.iterdir()) and not overwrite:
         probs.append(Problem(str(out), "folder exists and is not empty", "choose another --out or overwrite"))
+    if vector_format not in ("gpkg", "parquet", "fgb"):
+        probs.append(Problem("vector_format", f"unknown format {vector_format!r}", "use gpkg, parquet or fgb"))
     if "id" not in sites.columns or not sites["id"].is_unique:
         probs.append(Problem("sites", "column id missing or not unique", "give every site a unique id"))
     if demands is None:
@@ -182,8 +183,14 @@ def write_project(sites, routes, demands, out_dir, *, route_factor: float = DEFA
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)                             # mkdtemp makes 0700; use normal folder mode
     try:
-        write_gpkg(sites, tmp / "sites.gpkg", layer="sites")
-        write_gpkg(routes, tmp / "routes.gpkg", layer="routes")
+        ext = VECTOR_FORMATS[vector_format]
+        if vector_format == "gpkg":
+            write_gpkg(sites, tmp / "sites.gpkg", layer="sites")
+            write_gpkg(routes, tmp / "routes.gpkg", layer="routes")
+        else:
+            write_vector(sites, tmp / f"sites{ext}")
+            write_vector(routes, tmp / f"routes{ext}")
+            scenario_kw = {**scenario_kw, "sites": f"sites{ext}", "routes": f"routes{ext}"}
         demands[["source", "target", "target_bps"]].to_csv(tmp / "demands.csv", index=False,
                                                             lineterminator="\n")
         (tmp / "scenario.toml").write_text(
