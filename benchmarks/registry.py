@@ -218,6 +218,44 @@ for _n, _f, _k, _hut, _s, _v, _t, _d in _ZOO:
                           # zoo-surfnet / zoo-colt to the paper's runs (long baseline: full suite only)
                           variant_suites={"repeater": _s if _n == "zoo-abilene" else S_FULL, "k2": S_FULL}))
 
+# ---- The national family (issue 12): Topology Zoo national networks of 30-80 PoPs, candidate huts every 25 km,
+# 6 data centers at the PoPs of the largest cities, all pairs at TARGET_BPS, the importer's default catalog (both
+# default device types). Endpoints are fixed here; they were derived once by benchmarks/national_endpoints.py
+# (each PoP's largest GeoNames city within 20 km, largest first, one PoP per city and none within 30 km of a
+# chosen one). Results are also checked on national networks not in this list: nothing below is tuned per network.
+NATIONAL = {
+    # name: (file, endpoint ids, the cities they serve)
+    "arnes": ("Arnes.graphml", ("ljubljana", "sezana", "slovenska-bistrica", "velenje", "ormoz", "nova-gorica"),
+              "Ljubljana, Trieste, Maribor, Celje, Varazdin, Gorizia"),
+    "carnet": ("Carnet.graphml", ("zagreb", "trogic", "rijeka", "osijek", "zenumik-d", "pula"),
+               "Zagreb, Split, Rijeka, Osijek, Zadar, Pula"),
+    "forthnet": ("Forthnet.graphml", ("athens", "thessaloniki", "patra", "larissa", "heraklion", "volos"),
+                 "Athens, Thessaloniki, Patra, Larisa, Heraklion, Volos"),
+    "grnet": ("Grnet.graphml", ("athens", "thessaloniki", "patra", "larissa", "heraklio", "volos"),
+              "Athens, Thessaloniki, Patra, Larisa, Heraklion, Volos"),
+    "dfn": ("Dfn.graphml", ("zib", "ham", "gar", "bir", "fra", "stu"),
+            "Berlin, Hamburg, Munich, Cologne, Frankfurt, Stuttgart"),
+    "chinanet": ("Chinanet.graphml", ("shanghai", "beijing", "guangzhou", "chengdu", "tianjin", "wuhan"),
+                 "Shanghai, Beijing, Guangzhou, Chengdu, Tianjin, Wuhan"),
+    "bellcanada": ("Bellcanada.graphml", ("new-york", "los-angeles", "toronto", "chicago", "montreal", "dallas"),
+                   "New York, Los Angeles, Toronto, Chicago, Montreal, Dallas"),
+    "evolink": ("Evolink.graphml", ("sofia", "plovdiv", "varna", "burgas", "st-zagora", "ruse"),
+                "Sofia, Plovdiv, Varna, Burgas, Stara Zagora, Ruse"),
+    "geant2012": ("Geant2012.graphml", ("ru", "uk", "es", "fr", "ro", "hu"),
+                  "Moscow, London, Madrid, Paris, Bucharest, Budapest"),
+    "surfnet": ("Surfnet.graphml", ("rotterdam", "schiphol-rijk", "utrecht", "heerlen", "groningen", "eindhoven"),
+                "Rotterdam, Amsterdam, Utrecht, Heerlen (Aachen), Groningen, Eindhoven"),
+}
+#: Hut spacing of the national family (km).
+NATIONAL_HUT_KM = 25.0
+for _n, (_f, _ids, _cities) in NATIONAL.items():
+    register(InstanceSpec(
+        f"nat-{_n}", "zoo", f"{_f.split('.')[0]} (Topology Zoo): huts every 25 km, 6 data centers ({_cities})",
+        {"file": f"data/zoo/{_f}", "endpoint_ids": list(_ids), "hut_spacing_km": NATIONAL_HUT_KM,
+         "target_bps": TARGET_BPS},
+        S_FULL, {"smoke": 10.0, "full": 300.0}, variants=("trusted", "k2"), tags=frozenset({"national"}),
+        variant_suites={"k2": S_FULL}))
+
 # ---- Synthetic families (random points in a European box, Gabriel graph, fixed seeds): nodes x endpoints.
 _SYN = [
     # n, e, suites, mip_gap, tags, variants (syn-12-3 k2: infeasible at the precheck, an endpoint's only way out

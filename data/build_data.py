@@ -28,7 +28,8 @@ import pandas as pd  # noqa: E402
 import shapely  # noqa: E402
 
 from qtopo.importers import write_project  # noqa: E402
-from qtopo.importers._common import country_code, write_gpkg  # noqa: E402
+from qtopo.importers._common import country_code  # noqa: E402
+from qtopo.io import write_gpkg  # noqa: E402
 from qtopo.importers.zoo import read_zoo  # noqa: E402
 
 DEFAULT_SHARED = REPO.parent / "shared" / "data"
@@ -196,7 +197,9 @@ def build_cloud(shared: Path, out_root: Path) -> Path:
 # ---------------------------------------------------------------------------------------------- Topology Zoo
 #: GraphML files bundled for tests and benchmarks (names as in the zoo).
 ZOO_GRAPHS = ["Abilene", "Nsfnet", "Sprint", "Surfnet", "Geant2012", "Dfn", "Colt", "Cogentco", "UsCarrier",
-              "Kdl", "Bellcanada"]
+              "Kdl", "Bellcanada",
+              # the national family of benchmarks/registry.py (issue 12)
+              "Arnes", "Carnet", "Forthnet", "Grnet", "Chinanet", "Evolink"]
 #: Files larger than this are stored gzipped (``.graphml.gz``; the importer reads both).
 ZOO_GZIP_ABOVE_BYTES = 100_000
 

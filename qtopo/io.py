@@ -6,6 +6,7 @@ GeoDataFrames in EPSG:4326 (lon/lat), the planner's storage CRS; lengths are com
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import warnings
 from pathlib import Path
@@ -17,7 +18,7 @@ import shapely
 
 from .atomic import (OUTPUT_MARKER, atomic_output_dir, check_output_dir, safe_child,  # noqa: F401 (re-exported)
                      write_json_atomic)
-from .errors import InputError, ProblemCollector
+from .errors import InputError, Problem, ProblemCollector
 from .geo import WGS84, check_lonlat
 
 VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".fgb", ".zip", ".parquet", ".geoparquet"}
@@ -167,6 +168,22 @@ def _read_geoparquet(path: Path, what: str, layer: str | None, col: ProblemColle
     return gdf
 
 
+def write_gpkg(gdf, path: str | Path, layer: str | None) -> None:
+    """Write a GeoDataFrame as a single-layer GeoPackage with pyogrio, byte-reproducibly.
+
+    GDAL stamps GeoPackages with the current time; ``OGR_CURRENT_DATE`` pins it so that rebuilding the
+    same data gives the same bytes.
+    """
+    import pyogrio
+
+    old = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"})
+    try:
+        gdf.to_file(path, layer=layer, driver="GPKG", engine="pyogrio")
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": old})
+
+
 def write_vector(gdf: gpd.GeoDataFrame, path: str | Path, layer: str | None = None) -> None:
     """Write ``gdf`` as GeoPackage (``.gpkg``, as ``layer``), GeoParquet (``.parquet``) or FlatGeobuf (``.fgb``).
 
@@ -189,14 +206,7 @@ def write_vector(gdf: gpd.GeoDataFrame, path: str | Path, layer: str | None = No
     elif suffix == ".fgb":
         g.to_file(path, driver="FlatGeobuf", engine="pyogrio")
     elif suffix == ".gpkg":
-        import pyogrio
-
-        old = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
-        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"})
-        try:
-            g.to_file(path, layer=layer, driver="GPKG", engine="pyogrio")
-        finally:
-            pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": old})
+        write_gpkg(g, path, layer)
     else:
         raise InputError([Problem(str(path), f"cannot write vector format {path.suffix!r}",
                                   f"use one of {', '.join(VECTOR_FORMATS.values())}")], "cannot write output")

@@ -27,7 +27,7 @@ from .io import read_input_files, read_sites, sha256_file
 from .model import build_model
 from .plan import Plan, extract_plan
 from .scenario import Scenario, load_scenario
-from .solve import SolveResult, Status, solve
+from .solve import SolveResult, Status, relative_gap, solve
 from .topology import read_network  # noqa: F401 (public here too: qtopo.planner.read_network)
 from .verify import verify
 
@@ -64,9 +64,10 @@ def load_scenario_and_inputs(path, overrides: dict | None = None) -> Scenario:
 
 
 def solver_options(scen: Scenario) -> dict:
+    """Keyword arguments of :func:`qtopo.solve.solve` from the scenario's ``[solver]`` section."""
     s = scen.solver
     return {"time_limit_s": s["time_limit_s"], "mip_gap": s["mip_gap"], "threads": s["threads"],
-            "root_lp": s.get("root_lp", "auto")}
+            "root_lp": s.get("root_lp", "auto"), "solver": s.get("name", "highs")}
 
 
 def _versions() -> dict:
@@ -171,6 +172,19 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
                     inputs, sol = pruned, sol2
             say(f"heuristic: start plan costing {sol.cost:,.0f}; bound pruning kept {len(inputs.hop_devices)} of "
                 f"{n0} hop-device options ({T['heuristic']:.2f} s)")
+    cut = None
+    if _use_cut_bound(scen, inputs):
+        from .cutbound import cutset_bound
+
+        t = time.perf_counter()
+        tl = float(scen.solver["time_limit_s"] or 0.0)
+        cut = cutset_bound(inputs, time_limit_s=min(CUT_BOUND_MAX_S, CUT_BOUND_SHARE * tl) if tl > 0 else
+                           CUT_BOUND_MAX_S, threads=int(scen.solver["threads"]),  # HiGHS: one thread count per process
+                           upper_bound_eur=sol.cost if sol is not None else None)
+        T["cut_bound"] = time.perf_counter() - t
+        extra["cut_bound"] = cut.to_dict()
+        say(f"bound: cut-set LP {_eur(cut.bound_eur)} after {cut.rounds} rounds, {cut.cuts} cuts "
+            f"({T['cut_bound']:.2f} s)")
     t = time.perf_counter()
     model = build_model(inputs, scen)
     T["build"] = time.perf_counter() - t
@@ -185,14 +199,19 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
 
     fd, log_path = tempfile.mkstemp(prefix="qtopo-highs-", suffix=".log")
     os.close(fd)
+    opts = solver_options(scen)
+    if cut is not None and opts["time_limit_s"]:  # the bound's seconds come out of the solver's time limit
+        opts["time_limit_s"] = max(1.0, float(opts["time_limit_s"]) - T["cut_bound"])
     try:
-        res = solve(model, **solver_options(scen), warmstart=warm, log_file=log_path)
+        res = solve(model, **opts, warmstart=warm, log_file=log_path)
         solver_log = Path(log_path).read_text(encoding="utf-8", errors="replace")
     finally:
         Path(log_path).unlink(missing_ok=True)
     extra["solver_log_file"] = scen.solver.get("log_file") or "highs.log"
     T["handoff"] = res.timings_s.get("handoff", 0.0)
     T["solve"] = res.timings_s.get("solve", 0.0)
+    if cut is not None:
+        _apply_cut_bound(res, cut)
     say(f"solve: {res.status.value}, cost {res.objective if res.objective is None else f'{res.objective:,.0f}'}"
         f", gap {res.gap if res.gap is None else f'{res.gap:.2%}'} ({T['solve']:.2f} s; hand-off {T['handoff']:.2f} s)")
     worse = (res.status is Status.FEASIBLE and sol is not None and res.objective is not None
@@ -208,6 +227,8 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
         res.status = Status.FEASIBLE
         res.objective = sol.cost
         res.gap = (sol.cost - res.bound) / max(abs(sol.cost), 1e-9) if res.bound is not None else None
+        if cut is not None:
+            _apply_cut_bound(res, cut)
         T["extract"] = 0.0
         p = assemble_plan(_plan_header(inputs, res, scen), inputs, scen, y_open=sol.open_nodes, pairs=sol.pairs,
                           routes=sol.routes, relay_open={r for r in sol.relays if not isinstance(r, tuple)},
@@ -231,6 +252,39 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
     p.solver_log = solver_log
     T["extract"] = time.perf_counter() - t
     return _finish(p, scen, net, T, t0, say, out_dir, write_outputs)
+
+
+#: The cut-set bound's share of the solver time limit, and its cap (s).
+CUT_BOUND_SHARE = 0.1
+CUT_BOUND_MAX_S = 30.0
+#: ``cut_bound = "auto"`` computes it from this many hop-device options (smaller models close their own root).
+CUT_BOUND_FROM_OPTIONS = 2000
+
+
+def _eur(x) -> str:
+    return "none" if x is None else f"{x:,.0f}"
+
+
+def _use_cut_bound(scen, inputs) -> bool:
+    mode = scen.solver.get("cut_bound", "auto") or "auto"
+    if mode == "off" or inputs.params.get("budget_mode"):
+        return False
+    return mode == "on" or len(inputs.hop_devices) >= CUT_BOUND_FROM_OPTIONS
+
+
+def _apply_cut_bound(res, cut) -> None:
+    """Use the cut-set bound where it beats the solver's (recorded in ``res.options["bound_method"]``)."""
+    res.options.setdefault("bound_method", "milp" if res.bound is not None else None)
+    b = cut.bound_eur
+    if b is None or not res.status.has_plan or res.objective is None:
+        return
+    if b > res.objective + 1e-6 * max(1.0, abs(res.objective)):  # cannot happen for a valid bound: say so
+        log.warning("cut-set bound %.6g above the plan's cost %.6g: ignored", b, res.objective)
+        return
+    if res.bound is None or b > res.bound:
+        res.bound = min(b, res.objective)
+        res.gap = relative_gap(res.objective, res.bound)
+        res.options["bound_method"] = "cut-set LP"
 
 
 def _finish(p, scen, net, T, t0, say, out_dir, write_outputs):

@@ -729,6 +729,8 @@ class _Highs:
                                                                 "mip_rel_gap": float(mip_gap), "mip_abs_gap": 1e-9,
                                                                 **_HIGHS_OPTIONS})
         self.n_row = int(m.A.shape[0])
+        self.A, self.row_lower, self.row_upper = m.A, m.row_lower, m.row_upper
+        self.extra_rows: dict[int, tuple] = {}   # rows added after the hand-off: index -> (cols, lo, hi)
         self.cur_cost, self.cur_offset = self.cost.copy(), self.offset
 
     def set_objective(self, cost: np.ndarray, offset: float) -> None:
@@ -748,12 +750,28 @@ class _Highs:
 
     def add_row(self, cols: np.ndarray, lo: float, hi: float) -> int:
         self.h.addRow(float(lo), float(hi), len(cols), np.asarray(cols, dtype=np.int32), np.ones(len(cols)))
+        self.extra_rows[self.n_row] = (np.asarray(cols), float(lo), float(hi))
         self.n_row += 1
         return self.n_row - 1
 
     def delete_row(self, r: int) -> None:
         self.h.deleteRows(1, np.array([r], dtype=np.int32))
+        self.extra_rows.pop(r)
         self.n_row -= 1
+
+    def integral_plan(self, values: np.ndarray | None, tol: float = 1e-9) -> np.ndarray | None:
+        """``values`` rounded, if they are integral (within ``tol``) and the rounded point satisfies every row and
+        bound exactly (within 1e-9): an optimal LP solution that passes is an optimal plan. Else None."""
+        if values is None or np.max(np.abs(values - np.round(values)), initial=0.0) > tol:
+            return None
+        x = np.round(values)
+        act = self.A @ x
+        ok = (np.all(act >= self.row_lower - 1e-9) and np.all(act <= self.row_upper + 1e-9)
+              and np.all(x >= self.lower) and np.all(x <= self.upper))
+        for cols, lo, hi in self.extra_rows.values():
+            a = x[cols].sum()
+            ok = ok and lo - 1e-9 <= a <= hi + 1e-9
+        return x if ok else None
 
     def solve(self, time_limit_s: float, start: np.ndarray | None = None, relax: bool = False) -> _SolveResult:
         h = self.h
@@ -826,6 +844,10 @@ def _solve_fast(m, inp: _Inputs, eps: float, strategy: str, time_limit_s: float,
         best = None
         if incumbent is not None:
             best = _SolveResult("feasible", hs.objective_of(incumbent), lb, "start", incumbent)
+        x = hs.integral_plan(lp.values) if lp.status == "optimal" else None
+        if x is not None:  # the LP optimum is a plan: optimal (HiGHS ran no MIP); Colt's LP is integral
+            info[f"{tag}_closed_by"] = "integral_lp"
+            return _SolveResult("optimal", hs.objective_of(x), lb, "integral lp", x)
         if lp.values is not None:
             # MIP on the candidates the LP uses (arcs touching unused candidates fixed to 0)
             off = ynode[lp.values[ycol] <= 1e-6]

@@ -147,6 +147,12 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "root_lp": (_S, "auto", None, None,
                     "LP algorithm of HiGHS's root relaxation: 'simplex', 'ipm' (interior point, then crossover), or "
                     "'auto' (ipm from 100,000 nonzeros: dual simplex stalls on these degenerate flow LPs)"),
+        "cut_bound": (_S, "auto", None, None,
+                      "rigorous lower bound from a cut-set LP before the MILP (qtopo.cutbound): 'on', 'off', or "
+                      "'auto' (on from 2,000 hop-device options, where the MILP's root LP may not finish)"),
+        "name": (_S, "highs", None, None,
+                 "MILP solver: 'highs' (default, the fast path) or any solver Pyomo runs here by name ('gurobi', "
+                 "'cplex', 'scip', 'xpress', 'cbc', 'glpk', ...)"),
     },
 }
 
@@ -324,9 +330,19 @@ def scenario_from_dict(raw: Mapping[str, Any], path: Path | str | None = None) -
     if sections["solver"].get("commodities") not in ("auto", "demand", "source", None):
         col.add(f"{fname} [solver]", f"commodities = {sections['solver']['commodities']!r} is not one of "
                 "'auto', 'demand', 'source'", "use commodities = \"auto\"")
+    if sections["solver"].get("cut_bound") not in ("auto", "on", "off", None):
+        col.add(f"{fname} [solver]", f"cut_bound = {sections['solver']['cut_bound']!r} is not one of "
+                "'auto', 'on', 'off'", "use cut_bound = \"auto\"")
     if sections["solver"].get("root_lp") not in ("auto", "simplex", "ipm", None):
         col.add(f"{fname} [solver]", f"root_lp = {sections['solver']['root_lp']!r} is not one of "
                 "'auto', 'simplex', 'ipm'", "use root_lp = \"auto\"")
+    name = sections["solver"].get("name")
+    if name is not None and (not isinstance(name, str) or name.strip().lower() != "highs"):
+        from .solver_names import check_name  # imports Pyomo: only for a solver other than the default
+
+        msg = check_name(name)
+        if msg:
+            col.add(f"{fname} [solver]", msg, "install the solver (and its Pyomo interface) or use name = \"highs\"")
     # devices
     devices: list[DeviceSpec] = []
     dev_raw = raw.get("devices", {})

@@ -177,17 +177,23 @@ HANDOFF = "standard_form"
 
 def solve(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: int = 1,
           log_file: str | None = None, warmstart: bool = False, stream: bool = False,
-          extra_options: dict | None = None, root_lp: str = "auto", handoff: str | None = None) -> SolveResult:
-    """Solve ``model`` with HiGHS and load the best solution found, if any.
+          extra_options: dict | None = None, root_lp: str = "auto", handoff: str | None = None,
+          solver: str = "highs") -> SolveResult:
+    """Solve ``model`` with HiGHS (or the Pyomo solver ``solver``) and load the best solution found, if any.
 
     Parameters
     ----------
+    solver : str
+        ``"highs"`` (default): the back-end :mod:`qtopo.highs`, with the options below. Any other name (``gurobi``,
+        ``cplex``, ``scip``, ``cbc``, ``glpk``...) goes through Pyomo (:mod:`qtopo.pyomo_solvers`); there
+        ``root_lp``, ``extra_options`` and ``handoff`` do not apply.
     time_limit_s : float
         Wall-clock limit (HiGHS treats it as soft). 0 means no limit.
     mip_gap : float
         Relative gap at which HiGHS stops.
     threads : int
-        HiGHS threads. HiGHS fixes its thread pool per process: keep this constant within one process.
+        Solver threads (HiGHS: its per-process scheduler is reset by the back-end's thread policy when this
+        changes between solves).
     warmstart : bool
         Use the values currently set on the model's variables as a MIP start.
     root_lp : {"auto", "simplex", "ipm"}
@@ -198,11 +204,29 @@ def solve(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: in
     handoff : {"standard_form", "appsi"}, optional
         Default :data:`HANDOFF`.
     """
+    if (solver or "highs").lower() != "highs":
+        return _solve_pyomo(model, solver, time_limit_s, mip_gap, threads, log_file, warmstart, stream)
     kw = dict(time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads, log_file=log_file, warmstart=warmstart,
               stream=stream, extra_options=extra_options, root_lp=root_lp)
     if (handoff or HANDOFF) == "appsi":
         return _solve_appsi(model, **kw)
     return _solve_highspy(model, **kw)
+
+
+def _solve_pyomo(model, solver, time_limit_s, mip_gap, threads, log_file, warmstart, stream) -> SolveResult:
+    """:func:`solve` with a solver other than HiGHS, through Pyomo (:mod:`qtopo.pyomo_solvers`)."""
+    from . import pyomo_solvers
+
+    out = pyomo_solvers.solve(model, solver, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads,
+                              log_file=log_file, warmstart=warmstart, stream=stream)
+    timings = {"handoff": 0.0, "solve": out.solve_s}  # Pyomo's interfaces hand the model off inside their solve
+    if hasattr(model, "_qtimings"):
+        model._qtimings.update(timings)
+    gap = relative_gap(out.objective, out.bound) if out.status.has_plan else None
+    return SolveResult(status=out.status, termination=out.termination, objective=out.objective, bound=out.bound,
+                       gap=gap, timings_s=timings, solver=out.solver, solver_version=out.version,
+                       options=out.options, sizes=out.sizes)
+
 
 def _compile(model, details: dict | None = None):
     """Pyomo model -> ``(highspy.Highs, columns)`` through the back-end's one compile path

@@ -96,7 +96,7 @@ def test_help_and_rates_import_no_heavy_library():
     rated = _modules_after("from qtopo.cli import main\n"
                            "try:\n    main(['rates', '--protocol', 'bb84-decoy', '--distance-km', '0:100:50'])\n"
                            "except SystemExit as e:\n    assert e.code == 0")
-    assert not rated & {"pandas", "geopandas", "shapely", "pyomo", "highspy", "networkx", "matplotlib", "dask"}
+    assert not rated & {"pandas", "geopandas", "shapely", "pyomo", "highspy", "networkx", "matplotlib", "dask", "scipy"}
 
 
 def test_repeaters_on_graphml_imports_no_geopandas(tmp_path):

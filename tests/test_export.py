@@ -175,14 +175,36 @@ def test_bundled_schema_names_its_provenance():
         assert len(prov["yang_files"][f]["sha256"]) == 64
 
 
-def test_derivation_script_maps_yang_to_json_schema(tmp_path):
-    """tools/derive_etsi_schema.py on a small module of our own in the shape of the ETSI ones."""
-    pytest.importorskip("pyang")
+def _derive_module():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("derive", Path(__file__).parents[1] / "tools" / "derive_etsi_schema.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+def test_bundled_schema_is_what_the_script_derives_from_the_named_yang_files():
+    """Reproducibility: with the YANG files at hand (QTOPO_ETSI_YANG_DIR), the script gives the bundled schema."""
+    import hashlib
+    import os
+
+    pytest.importorskip("pyang")
+    d = os.environ.get("QTOPO_ETSI_YANG_DIR")
+    if not d:
+        pytest.skip("set QTOPO_ETSI_YANG_DIR to a folder with the two YANG files named in x-provenance")
+    prov = schema()["x-provenance"]
+    for f, meta in prov["yang_files"].items():
+        assert hashlib.sha256((Path(d) / f).read_bytes()).hexdigest() == meta["sha256"], f
+    again = _derive_module().derive(Path(d), prov["source_repository"], prov["source_commit"], prov["augment_prefix"])
+    again["x-provenance"]["derived_with"] = prov["derived_with"]
+    assert again == schema()
+
+
+def test_derivation_script_maps_yang_to_json_schema(tmp_path):
+    """tools/derive_etsi_schema.py on a small module of our own in the shape of the ETSI ones."""
+    pytest.importorskip("pyang")
+    mod = _derive_module()
     (tmp_path / "etsi-qkd-node-types.yang").write_text("""module etsi-qkd-node-types {
   yang-version 1; namespace "urn:t:types"; prefix t; revision 2022-01-30 { description "r"; }
   identity LT; identity VIRT { base LT; } identity PHYS { base LT; }
@@ -427,3 +449,52 @@ def test_plan_layers_written_and_read_back(fmt, surfnet_plan_dir, tmp_path):
     assert len(routes) == sum(len(d.routes) for d in plan.demands)
     assert {"sites", "fibre", "nodes"} <= {p.stem for p in (tmp_path / "l").iterdir() if p.suffix == f".{fmt}"}
     assert links.crs.to_epsg() == 4326
+
+
+def test_untrusted_relay_is_a_node_without_key_and_both_ends_transmit():
+    """MDI-QKD: the relay measures and holds no key; it is no SD-QKD key-association end (GS QKD 015)."""
+    d = two_hop_plan()
+    d["nodes"] = [d["nodes"][0], d["nodes"][2], {**d["nodes"][1], "id": "R", "kind": "relay"}]
+    L = {**d["links"][0], "id": "A--B:mdi", "to": "B", "device": "mdi", "protocol": "mdi-qkd", "relay": "R",
+         "fiber_path": ["A", "R", "B"], "load_bps": 1500.0}
+    d["links"] = [L]
+    d["demands"][0]["routes"] = [{"nodes": ["A", "B"], "rate_bps": 1500.0}]
+    topo = etsi_topology(d)
+    assert validate_topology(topo) == []
+    n = _nodes(topo)
+    assert n["R"]["qtopo-plan:node"]["roles"] == ["untrusted-relay"]
+    assert "qkd_links" not in n["R"] and "qkd_interfaces" not in n["R"] and "qkdn_capabilities" not in n["R"]
+    for end in ("A", "B"):
+        (phys,) = [x for x in n[end]["qkd_links"]["qkd_link"] if x["qkdl_type"] == f"{T}:PHYS"]
+        assert phys["phys_qkd_role"] == f"{T}:TRANSMITTER" and phys["qtopo-plan:link"]["untrusted_relay"] == "R"
+        assert n[end]["qkd_interfaces"]["qkd_interface"][0]["qkdi_type"] == f"{T}:DV-QKD"
+    # the relay is not a key-relay hop: the route's virtual link goes A -> B directly
+    virt = [x for x in n["A"]["qkd_links"]["qkd_link"] if x["qkdl_type"] == f"{T}:VIRT"]
+    assert virt[0]["virt_next_hop"] == [N("B")]
+
+
+def test_plan_without_network_is_not_exported(tmp_path):
+    from qtopo.errors import InputError
+
+    d = two_hop_plan()
+    d.update(status="infeasible", nodes=[], links=[], demands=[], objective_cost=None)
+    with pytest.raises(InputError, match="no network to export"):
+        etsi_topology(d)
+    with pytest.raises(InputError, match="no network to export"):
+        relay_table(d)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "fgb"])
+def test_import_writes_geoparquet_or_flatgeobuf_scenario_that_validates(fmt, tmp_path):
+    from qtopo.cli import main
+
+    fix = Path(__file__).parent / "data" / "importers"
+    out = tmp_path / "proj"
+    r = CliRunner().invoke(main, ["import", "csv", str(fix / "csv_nodes.csv"), str(fix / "csv_links.csv"),
+                                  "--out", str(out), "--datacenters", "ams,utr", "--vector-format", fmt])
+    assert r.exit_code == 0, r.output
+    assert (out / f"sites.{fmt}").is_file() and (out / f"routes.{fmt}").is_file()
+    assert f'sites = "sites.{fmt}"' in (out / "scenario.toml").read_text()
+    r = CliRunner().invoke(main, ["validate", str(out / "scenario.toml")])
+    assert r.exit_code == 0, r.output
+    assert "4 sites" in r.output

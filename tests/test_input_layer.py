@@ -100,3 +100,23 @@ def test_planner_and_verify_read_brownfield_through_the_one_reader(tmp_path, mon
     (folder / "existing.csv").write_text("from,to,device,pairs\nA,B,d1,zero\n")
     with pytest.raises(InputError, match="line 2"):
         qtopo.plan(p, write_outputs=False)
+
+
+def test_vector_writer_is_reproducible_and_writes_lists(tmp_path):
+    """io.write_vector / io.write_gpkg (one GeoPackage writer for importers, exports and data builds)."""
+    import geopandas as gpd
+    import shapely
+
+    from qtopo.io import write_gpkg, write_vector
+
+    g = gpd.GeoDataFrame({"id": ["a", "b"], "nodes": [["x", "y"], []]},
+                         geometry=[shapely.Point(5, 52), shapely.Point(6, 53)], crs="EPSG:4326")
+    write_vector(g, tmp_path / "a.gpkg", layer="pts")
+    write_vector(g, tmp_path / "b.gpkg", layer="pts")
+    assert (tmp_path / "a.gpkg").read_bytes() == (tmp_path / "b.gpkg").read_bytes()
+    back = gpd.read_file(tmp_path / "a.gpkg", layer="pts")
+    assert list(back["nodes"]) == ['["x", "y"]', "[]"]
+    write_gpkg(g.drop(columns="nodes"), tmp_path / "c.gpkg", "pts")
+    assert list(gpd.read_file(tmp_path / "c.gpkg")["id"]) == ["a", "b"]
+    with pytest.raises(InputError, match="cannot write vector format"):
+        write_vector(g, tmp_path / "x.kml")

@@ -30,6 +30,9 @@ def _common_options(fn):
                      help="Key-rate target per pair (all-pairs), or mean per pair (gravity), bit/s."),
         click.option("--name", default=None, help="Scenario name (default: the --out folder name)."),
         click.option("--overwrite", is_flag=True, help="Replace an existing --out folder."),
+        click.option("--vector-format", type=click.Choice(["gpkg", "parquet", "fgb"]), default="gpkg",
+                     show_default=True, help="Format of the sites and routes files: GeoPackage, GeoParquet "
+                                             "(needs pyarrow) or FlatGeobuf."),
     ]
     for o in reversed(opts):
         fn = o(fn)
@@ -58,11 +61,11 @@ def _check_common(route_factor: float, target_bps: float) -> None:
         raise InputError(probs, "invalid command line")
 
 
-def _finish(sites, routes, demands, report, out_dir, route_factor, name, overwrite, description):
+def _finish(sites, routes, demands, report, out_dir, route_factor, name, overwrite, vector_format, description):
     from qtopo.importers import write_project
 
     out = write_project(sites, routes, demands, out_dir, route_factor=route_factor, name=name,
-                        description=description, overwrite=overwrite,
+                        description=description, overwrite=overwrite, vector_format=vector_format,
                         scenario_header=f"Imported by `qtopo import` from {report.source}")
     click.echo(str(report))
     n_dem = 0 if demands is None else len(demands)
@@ -81,7 +84,7 @@ def import_group():
 @click.option("--demands", "how", type=click.Choice(_DEMANDS), default="all-pairs", show_default=True,
               help="all-pairs: every pair of data centers; gravity: population-weighted (bundled GeoNames, "
                    "Europe); none: header-only demands.csv.")
-def zoo_command(graphml, out_dir, route_factor, datacenters, target_bps, name, overwrite, how):
+def zoo_command(graphml, out_dir, route_factor, datacenters, target_bps, name, overwrite, vector_format, how):
     """Import a Topology Zoo GraphML file (.graphml or .graphml.gz)."""
     from qtopo.importers import read_zoo
 
@@ -89,7 +92,7 @@ def zoo_command(graphml, out_dir, route_factor, datacenters, target_bps, name, o
     sites, routes, report = read_zoo(graphml, datacenters=_split(datacenters))
     demands = _demands_for(sites, how, target_bps)
     _finish(sites.drop(columns=["source_id"]), routes, demands, report, out_dir, route_factor, name, overwrite,
-            f"Imported from Topology Zoo {report.network} (CC BY 4.0, Knight et al., IEEE JSAC 2011).")
+            vector_format, f"Imported from Topology Zoo {report.network} (CC BY 4.0, Knight et al., IEEE JSAC 2011).")
 
 
 @import_group.command("sndlib")
@@ -101,8 +104,8 @@ def zoo_command(graphml, out_dir, route_factor, datacenters, target_bps, name, o
 @click.option("--coordinates", type=click.Choice(["auto", "geographical", "pixel"]), default="auto",
               show_default=True,
               help="Coordinate type when the file does not state it (native format); pixel files are refused.")
-def sndlib_command(network_file, out_dir, route_factor, datacenters, target_bps, name, overwrite, how,
-                   coordinates):
+def sndlib_command(network_file, out_dir, route_factor, datacenters, target_bps, name, overwrite, vector_format,
+                   how, coordinates):
     """Import an SNDlib network file (native .txt or .xml) with geographical coordinates."""
     import pandas as pd
 
@@ -121,7 +124,7 @@ def sndlib_command(network_file, out_dir, route_factor, datacenters, target_bps,
         demands = pairs.assign(target_bps=float(target_bps)).reset_index(drop=True)
     else:
         demands = _demands_for(sites, how, target_bps)
-    _finish(sites, routes, demands, report, out_dir, route_factor, name, overwrite,
+    _finish(sites, routes, demands, report, out_dir, route_factor, name, overwrite, vector_format,
             f"Imported from SNDlib network {report.network}.")
 
 
@@ -131,12 +134,13 @@ def sndlib_command(network_file, out_dir, route_factor, datacenters, target_bps,
 @_common_options
 @click.option("--demands", "how", type=click.Choice(_DEMANDS), default="all-pairs", show_default=True,
               help="As for zoo.")
-def csv_command(nodes_csv, links_csv, out_dir, route_factor, datacenters, target_bps, name, overwrite, how):
+def csv_command(nodes_csv, links_csv, out_dir, route_factor, datacenters, target_bps, name, overwrite,
+                vector_format, how):
     """Import a network from NODES_CSV (id,lon,lat[,name,kind]) and LINKS_CSV (from,to[,length_km])."""
     from qtopo.importers.csvnet import read_csv_network
 
     _check_common(route_factor, target_bps)
     sites, routes, report = read_csv_network(nodes_csv, links_csv, datacenters=_split(datacenters))
     demands = _demands_for(sites, how, target_bps)
-    _finish(sites, routes, demands, report, out_dir, route_factor, name, overwrite,
+    _finish(sites, routes, demands, report, out_dir, route_factor, name, overwrite, vector_format,
             "Imported from CSV files.")

@@ -151,7 +151,7 @@ def write_project(sites, routes, demands, out_dir, *, route_factor: float = DEFA
     pathlib.Path
         The project folder.
     """
-    from qtopo.importers._common import write_gpkg
+    from qtopo.io import write_gpkg
     from qtopo.io import VECTOR_FORMATS, write_vector
 
     out = Path(out_dir)

@@ -191,20 +191,37 @@ def geodesic_lines(lon1, lat1, lon2, lat2, spacing_km: float = DENSIFY_KM) -> np
     return shapely.linestrings(np.column_stack([lon, lat]), indices=line_idx)
 
 
-def write_gpkg(gdf, path: Path, layer: str) -> None:
-    """Write a GeoDataFrame as a single-layer GeoPackage with pyogrio, byte-reproducibly.
+def declare_node(nid, where: str, declared: set, probs, *, missing_text: str) -> bool:
+    """Add node ``nid`` to ``declared``; a missing or repeated id is a problem of the file (False)."""
+    if not nid:
+        probs.add(where, missing_text, "give every node an id")
+        return False
+    if nid in declared:
+        probs.add(f"{where}, node {nid}", "node id declared twice", "make node ids unique")
+        return False
+    declared.add(nid)
+    return True
 
-    GDAL stamps GeoPackages with the current time; ``OGR_CURRENT_DATE`` pins it so that rebuilding the
-    same data gives the same bytes.
+
+def usable_link(u, v, declared, located, where: str, label: str, probs, dropped: list, *,
+                unknown_text: str, unknown_fix: str, show=str) -> bool:
+    """Whether link ``u``-``v`` of a source file can be imported; records why not.
+
+    A node that was never declared is a problem of the file (``probs``: ``where`` and ``unknown_text`` naming
+    the nodes, ``unknown_fix``); a self-loop or an endpoint without coordinates drops the link (``dropped``
+    gets ``label``: reason).
     """
-    import pyogrio
-
-    old = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
-    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"})
-    try:
-        gdf.to_file(path, layer=layer, driver="GPKG", engine="pyogrio")
-    finally:
-        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": old})
+    unknown = [x for x in (u, v) if x is None or x not in declared]
+    if unknown:
+        probs.add(where, unknown_text.format(", ".join(map(show, unknown))), unknown_fix)
+        return False
+    if u == v:
+        dropped.append(f"{label}: self-loop")
+        return False
+    if u not in located or v not in located:
+        dropped.append(f"{label}: endpoint without coordinates")
+        return False
+    return True
 
 
 class XmlElement:

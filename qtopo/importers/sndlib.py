@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 
 from qtopo.errors import InputError, Problem, ProblemCollector
-from qtopo.importers._common import (CRS, DENSIFY_KM, ImportReport, check_file, datacenter_kinds,
-                                     isolated_note, parse_xml, read_text, routes_between)
+from qtopo.importers._common import (CRS, DENSIFY_KM, ImportReport, check_file, datacenter_kinds, declare_node,
+                                     isolated_note, parse_xml, read_text, routes_between, usable_link)
 
 _HEADER = "cannot import SNDlib file"
 _NATIVE_MAGIC = "?SNDlib native format"
@@ -251,13 +251,8 @@ def _assemble(src, nodes, links, demands, ctype, network, probs, coordinates, da
 
     ids, seen_ids, xs, ys = [], set(), [], []
     for nid, x, y, line in nodes:
-        if not nid:
-            probs.add(f"{src}, line {line}", "node without id", "give every node an id")
+        if not declare_node(nid, f"{src}, line {line}", seen_ids, probs, missing_text="node without id"):
             continue
-        if nid in seen_ids:
-            probs.add(f"{src}, line {line}, node {nid}", "node id declared twice", "make node ids unique")
-            continue
-        seen_ids.add(nid)
         if x is None or y is None:
             report.skipped_nodes.append(f"{nid} (line {line}): no coordinates")
             continue
@@ -288,16 +283,9 @@ def _assemble(src, nodes, links, demands, ctype, network, probs, coordinates, da
     located = set(ids)
     f_ids, t_ids, l_ids = [], [], []
     for lid, s, t, line in links:
-        unknown = [x for x in (s, t) if x not in seen_ids]
-        if unknown:
-            probs.add(f"{src}, line {line}, link {lid}", f"unknown node(s) {', '.join(map(repr, unknown))}",
-                      "links must join nodes declared in NODES")
-            continue
-        if s == t:
-            report.dropped_links.append(f"{lid} (line {line}): self-loop")
-            continue
-        if s not in located or t not in located:
-            report.dropped_links.append(f"{lid} (line {line}): endpoint without coordinates")
+        if not usable_link(s, t, seen_ids, located, f"{src}, line {line}, link {lid}", f"{lid} (line {line})", probs,
+                           report.dropped_links, unknown_text="unknown node(s) {}",
+                           unknown_fix="links must join nodes declared in NODES", show=repr):
             continue
         f_ids.append(s)
         t_ids.append(t)

@@ -16,7 +16,8 @@ import numpy as np
 
 from qtopo.errors import ProblemCollector
 from qtopo.importers._common import (CRS, DENSIFY_KM, ImportReport, check_file, country_code, datacenter_kinds,
-                                     isolated_note, parse_xml, read_text, routes_between, unique_slugs)
+                                     declare_node, isolated_note, parse_xml, read_text, routes_between, unique_slugs,
+                                     usable_link)
 
 _HEADER = "cannot import Topology Zoo file"
 
@@ -95,13 +96,8 @@ def read_zoo(path: str | Path, *, datacenters=None, operator: str | None = None,
     declared = set()
     for n in graph.findall("node"):
         nid = n.get("id")
-        if nid is None:
-            probs.add(f"{src}, line {n.line}", "a <node> has no id attribute", "give every node an id")
+        if not declare_node(nid, f"{src}, line {n.line}", declared, probs, missing_text="a <node> has no id attribute"):
             continue
-        if nid in declared:
-            probs.add(f"{src}, line {n.line}, node {nid}", "node id declared twice", "make node ids unique")
-            continue
-        declared.add(nid)
         a = attrs(n, "node")
         label = a.get("label") or ""
         if label.strip().lower() in ("none", "null", "nan"):       # the zoo writes unlabelled nodes as "None"
@@ -127,16 +123,9 @@ def read_zoo(path: str | Path, *, datacenters=None, operator: str | None = None,
     for i, e in enumerate(graph.findall("edge")):
         u, v = e.get("source"), e.get("target")
         eid = e.get("id") or f"edge {i}"
-        missing = [x for x in (u, v) if x is None or x not in declared]
-        if missing:
-            probs.add(f"{src}, line {e.line}, edge {eid} ({u} - {v})", f"links undeclared node(s) {', '.join(map(str, missing))}",
-                      "declare every node an edge refers to")
-            continue
-        if u == v:
-            report.dropped_links.append(f"{eid} ({u} - {v}), line {e.line}: self-loop")
-            continue
-        if u not in located or v not in located:
-            report.dropped_links.append(f"{eid} ({u} - {v}), line {e.line}: endpoint without coordinates")
+        if not usable_link(u, v, declared, located, f"{src}, line {e.line}, edge {eid} ({u} - {v})",
+                           f"{eid} ({u} - {v}), line {e.line}", probs, report.dropped_links,
+                           unknown_text="links undeclared node(s) {}", unknown_fix="declare every node an edge refers to"):
             continue
         pairs.append((u, v))
         edge_ids.append(eid)

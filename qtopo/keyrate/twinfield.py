@@ -27,7 +27,6 @@ at high loss. Phase-reference pulses, laser phase drift and the finite data size
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import i0e
 
 from ._util import h2_capped, maximise
 from .devices import Device
@@ -52,6 +51,8 @@ def sns_rate(eta_s, mu, eps, pd, ed, f, q=1.0):
     numpy.ndarray
         Secret bits per pulse pair (may be negative).
     """
+    from scipy.special import i0e  # here, not at import: `qtopo rates` of other protocols starts faster
+
     es = np.asarray(eta_s, float)
     one = 1.0 - pd
     x = es * mu

@@ -1,0 +1,88 @@
+"""Any solver Pyomo supports, by name ([solver] name): validation, the normalised result, and the bundled
+scenario's optimum with HiGHS and with SCIP (pyscipopt from PyPI, in the dev extra)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyomo.environ as pyo
+import pytest
+
+import qtopo
+from qtopo.contract import Status
+from qtopo.errors import InputError
+from qtopo.solver_names import check_name, installed, resolve
+from qtopo.solve import solve
+
+ROOT = Path(__file__).resolve().parents[1]
+SURFNET = ROOT / "data/surfnet/scenario.toml"
+
+try:
+    import pyscipopt  # noqa: F401
+    HAVE_SCIP = resolve("scip") is not None
+except ImportError:
+    HAVE_SCIP = False
+needs_scip = pytest.mark.skipif(not HAVE_SCIP, reason="pyscipopt (SCIP) is not installed: pip install pyscipopt")
+
+
+def small_mip(infeasible: bool = False):
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(3), domain=pyo.Integers, bounds=(0, 3))
+    m.c1 = pyo.Constraint(expr=2 * m.x[0] + 3 * m.x[1] + m.x[2] <= 5)
+    m.c2 = pyo.Constraint(expr=4 * m.x[0] + m.x[1] + 2 * m.x[2] <= 11)
+    m.c3 = pyo.Constraint(expr=3 * m.x[0] + 4 * m.x[1] + 2 * m.x[2] <= 8)
+    if infeasible:
+        m.c4 = pyo.Constraint(expr=m.x[0] + m.x[1] + m.x[2] >= 10)
+    m.o = pyo.Objective(expr=-5 * m.x[0] - 4 * m.x[1] - 3 * m.x[2])  # optimum -13 (tests/test_highs_backend.py)
+    return m
+
+
+def test_unknown_solver_is_a_clear_scenario_error():
+    with pytest.raises(InputError) as e:
+        qtopo.load_scenario(SURFNET, {"solver.name": "no-such-solver"})
+    msg = str(e.value)
+    assert "[solver]" in msg and "'no-such-solver' is not a solver Pyomo knows" in msg and "installed: highs" in msg
+
+
+def test_known_but_missing_solver_names_what_is_installed():
+    missing = next((n for n in ("xpress", "mosek", "copt", "cplex", "gurobi") if resolve(n) is None), None)
+    if missing is None:
+        pytest.skip("every commercial solver is installed here")
+    msg = check_name(missing)
+    assert "is not available here" in msg and "installed:" in msg and "highs" in msg
+
+
+def test_highs_is_the_default_and_always_listed():
+    assert qtopo.load_scenario(SURFNET).solver["name"] == "highs"
+    assert check_name("highs") is None and "highs" in installed()
+
+
+@needs_scip
+@pytest.mark.parametrize("name", ["highs", "scip"])
+def test_small_mip_same_optimum(name):
+    m = small_mip()
+    r = solve(m, time_limit_s=30, mip_gap=0.0, threads=1, solver=name)
+    assert r.status is Status.OPTIMAL and r.solver == name and r.solver_version not in ("", "unknown")
+    assert r.objective == pytest.approx(-13.0) and pyo.value(m.o) == pytest.approx(-13.0)
+    assert r.bound == pytest.approx(-13.0) and r.gap == pytest.approx(0.0, abs=1e-9)
+
+
+@needs_scip
+def test_infeasible_is_a_status_not_an_exception():
+    r = solve(small_mip(infeasible=True), time_limit_s=30, solver="scip")
+    assert r.status is Status.INFEASIBLE and r.objective is None
+
+
+@needs_scip
+def test_bundled_scenario_same_optimum_with_highs_and_scip(tmp_path):
+    """The bundled Surfnet scenario: both solvers prove an optimum within mip_gap, the costs agree within it, the
+    plans verify, and each plan records which solver and version produced it."""
+    plans = {n: qtopo.plan(SURFNET, tmp_path / n, overrides={"solver.name": n}) for n in ("highs", "scip")}
+    cost = {}
+    for n, p in plans.items():
+        assert p.status == "optimal", (n, p.status)
+        d = p.to_dict() if hasattr(p, "to_dict") else p.data
+        assert d["solver"]["name"] == n and d["solver"]["version"] not in ("", "unknown")
+        assert d["verification"]["ok"]
+        cost[n] = p.cost_eur if hasattr(p, "cost_eur") else d.get("objective_cost", d.get("cost_eur"))
+    gap = qtopo.load_scenario(SURFNET).solver["mip_gap"]
+    assert abs(cost["highs"] - cost["scip"]) <= gap * max(cost.values()) + 1e-6
