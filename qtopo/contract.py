@@ -212,6 +212,19 @@ class VerificationRecord:
 
 
 @dataclass
+class CutBoundRecord:
+    """The cut-set LP lower bound computed before the MILP (``[solver] cut_bound``)."""
+
+    bound_eur: float | None = _f("rigorous lower bound on the plan cost (EUR), null if none could be computed")
+    lp_objective_eur: float | None = _f("the last LP's objective (EUR; not rigorous: the bound is)")
+    rounds: int = _f("cut rounds", 0, minimum=0)
+    cuts: int = _f("cuts added", 0, minimum=0)
+    seconds: float = _f("wall time (s)", 0.0, minimum=0)
+    status: str = _f("converged, time limit, round limit or 'not applicable: ...'", "")
+    method: str = _f("how the bound was computed", "")
+
+
+@dataclass
 class RolloutStage:
     """What is built in one year of a staged rollout."""
 
@@ -275,6 +288,7 @@ class Plan:
     notes: list[str] = _f("notes from reading the network", factory=list)
     solver_log_file: str | None = _f("name of the solver log file written beside plan.json", None)
     timings_s: dict[str, float] = _f("wall time per phase (s)", factory=dict)
+    cut_bound: CutBoundRecord | None = _f("cut-set LP lower bound, null if not computed", None)
     verification: VerificationRecord | None = _f("independent verification, null if not run", None)
     rollout: Rollout | None = _f("staged rollout, null if not requested", None)
 
@@ -644,6 +658,7 @@ def _migrate_v1(old: dict) -> dict:
     new["solver_log_file"] = d.pop("solver_log_file", None)
     new["timings_s"] = {k: _num(x) for k, x in d.pop("timings_s", {}).items()} if isinstance(
         d.get("timings_s"), dict) else d.pop("timings_s", {})
+    new["cut_bound"] = d.pop("cut_bound", None)
     new["verification"] = d.pop("verification", None)
     ro = d.pop("rollout", None)
     if isinstance(ro, dict):
