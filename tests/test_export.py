@@ -524,3 +524,11 @@ def test_import_needs_only_the_etsi_members(surfnet_plan_dir, tmp_path):
         (plain / f.name).write_text(json.dumps(doc))
     pd.testing.assert_frame_equal(existing_links_from_etsi(plain),
                                   existing_links_from_etsi(tmp_path / "a" / "topology.json"))
+
+
+def test_rates_become_uint32_without_solver_noise():
+    from qtopo.etsi import uint32
+
+    assert uint32(10000.000000000018, up=True) == 10000 and uint32(1e6 * (1 + 1e-12), up=True) == 1_000_000
+    assert uint32(2_500_000.4, up=True) == 2_500_001 and uint32(2_500_000.6) == 2_500_000
+    assert uint32(1999.9999999999998) == 2000 and uint32(-1e-12) == 0 and uint32(1e12) == 2**32 - 1
