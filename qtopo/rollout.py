@@ -53,8 +53,8 @@ def schedule_rollout(plan: Plan, budgets_eur, first_year: int = 2027, time_limit
                      threads: int = 1) -> Rollout:
     """Schedule a plan over years (see module docstring).
 
-    ``threads`` must equal the thread count of any earlier HiGHS solve in the same process (HiGHS fixes its
-    thread pool per process).
+    Solved through :func:`qtopo.solve.solve`, so through the HiGHS back-end (:mod:`qtopo.highs`), whose thread
+    policy lets ``threads`` differ from earlier solves in the same process.
     """
     from .solve import solve
 
