@@ -283,7 +283,8 @@ def assemble_plan(header: Plan, inputs, scenario, y_open: set, pairs: np.ndarray
     nodes_out, open_set, relays, repeaters = _nodes(inputs, scenario, links, y_open, relay_open, repeater_open)
     fibre_nodes = {n for L in links for n in L.fibre_path} | open_set | relays | repeaters
     allnodes = inputs.network.nodes
-    coords = {str(n): [float(allnodes.at[n, "lon"]), float(allnodes.at[n, "lat"])] for n in sorted(fibre_nodes, key=str)}
+    coords = {str(n): [float(allnodes.at[n, "lon"]), float(allnodes.at[n, "lat"])]
+              for n in sorted(fibre_nodes, key=str)}
     plan = header
     plan.cost_breakdown = _cost_breakdown(inputs, nodes_out, links, open_set)
     plan.nodes, plan.links, plan.demands, plan.fibre_coords = nodes_out, links, demands_out, coords

@@ -333,7 +333,7 @@ def _fibre_path_length_loss(c: _Check, L: Link) -> tuple[float, float] | None:
 
 
 def _check_device_link(c: _Check, L: Link, length: float, loss: float, relay_nodes: set):
-    """A QKD device link: rate from the key-rate model, pairs within limits, capacity. -> (capacity, cost, pair cost)."""
+    """A QKD device link: key rate from the physics, pairs within limits. Returns (capacity, cost, pair cost)."""
     from .keyrate import PROTOCOLS, secret_key_rate_bps
 
     spec = {s.name: s for s in c.scenario.devices}.get(L.device)
@@ -596,7 +596,8 @@ def check_costs(c: _Check) -> None:
         c.violation(f"objective_value {plan.objective_value:.2f} EUR differs from the recomputed cost {total:.2f} EUR")
     if not plan.budget_mode and plan.best_bound is not None and not (
             plan.best_bound <= total * (1 + REL_TOL) + ABS_TOL_EUR):
-        c.violation(f"best_bound {plan.best_bound:,.2f} EUR is above the plan's cost {total:,.2f} EUR: not a lower bound")
+        c.violation(f"best_bound {plan.best_bound:,.2f} EUR is above the plan's cost {total:,.2f} EUR: "
+                    "not a lower bound")
     obj = c.scenario.objective
     if obj.get("mode") == "max_rate" and total > obj["budget_eur"] * (1 + REL_TOL) + ABS_TOL_EUR:
         c.violation(f"cost {total:,.2f} EUR exceeds the budget {obj['budget_eur']:,.2f} EUR")
