@@ -160,6 +160,8 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
             say(f"heuristic: no start plan ({T['heuristic']:.2f} s)")
         else:
             extra["heuristic_cost"] = sol.cost
+            if sol.first_plan_s is not None:  # time to the first complete plan (the greedy one), from the start
+                T["first_plan"] = T["read"] + T["hops"] + sol.first_plan_s
             n0 = len(inputs.hop_devices)
             pruned = prune_by_bound(inputs, sol.cost)
             if len(pruned.hop_devices) < n0:
