@@ -5,12 +5,14 @@ The data flow, one public function per stage::
     scen = qtopo.load_scenario("data/surfnet/scenario.toml")
     net, demands = qtopo.read_network(scen)
     inputs = qtopo.build_inputs(net, demands, scen)
-    model = qtopo.build_model(inputs, scen)
-    result = qtopo.solve(model, **qtopo.solver_options(scen))
-    plan = qtopo.extract_plan(model, inputs, result, scen)
-    qtopo.verify(plan, scen)
+    start = qtopo.start_plan(inputs, scen)             # heuristic plan + exact bound pruning
+    model = qtopo.build_model(start.inputs, scen)
+    result = qtopo.solve(model, **qtopo.solver_options(scen), warmstart=start.warm(model))
+    plan = qtopo.plan_from_solve(model, start, result, scen)
+    qtopo.verify(plan, scen, network=net)
 
-or all at once: ``qtopo.plan("data/surfnet/scenario.toml", out_dir="out")``.
+(the same plan as ``qtopo.plan``; ``extract_plan(model, inputs, result, scen)`` reads a model built without
+a start plan) or all at once: ``qtopo.plan("data/surfnet/scenario.toml", out_dir="out")``.
 """
 __version__ = "0.1.0"
 
@@ -29,6 +31,7 @@ _PUBLIC = {
     "build_model": "model",
     "Plan": "plan", "extract_plan": "plan",
     "plan": "planner", "read_network": "topology", "solver_options": "planner", "write_plan": "planner",
+    "StartPlan": "planner", "start_plan": "planner", "plan_from_solve": "planner",
     "Scenario": "scenario", "load_scenario": "scenario", "scenario_from_dict": "scenario",
     "SolveResult": "solve", "Status": "solve", "solve": "solve",
     "FibreNetwork": "topology", "build_fibre_network": "topology",
@@ -71,7 +74,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
     from .io import read_demands, read_routes, read_sites  # noqa: F401
     from .model import build_model  # noqa: F401
     from .plan import Plan, extract_plan  # noqa: F401
-    from .planner import plan, solver_options, write_plan  # noqa: F401
+    from .planner import StartPlan, plan, plan_from_solve, solver_options, start_plan, write_plan  # noqa: F401
     from .scenario import Scenario, load_scenario, scenario_from_dict  # noqa: F401
     from .solve import SolveResult, Status, solve  # noqa: F401
     from .topology import FibreNetwork, build_fibre_network, read_network  # noqa: F401

@@ -147,6 +147,12 @@ def build_inputs(net: FibreNetwork, demands: pd.DataFrame, scenario, *, prune: b
                  aggregate: bool | None = None) -> PlanningInputs:
     """Compute candidates, hops, per-device rates and demand commodities.
 
+    The steps, each a function of this module: :func:`_candidate_nodes` (capex, brownfield nodes),
+    :func:`_place_demands` (requirements, fibre nodes of the endpoints), :func:`_fibre_graph` and
+    :func:`_prune_blocks`, :func:`_devices_and_reach`, :func:`_lowest_loss_paths`, :func:`_hop_device_options`
+    (rates per hop and device, repeater chains), :func:`_hop_table` (used hops, costs, pair bounds),
+    :func:`_apply_brownfield`, governance (:func:`_forbidden_nodes`), :func:`_hop_risks`, commodities.
+
     Parameters
     ----------
     net : FibreNetwork
@@ -159,15 +165,69 @@ def build_inputs(net: FibreNetwork, demands: pd.DataFrame, scenario, *, prune: b
         Aggregate demands into one commodity per source (exact for the basic design problem, smaller model,
         weaker LP bound). Default from ``solver.commodities``: ``auto`` aggregates above 40 demands.
     """
-    from .keyrate import secret_key_rate_bps
+    from .requirements import has_governance
 
     t0 = time.perf_counter()
     if aggregate is None:
         mode = scenario.solver.get("commodities", "auto")
         aggregate = mode == "source" or (mode == "auto" and len(demands) > 40)
     fib = scenario.fibre
-    costs = scenario.costs
-    # ---- resolve node capex and terminals
+    nodes = _candidate_nodes(net, scenario.costs)
+    d = _place_demands(demands, net)
+    budget_mode = scenario.objective.get("mode") == "max_rate"
+    if d["routed"].any() or has_governance(d) or budget_mode:
+        aggregate = False  # per-demand commodities: filters and per-route limits are per demand
+    terminals = set(d.source_node) | set(d.target_node)
+    nodes["terminal"] = nodes.index.isin(terminals)
+
+    edges = net.edges
+    loss_e = edge_loss_db(edges, fib["attenuation_db_per_km"], fib["splice_loss_db_per_km"])
+    G = _fibre_graph(nodes.index, edges, loss_e)
+    n_fibre_nodes = G.number_of_nodes()
+    dropped = _prune_blocks(G, terminals, nodes["capex_eur"].to_dict()) if prune else set()
+    nodes = nodes.loc[[n for n in nodes.index if n not in dropped]]
+    t_prune = time.perf_counter()
+
+    devices, reach, path_limit, rep = _devices_and_reach(scenario)
+    conn = fib["connector_loss_db"]
+    paths = _lowest_loss_paths(nodes.index, edges, loss_e, path_limit)
+    t_paths = time.perf_counter()
+
+    min_target = float(d["target_bps"].min()) if len(d) else 0.0
+    floor_share = 0.0 if scenario.inputs.get("existing_links") else MIN_CAPACITY_SHARE
+    hd, n_tiny = _hop_device_options(paths, devices, rep, conn, floor_share * min_target)
+    total = float(d["target_bps"].sum() * max(1, d["k_routes"].max()))
+    hops, hd = _hop_table(paths, hd, conn, scenario.costs["fibre_eur_per_km"], total)
+    if scenario.inputs.get("existing_links"):
+        _apply_brownfield(hd, hops, nodes, net, scenario)
+    d["forbidden"] = _forbidden_nodes(d, nodes, net, scenario)  # governance: who may not hold each key
+    if (d["k_routes"] > 1).any():
+        hops["risk"] = _hop_risks(hops["path"], edges, loss_e, scenario.risk)
+    t_rates = time.perf_counter()
+
+    pairs = list(zip(d.source_node, d.target_node))
+    d["commodity"] = _choose_sources(pairs) if aggregate else [f"{s}|{t}" for s, t in pairs]
+    inputs = PlanningInputs(
+        network=net, nodes=nodes, hops=hops, hop_devices=hd.reset_index(drop=True), demands=d,
+        devices={k: v[1] for k, v in devices.items()},
+        params={"connector_loss_db": conn, "attenuation_db_per_km": fib["attenuation_db_per_km"],
+                "splice_loss_db_per_km": fib["splice_loss_db_per_km"], "reach_db": reach,
+                "aggregate": aggregate, "budget_mode": budget_mode, "repeaters": rep},
+    )
+    inputs.diagnosis = diagnose_demands(inputs, G)
+    inputs.stats = {"fibre_nodes": n_fibre_nodes, "fibre_edges": int(len(edges)),
+                    "candidates": int(len(nodes)), "pruned_nodes": len(dropped), "hops": int(len(hops)),
+                    "hop_devices": int(len(hd)), "tiny_capacity_options": n_tiny, "demands": int(len(d)),
+                    "commodities": int(d["commodity"].nunique())}
+    inputs.timings_s = {"prune": t_prune - t0, "paths": t_paths - t_prune, "rates": t_rates - t_paths,
+                        "diagnose": time.perf_counter() - t_rates}
+    log.info("hops: %s", inputs.stats)
+    return inputs
+
+
+def _candidate_nodes(net: FibreNetwork, costs: dict) -> pd.DataFrame:
+    """The fibre nodes with their capex (a site's own, else the default of its kind) and brownfield state
+    (an existing node's capex is sunk: ``sunk_capex_eur``, and costs nothing more)."""
     nodes = net.nodes.copy()
     default = np.where(nodes["kind"].to_numpy() == "hut", costs["hut_node_eur"], costs["trusted_node_eur"])
     nodes["capex_eur"] = np.where(np.isfinite(nodes["capex_eur"].to_numpy(float)), nodes["capex_eur"], default)
@@ -176,12 +236,15 @@ def build_inputs(net: FibreNetwork, demands: pd.DataFrame, scenario, *, prune: b
     nodes["existing"] = nodes["existing"].fillna(False).astype(bool)
     nodes["sunk_capex_eur"] = np.where(nodes["existing"], nodes["capex_eur"], 0.0)
     nodes.loc[nodes["existing"], "capex_eur"] = 0.0  # brownfield: already built
-    from .requirements import has_governance, parse_requirements
+    return nodes
+
+
+def _place_demands(demands: pd.DataFrame, net: FibreNetwork) -> pd.DataFrame:
+    """Demands with their requirements parsed and the fibre nodes of their endpoints; two endpoints on one
+    fibre node raise :class:`InputError` (all such demands at once)."""
+    from .requirements import parse_requirements
 
     d = parse_requirements(demands)
-    budget_mode = scenario.objective.get("mode") == "max_rate"
-    if d["routed"].any() or has_governance(d) or budget_mode:
-        aggregate = False  # per-demand commodities: filters and per-route limits are per demand
     col = ProblemCollector("demands cannot be placed on the network")
     d["source_node"] = d["source"].map(net.site_node)
     d["target_node"] = d["target"].map(net.site_node)
@@ -191,42 +254,59 @@ def build_inputs(net: FibreNetwork, demands: pd.DataFrame, scenario, *, prune: b
                     f"both sites snap to the same fibre node {r.source_node!r}",
                     "the sites are closer than the snapping tolerance: merge them or lower network.snap_tolerance_m")
     col.raise_if_any()
-    terminals = set(d.source_node) | set(d.target_node)
-    nodes["terminal"] = nodes.index.isin(terminals)
+    return d
 
-    # ---- fibre graph, pruning
-    edges = net.edges
-    loss_e = edge_loss_db(edges, fib["attenuation_db_per_km"], fib["splice_loss_db_per_km"])
+
+def _fibre_graph(node_ids, edges, loss_e: np.ndarray) -> nx.Graph:
+    """The fibre graph with each edge's ``loss_db`` (the lowest-loss segment of parallel ones) and index ``e``."""
     G = nx.Graph()
-    G.add_nodes_from(nodes.index)
-    order = np.argsort(-loss_e)  # keep the lowest-loss parallel segment
+    G.add_nodes_from(node_ids)
+    order = np.argsort(-loss_e)  # keep the lowest-loss parallel segment (added last)
     G.add_edges_from((edges.u.iat[i], edges.v.iat[i], {"loss_db": loss_e[i], "e": int(i)}) for i in order)
-    n_fibre_nodes = G.number_of_nodes()
-    dropped = _prune_blocks(G, terminals, nodes["capex_eur"].to_dict()) if prune else set()
-    keep_nodes = [n for n in nodes.index if n not in dropped]
-    nodes = nodes.loc[keep_nodes]
-    t_prune = time.perf_counter()
+    return G
 
-    # ---- devices and reach
-    devices = {}
-    reach = {}
+
+def _devices_and_reach(scenario) -> tuple[dict, dict, float, dict | None]:
+    """``({name: (spec, Device)}, {name: reach_db}, path loss limit in dB, repeater limits or None)``.
+
+    The path limit is the longest reach less the connectors (or ``network.max_hop_loss_db``), or further when
+    repeater chains are offered."""
+    fib = scenario.fibre
+    devices, reach = {}, {}
     for spec in scenario.devices:
         dev = spec.device()
         devices[spec.name] = (spec, dev)
         reach[spec.name] = device_reach_db(dev)
-    conn = fib["connector_loss_db"]
     max_loss = max(reach.values()) if reach else 0.0
     if scenario.network.get("max_hop_loss_db"):
         max_loss = min(max_loss, scenario.network["max_hop_loss_db"])
-    path_limit = max_loss - conn
+    path_limit = max_loss - fib["connector_loss_db"]
     rep = resolve_repeater_limits(scenario)
     if rep is not None:  # repeater chains reach further than any single QKD link
         per_km = fib["attenuation_db_per_km"] + fib["splice_loss_db_per_km"]
         path_limit = max(path_limit, (rep["n_max"] + 1) * rep["l_max_km"] * per_km * 1.05)
+    return devices, reach, path_limit, rep
 
-    # ---- all-pairs lowest-loss paths among kept nodes (scipy, limited by reach)
-    idx = {n: i for i, n in enumerate(nodes.index)}
-    ids = np.asarray(nodes.index)
+
+@dataclass
+class _Paths:
+    """Lowest-loss fibre paths between candidate pairs ``(iu[k], iv[k])`` within the loss limit."""
+
+    ids: np.ndarray        # candidate node ids, by index
+    idx: dict              # node id -> index
+    iu: np.ndarray
+    iv: np.ndarray
+    dist: np.ndarray       # all-pairs path loss (dB, inf beyond the limit)
+    loss_db: np.ndarray    # per pair: path loss (without connectors)
+    length_km: np.ndarray  # per pair
+    nodes: list            # per pair: fibre node ids along the path
+    Lk: csr_matrix         # segment lengths (km) between adjacent nodes
+
+
+def _lowest_loss_paths(node_ids, edges, loss_e: np.ndarray, path_limit: float) -> _Paths:
+    """All-pairs lowest-loss paths among the kept nodes (scipy Dijkstra, limited to ``path_limit`` dB)."""
+    idx = {n: i for i, n in enumerate(node_ids)}
+    ids = np.asarray(node_ids)
     eu = edges.u.map(idx).to_numpy()
     ev = edges.v.map(idx).to_numpy()
     ok = ~(pd.isna(eu) | pd.isna(ev))
@@ -250,27 +330,35 @@ def build_inputs(net: FibreNetwork, demands: pd.DataFrame, scenario, *, prune: b
     else:
         dist = np.full((n, n), np.inf); pred = np.full((n, n), -9999)
     iu, iv = np.nonzero(np.isfinite(dist) & (np.arange(n)[:, None] < np.arange(n)[None, :]))
-    hop_loss = dist[iu, iv] + conn
-    t_paths = time.perf_counter()
+    lengths, nodes = _walk_paths(pred, iu, iv, Lk, ids)
+    return _Paths(ids=ids, idx=idx, iu=iu, iv=iv, dist=dist, loss_db=dist[iu, iv], length_km=lengths,
+                  nodes=nodes, Lk=Lk)
 
-    # ---- rates per (hop, device)
-    lengths_all, paths_all = _walk_paths(pred, iu, iv, Lk, ids)
-    from .keyrate import PROTOCOLS
 
+_HOP_DEVICE_COLUMNS = ["hop", "device", "protocol", "rate_bps_per_pair", "max_pairs", "pair_cost_eur", "relay",
+                       "repeaters"]
+
+
+def _hop_device_options(paths: _Paths, devices: dict, rep: dict | None, conn: float,
+                        floor_bps: float) -> tuple[pd.DataFrame, int]:
+    """One row per usable (path, device): rate per pair, pair bounds and cost; repeater chains as device
+    ``repeater``. Returns the table (``hop`` indexes ``paths``) and the number of options dropped as too small.
+
+    An option whose whole capacity (max pairs x rate) is below ``floor_bps`` cannot carry a meaningful share
+    of any demand; its tiny coefficients (down to 1e-7 bit/s) made HiGHS's presolve return an inconsistent
+    objective on a fuzzed instance (brownfield scenarios pass 0 and keep every option: an installed link must
+    stay matchable)."""
+    from .keyrate import PROTOCOLS, secret_key_rate_bps
+
+    hop_loss = paths.loss_db + conn
     rows = []
     n_tiny = 0
-    min_target = float(d["target_bps"].min()) if len(d) else 0.0
     for name, (spec, dev) in devices.items():
         if PROTOCOLS[dev.protocol].relay_in_middle:
-            relay, r = _relay_rates(paths_all, iu, dist, idx, dev, conn)
+            relay, r = _relay_rates(paths.nodes, paths.iu, paths.dist, paths.idx, dev, conn)
         else:
-            relay, r = np.full(len(iu), None, dtype=object), secret_key_rate_bps(hop_loss, dev)
-        # a hop-device option whose whole capacity (max pairs x rate) is below MIN_CAPACITY_SHARE of the
-        # smallest target cannot carry a meaningful share of any demand; its tiny coefficients (down to 1e-7
-        # bit/s) made HiGHS's presolve return an inconsistent objective on a fuzzed instance. Brownfield
-        # scenarios keep every option (an installed link must stay matchable).
-        floor = 0.0 if scenario.inputs.get("existing_links") else MIN_CAPACITY_SHARE * min_target
-        m = (r > 0) & (r * spec.max_pairs_per_link >= floor)
+            relay, r = np.full(len(paths.iu), None, dtype=object), secret_key_rate_bps(hop_loss, dev)
+        m = (r > 0) & (r * spec.max_pairs_per_link >= floor_bps)
         n_tiny += int(((r > 0) & ~m).sum())
         rows.append(pd.DataFrame({"hop": np.flatnonzero(m), "device": name, "protocol": dev.protocol,
                                   "rate_bps_per_pair": r[m], "max_pairs": spec.max_pairs_per_link,
@@ -278,70 +366,56 @@ def build_inputs(net: FibreNetwork, demands: pd.DataFrame, scenario, *, prune: b
     for r_ in rows:
         r_["repeaters"] = [()] * len(r_)
     if rep is not None:
-        chains = _repeater_chains(paths_all, Lk, idx, rep["l_max_km"], rep["n_max"])
+        chains = _repeater_chains(paths.nodes, paths.Lk, paths.idx, rep["l_max_km"], rep["n_max"])
         ok = np.array([c_ is not None for c_ in chains], bool)
         rows.append(pd.DataFrame({
             "hop": np.flatnonzero(ok), "device": "repeater", "protocol": "repeater-chain",
             "rate_bps_per_pair": rep["rate_bps"], "max_pairs": rep["max_chains_per_link"],
             "pair_cost_eur": rep["chain_cost_eur"], "relay": None,
             "repeaters": [chains[k] for k in np.flatnonzero(ok)]}))
-    hd = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
-        columns=["hop", "device", "protocol", "rate_bps_per_pair", "max_pairs", "pair_cost_eur", "relay",
-                 "repeaters"])
+    hd = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=_HOP_DEVICE_COLUMNS)
+    return hd, n_tiny
+
+
+def _hop_table(paths: _Paths, hd: pd.DataFrame, conn: float, fibre_eur_per_km: float,
+               total_bps: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The hops that have an option (renumbered), and the options with length, cost per pair and the tight
+    pair bound ``min(max_pairs, ceil(total demand / rate))``."""
     used_hops = np.unique(hd["hop"].to_numpy(int))
-    remap = -np.ones(len(iu), int)
+    remap = -np.ones(len(paths.iu), int)
     remap[used_hops] = np.arange(len(used_hops))
-    iu, iv, hop_loss = iu[used_hops], iv[used_hops], hop_loss[used_hops]
+    iu, iv = paths.iu[used_hops], paths.iv[used_hops]
     hd["hop"] = remap[hd["hop"].to_numpy(int)]
-    lengths = lengths_all[used_hops]
-    paths = [paths_all[i] for i in used_hops]
-    hops = pd.DataFrame({"u": ids[iu], "v": ids[iv], "length_km": lengths, "loss_db": hop_loss, "path": paths})
+    lengths = paths.length_km[used_hops]
+    hops = pd.DataFrame({"u": paths.ids[iu], "v": paths.ids[iv], "length_km": lengths,
+                         "loss_db": paths.loss_db[used_hops] + conn, "path": [paths.nodes[i] for i in used_hops]})
     hd["length_km"] = lengths[hd["hop"].to_numpy(int)] if len(hd) else []
-    hd["cost_per_pair_eur"] = hd["pair_cost_eur"] + costs["fibre_eur_per_km"] * hd["length_km"]
-    total = float(d["target_bps"].sum() * max(1, d["k_routes"].max()))
-    hd["ub_pairs"] = np.minimum(hd["max_pairs"], np.ceil(total / hd["rate_bps_per_pair"] - 1e-9)).astype(int)
+    hd["cost_per_pair_eur"] = hd["pair_cost_eur"] + fibre_eur_per_km * hd["length_km"]
+    hd["ub_pairs"] = np.minimum(hd["max_pairs"], np.ceil(total_bps / hd["rate_bps_per_pair"] - 1e-9)).astype(int)
     hd["existing_pairs"] = 0
-    if scenario.inputs.get("existing_links"):
-        _apply_existing_links(hd, hops, net, scenario)
-        hd["ub_pairs"] = np.maximum(hd["ub_pairs"], hd["existing_pairs"])
-        # nodes that already hold installed devices are built: their capex is sunk too
-        h_ex = hd.loc[hd["existing_pairs"] > 0, "hop"].to_numpy(int)
-        ex_nodes = set(hops.u.to_numpy()[h_ex]) | set(hops.v.to_numpy()[h_ex])
-        mask = nodes.index.isin(ex_nodes) & ~nodes["existing"].to_numpy(bool)
-        nodes.loc[mask, "sunk_capex_eur"] = nodes.loc[mask, "capex_eur"]
-        nodes.loc[mask, "capex_eur"] = 0.0
-        nodes.loc[mask, "existing"] = True
-    # ---- governance: nodes that may not hold each demand's key
-    d["forbidden"] = _forbidden_nodes(d, nodes, net, scenario)
-    # ---- risks of each hop (for disjoint routes)
-    if (d["k_routes"] > 1).any():
-        from .risk import lowest_loss_segment_index, path_risks, segment_risks
+    return hops, hd
 
-        rk = scenario.risk
-        seg_risk = segment_risks(edges, rk["srg_buffer_m"], rk["srg_min_overlap_km"])
-        seg_index = lowest_loss_segment_index(edges, loss_e)
-        hops["risk"] = [path_risks(p, seg_index, seg_risk) for p in paths]
-    t_rates = time.perf_counter()
 
-    # ---- commodities
-    pairs = list(zip(d.source_node, d.target_node))
-    d["commodity"] = _choose_sources(pairs) if aggregate else [f"{s}|{t}" for s, t in pairs]
-    inputs = PlanningInputs(
-        network=net, nodes=nodes, hops=hops, hop_devices=hd.reset_index(drop=True), demands=d,
-        devices={k: v[1] for k, v in devices.items()},
-        params={"connector_loss_db": conn, "attenuation_db_per_km": fib["attenuation_db_per_km"],
-                "splice_loss_db_per_km": fib["splice_loss_db_per_km"], "reach_db": reach,
-                "aggregate": aggregate, "budget_mode": budget_mode, "repeaters": rep},
-    )
-    inputs.diagnosis = diagnose_demands(inputs, G)
-    inputs.stats = {"fibre_nodes": n_fibre_nodes, "fibre_edges": int(len(edges)),
-                    "candidates": int(len(nodes)), "pruned_nodes": len(dropped), "hops": int(len(hops)),
-                    "hop_devices": int(len(hd)), "tiny_capacity_options": n_tiny, "demands": int(len(d)),
-                    "commodities": int(d["commodity"].nunique())}
-    inputs.timings_s = {"prune": t_prune - t0, "paths": t_paths - t_prune, "rates": t_rates - t_paths,
-                        "diagnose": time.perf_counter() - t_rates}
-    log.info("hops: %s", inputs.stats)
-    return inputs
+def _apply_brownfield(hd: pd.DataFrame, hops: pd.DataFrame, nodes: pd.DataFrame, net, scenario) -> None:
+    """Installed device pairs bound their options' pairs from below; the nodes holding them are built (their
+    capex is sunk, like an ``existing`` site's)."""
+    _apply_existing_links(hd, hops, net, scenario)
+    hd["ub_pairs"] = np.maximum(hd["ub_pairs"], hd["existing_pairs"])
+    h_ex = hd.loc[hd["existing_pairs"] > 0, "hop"].to_numpy(int)
+    ex_nodes = set(hops.u.to_numpy()[h_ex]) | set(hops.v.to_numpy()[h_ex])
+    mask = nodes.index.isin(ex_nodes) & ~nodes["existing"].to_numpy(bool)
+    nodes.loc[mask, "sunk_capex_eur"] = nodes.loc[mask, "capex_eur"]
+    nodes.loc[mask, "capex_eur"] = 0.0
+    nodes.loc[mask, "existing"] = True
+
+
+def _hop_risks(hop_paths, edges, loss_e: np.ndarray, risk: dict) -> list:
+    """Shared-risk groups of each hop's fibre path (for disjoint routes)."""
+    from .risk import lowest_loss_segment_index, path_risks, segment_risks
+
+    seg_risk = segment_risks(edges, risk["srg_buffer_m"], risk["srg_min_overlap_km"])
+    seg_index = lowest_loss_segment_index(edges, loss_e)
+    return [path_risks(p, seg_index, seg_risk) for p in hop_paths]
 
 
 def _walk_paths(pred, iu, iv, Lk, ids):

@@ -587,7 +587,8 @@ def remap_solution(sol: HeuristicSolution, old, new) -> HeuristicSolution | None
             if j is None:
                 return None
             pairs[j] = n
-    return HeuristicSolution(set(sol.open_nodes), set(sol.relays), pairs, sol.routes, sol.cost, sol.seconds)
+    return HeuristicSolution(set(sol.open_nodes), set(sol.relays), pairs, sol.routes, sol.cost, sol.seconds,
+                             first_plan_s=sol.first_plan_s, greedy_cost=sol.greedy_cost)
 
 
 def set_mip_start(model, inputs, sol: HeuristicSolution) -> None:

@@ -1,13 +1,15 @@
 """The one-call planner: scenario -> verified plan (and its files).
 
-Composes the stages of the data flow; each stage is public so a notebook can stop anywhere::
+Composes the stages of the data flow; each stage is public, so a notebook can stop anywhere and the stages,
+called in this order, give the same plan as :func:`plan` (and ``qtopo plan``)::
 
     scen = load_scenario(path)
     net, demands = read_network(scen)
     inputs = build_inputs(net, demands, scen)
-    model = build_model(inputs, scen)
-    result = solve(model, **solver_options(scen))
-    plan = extract_plan(model, inputs, result, scen)
+    start = start_plan(inputs, scen)                   # heuristic plan + exact bound pruning
+    model = build_model(start.inputs, scen)
+    result = solve(model, **solver_options(scen), warmstart=start.warm(model))
+    plan = plan_from_solve(model, start, result, scen)  # the MILP's plan, or the start plan when better
     report = verify(plan, scen, network=net)
 """
 from __future__ import annotations
@@ -17,10 +19,11 @@ import os
 import platform
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .candidates import build_inputs
+from .candidates import PlanningInputs, build_inputs
 from .errors import InputError, VerificationError
 from .atomic import atomic_output_dir
 from .io import read_input_files, read_sites, sha256_file
@@ -146,34 +149,16 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
         if out_dir is not None and write_outputs:
             write_plan(p, out_dir, scen, net)
         return p
-    sol = None
+    start = start_plan(inputs, scen)
     if scen.solver["heuristic_start"]:
-        from .candidates import prune_by_bound
-        from .heuristic import construct
-
-        t = time.perf_counter()
-        tl = float(scen.solver["time_limit_s"] or 0.0)
-        budget = max(10.0, 0.2 * tl) if tl > 0 else 60.0  # the local search's share of the time limit
-        sol = construct(inputs, scen, time_budget_s=budget)
-        T["heuristic"] = time.perf_counter() - t
-        if sol is None:
-            say(f"heuristic: no start plan ({T['heuristic']:.2f} s)")
-        else:
-            extra["heuristic_cost"] = sol.cost
-            if sol.first_plan_s is not None:  # time to the first complete plan (the greedy one), from the start
-                T["first_plan"] = T["read"] + T["hops"] + sol.first_plan_s
-            n0 = len(inputs.hop_devices)
-            pruned = prune_by_bound(inputs, sol.cost)
-            if len(pruned.hop_devices) < n0:
-                from .heuristic import remap_solution
-
-                sol2 = remap_solution(sol, inputs, pruned)  # the same plan on the pruned tables
-                if sol2 is None:  # (cannot happen for an exact pruning; kept as a guard)
-                    sol2 = construct(pruned, scen, time_budget_s=budget)
-                if sol2 is not None and sol2.cost <= sol.cost + 1e-6:
-                    inputs, sol = pruned, sol2
-            say(f"heuristic: start plan costing {sol.cost:,.0f}; bound pruning kept {len(inputs.hop_devices)} of "
-                f"{n0} hop-device options ({T['heuristic']:.2f} s)")
+        T["heuristic"] = start.seconds
+        fp = getattr(start.solution, "first_plan_s", None)
+        if fp is not None:  # time to the first complete plan (the greedy one), from the start
+            T["first_plan"] = T["read"] + T["hops"] + fp
+        say(start.summary())
+    if start.found:
+        extra["heuristic_cost"] = start.cost_eur
+    inputs, sol = start.inputs, start.solution
     cut = None
     if _use_cut_bound(scen, inputs):
         from .cutbound import cutset_bound
@@ -191,24 +176,10 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
     model = build_model(inputs, scen)
     T["build"] = time.perf_counter() - t
     say(f"build: Pyomo model ({T['build']:.2f} s)")
-    warm = False
-    if sol is not None:
-        from .heuristic import set_mip_start
-
-        set_mip_start(model, inputs, sol)
-        warm = True
-    import tempfile
-
-    fd, log_path = tempfile.mkstemp(prefix="qtopo-highs-", suffix=".log")
-    os.close(fd)
     opts = solver_options(scen)
     if cut is not None and opts["time_limit_s"]:  # the bound's seconds come out of the solver's time limit
         opts["time_limit_s"] = max(1.0, float(opts["time_limit_s"]) - T["cut_bound"])
-    try:
-        res = solve(model, **opts, warmstart=warm, log_file=log_path)
-        solver_log = Path(log_path).read_text(encoding="utf-8", errors="replace")
-    finally:
-        Path(log_path).unlink(missing_ok=True)
+    res, solver_log = _solve_with_log(model, opts, warmstart=start.warm(model))
     extra["solver_log_file"] = scen.solver.get("log_file") or "highs.log"
     T["handoff"] = res.timings_s.get("handoff", 0.0)
     T["solve"] = res.timings_s.get("solve", 0.0)
@@ -216,44 +187,157 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
         _apply_cut_bound(res, cut)
     say(f"solve: {res.status.value}, cost {res.objective if res.objective is None else f'{res.objective:,.0f}'}"
         f", gap {res.gap if res.gap is None else f'{res.gap:.2%}'} ({T['solve']:.2f} s; hand-off {T['handoff']:.2f} s)")
-    worse = (res.status is Status.FEASIBLE and sol is not None and res.objective is not None
-             and sol.cost < res.objective - 1e-6 * max(1.0, abs(sol.cost)))
-    if (res.status is Status.NO_SOLUTION or worse) and sol is not None:
-        # the MILP found nothing in time (or only a plan dearer than the start plan, which HiGHS can do when
-        # it rejects the start): return the heuristic plan with the proven bound
-        from .plan import assemble_plan, _plan_header
-
-        res.message = ("time limit before the MILP found a plan: heuristic plan returned" if not worse else
-                       f"the MILP's best plan ({res.objective:,.0f}) was dearer than the start plan: heuristic plan "
-                       "returned")
-        res.status = Status.FEASIBLE
-        res.objective = sol.cost
-        res.gap = (sol.cost - res.bound) / max(abs(sol.cost), 1e-9) if res.bound is not None else None
-        if cut is not None:
-            _apply_cut_bound(res, cut)
-        T["extract"] = 0.0
-        p = assemble_plan(_plan_header(inputs, res, scen), inputs, scen, y_open=sol.open_nodes, pairs=sol.pairs,
-                          routes=sol.routes, relay_open={r for r in sol.relays if not isinstance(r, tuple)},
-                          repeater_open={r[1] for r in sol.relays if isinstance(r, tuple)}, extra=extra)
-        p.data["source"] = "heuristic"
-        p.solver_log = solver_log
-        return _finish(p, scen, net, T, t0, say, out_dir, write_outputs)
-    if res.status is Status.INFEASIBLE:
-        d = inputs.demands
-        special = bool(d["routed"].any()) if "routed" in d.columns else False
-        inputs.diagnosis.append({
-            "source": "*", "target": "*", "reason": "joint",
-            "detail": "each demand passed its own checks (connectivity, reach, capacity alone"
-                      + (", disjoint paths, trusted-node limits, jurisdictions" if special else "")
-                      + "), but no plan meets all requirements together: shared hops run out of device slots "
-                        "(max_pairs_per_link)" + (", or disjoint routes and trusted-node limits conflict once "
-                                                  "reach and shared-risk groups are counted" if special else "")})
     t = time.perf_counter()
-    p = extract_plan(model, inputs, res, scen, extra=extra)
-    p.data["source"] = "milp"
+    p = plan_from_solve(model, start, res, scen, extra=extra, cut=cut)
     p.solver_log = solver_log
     T["extract"] = time.perf_counter() - t
     return _finish(p, scen, net, T, t0, say, out_dir, write_outputs)
+
+
+@dataclass
+class StartPlan:
+    """The stage between :func:`~qtopo.build_inputs` and :func:`~qtopo.build_model` (:func:`start_plan`): a
+    constructive plan and the inputs pruned exactly with its cost.
+
+    Attributes
+    ----------
+    inputs : PlanningInputs
+        The inputs to build the model on: bound-pruned when that dropped options, else the inputs given.
+    solution : HeuristicSolution or None
+        The start plan on ``inputs`` (None: heuristic off, or it found no plan).
+    cost_eur : float or None
+        Its cost (EUR): an upper bound on the optimum.
+    hop_devices_before : int
+        Hop-device options before the bound pruning (``len(inputs.hop_devices)`` is the number after).
+    seconds : float
+    """
+
+    inputs: PlanningInputs
+    solution: object | None = None
+    cost_eur: float | None = None
+    hop_devices_before: int = 0
+    seconds: float = 0.0
+
+    @property
+    def found(self) -> bool:
+        return self.solution is not None
+
+    def warm(self, model) -> bool:
+        """Set the start plan as ``model``'s MIP start (values on its variables); returns whether there was one,
+        which is what :func:`~qtopo.solve` wants as ``warmstart``."""
+        if self.solution is None:
+            return False
+        from .heuristic import set_mip_start
+
+        set_mip_start(model, self.inputs, self.solution)
+        return True
+
+    def summary(self) -> str:
+        if self.solution is None:
+            return f"heuristic: no start plan ({self.seconds:.2f} s)"
+        return (f"heuristic: start plan costing {self.cost_eur:,.0f}; bound pruning kept {len(self.inputs.hop_devices)}"
+                f" of {self.hop_devices_before} hop-device options ({self.seconds:.2f} s)")
+
+
+def heuristic_budget_s(scen: Scenario) -> float:
+    """The local search's share of the time limit (s): 20 %, at least 10 s; 60 s without a limit."""
+    tl = float(scen.solver["time_limit_s"] or 0.0)
+    return max(10.0, 0.2 * tl) if tl > 0 else 60.0
+
+
+def start_plan(inputs: PlanningInputs, scen: Scenario, time_budget_s: float | None = None) -> StartPlan:
+    """The constructive heuristic's plan (:func:`qtopo.heuristic.construct`) and the inputs pruned exactly by its
+    cost (:func:`qtopo.candidates.prune_by_bound`), with the plan carried over to the pruned tables.
+
+    With ``[solver] heuristic_start = false`` the inputs come back unchanged and without a plan.
+    """
+    n0 = len(inputs.hop_devices)
+    if not scen.solver["heuristic_start"]:
+        return StartPlan(inputs, hop_devices_before=n0)
+    from .candidates import prune_by_bound
+    from .heuristic import construct, remap_solution
+
+    t = time.perf_counter()
+    budget = heuristic_budget_s(scen) if time_budget_s is None else float(time_budget_s)
+    sol = construct(inputs, scen, time_budget_s=budget)
+    if sol is None:
+        return StartPlan(inputs, hop_devices_before=n0, seconds=time.perf_counter() - t)
+    cost = sol.cost
+    pruned = prune_by_bound(inputs, sol.cost)
+    if len(pruned.hop_devices) < n0:
+        sol2 = remap_solution(sol, inputs, pruned)  # the same plan on the pruned tables
+        if sol2 is None:  # (cannot happen for an exact pruning; kept as a guard)
+            sol2 = construct(pruned, scen, time_budget_s=budget)
+        if sol2 is not None and sol2.cost <= sol.cost + 1e-6:
+            inputs, sol = pruned, sol2
+    return StartPlan(inputs, sol, sol.cost if sol is not None else cost, n0, time.perf_counter() - t)
+
+
+def _solve_with_log(model, opts: dict, warmstart: bool):
+    """:func:`solve` with ``opts`` (:func:`solver_options`), its log captured: ``(SolveResult, log text)``."""
+    import tempfile
+
+    fd, log_path = tempfile.mkstemp(prefix="qtopo-solver-", suffix=".log")
+    os.close(fd)
+    try:
+        res = solve(model, **opts, warmstart=warmstart, log_file=log_path)
+        return res, Path(log_path).read_text(encoding="utf-8", errors="replace")
+    finally:
+        Path(log_path).unlink(missing_ok=True)
+
+
+def plan_from_solve(model, start: StartPlan, result: SolveResult, scen: Scenario, extra: dict | None = None,
+                    cut=None) -> Plan:
+    """The plan after the solve: the MILP's, or the start plan when the MILP found none in time or only a dearer
+    one (then with the MILP's proven bound and the gap to it). An infeasible result gets the joint diagnosis.
+    ``start`` is the :class:`StartPlan` the model was built from (its ``inputs``); ``cut``, a cut-set bound
+    (:func:`qtopo.cutbound.cutset_bound`) applied to the result where it beats the solver's."""
+    inputs, sol = start.inputs, start.solution
+    res = result
+    worse = (res.status is Status.FEASIBLE and sol is not None and res.objective is not None
+             and sol.cost < res.objective - 1e-6 * max(1.0, abs(sol.cost)))
+    if (res.status is Status.NO_SOLUTION or worse) and sol is not None:
+        return _start_plan_as_plan(start, res, scen, worse, extra, cut)
+    if res.status is Status.INFEASIBLE:
+        inputs.diagnosis.append(_joint_diagnosis(inputs))
+    p = extract_plan(model, inputs, res, scen, extra=extra)
+    p.data["source"] = "milp"
+    return p
+
+
+def _start_plan_as_plan(start: StartPlan, res: SolveResult, scen: Scenario, worse: bool, extra, cut=None) -> Plan:
+    """The heuristic plan returned with the MILP's bound (the MILP found nothing in time, or only a plan dearer
+    than the start, which HiGHS can do when it rejects the start)."""
+    from .plan import _plan_header, assemble_plan
+
+    sol = start.solution
+    res.message = ("time limit before the MILP found a plan: heuristic plan returned" if not worse else
+                   f"the MILP's best plan ({res.objective:,.0f}) was dearer than the start plan: heuristic plan "
+                   "returned")
+    res.status = Status.FEASIBLE
+    res.objective = sol.cost
+    res.gap = (sol.cost - res.bound) / max(abs(sol.cost), 1e-9) if res.bound is not None else None
+    if cut is not None:
+        _apply_cut_bound(res, cut)
+    p = assemble_plan(_plan_header(start.inputs, res, scen), start.inputs, scen, y_open=sol.open_nodes,
+                      pairs=sol.pairs, routes=sol.routes,
+                      relay_open={r for r in sol.relays if not isinstance(r, tuple)},
+                      repeater_open={r[1] for r in sol.relays if isinstance(r, tuple)}, extra=extra)
+    p.data["source"] = "heuristic"
+    return p
+
+
+def _joint_diagnosis(inputs: PlanningInputs) -> dict:
+    """Why a MILP is infeasible when every demand passed its own checks."""
+    d = inputs.demands
+    special = bool(d["routed"].any()) if "routed" in d.columns else False
+    return {
+        "source": "*", "target": "*", "reason": "joint",
+        "detail": "each demand passed its own checks (connectivity, reach, capacity alone"
+                  + (", disjoint paths, trusted-node limits, jurisdictions" if special else "")
+                  + "), but no plan meets all requirements together: shared hops run out of device slots "
+                    "(max_pairs_per_link)" + (", or disjoint routes and trusted-node limits conflict once "
+                                              "reach and shared-risk groups are counted" if special else "")}
 
 
 #: The cut-set bound's share of the solver time limit, and its cap (s).

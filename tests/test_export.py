@@ -498,3 +498,37 @@ def test_import_writes_geoparquet_or_flatgeobuf_scenario_that_validates(fmt, tmp
     r = CliRunner().invoke(main, ["validate", str(out / "scenario.toml")])
     assert r.exit_code == 0, r.output
     assert "4 sites" in r.output
+
+
+def _strip_ext(o):
+    """The document without any qtopo-plan member: what another tool that knows only GS QKD 015 would write."""
+    if isinstance(o, dict):
+        return {k: _strip_ext(v) for k, v in o.items() if not k.startswith("qtopo-plan:")}
+    if isinstance(o, list):
+        return [_strip_ext(v) for v in o]
+    return o
+
+
+def test_import_needs_only_the_etsi_members(surfnet_plan_dir, tmp_path):
+    """Node documents with no qtopo-plan member (a folder of plain etsi-qkd-sdn-node files) give the same
+    installed pairs; the export is byte-for-byte deterministic."""
+    write_etsi(surfnet_plan_dir, tmp_path / "a")
+    write_etsi(surfnet_plan_dir, tmp_path / "b")
+    for f in sorted((tmp_path / "a").rglob("*.json")):
+        assert f.read_bytes() == (tmp_path / "b" / f.relative_to(tmp_path / "a")).read_bytes()
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for f in (tmp_path / "a" / "nodes").glob("*.json"):
+        doc = _strip_ext(json.loads(f.read_text()))
+        assert validate_node_document(doc) == []
+        (plain / f.name).write_text(json.dumps(doc))
+    pd.testing.assert_frame_equal(existing_links_from_etsi(plain),
+                                  existing_links_from_etsi(tmp_path / "a" / "topology.json"))
+
+
+def test_rates_become_uint32_without_solver_noise():
+    from qtopo.etsi import uint32
+
+    assert uint32(10000.000000000018, up=True) == 10000 and uint32(1e6 * (1 + 1e-12), up=True) == 1_000_000
+    assert uint32(2_500_000.4, up=True) == 2_500_001 and uint32(2_500_000.6) == 2_500_000
+    assert uint32(1999.9999999999998) == 2000 and uint32(-1e-12) == 0 and uint32(1e12) == 2**32 - 1

@@ -47,7 +47,9 @@ def plan_repeaters_from(network: str, end_nodes=None, L_max_km=None, N_max=None,
             d["length_km"] *= route_factor
         ends = None
     if end_nodes:
-        ends = list(end_nodes)
+        # a GraphML node may also be named by the site id `qtopo import zoo` gives it
+        alias = {d["site_id"]: n for n, d in G.nodes(data=True) if d.get("site_id") and d["site_id"] not in G}
+        ends = [alias.get(e, e) for e in end_nodes]
     if not ends:
         raise InputError(["no end nodes: give --end-nodes a,b,c (node names of the network)"], "repeater mode")
     unknown = [e for e in ends if e not in G]
