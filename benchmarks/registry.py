@@ -492,10 +492,16 @@ def _repeater(records):
             two = x.get("baseline_two_step") or {}
             via = (f" (confirmed by the paper's model solved in two steps: fewest repeaters, then its objective, "
                    f"{two.get('total_s', float('nan')):.0f} s)")
+        e2e, cli = x.get("speedup_end_to_end"), x.get("cli") or {}
+        e2e_s = ("" if e2e is None else f"; `qtopo repeaters` end to end (fresh process) {cli.get('wall_s', 0):.2f} s "
+                 f"against the baseline's build + solve {(x.get('baseline') or {}).get('total_s', 0):.1f} s: {e2e:.1f}x"
+                 f" (same run, load average {(x.get('load_avg_before') or [float('nan')])[0]:.1f} on "
+                 f"{(x.get('machine') or {}).get('cpus', '?')} cores)")
         parts.append(f"{inst} ({x.get('instance')}): optimum matches {match}{via}, speed-up {sp_s}"
-                     + ("" if fin else f", fast optimum within baseline bounds {x.get('fast_within_baseline_bounds')}"))
+                     + ("" if fin else f", fast optimum within baseline bounds {x.get('fast_within_baseline_bounds')}")
+                     + e2e_s)
         if match is True and sp is not None:
-            oks.append(sp >= 10.0)
+            oks.append(sp >= 10.0 and (e2e is None or e2e >= 10.0))
         elif not fin and x.get("fast_within_baseline_bounds") and sp is not None and sp >= 10.0:
             oks.append(None)  # faster by >= 10x but the baseline never proved its optimum
         else:

@@ -51,8 +51,8 @@ def _elements(plan: dict):
 def schedule_rollout(plan, budgets_eur, first_year: int = 2027, time_limit_s: float = 30.0, threads: int = 1) -> dict:
     """Schedule a plan over years (see module docstring). Returns a JSON-ready dict.
 
-    ``threads`` must equal the thread count of any earlier HiGHS solve in the same process (HiGHS fixes its
-    thread pool per process).
+    Solved through :func:`qtopo.solve.solve`, so through the HiGHS back-end (:mod:`qtopo.highs`), whose thread
+    policy lets ``threads`` differ from earlier solves in the same process.
     """
     from .solve import solve
 
