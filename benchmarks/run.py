@@ -249,6 +249,9 @@ def _fill_from_plan(rec: dict, data: dict) -> None:
     lpb = ((data.get("solver") or {}).get("options") or {}).get("lp_bound")
     if lpb:  # the LP relaxation solved alongside the MIP (qtopo.solve.LP_BOUND_FROM_NONZEROS)
         rec["notes"].append({"lp_bound": lpb})
+    if data.get("cut_bound"):  # the cut-set LP bound (qtopo.cutbound), and which bound the plan reports
+        rec["notes"].append({"cut_bound": data["cut_bound"],
+                             "bound_method": ((data.get("solver") or {}).get("options") or {}).get("bound_method")})
 
 
 def _run_trusted(inst: InstanceSpec, rec: dict, scen_path: Path, threads: int, prog: _Progress) -> None:

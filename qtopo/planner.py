@@ -152,6 +152,9 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
     start = start_plan(inputs, scen)
     if scen.solver["heuristic_start"]:
         T["heuristic"] = start.seconds
+        fp = getattr(start.solution, "first_plan_s", None)
+        if fp is not None:  # time to the first complete plan (the greedy one), from the start
+            T["first_plan"] = T["read"] + T["hops"] + fp
         say(start.summary())
     if start.found:
         extra["heuristic_cost_eur"] = start.cost_eur
