@@ -118,7 +118,9 @@ def cli_end_to_end(name: str, time_limit_s: float, threads: int = 1) -> dict:
         t = time.perf_counter()
         cp = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
         wall = time.perf_counter() - t
-        out = dict(command="python -m qtopo repeaters " + " ".join(cmd[4:]), exit_code=cp.returncode, wall_s=wall)
+        shown = [str(path.relative_to(ROOT))] + [f"'{a}'" if " " in a else a for a in cmd[5:]]
+        shown[shown.index("--out") + 1] = "OUT"
+        out = dict(command="python -m qtopo repeaters " + " ".join(shown), exit_code=cp.returncode, wall_s=wall)
         res = Path(tmp) / "out" / "repeaters.json"
         if res.exists():
             r = json.loads(res.read_text())

@@ -50,7 +50,10 @@ def identity(name: str) -> str:
 
 
 def uint32(x: float, up: bool = False) -> int:
-    v = math.ceil(x - 1e-9) if up else math.floor(x + 1e-9)
+    """``x`` (bit/s) as a YANG uint32: rounded up (a reservation) or down (a rate), ignoring solver noise of
+    1e-9 relative, clipped to the type's range."""
+    tol = 1e-9 * max(1.0, abs(x))
+    v = math.ceil(x - tol) if up else math.floor(x + tol)
     return int(min(max(v, 0), UINT32_MAX))
 
 

@@ -56,7 +56,6 @@ objective is then minimised with that count (lexicographic; exact while eps * km
 from __future__ import annotations
 
 import gc
-import gzip
 import itertools
 import logging
 import math
@@ -70,6 +69,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra, shortest_path
 
 from qtopo import highs
+from qtopo.contract import Status
 from qtopo.errors import InputError, Problem
 
 log = logging.getLogger(__name__)
@@ -115,9 +115,12 @@ def default_eps(n_pairs: int, K: int, N_max: int, L_max_km: float) -> float:
 def fibre_graph_from_graphml(path, weight: str = "length_km") -> nx.Graph:
     """Read a Topology Zoo GraphML file (optionally gzipped) into a simple fibre graph.
 
-    Nodes without ``Latitude``/``Longitude`` are dropped with their edges. Nodes are named by their
-    ``label`` when labels are unique, else ``"label#id"``. Edge lengths are WGS84 geodesic distances
-    (``pyproj.Geod.inv``) in km, without route factor; parallel edges collapse into one.
+    The file is read and checked by :func:`qtopo.importers.zoo.parse_zoo`, the same reader as
+    ``qtopo import zoo`` (every problem at once, with line numbers). Nodes without coordinates are dropped with
+    their edges. Nodes are named by their ``label`` when labels are unique, else ``"label#id"`` (the names of
+    the published baselines); attribute ``site_id`` is the id ``qtopo import zoo`` gives the same node. Edge
+    lengths are WGS84 geodesic distances (``pyproj.Geod.inv``) in km, without route factor; parallel edges
+    collapse into one.
 
     Parameters
     ----------
@@ -129,28 +132,27 @@ def fibre_graph_from_graphml(path, weight: str = "length_km") -> nx.Graph:
     Returns
     -------
     networkx.Graph
-        Node attributes ``lat``, ``lon`` (degrees), ``zoo_id``; edge attribute ``weight`` (km).
+        Node attributes ``lat``, ``lon`` (degrees), ``zoo_id`` (GraphML id), ``site_id``, ``label``; edge
+        attribute ``weight`` (km).
     """
     from pyproj import Geod
 
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as fh:
-        M = nx.read_graphml(fh)
-    keep = [n for n, d in M.nodes(data=True) if "Latitude" in d and "Longitude" in d]
-    labels = [str(M.nodes[n].get("label", n)) for n in keep]
+    from .importers.zoo import parse_zoo
+
+    z = parse_zoo(path)
+    labels = [lab or nid for lab, nid in zip(z.labels, z.node_ids)]
     unique = len(set(labels)) == len(labels)
-    name = {n: (lab if unique else f"{lab}#{n}") for n, lab in zip(keep, labels)}
-    G = nx.Graph(name=M.graph.get("Network", str(path)))
-    for n in keep:
-        G.add_node(name[n], lat=float(M.nodes[n]["Latitude"]), lon=float(M.nodes[n]["Longitude"]), zoo_id=n)
-    edges = [(u, v) for u, v in M.edges() if u in name and v in name and u != v]
-    if edges:
-        lon1 = np.array([float(M.nodes[u]["Longitude"]) for u, _ in edges])
-        lat1 = np.array([float(M.nodes[u]["Latitude"]) for u, _ in edges])
-        lon2 = np.array([float(M.nodes[v]["Longitude"]) for _, v in edges])
-        lat2 = np.array([float(M.nodes[v]["Latitude"]) for _, v in edges])
-        _, _, dist_m = Geod(ellps="WGS84").inv(lon1, lat1, lon2, lat2)
-        for (u, v), d_km in zip(edges, np.asarray(dist_m) / 1000.0):
+    name = {n: (lab if unique else f"{lab}#{n}") for n, lab in zip(z.node_ids, labels)}
+    G = nx.Graph(name=z.network)
+    for n, lab, lon, lat, sid in zip(z.node_ids, z.labels, z.lons, z.lats, z.ids):
+        G.add_node(name[n], lat=float(lat), lon=float(lon), zoo_id=n, site_id=sid, label=lab)
+    if z.pairs:
+        at = {n: i for i, n in enumerate(z.node_ids)}
+        iu = np.array([at[u] for u, _ in z.pairs])
+        iv = np.array([at[v] for _, v in z.pairs])
+        lon, lat = np.asarray(z.lons, float), np.asarray(z.lats, float)
+        _, _, dist_m = Geod(ellps="WGS84").inv(lon[iu], lat[iu], lon[iv], lat[iv])
+        for (u, v), d_km in zip(z.pairs, np.asarray(dist_m) / 1000.0):
             G.add_edge(name[u], name[v], **{weight: float(d_km)})
     return G
 
@@ -215,7 +217,7 @@ class RepeaterPlan:
     @property
     def ok(self) -> bool:
         """True when the plan holds a solution (``optimal`` or ``feasible``)."""
-        return self.status in ("optimal", "feasible")
+        return Status(self.status).has_plan
 
     def marked_paths(self) -> dict:
         """``(s, t) -> [[(node, is_repeater), ...], ...]``: each fibre path with the nodes where that path
@@ -1065,7 +1067,7 @@ def plan_repeaters(
         sizes["solve_path"] = {k: v for k, v in info.items() if not k.endswith("_s")}
     t3 = time.perf_counter()
     plan.status = res.status
-    if res.status in ("optimal", "feasible"):
+    if Status(res.status).has_plan:
         values = res.values if res.values is not None else np.zeros(m.n_col)
         _fill_plan(plan, inp, _extract(m, values, inp), res, float(eps))
     elif res.status == "infeasible" and diagnose:

@@ -134,7 +134,7 @@ class _LpBound:
             self.h = highspy.Highs()
         self.h.setOptionValue("output_flag", False)
         self.h.passModel(self.lp)
-        # the same thread count as the MIP: HiGHS's scheduler is per process (see _ensure_thread_pool)
+        # the same thread count as the MIP: HiGHS's scheduler is per process (see qtopo.highs.THREADS)
         for k, v in {"solver": "ipm", "run_crossover": "off", "threads": int(threads), "random_seed": 0}.items():
             self.h.setOptionValue(k, v)
         if time_limit_s and time_limit_s > 0:
@@ -369,7 +369,6 @@ def _solve_appsi(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, thre
                  log_file: str | None = None, warmstart: bool = False, stream: bool = False,
                  extra_options: dict | None = None, root_lp: str = "auto") -> SolveResult:
     """The APPSI path of :func:`solve` (``handoff="appsi"``)."""
-    from pyomo.contrib.appsi.base import TerminationCondition as TC
     from pyomo.contrib.appsi.solvers import Highs
 
     THREADS.use(threads)
@@ -424,16 +423,9 @@ def _solve_appsi(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, thre
                  "nonzeros": int(hm.getNumNz())}
     except Exception:  # pragma: no cover
         pass
-    if tc == TC.optimal:
-        status = Status.OPTIMAL
-    elif tc == TC.infeasible:
-        status = Status.INFEASIBLE
-    elif tc == TC.infeasibleOrUnbounded:
-        status = Status.INFEASIBLE
-    elif tc in (TC.maxTimeLimit, TC.maxIterations, TC.interrupted, TC.objectiveLimit):
-        status = Status.FEASIBLE if obj is not None else Status.NO_SOLUTION
-    else:
-        status = Status.FEASIBLE if obj is not None else Status.ERROR
+    # the back-end's one status mapping, on the HiGHS instance APPSI drove
+    hm = opt._solver_model
+    status = _highs.status_of(hm.getModelStatus(), int(hm.getInfo().primal_solution_status) == 2)
     if status.has_plan:
         try:
             res.solution_loader.load_vars()

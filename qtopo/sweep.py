@@ -53,11 +53,12 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 
+from .contract import PLAN_STATUSES, Status
 from .errors import InputError, Problem, ProblemCollector, QtopoError
 
 SCALE_KEY = "demands.scale"
 DEMANDS_PREFIX = "demands."
-STATUSES = ("optimal", "feasible", "infeasible", "no_solution", "error")
+STATUSES = tuple(s.value for s in Status)
 _SWEEP_KEYS = {
     "name": "short name of the sweep",
     "description": "free text",
@@ -220,6 +221,11 @@ def apply_demand_overrides(demands, overrides: Mapping[str, Any]):
 def sweep_from_dict(raw: Mapping[str, Any], base_dir: str | Path = ".", path: str | Path | None = None) -> SweepSpec:
     """Validate a sweep given as nested dicts (as parsed from TOML); paths are relative to ``base_dir``.
 
+    The steps: :func:`_sweep_table` (tables and ``[sweep]`` keys), :func:`_base_scenario`,
+    :func:`_sweep_options`, :func:`_fixed_overrides`, :func:`_grid_entries` or :func:`_list_entries`,
+    :func:`_expand_runs` (ids, labels, duplicates) and :func:`_check_runs` (every expanded scenario against the
+    scenario schema).
+
     Raises
     ------
     InputError
@@ -228,11 +234,33 @@ def sweep_from_dict(raw: Mapping[str, Any], base_dir: str | Path = ".", path: st
         (found by validating each one with the scenario schema; repeated problems are reported once with the
         number of scenarios they affect).
     """
-    from .scenario import apply_overrides, scenario_from_dict, tomllib
-
-    base_dir = Path(base_dir)
     fname = Path(path).name if path is not None else "sweep"
     col = ProblemCollector(f"invalid sweep file {path if path is not None else ''}".strip())
+    sw = _sweep_table(raw, fname, col)
+    scen_path, scen_raw = _base_scenario(raw, sw, Path(base_dir), fname, col)
+    opts = _sweep_options(sw, path, fname, col)
+    fixed = _fixed_overrides(raw, fname, col)
+    entries: list[tuple[dict, str | None]] = []  # (varying overrides, explicit label)
+    varied: list[str] = []
+    if opts["mode"] == "grid":
+        entries, varied = _grid_entries(raw, fixed, fname, col)
+    elif opts["mode"] == "list":
+        entries, varied = _list_entries(raw, fixed, fname, col)
+    runs, n_dup = _expand_runs(entries, fixed, varied, opts, fname, col)
+    if scen_raw is not None and runs:
+        _check_runs(runs, scen_raw, scen_path, fname, col)
+    if n_dup > 3:
+        col.add(fname, f"and {n_dup - 3} more identical scenarios", "remove the duplicates")
+    col.problems = list(dict.fromkeys(col.problems))  # each distinct problem once
+    col.raise_if_any()
+    return SweepSpec(scenario=scen_path, runs=tuple(runs), mode=opts["mode"], name=opts["name"],
+                     description=opts["description"], fixed=dict(fixed), varied=tuple(varied),
+                     save_plans=opts["save_plans"], solver_threads=opts["solver_threads"],
+                     failures=opts["failures"], path=Path(path).resolve() if path is not None else None)
+
+
+def _sweep_table(raw, fname: str, col: ProblemCollector) -> Mapping:
+    """The ``[sweep]`` table (``{}`` if missing), after checking the table names and its keys."""
     if not isinstance(raw, Mapping):
         col.add(fname, "the sweep is not a table", "start it with [sweep] scenario = \"...\"")
         col.raise_if_any()
@@ -246,33 +274,44 @@ def sweep_from_dict(raw: Mapping[str, Any], base_dir: str | Path = ".", path: st
         col.add(f"{fname} [sweep]", "missing [sweep] table" if sw is None else "[sweep] must be a table",
                 "add [sweep] with scenario = \"path/to/scenario.toml\" and mode = \"grid\" or \"list\"")
         sw = {}
-    where = f"{fname} [sweep]"
     for k in sw:
         if k not in _SWEEP_KEYS:
             close = difflib.get_close_matches(k, list(_SWEEP_KEYS), n=1, cutoff=0.6)
-            col.add(where, f"unknown key '{k}'",
+            col.add(f"{fname} [sweep]", f"unknown key '{k}'",
                     f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(_SWEEP_KEYS)}")
-    # base scenario
-    scen_path = None
-    scen_raw = None
-    if "scenario" not in sw and isinstance(raw.get("sweep"), Mapping):
-        col.add(where, "missing key 'scenario'", "add scenario = \"path/to/scenario.toml\" (relative to the sweep file)")
-    elif "scenario" in sw:
-        if not isinstance(sw["scenario"], str):
-            col.add(where, f"'scenario' must be a string path, got {sw['scenario']!r}", "scenario = \"../scenario.toml\"")
-        else:
-            p = Path(sw["scenario"])
-            scen_path = (p if p.is_absolute() else base_dir / p).resolve()
-            if not scen_path.is_file():
-                col.add(where, f"base scenario {scen_path} does not exist" if not scen_path.exists()
-                        else f"base scenario {scen_path} is not a file",
-                        "give the scenario TOML path relative to the sweep file")
-                scen_path = None
-            else:
-                try:
-                    scen_raw = tomllib.loads(scen_path.read_text(encoding="utf-8"))
-                except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as e:
-                    col.add(str(scen_path), f"cannot read the base scenario: {e}", "fix it (qtopo validate SCENARIO)")
+    return sw
+
+
+def _base_scenario(raw, sw: Mapping, base_dir: Path, fname: str, col: ProblemCollector):
+    """``(path, parsed TOML)`` of the base scenario, or ``None`` parts where it is missing or unreadable."""
+    from .scenario import tomllib
+
+    where = f"{fname} [sweep]"
+    if "scenario" not in sw:
+        if isinstance(raw.get("sweep"), Mapping):
+            col.add(where, "missing key 'scenario'",
+                    "add scenario = \"path/to/scenario.toml\" (relative to the sweep file)")
+        return None, None
+    if not isinstance(sw["scenario"], str):
+        col.add(where, f"'scenario' must be a string path, got {sw['scenario']!r}", "scenario = \"../scenario.toml\"")
+        return None, None
+    p = Path(sw["scenario"])
+    scen_path = (p if p.is_absolute() else base_dir / p).resolve()
+    if not scen_path.is_file():
+        col.add(where, f"base scenario {scen_path} does not exist" if not scen_path.exists()
+                else f"base scenario {scen_path} is not a file",
+                "give the scenario TOML path relative to the sweep file")
+        return None, None
+    try:
+        return scen_path, tomllib.loads(scen_path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as e:
+        col.add(str(scen_path), f"cannot read the base scenario: {e}", "fix it (qtopo validate SCENARIO)")
+        return scen_path, None
+
+
+def _sweep_options(sw: Mapping, path, fname: str, col: ProblemCollector) -> dict:
+    """``mode`` (None if invalid), ``name``, ``description``, ``save_plans``, ``failures``, ``solver_threads``."""
+    where = f"{fname} [sweep]"
     mode = sw.get("mode", "grid")
     if mode not in ("grid", "list"):
         col.add(where, f"mode = {mode!r} is not 'grid' or 'list'",
@@ -296,95 +335,113 @@ def sweep_from_dict(raw: Mapping[str, Any], base_dir: str | Path = ".", path: st
         col.add(where, f"'solver_threads' must be an integer from 1 to 256, got {threads!r}",
                 "solver_threads = 1 (one HiGHS thread per worker process is usually fastest in a sweep)")
         threads = 1
+    return {"mode": mode, "name": name, "description": description, "save_plans": save_plans,
+            "failures": failures, "solver_threads": threads}
 
-    def check_keys(table: str, d: Mapping) -> dict:
-        """``d`` without the keys a sweep may not vary (reported)."""
-        out = dict(d)
-        if "solver.threads" in out:
-            col.add(f"{fname} [{table}]", "'solver.threads' cannot be set per scenario: HiGHS fixes its thread "
-                    "pool per worker process", "set solver_threads in [sweep] instead")
-            del out["solver.threads"]
-        return out
 
+def _without_thread_key(table: str, d: Mapping, fname: str, col: ProblemCollector) -> dict:
+    """``d`` without ``solver.threads``, which a sweep may not vary per scenario (reported)."""
+    out = dict(d)
+    if "solver.threads" in out:
+        col.add(f"{fname} [{table}]", "'solver.threads' cannot be set per scenario: HiGHS fixes its thread "
+                "pool per worker process", "set solver_threads in [sweep] instead")
+        del out["solver.threads"]
+    return out
+
+
+def _fixed_overrides(raw, fname: str, col: ProblemCollector) -> dict:
+    """The ``[fixed]`` overrides every scenario shares."""
     fixed = raw.get("fixed", {})
     if not isinstance(fixed, Mapping):
         col.add(f"{fname} [fixed]", "[fixed] must be a table of dotted keys", '[fixed] "solver.time_limit_s" = 20')
         fixed = {}
-    fixed = check_keys("fixed", fixed)
+    fixed = _without_thread_key("fixed", fixed, fname, col)
     for k, v in fixed.items():
         if k.startswith(DEMANDS_PREFIX):
             _check_demand_key(col, f"{fname} [fixed]", k, v)
+    return fixed
+
+
+def _grid_entries(raw, fixed: Mapping, fname: str, col: ProblemCollector) -> tuple[list, list]:
+    """Mode ``grid``: one entry per combination of the ``[grid]`` values, and the varied keys."""
     grid = raw.get("grid")
+    if raw.get("list") is not None:
+        col.add(f"{fname} [[list]]", "[[list]] tables are given but mode is 'grid'",
+                "set mode = \"list\", or move the values into [grid]")
+    if not isinstance(grid, Mapping) or not grid:
+        col.add(f"{fname} [grid]", "missing or empty [grid] table",
+                "add [grid] with dotted scenario keys and lists of values, e.g. \"costs.hut_node_eur\" = [2e5, 4e5]")
+        grid = {}
+    grid = _without_thread_key("grid", grid, fname, col)
+    varied, values = [], []
+    for k, v in grid.items():
+        w = f"{fname} [grid] {k}"
+        if k in fixed:
+            col.add(w, f"'{k}' is both in [fixed] and in [grid]", "keep it in one of them")
+        if not isinstance(v, list) or not v:
+            col.add(w, f"'{k}' must be a non-empty list of values, got {v!r}",
+                    f"write \"{k}\" = [value1, value2] (or move a single value to [fixed])")
+            continue
+        canon = [json.dumps(_canonical(x), sort_keys=True) for x in v]
+        dups = sorted({_fmt(x) for x, c in zip(v, canon) if canon.count(c) > 1})
+        if dups:
+            col.add(w, f"repeated value(s) {', '.join(dups)}", "list each value once")
+        if k.startswith(DEMANDS_PREFIX):
+            for x in v:
+                _check_demand_key(col, w, k, x)
+        varied.append(k)
+        values.append(v)
+    n = math.prod(len(v) for v in values) if values else 0
+    if n > MAX_SCENARIOS:
+        col.add(f"{fname} [grid]", f"the grid expands to {n:,} scenarios (limit {MAX_SCENARIOS:,})",
+                "split the sweep or use fewer values")
+        return [], varied
+    return [(dict(zip(varied, combo)), None) for combo in itertools.product(*values)] if values else [], varied
+
+
+def _list_entries(raw, fixed: Mapping, fname: str, col: ProblemCollector) -> tuple[list, list]:
+    """Mode ``list``: one entry (overrides, label) per ``[[list]]`` table, and the keys any of them varies."""
     lst = raw.get("list")
-    entries: list[tuple[dict, str | None]] = []  # (varying overrides, explicit label)
-    varied: list[str] = []
-    if mode == "grid":
-        if lst is not None:
-            col.add(f"{fname} [[list]]", "[[list]] tables are given but mode is 'grid'",
-                    "set mode = \"list\", or move the values into [grid]")
-        if not isinstance(grid, Mapping) or not grid:
-            col.add(f"{fname} [grid]", "missing or empty [grid] table",
-                    "add [grid] with dotted scenario keys and lists of values, e.g. \"costs.hut_node_eur\" = [2e5, 4e5]")
-            grid = {}
-        grid = check_keys("grid", grid)
-        values = []
-        for k, v in grid.items():
-            w = f"{fname} [grid] {k}"
+    if raw.get("grid") is not None:
+        col.add(f"{fname} [grid]", "a [grid] table is given but mode is 'list'",
+                "set mode = \"grid\", or write the scenarios as [[list]] tables")
+    if not isinstance(lst, list) or not lst:
+        col.add(f"{fname} [[list]]", "missing or empty [[list]]",
+                "add one [[list]] table per scenario with its dotted-key overrides")
+        lst = []
+    entries, varied = [], []
+    for i, entry in enumerate(lst, 1):
+        w = f"{fname} [[list]] #{i}"
+        if not isinstance(entry, Mapping):
+            col.add(w, "must be a table of dotted keys", '[[list]] "costs.hut_node_eur" = 1e5')
+            continue
+        entry = dict(entry)
+        label = entry.pop("label", None)
+        if label is not None and not isinstance(label, str):
+            col.add(w, f"'label' must be a string, got {label!r}", 'label = "cheap huts"')
+            label = None
+        entry = _without_thread_key(f"[list] #{i}", entry, fname, col)
+        for k in entry:
             if k in fixed:
-                col.add(w, f"'{k}' is both in [fixed] and in [grid]", "keep it in one of them")
-            if not isinstance(v, list) or not v:
-                col.add(w, f"'{k}' must be a non-empty list of values, got {v!r}",
-                        f"write \"{k}\" = [value1, value2] (or move a single value to [fixed])")
-                continue
-            canon = [json.dumps(_canonical(x), sort_keys=True) for x in v]
-            dups = sorted({_fmt(x) for x, c in zip(v, canon) if canon.count(c) > 1})
-            if dups:
-                col.add(w, f"repeated value(s) {', '.join(dups)}", "list each value once")
+                col.add(w, f"'{k}' is both in [fixed] and in this entry", "keep it in one of them")
+            if k not in varied:
+                varied.append(k)
+        for k, v in entry.items():
             if k.startswith(DEMANDS_PREFIX):
-                for x in v:
-                    _check_demand_key(col, w, k, x)
-            varied.append(k)
-            values.append(v)
-        n = math.prod(len(v) for v in values) if values else 0
-        if n > MAX_SCENARIOS:
-            col.add(f"{fname} [grid]", f"the grid expands to {n:,} scenarios (limit {MAX_SCENARIOS:,})",
-                    "split the sweep or use fewer values")
-        elif values:
-            entries = [(dict(zip(varied, combo)), None) for combo in itertools.product(*values)]
-    elif mode == "list":
-        if grid is not None:
-            col.add(f"{fname} [grid]", "a [grid] table is given but mode is 'list'",
-                    "set mode = \"grid\", or write the scenarios as [[list]] tables")
-        if not isinstance(lst, list) or not lst:
-            col.add(f"{fname} [[list]]", "missing or empty [[list]]",
-                    "add one [[list]] table per scenario with its dotted-key overrides")
-            lst = []
-        for i, entry in enumerate(lst, 1):
-            w = f"{fname} [[list]] #{i}"
-            if not isinstance(entry, Mapping):
-                col.add(w, "must be a table of dotted keys", '[[list]] "costs.hut_node_eur" = 1e5')
-                continue
-            entry = dict(entry)
-            label = entry.pop("label", None)
-            if label is not None and not isinstance(label, str):
-                col.add(w, f"'label' must be a string, got {label!r}", 'label = "cheap huts"')
-                label = None
-            entry = check_keys(f"[list] #{i}", entry)
-            for k in entry:
-                if k in fixed:
-                    col.add(w, f"'{k}' is both in [fixed] and in this entry", "keep it in one of them")
-                if k not in varied:
-                    varied.append(k)
-            for k, v in entry.items():
-                if k.startswith(DEMANDS_PREFIX):
-                    _check_demand_key(col, w, k, v)
-            entries.append((entry, label))
-    # expand, give ids, find duplicates
+                _check_demand_key(col, w, k, v)
+        entries.append((entry, label))
+    return entries, varied
+
+
+def _expand_runs(entries: list, fixed: Mapping, varied: list, opts: dict, fname: str,
+                 col: ProblemCollector) -> tuple[list[SweepRun], int]:
+    """The runs (id from the full overrides, label), and how many entries repeated an earlier one (the first
+    three are reported)."""
     runs: list[SweepRun] = []
     seen: dict[str, int] = {}
     n_dup = 0
     for i, (ov, label) in enumerate(entries, 1):
-        full = {**fixed, **ov, "solver.threads": threads}
+        full = {**fixed, **ov, "solver.threads": opts["solver_threads"]}
         sid = scenario_id(full)
         if sid in seen:
             n_dup += 1
@@ -393,51 +450,53 @@ def sweep_from_dict(raw: Mapping[str, Any], base_dir: str | Path = ".", path: st
                         "remove the duplicate")
             continue
         seen[sid] = i
-        lab = label if label else make_label(ov, varied if mode == "grid" else list(ov))
+        lab = label if label else make_label(ov, varied if opts["mode"] == "grid" else list(ov))
         runs.append(SweepRun(sid, lab, full))
-    # validate every expanded scenario against the scenario schema; report each distinct problem once
-    if scen_raw is not None and runs:
-        found: dict[tuple, list[str]] = {}
+    return runs, n_dup
 
-        def note(problems, label):
-            for p in problems:
-                found.setdefault((p.where, p.what, p.fix), []).append(label)
 
-        demand_cache: dict[str, Any] = {}
-        for r in runs:
-            ov, dov = _split_overrides(r.overrides)
+def _check_runs(runs: list[SweepRun], scen_raw: Mapping, scen_path: Path, fname: str,
+                col: ProblemCollector) -> None:
+    """Validate every expanded scenario (and its demand table, when demands are overridden) against the
+    schemas; each distinct problem is reported once with the number of scenarios it affects."""
+    from .scenario import apply_overrides, scenario_from_dict
+
+    found: dict[tuple, list[str]] = {}
+
+    def note(problems, label):
+        for p in problems:
+            found.setdefault((p.where, p.what, p.fix), []).append(label)
+
+    demand_cache: dict[str, Any] = {}
+    for r in runs:
+        ov, dov = _split_overrides(r.overrides)
+        try:
+            scenario_from_dict(apply_overrides(scen_raw, ov), path=scen_path)
+        except InputError as e:
+            note(e.problems, r.label)
+        if dov:  # the demand table this scenario will plan with must be valid too
+            dpath = str(_demands_path(scen_path, scen_raw, ov))
             try:
-                scenario_from_dict(apply_overrides(scen_raw, ov), path=scen_path)
+                if dpath not in demand_cache:
+                    from .io import read_demands
+
+                    demand_cache[dpath] = read_demands(dpath)
+                try:
+                    d = apply_demand_overrides(demand_cache[dpath], dov)
+                except (TypeError, ValueError):  # a malformed demands.* value, already reported
+                    continue
+                from .requirements import parse_requirements
+
+                parse_requirements(d, where=Path(dpath).name)
             except InputError as e:
                 note(e.problems, r.label)
-            if dov:  # the demand table this scenario will plan with must be valid too
-                dpath = str(_demands_path(scen_path, scen_raw, ov))
-                try:
-                    if dpath not in demand_cache:
-                        from .io import read_demands
-
-                        demand_cache[dpath] = read_demands(dpath)
-                    d = apply_demand_overrides(demand_cache[dpath], dov)
-                    from .requirements import parse_requirements
-
-                    parse_requirements(d, where=Path(dpath).name)
-                except InputError as e:
-                    note(e.problems, r.label)
-                except ImportError:  # pragma: no cover
-                    pass
-        for (w, what, fix), labels in found.items():
-            n = len(labels)
-            scope = (f"all {n} scenarios" if n == len(runs) else
-                     f"{n} scenario{'s' if n != 1 else ''}, e.g. [{labels[0]}]")
-            col.add(f"{fname} ({scope}) {w}", what, fix)
-    if n_dup > 3:
-        col.add(fname, f"and {n_dup - 3} more identical scenarios", "remove the duplicates")
-    col.problems = list(dict.fromkeys(col.problems))  # each distinct problem once
-    col.raise_if_any()
-    return SweepSpec(scenario=scen_path, runs=tuple(runs), mode=mode, name=name, description=description,
-                     fixed=dict(fixed), varied=tuple(varied), save_plans=save_plans, solver_threads=threads,
-                     failures=failures,
-                     path=Path(path).resolve() if path is not None else None)
+            except ImportError:  # pragma: no cover
+                pass
+    for (w, what, fix), labels in found.items():
+        n = len(labels)
+        scope = (f"all {n} scenarios" if n == len(runs) else
+                 f"{n} scenario{'s' if n != 1 else ''}, e.g. [{labels[0]}]")
+        col.add(f"{fname} ({scope}) {w}", what, fix)
 
 
 def load_sweep(path: str | Path) -> SweepSpec:
@@ -540,43 +599,50 @@ def _modified_demands(src: Path, dst: Path, overrides: Mapping[str, Any]) -> Pat
     return dst
 
 
-def summarise_plan(data: Mapping[str, Any]) -> dict:
-    """The numbers of one plan (``plan.data``) that a sweep table needs."""
+def summarise_plan(plan) -> dict:
+    """The numbers of one plan that a sweep table needs (``cost_eur`` and the achieved ``gap`` as in plan.json).
+
+    Parameters
+    ----------
+    plan : qtopo.contract.Plan or dict
+        A dict is ``plan.json`` content (migrated and validated).
+    """
+    from .contract import Plan
+
+    data = plan if isinstance(plan, Plan) else Plan.from_dict(plan, source="plan")
     out: dict[str, Any] = {
-        "status": data.get("status"), "termination": data.get("termination"),
-        "objective_cost": data.get("objective_cost"), "mip_gap": data.get("mip_gap"),
-        "best_bound": data.get("best_bound"),
+        "status": data.status.value, "termination": data.termination,
+        "cost_eur": data.cost_eur, "gap": data.gap, "best_bound": data.best_bound,
     }
-    dem = data.get("demands") or []
-    tgt = [float(d.get("target_bps") or 0.0) for d in dem]
-    dlv = [float(d.get("delivered_bps") or 0.0) for d in dem]
+    dem = data.demands
+    tgt = [d.target_bps for d in dem]
+    dlv = [d.delivered_bps for d in dem]
     out["n_demands"] = len(dem)
     out["target_total_bps"] = sum(tgt)
-    out["delivered_total_bps"] = sum(dlv) if data.get("links") else 0.0
+    out["delivered_total_bps"] = sum(dlv) if data.links else 0.0
     margins = [(v - t) / t for v, t in zip(dlv, tgt) if t > 0]
-    out["min_rate_margin"] = min(margins) if margins and data.get("links") else None
-    nodes = data.get("nodes") or []
-    links = data.get("links") or []
+    out["min_rate_margin"] = min(margins) if margins and data.links else None
+    nodes = data.nodes
+    links = data.links
     out["n_trusted_nodes"] = len(nodes)
-    out["n_intermediate_nodes"] = sum(1 for n in nodes if n.get("kind") != "site")
+    out["n_intermediate_nodes"] = sum(1 for n in nodes if n.kind != "site")
     out["n_links"] = len(links)
     pairs: dict[str, int] = {}
     for L in links:
-        pairs[str(L.get("device"))] = pairs.get(str(L.get("device")), 0) + int(L.get("device_pairs") or 0)
+        pairs[L.device] = pairs.get(L.device, 0) + L.device_pairs
     out["device_pairs"] = sum(pairs.values())
     out["device_pairs_by_type"] = dict(sorted(pairs.items()))
-    cb = data.get("cost_breakdown") or {}
-    out["cost_nodes_eur"] = cb.get("nodes_eur")
-    out["cost_device_pairs_eur"] = cb.get("device_pairs_eur")
-    out["cost_devices_and_fibre_eur"] = cb.get("devices_and_fibre_eur")
-    T = data.get("timings_s") or {}
+    cb = data.cost_breakdown
+    out["cost_nodes_eur"] = cb.nodes_eur if cb else None
+    out["cost_device_pairs_eur"] = cb.device_pairs_eur if cb else None
+    out["cost_devices_and_fibre_eur"] = cb.devices_and_fibre_eur if cb else None
+    T = data.timings_s
     out["time_total_s"] = T.get("total")
     out["time_solve_s"] = T.get("solve")
-    ver = data.get("verification")
-    out["verification_ok"] = bool(ver.get("ok")) if isinstance(ver, Mapping) else None
-    diag = data.get("diagnosis") or []
+    out["verification_ok"] = data.verification.ok if data.verification is not None else None
+    diag = data.diagnosis
     if diag:
-        out["diagnosis"] = "; ".join(f"{d.get('source')}-{d.get('target')}: {d.get('reason')}" for d in diag[:5]) + \
+        out["diagnosis"] = "; ".join(f"{d.source}-{d.target}: {d.reason}" for d in diag[:5]) + \
             (f"; and {len(diag) - 5} more" if len(diag) > 5 else "")
     return out
 
@@ -641,11 +707,10 @@ def run_scenario(task: Mapping[str, Any]) -> dict:
                 ov["inputs.demands"] = str(_modified_demands(scen.input_path("demands"), dst, dov).resolve())
                 scen = load_scenario(task["scenario"], ov)
             plan_obj = _plan(scen, None, write_outputs=False)
-            summary.update(summarise_plan(plan_obj.data))
+            summary.update(summarise_plan(plan_obj))
             summary["error"] = None
             if summary.get("status") == "error":  # the solver itself failed: say how
-                sol = plan_obj.data.get("solver") or {}
-                summary["error"] = f"solver: {plan_obj.data.get('termination')}: {sol.get('message') or ''}".strip()
+                summary["error"] = f"solver: {plan_obj.termination}: {plan_obj.solver.message}".strip()
             if task.get("failures", True) and plan_obj.has_plan:
                 summary.update(summarise_failures(plan_obj, scen))
     except Exception as e:  # any failure of this scenario is a result, not a crash of the sweep
@@ -955,7 +1020,7 @@ def run_sweep(spec: SweepSpec | str | Path, out_dir: str | Path, scheduler=None,
 # ---------------------------------------------------------------------------------------------------------
 # Collecting results
 # ---------------------------------------------------------------------------------------------------------
-_FIRST = ["id", "label", "status", "objective_cost", "mip_gap", "best_bound"]
+_FIRST = ["id", "label", "status", "cost_eur", "gap", "best_bound"]
 _LAST = ["delivered_total_bps", "target_total_bps", "min_rate_margin", "survivability", "demands_surviving_all",
          "availability_min", "n_demands",
          "n_trusted_nodes", "n_intermediate_nodes", "n_links", "device_pairs", "cost_nodes_eur",
@@ -1058,13 +1123,13 @@ def write_results(df, out_dir: str | Path) -> dict[str, Path]:
     return paths
 
 
-def pareto_front(df, cost: str = "objective_cost", benefit: str = "delivered_total_bps"):
+def pareto_front(df, cost: str = "cost_eur", benefit: str = "delivered_total_bps"):
     """Boolean Series: rows with a plan that no other row beats (cost no higher and benefit no lower, one of
     them strictly). Rows without a plan (status not optimal/feasible) or with missing values are never on it."""
     import numpy as np
     import pandas as pd
 
-    ok = df["status"].isin(["optimal", "feasible"]) if "status" in df else pd.Series(True, index=df.index)
+    ok = df["status"].isin(sorted(PLAN_STATUSES)) if "status" in df else pd.Series(True, index=df.index)
     c = pd.to_numeric(df.get(cost), errors="coerce")
     b = pd.to_numeric(df.get(benefit), errors="coerce")
     ok = ok & c.notna() & b.notna()
@@ -1097,13 +1162,13 @@ def pareto_plot(df, path: str | Path | None = None, ax=None):
     else:
         axes, fig = [ax], ax.figure
         panels = panels[:1]
-    has = df["status"].isin(["optimal", "feasible"]) if len(df) else pd.Series(dtype=bool)
+    has = df["status"].isin(sorted(PLAN_STATUSES)) if len(df) else pd.Series(dtype=bool)
     n_none = int((~has).sum()) if len(df) else 0
     for a, (col, xlabel) in zip(axes, panels):
         if len(df) and has.any():
             sub = df[has]
             x = pd.to_numeric(sub[col], errors="coerce")
-            y = pd.to_numeric(sub["objective_cost"], errors="coerce") / 1e6
+            y = pd.to_numeric(sub["cost_eur"], errors="coerce") / 1e6
             opt = sub["status"] == "optimal"
             a.scatter(x[opt], y[opt], s=28, color="#4c72b0", alpha=0.7, label="optimal (within gap)")
             if (~opt).any():

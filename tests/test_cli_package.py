@@ -114,3 +114,18 @@ def test_repeaters_on_graphml_imports_no_geopandas(tmp_path):
         f"try:\n    main(['repeaters', {str(tmp_path / 'missing.graphml')!r}, '--out', {str(tmp_path / 'x')!r}])\n"
         "except SystemExit as e:\n    assert e.code == 4, e.code")
     assert not bad & {"geopandas", "shapely", "pandas", "pyomo", "highspy"}
+
+
+def test_console_script_and_python_m_run_the_same_main():
+    import importlib.metadata as md
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["qtopo"] == "qtopo.cli:main"
+    eps = [e for e in md.entry_points(group="console_scripts") if e.name == "qtopo"]
+    if eps:  # installed (editable or not): the entry point loads this main
+        assert eps[0].value == "qtopo.cli:main" and eps[0].load() is main
+    r = subprocess.run([sys.executable, "-m", "qtopo", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and r.stdout.startswith("Usage: qtopo ")
+    r = subprocess.run([sys.executable, "-m", "qtopo", "nosuchcommand"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and "No such command 'nosuchcommand'" in r.stderr

@@ -92,8 +92,8 @@ def test_planner_and_verify_read_brownfield_through_the_one_reader(tmp_path, mon
 
     monkeypatch.setattr(qtopo.io, "read_existing_links", spy)
     plan = qtopo.plan(p, write_outputs=False)
-    assert plan.has_plan and plan["objective_cost"] == pytest.approx(0.0)  # the one needed pair exists
-    assert plan["verification"]["ok"]
+    assert plan.has_plan and plan.cost_eur == pytest.approx(0.0)  # the one needed pair exists
+    assert plan.verification.ok
     assert len(seen) >= 2  # build_inputs and verify
     assert all(str(s) == str(folder / "existing.csv") for s in seen)
     # a bad file is one message naming the row, whoever reads it
@@ -120,3 +120,34 @@ def test_vector_writer_is_reproducible_and_writes_lists(tmp_path):
     assert list(gpd.read_file(tmp_path / "c.gpkg")["id"]) == ["a", "b"]
     with pytest.raises(InputError, match="cannot write vector format"):
         write_vector(g, tmp_path / "x.kml")
+
+
+def test_one_graphml_reader_names_nodes_like_the_importer(tmp_path):
+    """qtopo repeaters reads GraphML through the importer's parser: the same located nodes, with the importer's
+    site ids as attributes (and accepted as end-node names), and the importer's checks (line numbers)."""
+    import gzip
+    from pathlib import Path
+
+    from qtopo.cli.repeaters import plan_repeaters_from
+    from qtopo.importers.zoo import read_zoo
+    from qtopo.repeaters import fibre_graph_from_graphml
+
+    zoo = Path(__file__).resolve().parents[1] / "data" / "zoo" / "Abilene.graphml"
+    G = fibre_graph_from_graphml(zoo)
+    sites, routes, _ = read_zoo(zoo)
+    assert sorted(d["site_id"] for _, d in G.nodes(data=True)) == sorted(sites["id"])
+    assert G.nodes["New York"]["site_id"] in set(sites["id"])
+    ny, sea = G.nodes["New York"]["site_id"], G.nodes["Seattle"]["site_id"]
+    by_id = plan_repeaters_from(str(zoo), [ny, sea], L_max_km=2500.0, N_max=4, D=4, K=1, time_limit_s=30)
+    by_label = plan_repeaters_from(str(zoo), ["New York", "Seattle"], L_max_km=2500.0, N_max=4, D=4, K=1,
+                                   time_limit_s=30)
+    assert by_id["status"] == by_label["status"] == "optimal"
+    assert by_id["repeaters"] == by_label["repeaters"] and by_id["params"]["end_nodes"] == ["New York", "Seattle"]
+    bad = tmp_path / "bad.graphml.gz"
+    with gzip.open(bad, "wt") as fh:
+        fh.write('<?xml version="1.0"?><graphml><key id="d0" for="node" attr.name="Latitude"/>'
+                 '<key id="d1" for="node" attr.name="Longitude"/><graph>'
+                 '<node id="a"><data key="d0">52</data><data key="d1">5</data></node>'
+                 '<edge source="a" target="zz"/></graph></graphml>')
+    with pytest.raises(InputError, match="undeclared node"):
+        fibre_graph_from_graphml(bad)

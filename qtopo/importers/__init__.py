@@ -16,10 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import pandas as pd
-
 from qtopo.errors import InputError, Problem
-from qtopo.importers.zoo import read_zoo
 
 __all__ = ["read_zoo", "read_sndlib", "read_csv_network", "write_project", "scenario_toml",
            "DEFAULT_ROUTE_FACTOR"]
@@ -29,7 +26,10 @@ __all__ = ["read_zoo", "read_sndlib", "read_csv_network", "write_project", "scen
 DEFAULT_ROUTE_FACTOR = 1.3
 
 
-def __getattr__(name):  # lazy: keep `import qtopo.importers` light and free of cycles
+def __getattr__(name):  # lazy: keep `import qtopo.importers` light (no pandas/GeoPandas) and free of cycles
+    if name == "read_zoo":
+        from qtopo.importers.zoo import read_zoo
+        return read_zoo
     if name == "read_sndlib":
         from qtopo.importers.sndlib import read_sndlib
         return read_sndlib
@@ -170,6 +170,8 @@ def write_project(sites, routes, demands, out_dir, *, route_factor: float = DEFA
     if "id" not in sites.columns or not sites["id"].is_unique:
         probs.append(Problem("sites", "column id missing or not unique", "give every site a unique id"))
     if demands is None:
+        import pandas as pd
+
         demands = pd.DataFrame({"source": [], "target": [], "target_bps": []})
     missing = {"source", "target", "target_bps"} - set(demands.columns)
     if missing:

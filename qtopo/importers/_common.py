@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import shapely
 from pyproj import Geod
 
 from qtopo.errors import InputError, Problem
@@ -188,6 +187,8 @@ def geodesic_lines(lon1, lat1, lon2, lat2, spacing_km: float = DENSIFY_KM) -> np
     last = starts + nseg                                          # pin the end vertices exactly
     lon[starts], lat[starts] = lon1, lat1
     lon[last], lat[last] = lon2, lat2
+    import shapely
+
     return shapely.linestrings(np.column_stack([lon, lat]), indices=line_idx)
 
 

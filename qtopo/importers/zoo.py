@@ -9,9 +9,9 @@ planners multiply their geodesic length by an explicit route factor.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 
 from qtopo.errors import ProblemCollector
@@ -33,39 +33,41 @@ def _parse_float(text):
     return v if math.isfinite(v) else None
 
 
-def read_zoo(path: str | Path, *, datacenters=None, operator: str | None = None,
-             spacing_km: float = DENSIFY_KM):
-    """Read a Topology Zoo GraphML file (``.graphml`` or ``.graphml.gz``) into sites and routes.
+@dataclass
+class ZooGraph:
+    """A Topology Zoo GraphML file, parsed and checked: located nodes and the links between them.
 
-    Parameters
-    ----------
-    path : str or Path
-        GraphML file.
-    datacenters : iterable of str, optional
-        Site ids (slugs, see below) to mark ``kind="datacenter"``; all other sites are ``"pop"``.
-    operator : str, optional
-        Value of the routes' ``operator`` column; default: the graph's ``Network`` attribute.
-    spacing_km : float
-        Maximum vertex spacing of the great-circle route geometries.
+    ``node_ids`` are the GraphML ids, ``ids`` the unique ASCII slugs of the labels (the site ids of
+    ``qtopo import zoo``); ``pairs`` are links between located nodes (self-loops dropped, parallel links kept),
+    ``edge_ids`` their GraphML ids. ``report`` lists what was skipped or dropped.
+    """
 
-    Returns
-    -------
-    sites : geopandas.GeoDataFrame
-        Points (EPSG:4326) with ``id`` (unique ASCII slug of the label, ``-2``... for repeated labels),
-        ``name`` (the label), ``kind``, ``country`` (ISO alpha-2, ``""`` if unknown), ``internal``
-        (False for nodes the zoo marks external, ``Internal=0``), ``source_id`` (GraphML node id).
-    routes : geopandas.GeoDataFrame
-        LineStrings (EPSG:4326), one per unordered pair of linked sites (parallel links collapsed),
-        with ``id`` (``r000``...), ``from_pop``, ``to_pop``, ``operator``, ``geodesic_km``,
-        ``multiplicity`` (number of parallel links) and ``source_ids`` (GraphML edge ids).
-    report : ImportReport
-        Skipped nodes (no coordinates), dropped links (self-loops, links to skipped nodes), external nodes.
+    source: str
+    network: str
+    node_ids: list
+    labels: list
+    lons: list
+    lats: list
+    countries: list
+    internal: list
+    pairs: list
+    edge_ids: list
+    report: ImportReport
+
+    @property
+    def ids(self) -> list:
+        return unique_slugs(self.labels, [f"node-{n}" for n in self.node_ids])
+
+
+def parse_zoo(path: str | Path) -> ZooGraph:
+    """Read and check a Topology Zoo GraphML file (``.graphml`` or ``.graphml.gz``): the one GraphML reader of
+    qtopo (``qtopo import zoo`` and ``qtopo repeaters`` both use it).
 
     Raises
     ------
     qtopo.errors.InputError
-        Missing or malformed file, no node with coordinates, links to undeclared nodes, unknown
-        ``datacenters`` ids; all problems are listed at once.
+        Missing or malformed file, no node with coordinates, coordinates out of range, links to undeclared
+        nodes; all problems are listed at once, with line numbers.
     """
     p = check_file(path, "Topology Zoo GraphML file")
     src = str(p)
@@ -137,8 +139,52 @@ def read_zoo(path: str | Path, *, datacenters=None, operator: str | None = None,
         probs.add(src, "the graph has no nodes", "give a non-empty graph")
     probs.raise_if_any()
 
+    return ZooGraph(src, network, node_ids, labels, lons, lats, countries, internal, pairs, edge_ids, report)
+
+
+def read_zoo(path: str | Path, *, datacenters=None, operator: str | None = None,
+             spacing_km: float = DENSIFY_KM):
+    """Read a Topology Zoo GraphML file (``.graphml`` or ``.graphml.gz``) into sites and routes.
+
+    Parameters
+    ----------
+    path : str or Path
+        GraphML file.
+    datacenters : iterable of str, optional
+        Site ids (slugs, see below) to mark ``kind="datacenter"``; all other sites are ``"pop"``.
+    operator : str, optional
+        Value of the routes' ``operator`` column; default: the graph's ``Network`` attribute.
+    spacing_km : float
+        Maximum vertex spacing of the great-circle route geometries.
+
+    Returns
+    -------
+    sites : geopandas.GeoDataFrame
+        Points (EPSG:4326) with ``id`` (unique ASCII slug of the label, ``-2``... for repeated labels),
+        ``name`` (the label), ``kind``, ``country`` (ISO alpha-2, ``""`` if unknown), ``internal``
+        (False for nodes the zoo marks external, ``Internal=0``), ``source_id`` (GraphML node id).
+    routes : geopandas.GeoDataFrame
+        LineStrings (EPSG:4326), one per unordered pair of linked sites (parallel links collapsed),
+        with ``id`` (``r000``...), ``from_pop``, ``to_pop``, ``operator``, ``geodesic_km``,
+        ``multiplicity`` (number of parallel links) and ``source_ids`` (GraphML edge ids).
+    report : ImportReport
+        Skipped nodes (no coordinates), dropped links (self-loops, links to skipped nodes), external nodes.
+
+    Raises
+    ------
+    qtopo.errors.InputError
+        Missing or malformed file, no node with coordinates, links to undeclared nodes, unknown
+        ``datacenters`` ids; all problems are listed at once.
+    """
+    g = parse_zoo(path)
+    src, network, report = g.source, g.network, g.report
+    node_ids, labels, lons, lats, countries, internal = g.node_ids, g.labels, g.lons, g.lats, g.countries, g.internal
+    pairs, edge_ids = g.pairs, g.edge_ids
+
+    import geopandas as gpd
+
     # --- sites ---
-    ids = unique_slugs(labels, [f"node-{n}" for n in node_ids])
+    ids = g.ids
     id_of = dict(zip(node_ids, ids))
     kinds = datacenter_kinds(ids, datacenters, src, _HEADER)
     sites = gpd.GeoDataFrame(
