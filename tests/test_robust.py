@@ -233,12 +233,12 @@ def test_budget_mode_does_not_buy_idle_endpoints(tmp_path):
                 demand_cols={"weight": [1.0, 3.0]},
                 sections={"objective": {"mode": "max_rate", "budget_eur": 2 * SITE + PAIR}})
     plan = qtopo.plan(p)
-    got = {(d["source"], d["target"]): d["delivered_bps"] for d in plan["demands"]}
+    got = {(d.source, d.target): d.delivered_bps for d in plan.demands}
     assert got[("A", "C")] == pytest.approx(1000.0)
     assert got[("A", "B")] == pytest.approx(0.0, abs=1e-6)
-    assert sorted(n["id"] for n in plan["nodes"]) == ["A", "C"]
-    assert plan["objective_cost"] == pytest.approx(2 * SITE + PAIR)
-    assert plan["verification"]["ok"]
+    assert sorted(n.id for n in plan.nodes) == ["A", "C"]
+    assert plan.cost_eur == pytest.approx(2 * SITE + PAIR)
+    assert plan.verification.ok
 
 
 def test_budget_progress_line_names_a_rate_not_a_cost(tmp_path):
