@@ -533,10 +533,11 @@ def _relay_rates(paths, iu, dist, idx, dev, conn):
 
 def _apply_existing_links(hd, hops, net, scenario) -> None:
     """Brownfield: installed device pairs become lower bounds on the hop's pairs (their cost is sunk)."""
-    from .io import read_existing_links
+    from .io import check_existing_devices, read_existing_links
 
     path = scenario.input_path("existing_links")
-    ex = read_existing_links(path, {d.name: d.max_pairs_per_link for d in scenario.devices})
+    ex = read_existing_links(path)
+    check_existing_devices(ex, {d.name: d.max_pairs_per_link for d in scenario.devices}, path)
     col = ProblemCollector(f"invalid existing links file {path}")
     key = {}
     for i, (u, v, dv) in enumerate(zip(hops.u.to_numpy()[hd.hop], hops.v.to_numpy()[hd.hop], hd.device)):

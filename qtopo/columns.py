@@ -83,8 +83,9 @@ ROUTES: tuple[Column, ...] = (
     Column("id", "text", default="route0, route1, ...", description="unique route id (names fibre cuts in "
            "reports)", example="ams-utr"),
     Column("length_km", "number", "km", default="geodesic length x network.route_factor",
-           description="surveyed fibre length. The drawn line's geodesic length is a lower bound: below a "
-           "tenth of it is an error (a unit mistake), below it by more than 2% / 50 m a note (schematic drawing)", example="48.3", lo=0.0, hi=40000.0,
+           description="surveyed fibre length. The drawn line's geodesic length is a lower bound: below 2% "
+           "of it is an error (a placeholder or unit mistake), below it by more than 2% / 50 m a note (schematic "
+           "drawing)", example="48.3", lo=0.0, hi=40000.0,
            lo_open=True),
     Column("attenuation_db_per_km", "number", "dB/km", default="scenario fibre.attenuation_db_per_km",
            description="fibre attenuation of this route", example="0.21", lo=0.0, hi=10.0),

@@ -123,20 +123,6 @@ def bundled_data_dir():
     return Path(__file__).resolve().parents[1] / "data"
 
 
-def iso_country_problem(value: str) -> str | None:
-    """Why ``value`` is not an ISO 3166-1 alpha-2 code (a fix naming the code for a country name), or None."""
-    from .importers._countries import COUNTRY_CODES
-
-    v = str(value).strip()
-    codes = set(COUNTRY_CODES.values())
-    if v.upper() in codes and len(v) == 2:
-        return None
-    code = COUNTRY_CODES.get(v.casefold())
-    if code is not None:
-        return f"{v!r} is a country name, not an ISO 3166-1 alpha-2 code: use the ISO code {code}"
-    return f"{v!r} is not an ISO 3166-1 alpha-2 country code (e.g. NL, BE, DE)"
-
-
 def countries_of_points(lon, lat, polygons_path=None, base_dir=None, max_gap_km: float = 25.0) -> np.ndarray:
     """ISO 3166 alpha-2 code of the country containing each point ('' where none).
 

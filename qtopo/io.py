@@ -26,10 +26,10 @@ from .geo import WGS84, check_lonlat
 #: :data:`LENGTH_TOLERANCE_KM`, whichever is larger (digitising noise); more is an error.
 LENGTH_TOLERANCE = 0.02
 LENGTH_TOLERANCE_KM = 0.05
-#: ... and below this share of it, ``length_km`` is refused (a unit mistake such as metres for km; 0.001 km
-#: on a 112 km route was planned as a free link). In between, a note names the route: schematic drawings
-#: (straight lines between nodes) are shorter than the fibre, so they are allowed.
-LENGTH_REFUSE_RATIO = 0.1
+#: ... and below this share of it (50 times too short), ``length_km`` is refused: a placeholder or unit mistake
+#: (0.001 km on a 112 km route was planned as a free link). In between, a note names the route: schematic
+#: drawings (straight lines between nodes, test networks) are not to scale, so they are allowed.
+LENGTH_REFUSE_RATIO = 0.02
 
 VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".fgb", ".zip", ".parquet", ".geoparquet"}
 PARQUET_SUFFIXES = {".parquet", ".geoparquet"}
@@ -390,7 +390,7 @@ def read_sites(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
                     "for one node", "check the unit (EUR), or leave it empty for the scenario default")
     _unknown_columns(col, path, gdf.columns, "sites")
     if "country" in gdf.columns:
-        from .geo import iso_country_problem
+        from .requirements import iso_country_problem
 
         for i, v in enumerate(gdf["country"]):
             if v is None or (isinstance(v, float) and math.isnan(v)) or not str(v).strip():
@@ -529,8 +529,8 @@ def read_routes(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
         short = ~absurd & (lk_arr < drawn - np.maximum(LENGTH_TOLERANCE * drawn, LENGTH_TOLERANCE_KM))
         for i in np.flatnonzero(absurd):
             col.add(f"{path.name}, {_row_label(gdf, i)}",
-                    f"length_km {_show(gdf['length_km'].iloc[i])} is less than a tenth of the route's drawn geodesic "
-                    f"length {drawn[i]:.3f} km; a fibre is never shorter than the line it follows (the geodesic "
+                    f"length_km {_show(gdf['length_km'].iloc[i])} is less than {LENGTH_REFUSE_RATIO:.0%} of the route's "
+                    f"drawn geodesic length {drawn[i]:.3f} km; a fibre is never shorter than the line it follows (the geodesic "
                     "length is a lower bound)", "give the surveyed length in km (not metres), or leave it empty "
                     "to use geodesic x route_factor")
         if short.any():
@@ -698,7 +698,7 @@ def read_existing_links(path: str | Path, max_pairs: dict | None = None) -> pd.D
     missing = [c for c in need if c not in ex.columns]
     if missing:
         sep = _sep_hint(",".join(ex.columns))
-        col.add(str(path), f"missing column(s) {missing} (has {list(ex.columns)})",
+        col.add(str(path), f"missing columns {missing} (has {list(ex.columns)})",
                 f"the file looks {sep}-separated: save it comma-separated with the header from,to,device,pairs"
                 if sep else "header: from,to,device,pairs")
         col.raise_if_any()
@@ -709,25 +709,22 @@ def read_existing_links(path: str | Path, max_pairs: dict | None = None) -> pd.D
     for i in range(len(ex)):
         where = f"{path.name}, line {i + 2}"
         u, v, dv = (ex[c].iat[i] for c in ("from", "to", "device"))
-        if any(x is None or (isinstance(x, float) and math.isnan(x)) or not str(x).strip() for x in (u, v, dv)):
-            col.add(where, "missing from, to or device", "fill every cell of the row")
-            continue
-        u, v, dv = normalize_id(u), normalize_id(v), str(dv).strip()
+        gaps = [c for c, x in (("from", u), ("to", v), ("device", dv))
+                if x is None or (isinstance(x, float) and math.isnan(x)) or not str(x).strip()]
+        for c in gaps:
+            col.add(where, f"missing {c}", "give a site id (from, to) or a device name (device)")
         p = pairs.iat[i]
-        cap = (max_pairs or {}).get(dv, spec.hi)
         if not (np.isfinite(p) and p >= spec.lo and p == int(p)):
             col.add(where, f"pairs {_show(ex['pairs'].iat[i])} must be a whole number >= 1", "give the installed count")
-        elif p > cap:
-            col.add(where, f"pairs {int(p)} is above max_pairs_per_link = {cap:g} of device {dv!r}",
-                    f"raise devices.{dv}.max_pairs_per_link to at least {int(p)}, or fix the count")
-        if max_pairs is not None and dv not in max_pairs:
-            close = difflib.get_close_matches(dv, list(max_pairs), n=1)
-            col.add(where, f"device {dv!r} is not an enabled device of the scenario",
-                    f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(sorted(max_pairs))}")
+        elif p > spec.hi:
+            col.add(where, f"pairs {int(p)} is above the plausible maximum {spec.hi:g}", "fix the count")
+        if gaps:
+            continue
+        u, v, dv = normalize_id(u), normalize_id(v), str(dv).strip()
         key = (min(u, v), max(u, v), dv)
         if key in seen:
-            col.add(where, f"hop {u}-{v} with device {dv!r} is listed again (first on line {seen[key]})",
-                    "give one row per hop and device, with the total number of pairs")
+            col.add(where, f"hop {u}-{v} with device {dv!r} is listed again (first in row {seen[key] - 1} of the "
+                    "table)", "give one row per hop and device, with the total number of pairs")
         else:
             seen[key] = i + 2
     col.raise_if_any()
@@ -735,7 +732,27 @@ def read_existing_links(path: str | Path, max_pairs: dict | None = None) -> pd.D
     ex["to"] = ex["to"].map(normalize_id)
     ex["device"] = ex["device"].astype(str).str.strip()
     ex["pairs"] = pairs.astype(int)
-    return ex[list(EXISTING_LINK_COLUMNS)].reset_index(drop=True)
+    out = ex[list(EXISTING_LINK_COLUMNS)].reset_index(drop=True)
+    if max_pairs is not None:
+        check_existing_devices(out, max_pairs, path)
+    return out
+
+
+def check_existing_devices(ex: pd.DataFrame, max_pairs: dict, path: str | Path) -> None:
+    """Brownfield rows against the scenario's devices: each names an enabled device and holds at most its
+    ``max_pairs_per_link`` pairs (``max_pairs``: device name -> cap); :class:`InputError` listing every row."""
+    path = Path(path)
+    col = ProblemCollector(f"invalid existing links file {path}")
+    for i, (dv, p) in enumerate(zip(ex["device"], ex["pairs"])):
+        where = f"{path.name}, line {i + 2}"
+        if dv not in max_pairs:
+            close = difflib.get_close_matches(dv, list(max_pairs), n=1)
+            col.add(where, f"device {dv!r} is not an enabled device of the scenario",
+                    f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(sorted(max_pairs))}")
+        elif p > max_pairs[dv]:
+            col.add(where, f"pairs {int(p)} is above max_pairs_per_link = {max_pairs[dv]:g} of device {dv!r}",
+                    f"raise devices.{dv}.max_pairs_per_link to at least {int(p)}, or fix the count")
+    col.raise_if_any()
 
 
 def read_input_files(sites=None, routes=None, demands=None, *, sites_layer: str | None = None,

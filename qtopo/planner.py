@@ -245,7 +245,7 @@ class StartPlan:
         """Set the start plan as ``model``'s MIP start (values on its variables); returns whether there was one,
         which is what :func:`~qtopo.solve` wants as ``warmstart``."""
         if self.solution is None:
-            if not model._qidx.budget_mode:
+            if model is None or not getattr(getattr(model, "_qidx", None), "budget_mode", False):
                 return False
             from .model import set_empty_start  # budget mode: serving nothing is always within budget
 

@@ -61,9 +61,21 @@ def _split(v) -> tuple:
     return tuple(unicodedata.normalize("NFC", x.strip()) for x in str(v).replace(",", ";").split(";") if x.strip())
 
 
-def _iso_problems(v) -> list[str]:
-    from .geo import iso_country_problem
+def iso_country_problem(value: str) -> str | None:
+    """Why ``value`` is not an ISO 3166-1 alpha-2 code (a fix naming the code for a country name), or None."""
+    from .importers._countries import COUNTRY_CODES
 
+    v = str(value).strip()
+    codes = set(COUNTRY_CODES.values())
+    if v.upper() in codes and len(v) == 2:
+        return None
+    code = COUNTRY_CODES.get(v.casefold())
+    if code is not None:
+        return f"{v!r} is a country name, not an ISO 3166-1 alpha-2 code: use the ISO code {code}"
+    return f"{v!r} is not an ISO 3166-1 alpha-2 country code (e.g. NL, BE, DE)"
+
+
+def _iso_problems(v) -> list[str]:
     return [p for p in map(iso_country_problem, _split(v)) if p]
 
 

@@ -762,7 +762,7 @@ def _(b: Base):
 
 
 @case("route_length_km_absurd", 4, "length_km 0.001 on a route whose drawn geodesic length is ~34 km (metres?)",
-      "length_km 0.001 is less than a tenth of the route's drawn geodesic length", "(the geodesic length is a lower bound)")
+      "length_km 0.001 is less than 2% of the route's drawn geodesic length", "(the geodesic length is a lower bound)")
 def _(b: Base):
     b.route("r1")["properties"]["length_km"] = 0.001
 
@@ -819,7 +819,7 @@ def _(b: Base):
 
 
 @case("existing_duplicate_rows", 4, "one hop and device listed twice (once in each direction)",
-      "hop bravo-alpha with device 'apd' is listed again (first on line 2)")
+      "hop bravo-alpha with device 'apd' is listed again (first in row 1 of the table)")
 def _(b: Base):
     _existing(b, "from,to,device,pairs\nalpha,bravo,apd,1\nbravo,alpha,apd,1\n")
 

@@ -28,7 +28,7 @@ def _graph_from_scenario(path):
         if u != v:
             G.add_edge(u, v, length_km=float(L))  # parallel segments: the shortest wins (added last)
     ends = sorted(set(demands.source.map(net.site_node)) | set(demands.target.map(net.site_node)))
-    return G, ends, float(scen.network["route_factor"])
+    return G, ends
 
 
 def plan_repeaters_from(network: str, end_nodes=None, L_max_km=None, N_max=None, D=4, K=1, route_factor=1.0,
@@ -46,7 +46,10 @@ def plan_repeaters_from(network: str, end_nodes=None, L_max_km=None, N_max=None,
             raise InputError([f"--route-factor {route_factor:g}: a scenario's lengths use its own "
                               "[network] route_factor (and surveyed length_km); set it there"], "repeater mode")
         # the lengths are the scenario's (route_factor and surveyed length_km): record the factor they used
-        G, ends, route_factor = _graph_from_scenario(p)
+        from ..scenario import load_scenario
+
+        G, ends = _graph_from_scenario(p)
+        route_factor = float(load_scenario(p).network["route_factor"])
     else:
         G = fibre_graph_from_graphml(p)
         for _, _, d in G.edges(data=True):
