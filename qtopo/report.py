@@ -783,8 +783,8 @@ def build_report(plan, figures: list | None = None, failures=None) -> list:
     figures : list of Figure, optional
         Figures for the "Maps and figures" section.
     failures : list, dict, path or None
-        Failure analysis (see :func:`normalise_failures`); None: ``plan.data["failures"]`` or the
-        ``failures.json`` beside a plan read from disk, if any.
+        Failure analysis (see :func:`normalise_failures`); None: the ``failures.json`` beside a plan read from
+        disk, if any.
 
     Returns
     -------
@@ -954,8 +954,8 @@ def write_report(plan, out_dir, network=None, *, failures=None, tiles: str | Non
     failures : list, dict, path or None
         Failure analysis for the "Failure impact" section: the result of
         :func:`qtopo.failures.analyse_failures`, a ``failures.json`` path, or a list of
-        ``{component, kind, demands: {"src->dst": kept_bps}}``. None: ``plan.data["failures"]``, else the
-        ``failures.json`` beside a plan read from disk; no section without any.
+        ``{component, kind, demands: {"src->dst": kept_bps}}``. None: the ``failures.json`` beside a plan read
+        from disk; no section without any.
     tiles : str, optional
         Base tiles for ``map.html`` (default none: works offline).
 
