@@ -163,7 +163,10 @@ def _scenario_of(plan: Plan):
         return None, "plan names no scenario file; pass the scenario explicitly (--scenario)"
     p = Path(sp)
     if p.exists() and not p.is_file():
-        return None, f"the plan's scenario path {p} is not a regular file; pass the scenario explicitly (--scenario)"
+        from .errors import InputError
+
+        raise InputError([f"the plan's scenario path {p} is not a regular file: pass the scenario explicitly "
+                          f"(qtopo verify PLAN --scenario FILE)"], "cannot verify plan")
     return load_scenario(p), None
 
 
