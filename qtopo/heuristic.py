@@ -32,6 +32,8 @@ class HeuristicSolution:
     routes: dict                     # demand row -> list of (node list, rate)
     cost: float
     seconds: float
+    first_plan_s: float | None = None    # seconds until the first complete (greedy) plan existed
+    greedy_cost: float | None = None
 
 
 class _State:
@@ -524,13 +526,21 @@ def construct(inputs, scenario=None, time_budget_s: float = 10.0) -> HeuristicSo
     def used_nodes():
         return {x for rs in routes.values() if rs for p, _ in rs for x in p[1:-1]} - S.terminal
 
-    ss = _slope_scaling(S, d)
     for i in order:
         rs = _route_demand(S, d, int(i), used_nodes())
         if rs is None:
             return None
         routes[int(i)] = rs
     greedy = S.plan_cost(used_nodes())[0]
+    first_s = time.perf_counter() - t0  # a complete plan exists from here on (the greedy one)
+    # slope scaling routes on its own copy of the loads: take the greedy routes off while it runs
+    for rs in routes.values():
+        for p, a in rs:
+            S.apply(p, a, -1.0)
+    ss = _slope_scaling(S, d)
+    for rs in routes.values():
+        for p, a in rs:
+            S.apply(p, a, 1.0)
     log.info("heuristic: greedy %.0f, slope scaling %s", greedy, f"{ss[1]:.0f}" if ss else "n/a")
 
     def load(rts, sign):
@@ -556,7 +566,8 @@ def construct(inputs, scenario=None, time_budget_s: float = 10.0) -> HeuristicSo
     cost, pairs, relays = S.plan_cost(used_nodes())
     if math.isinf(cost):
         return None
-    sol = HeuristicSolution(used_nodes(), relays, pairs, routes, cost, time.perf_counter() - t0)
+    sol = HeuristicSolution(used_nodes(), relays, pairs, routes, cost, time.perf_counter() - t0,
+                            first_plan_s=first_s, greedy_cost=greedy)
     log.info("heuristic: cost %.0f in %.2f s", sol.cost, sol.seconds)
     return sol
 
@@ -576,7 +587,8 @@ def remap_solution(sol: HeuristicSolution, old, new) -> HeuristicSolution | None
             if j is None:
                 return None
             pairs[j] = n
-    return HeuristicSolution(set(sol.open_nodes), set(sol.relays), pairs, sol.routes, sol.cost, sol.seconds)
+    return HeuristicSolution(set(sol.open_nodes), set(sol.relays), pairs, sol.routes, sol.cost, sol.seconds,
+                             first_plan_s=sol.first_plan_s, greedy_cost=sol.greedy_cost)
 
 
 def set_mip_start(model, inputs, sol: HeuristicSolution) -> None:

@@ -69,6 +69,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra, shortest_path
 
 from qtopo import highs
+from qtopo.contract import Status
 from qtopo.errors import InputError, Problem
 
 log = logging.getLogger(__name__)
@@ -216,7 +217,7 @@ class RepeaterPlan:
     @property
     def ok(self) -> bool:
         """True when the plan holds a solution (``optimal`` or ``feasible``)."""
-        return self.status in ("optimal", "feasible")
+        return Status(self.status).has_plan
 
     def marked_paths(self) -> dict:
         """``(s, t) -> [[(node, is_repeater), ...], ...]``: each fibre path with the nodes where that path
@@ -1094,7 +1095,7 @@ def plan_repeaters(
         sizes["solve_path"] = {k: v for k, v in info.items() if not k.endswith("_s")}
     t3 = time.perf_counter()
     plan.status = res.status
-    if res.status in ("optimal", "feasible"):
+    if Status(res.status).has_plan:
         values = res.values if res.values is not None else np.zeros(m.n_col)
         _fill_plan(plan, inp, _extract(m, values, inp), res, float(eps))
     elif res.status == "infeasible" and diagnose:
