@@ -233,10 +233,10 @@ def _fill_from_plan(rec: dict, data: dict) -> None:
     for k, v in (data.get("timings_s") or {}).items():
         rec["phases_s"][k] = v
     rec["status"] = data.get("status")
-    rec["objective"] = data.get("objective_cost")
+    rec["objective"] = data.get("cost_eur")  # plan.json schema 2 (qtopo.contract): the plan's cost in EUR
     rec["bound"] = data.get("best_bound")
-    rec["gap"] = data.get("mip_gap")
-    rec["heuristic_cost"] = data.get("heuristic_cost")
+    rec["gap"] = data.get("gap")  # achieved; the requested tolerance is rec["mip_gap"]
+    rec["heuristic_cost"] = data.get("heuristic_cost_eur")
     ver = data.get("verification") or {}
     rec["verify_ok"] = ver.get("ok")
     if ver.get("violations"):
@@ -270,7 +270,7 @@ def _run_trusted(inst: InstanceSpec, rec: dict, scen_path: Path, threads: int, p
         rec["error"] = {"phase": "verify", "type": type(e).__name__, "message": str(e)[:4000],
                         "traceback": traceback.format_exc()[-8000:]}
         return
-    _fill_from_plan(rec, p.data)
+    _fill_from_plan(rec, p.to_dict())
     rec["run_status"] = "ok"
 
 

@@ -10,6 +10,8 @@ import logging
 import math
 
 
+from .contract import Plan, to_jsonable
+
 log = logging.getLogger(__name__)
 
 __all__ = ["compare_plans", "format_comparison"]
@@ -17,16 +19,17 @@ __all__ = ["compare_plans", "format_comparison"]
 RTOL = 1e-4  # relative change below which numbers count as unchanged (key-rate model noise, rounding)
 
 
-def _data(plan) -> dict:
-    return plan.data if hasattr(plan, "data") else plan
+def _data(plan) -> Plan:
+    """The typed plan (a ``plan.json`` dict is read through the contract: migrated and validated)."""
+    return plan if isinstance(plan, Plan) else Plan.from_dict(plan, source="plan")
 
 
-def _hop(L: dict) -> tuple:
-    return tuple(sorted((str(L["from"]), str(L["to"]))))
+def _hop(L) -> tuple:
+    return tuple(sorted((L.from_node, L.to_node)))
 
 
-def _dkey(dm: dict) -> str:
-    return f"{dm['source']}->{dm['target']}"
+def _dkey(dm) -> str:
+    return f"{dm.source}->{dm.target}"
 
 
 def _differs(x, y, rtol: float = RTOL) -> bool:
@@ -48,16 +51,16 @@ def compare_plans(a, b) -> dict:
 
     Parameters
     ----------
-    a, b : qtopo.plan.Plan or dict
-        Plans (``plan.json`` content).
+    a, b : qtopo.contract.Plan or dict
+        Plans (a dict is ``plan.json`` content).
 
     Returns
     -------
     dict
         ``a``, ``b``: name, status and path of each plan.
-        ``cost``: {a, b, delta, rel} of ``objective_cost``; ``cost_breakdown``: the same per breakdown key.
+        ``cost``: {a, b, delta, rel} of the plans' ``cost_eur``; ``cost_breakdown``: the same per breakdown key.
         ``nodes``: ``added`` and ``removed`` (node dicts of b and a), ``changed`` (id and ``changes``:
-        field -> [a, b] for kind, site_kind, cost).
+        field -> [a, b] for kind, site_kind, cost_eur, existing).
         ``links``: per hop; ``added`` / ``removed`` (hop, devices {device: pairs}, capacity_bps, cost),
         ``changed`` (hop, devices_a, devices_b, capacity_bps [a, b], cost [a, b]).
         ``demands``: per demand in either plan: target_bps and delivered_bps as {a, b, delta, rel},
@@ -74,38 +77,38 @@ def compare_plans(a, b) -> dict:
     da, db = _data(a), _data(b)
 
     def meta(d, p):
-        return {"name": (d.get("scenario") or {}).get("name"), "status": d.get("status"),
-                "path": str(getattr(p, "path", "")) or None}
+        return {"name": d.scenario.name, "status": d.status.value, "path": str(getattr(p, "path", "")) or None}
 
-    out = {"a": meta(da, a), "b": meta(db, b), "cost": _delta(da.get("objective_cost"), db.get("objective_cost"))}
-    cba, cbb = da.get("cost_breakdown") or {}, db.get("cost_breakdown") or {}
+    out = {"a": meta(da, a), "b": meta(db, b), "cost": _delta(da.cost_eur, db.cost_eur)}
+    cba = to_jsonable(da.cost_breakdown) if da.cost_breakdown else {}
+    cbb = to_jsonable(db.cost_breakdown) if db.cost_breakdown else {}
     out["cost_breakdown"] = {k: _delta(cba.get(k), cbb.get(k)) for k in list(dict.fromkeys([*cba, *cbb]))}
 
     # nodes
     # a place can be both a trusted node and an untrusted relay: the relay entry is a node of its own
     def nkey(n):
-        return (n["id"], n.get("kind") == "relay")
+        return (n.id, n.kind == "relay")
 
-    na = {nkey(n): n for n in da.get("nodes", [])}
-    nb = {nkey(n): n for n in db.get("nodes", [])}
+    na = {nkey(n): n for n in da.nodes}
+    nb = {nkey(n): n for n in db.nodes}
     changed = []
     for i in sorted(set(na) & set(nb)):
-        ch = {f: [na[i].get(f), nb[i].get(f)] for f in ("kind", "site_kind", "cost", "existing")
-              if _differs(na[i].get(f), nb[i].get(f))}
+        ch = {f: [getattr(na[i], f), getattr(nb[i], f)] for f in ("kind", "site_kind", "cost_eur", "existing")
+              if _differs(getattr(na[i], f), getattr(nb[i], f))}
         if ch:
-            changed.append({"id": i[0], "kind": na[i].get("kind"), "changes": ch})
-    out["nodes"] = {"added": [nb[i] for i in sorted(set(nb) - set(na))],
-                    "removed": [na[i] for i in sorted(set(na) - set(nb))], "changed": changed}
+            changed.append({"id": i[0], "kind": na[i].kind, "changes": ch})
+    out["nodes"] = {"added": [to_jsonable(nb[i]) for i in sorted(set(nb) - set(na))],
+                    "removed": [to_jsonable(na[i]) for i in sorted(set(na) - set(nb))], "changed": changed}
 
     # links, per hop
     def hops(d):
         h = {}
-        for L in d.get("links", []):
+        for L in d.links:
             e = h.setdefault(_hop(L), {"devices": {}, "capacity_bps": 0.0, "cost": 0.0, "ids": []})
-            e["devices"][L["device"]] = e["devices"].get(L["device"], 0) + int(L.get("device_pairs", 0))
-            e["capacity_bps"] += float(L.get("capacity_bps", 0.0))
-            e["cost"] += float(L.get("cost", 0.0))
-            e["ids"].append(L["id"])
+            e["devices"][L.device] = e["devices"].get(L.device, 0) + L.device_pairs
+            e["capacity_bps"] += L.capacity_bps
+            e["cost"] += L.cost_eur
+            e["ids"].append(L.id)
         return h
 
     ha, hb = hops(da), hops(db)
@@ -125,24 +128,23 @@ def compare_plans(a, b) -> dict:
                     "removed": [item(h, ha[h]) for h in sorted(set(ha) - set(hb))], "changed": lchanged}
 
     # demands and exposure
-    ma = {_dkey(x): x for x in da.get("demands", [])}
-    mb = {_dkey(x): x for x in db.get("demands", [])}
+    ma = {_dkey(x): x for x in da.demands}
+    mb = {_dkey(x): x for x in db.demands}
     dem, expo = [], []
     for k in list(dict.fromkeys([*ma, *mb])):
         x, y = ma.get(k), mb.get(k)
         dem.append({"demand": k, "only_in": None if (x and y) else ("a" if x else "b"),
-                    "target_bps": _delta(x and x.get("target_bps"), y and y.get("target_bps")),
-                    "delivered_bps": _delta(x and x.get("delivered_bps"), y and y.get("delivered_bps"))})
+                    "target_bps": _delta(x and x.target_bps, y and y.target_bps),
+                    "delivered_bps": _delta(x and x.delivered_bps, y and y.delivered_bps)})
         if x and y:
-            ta, tb = set(x.get("trusted_nodes", [])), set(y.get("trusted_nodes", []))
+            ta, tb = set(x.trusted_nodes), set(y.trusted_nodes)
             if ta != tb:
                 expo.append({"demand": k, "added": sorted(tb - ta), "removed": sorted(ta - tb),
-                             "intermediate_a": len(x.get("intermediate_trusted_nodes", [])),
-                             "intermediate_b": len(y.get("intermediate_trusted_nodes", []))})
+                             "intermediate_a": len(x.intermediate_trusted_nodes),
+                             "intermediate_b": len(y.intermediate_trusted_nodes)})
     out["demands"] = dem
     out["exposure"] = expo
-    out["same"] = (da.get("status") == db.get("status") and not _differs(da.get("objective_cost"),
-                                                                         db.get("objective_cost"))
+    out["same"] = (da.status == db.status and not _differs(da.cost_eur, db.cost_eur)
                    and not any(out["nodes"].values()) and not any(out["links"].values()) and not expo
                    and not any(r["only_in"] or _differs(r["delivered_bps"]["a"], r["delivered_bps"]["b"])
                                or _differs(r["target_bps"]["a"], r["target_bps"]["b"]) for r in dem))
@@ -196,8 +198,8 @@ def format_comparison(d: dict) -> str:
         return "\n".join(L) + "\n"
     n = d["nodes"]
     L.append(f"nodes: {len(n['added'])} added, {len(n['removed'])} removed, {len(n['changed'])} changed")
-    L += [f"  + {x['id']} ({x.get('kind')}, {x.get('site_kind', '')}, {_eur(x.get('cost'))})" for x in n["added"]]
-    L += [f"  - {x['id']} ({x.get('kind')}, {x.get('site_kind', '')}, {_eur(x.get('cost'))})" for x in n["removed"]]
+    L += [f"  + {x['id']} ({x['kind']}, {x['site_kind']}, {_eur(x['cost_eur'])})" for x in n["added"]]
+    L += [f"  - {x['id']} ({x['kind']}, {x['site_kind']}, {_eur(x['cost_eur'])})" for x in n["removed"]]
     L += [f"  ~ {x['id']}: " + ", ".join(f"{f} {v[0]} -> {v[1]}" for f, v in x["changes"].items())
           for x in n["changed"]]
     k = d["links"]

@@ -44,10 +44,17 @@ class Status(str, enum.Enum):
         return self in (Status.OPTIMAL, Status.FEASIBLE)
 
 
+PLAN_STATUSES = frozenset(s.value for s in Status if s.has_plan)
+"""Status values that come with a plan (for vectorised tests such as ``df.status.isin(PLAN_STATUSES)``)."""
+
+
 def _f(description: str, default: Any = dataclasses.MISSING, *, factory: Any = dataclasses.MISSING,
-       json_name: str | None = None, **schema) -> Any:
-    """A dataclass field with its schema description (units!), optional JSON name and extra schema keywords."""
-    md = {"description": description, "schema": schema}
+       json_name: str | None = None, optional: bool = False, **schema) -> Any:
+    """A dataclass field with its schema description (units!), optional JSON name and extra schema keywords.
+
+    ``optional``: a reader accepts the key's absence (the default is used); the writer always writes it. For
+    record-keeping fields and fields added after a schema version was published."""
+    md = {"description": description, "schema": schema, "optional": optional}
     if json_name:
         md["json"] = json_name
     if factory is not dataclasses.MISSING:
@@ -208,6 +215,19 @@ class VerificationRecord:
 
 
 @dataclass
+class CutBoundRecord:
+    """The cut-set LP lower bound computed before the MILP (``[solver] cut_bound``)."""
+
+    bound_eur: float | None = _f("rigorous lower bound on the plan cost (EUR), null if none could be computed")
+    lp_objective_eur: float | None = _f("the last LP's objective (EUR; not rigorous: the bound is)")
+    rounds: int = _f("cut rounds", 0, minimum=0)
+    cuts: int = _f("cuts added", 0, minimum=0)
+    seconds: float = _f("wall time (s)", 0.0, minimum=0)
+    status: str = _f("converged, time limit, round limit or 'not applicable: ...'", "")
+    method: str = _f("how the bound was computed", "")
+
+
+@dataclass
 class RolloutStage:
     """What is built in one year of a staged rollout."""
 
@@ -252,27 +272,30 @@ class Plan:
     best_bound: float | None = _f("best proven bound on the objective (objective's unit)", None)
     gap: float | None = _f("achieved relative gap between objective_value and best_bound (the requested "
                            "tolerance is solver.options.mip_gap)", None)
-    delivered_weighted_bps: float | None = _f("sum of weight x delivered rate (max_rate mode), else null", None)
-    source: str | None = _f("'milp' or 'heuristic': what produced the plan", None)
-    heuristic_cost_eur: float | None = _f("cost of the start heuristic's plan (EUR), null if none ran", None)
+    delivered_weighted_bps: float | None = _f("sum of weight x delivered rate (max_rate mode), else null",
+                                              None, optional=True)
+    source: str | None = _f("'milp' or 'heuristic': what produced the plan", None, optional=True)
+    heuristic_cost_eur: float | None = _f("cost of the start heuristic's plan (EUR), null if none ran",
+                                          None, optional=True)
     scenario: ScenarioRef = _f("the scenario", factory=lambda: ScenarioRef(name=""))
     objective: ObjectiveSpec = _f("the objective", factory=ObjectiveSpec)
     solver: SolverRecord = _f("the solver", factory=lambda: SolverRecord(name="", version=""))
-    diagnosis: list[Diagnosis] = _f("why demands cannot be served (infeasible plans)", factory=list)
-    stats: dict[str, Any] = _f("sizes of the planning tables (candidates, hops, ...)", factory=dict)
+    diagnosis: list[Diagnosis] = _f("why demands cannot be served (infeasible plans)", factory=list, optional=True)
+    stats: dict[str, Any] = _f("sizes of the planning tables (candidates, hops, ...)", factory=dict, optional=True)
     cost_breakdown: CostBreakdown | None = _f("capex by category, null without a plan", None)
     nodes: list[Node] = _f("opened nodes", factory=list)
     links: list[Link] = _f("planned links", factory=list)
     demands: list[DemandResult] = _f("every demand with its routes", factory=list)
     fibre_coords: dict[str, list[float]] = _f("fibre node id -> [lon, lat] (degrees, WGS84)", factory=dict)
     inputs: InputRecord = _f("input files with hashes", factory=InputRecord)
-    versions: dict[str, str] = _f("versions of Python, qtopo and its libraries", factory=dict)
-    seed: int = _f("random seed of the scenario", 0)
-    notes: list[str] = _f("notes from reading the network", factory=list)
-    solver_log_file: str | None = _f("name of the solver log file written beside plan.json", None)
-    timings_s: dict[str, float] = _f("wall time per phase (s)", factory=dict)
-    verification: VerificationRecord | None = _f("independent verification, null if not run", None)
-    rollout: Rollout | None = _f("staged rollout, null if not requested", None)
+    versions: dict[str, str] = _f("versions of Python, qtopo and its libraries", factory=dict, optional=True)
+    seed: int = _f("random seed of the scenario", 0, optional=True)
+    notes: list[str] = _f("notes from reading the network", factory=list, optional=True)
+    solver_log_file: str | None = _f("name of the solver log file written beside plan.json", None, optional=True)
+    timings_s: dict[str, float] = _f("wall time per phase (s)", factory=dict, optional=True)
+    cut_bound: CutBoundRecord | None = _f("cut-set LP lower bound, null if not computed", None, optional=True)
+    verification: VerificationRecord | None = _f("independent verification, null if not run", None, optional=True)
+    rollout: Rollout | None = _f("staged rollout, null if not requested", None, optional=True)
 
     # ------------------------------------------------------------------ convenience
     @property
@@ -296,15 +319,18 @@ class Plan:
     @classmethod
     def from_dict(cls, data: dict, *, source: str = "plan.json", validate: bool = True):
         """Build a plan from its JSON dict (migrating older schema versions); raise InputError if invalid."""
-        data = migrate(data, source)
-        if validate:
-            problems = validation_problems(data)
-            if problems:
-                from .errors import InputError
+        from .errors import InputError
 
-                raise InputError([f"{source}: {p}" for p in problems],
-                                 "not a valid qtopo plan (see qtopo/schemas/plan.schema.json)")
-        return from_jsonable(cls, data)
+        try:
+            data = migrate(data, source)
+            if validate:
+                problems = validation_problems(data)
+                if problems:
+                    raise InputError([f"{source}: {p}" for p in problems],
+                                     "not a valid qtopo plan (see qtopo/schemas/plan.schema.json)")
+            return from_jsonable(cls, data)
+        except RecursionError:
+            raise InputError([f"{source}: nested too deeply to be a qtopo plan"], "cannot read plan") from None
 
     def to_json(self, path) -> None:
         from .atomic import write_json_atomic
@@ -338,11 +364,23 @@ class Plan:
 
         return routes_gdf(self)
 
+    def layers(self, sites=None, fibre=None) -> dict:
+        """Non-empty GeoDataFrame layers ``sites``, ``fibre`` (when given), ``nodes``, ``links``, ``demand_routes``."""
+        from .plan import layers
+
+        return layers(self, sites=sites, fibre=fibre)
+
     def write_gpkg(self, path, sites=None, fibre=None) -> None:
         """Write layers ``sites``, ``fibre``, ``nodes``, ``links``, ``demand_routes`` to one GeoPackage."""
         from .plan import write_gpkg
 
         write_gpkg(self, path, sites=sites, fibre=fibre)
+
+    def write_layers(self, folder, fmt: str = "parquet", sites=None, fibre=None) -> list:
+        """Write each layer to ``folder/<layer>.<ext>`` (GeoParquet, FlatGeobuf or GeoPackage); returns the paths."""
+        from .plan import write_layers
+
+        return write_layers(self, folder, fmt=fmt, sites=sites, fibre=fibre)
 
     def explore(self, **kw):
         """An interactive folium map of the plan (for notebooks)."""
@@ -401,7 +439,7 @@ def _convert(tp, v):
     if origin is dict:
         return {k: _convert(args[1], x) for k, x in v.items()}
     if dataclasses.is_dataclass(tp):
-        return from_jsonable(tp, v)
+        return v if isinstance(v, tp) else from_jsonable(tp, v)
     if tp is float:
         return float(v)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
@@ -418,6 +456,16 @@ def from_jsonable(cls, data: dict):
         if name in data:
             kw[f.name] = _convert(hints[f.name], data[name])
     return cls(**kw)
+
+
+def set_fields(obj, values: dict):
+    """Set dataclass fields of ``obj`` by name from plain or typed values (plain dicts become dataclasses)."""
+    hints = _hints(type(obj))
+    for k, v in values.items():
+        if k not in hints:
+            raise TypeError(f"{type(obj).__name__} has no field {k!r}")
+        setattr(obj, k, _convert(hints[k], v))
+    return obj
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -459,8 +507,9 @@ def _define(cls, defs: dict) -> dict:
             else:
                 s = {**s, **extra}
         props[_json_name(f)] = {"description": f.metadata.get("description", ""), **s}
+    required = [_json_name(f) for f in _public_fields(cls) if not f.metadata.get("optional")]
     d = {"type": "object", "description": " ".join((cls.__doc__ or "").split()),
-         "properties": props, "required": list(props), "additionalProperties": False}
+         "properties": props, "required": required, "additionalProperties": False}
     defs[cls.__name__] = d
     return d
 
@@ -530,6 +579,8 @@ def read_plan_json(p: Path) -> dict:
         fail(f"not UTF-8 text ({e.reason} at byte {e.start})")
     except json.JSONDecodeError as e:
         fail(f"not valid JSON ({e.msg} at line {e.lineno} column {e.colno})")
+    except ValueError as e:  # e.g. an integer of more digits than Python converts
+        fail(f"not a valid plan.json ({e})")
     except RecursionError:
         fail("nested too deeply to be a qtopo plan")
     if not isinstance(data, dict) or "status" not in data:
@@ -562,7 +613,11 @@ def migrate(data: dict, source: str = "plan.json") -> dict:
     if v > SCHEMA_VERSION:
         raise InputError([f"{source}: schema_version {v} was written by a newer qtopo; this one reads up to "
                           f"{SCHEMA_VERSION}: upgrade qtopo"], "cannot read plan")
-    return _migrate_v1(data)
+    try:
+        return _migrate_v1(data)
+    except (TypeError, AttributeError, ValueError, KeyError) as e:
+        raise InputError([f"{source}: not a qtopo plan of schema version 1, nor of version {SCHEMA_VERSION} "
+                          f"(schema_version is missing): {type(e).__name__}: {e}"], "cannot read plan") from None
 
 
 def _migrate_v1(old: dict) -> dict:
@@ -618,6 +673,7 @@ def _migrate_v1(old: dict) -> dict:
     new["solver_log_file"] = d.pop("solver_log_file", None)
     new["timings_s"] = {k: _num(x) for k, x in d.pop("timings_s", {}).items()} if isinstance(
         d.get("timings_s"), dict) else d.pop("timings_s", {})
+    new["cut_bound"] = d.pop("cut_bound", None)
     new["verification"] = d.pop("verification", None)
     ro = d.pop("rollout", None)
     if isinstance(ro, dict):

@@ -167,7 +167,7 @@ def corridor_nodes(plan, origin: str | None = None) -> pd.DataFrame:
     Parameters
     ----------
     plan : Plan or dict
-        A plan from :func:`qtopo.plan` (or its ``data`` dict).
+        A plan from :func:`qtopo.plan` (or ``plan.json`` content).
     origin : str, optional
         Node id the distances are measured from.
 
@@ -179,42 +179,45 @@ def corridor_nodes(plan, origin: str | None = None) -> pd.DataFrame:
     """
     import networkx as nx
 
-    data = getattr(plan, "data", plan)
-    links = list(data.get("links") or [])
+    from .contract import Plan
+
+    data = plan if isinstance(plan, Plan) else Plan.from_dict(plan, source="plan")
+    links = list(data.links)
     if not links:
         return pd.DataFrame(columns=NODE_COLUMNS)
-    nodes = {n["id"]: n for n in data.get("nodes") or []}
+    nodes = {n.id: n for n in data.nodes}
     if origin is None:
-        dem = data.get("demands") or []
-        origin = dem[0]["source_node"] if dem and dem[0].get("source_node") else (dem[0]["source"] if dem else None)
+        dem = data.demands
+        origin = dem[0].source_node if dem else None
     if origin is None or origin not in nodes:
         raise ValueError(f"origin {origin!r} is not a node of the plan")
     g = nx.Graph()
     for L in links:
-        u, v, km = L["from"], L["to"], float(L["length_km"])
+        u, v, km = L.from_node, L.to_node, L.length_km
         if not g.has_edge(u, v) or km < g[u][v]["length_km"]:
             g.add_edge(u, v, length_km=km)
     dist = nx.single_source_dijkstra_path_length(g, origin, weight="length_km")
     rows = []
     for nid, d in dist.items():
-        n = nodes.get(nid, {})
-        rows.append({"id": nid, "kind": n.get("kind", "trusted"), "distance_km": float(d),
-                     "lon": n.get("lon", np.nan), "lat": n.get("lat", np.nan), "cost_eur": n.get("cost", np.nan)})
+        n = nodes.get(nid)
+        rows.append({"id": nid, "kind": n.kind if n else "trusted", "distance_km": float(d),
+                     "lon": n.lon if n else np.nan, "lat": n.lat if n else np.nan,
+                     "cost_eur": n.cost_eur if n else np.nan})
     rows.sort(key=lambda r: r["distance_km"])
     for prev, r in zip([None] + rows[:-1], rows):
         r["span_km"] = 0.0 if prev is None else r["distance_km"] - prev["distance_km"]
     seen = set()
     for L in links:
-        rid = L.get("relay")
-        if not rid or rid in seen or L["from"] not in dist or L["to"] not in dist:
+        rid = L.relay
+        if not rid or rid in seen or L.from_node not in dist or L.to_node not in dist:
             continue
         seen.add(rid)
-        u, v = (L["from"], L["to"]) if dist[L["from"]] <= dist[L["to"]] else (L["to"], L["from"])
-        r, nu, nv = nodes.get(rid, {}), nodes[u], nodes[v]
-        du = float(geodesic_distance_km(nu["lon"], nu["lat"], r["lon"], r["lat"]))
-        dv = float(geodesic_distance_km(r["lon"], r["lat"], nv["lon"], nv["lat"]))
-        off = float(L["length_km"]) * (du / (du + dv) if du + dv > 0 else 0.5)
+        u, v = (L.from_node, L.to_node) if dist[L.from_node] <= dist[L.to_node] else (L.to_node, L.from_node)
+        r, nu, nv = nodes[rid], nodes[u], nodes[v]
+        du = float(geodesic_distance_km(nu.lon, nu.lat, r.lon, r.lat))
+        dv = float(geodesic_distance_km(r.lon, r.lat, nv.lon, nv.lat))
+        off = L.length_km * (du / (du + dv) if du + dv > 0 else 0.5)
         rows.append({"id": rid, "kind": "relay", "distance_km": dist[u] + off, "span_km": off,
-                     "lon": r.get("lon", np.nan), "lat": r.get("lat", np.nan), "cost_eur": r.get("cost", np.nan)})
+                     "lon": r.lon, "lat": r.lat, "cost_eur": r.cost_eur})
     df = pd.DataFrame(rows, columns=NODE_COLUMNS)
     return df.sort_values(["distance_km", "kind"], kind="stable").reset_index(drop=True)

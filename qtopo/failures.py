@@ -144,8 +144,8 @@ def availability_model(spec: dict | None) -> dict | None:
 # ------------------------------------------------------------------------------------------------------
 # helpers
 # ------------------------------------------------------------------------------------------------------
-def _demand_key(d: dict) -> str:
-    return f"{d['source']}->{d['target']}"
+def _demand_key(d) -> str:
+    return f"{d.source}->{d.target}"
 
 
 def _network_for(scenario):
@@ -224,10 +224,12 @@ def analyse_failures(plan, scenario=None, network=None, availability=None, *, ri
     from .risk import corridor_pairs, lowest_loss_segment_index
     from .scenario import Scenario, load_scenario
 
-    data = plan.data if hasattr(plan, "data") else plan
+    from .contract import Plan
+
+    data = plan if isinstance(plan, Plan) else Plan.from_dict(plan, source="plan")
     W: list[str] = []
     if scenario is None and network is None:
-        sp = (data.get("scenario") or {}).get("path")
+        sp = data.scenario.path
         if not sp:
             raise InputError(["the plan names no scenario file; pass the scenario explicitly (--scenario)"],
                              "cannot analyse failures")
@@ -243,14 +245,14 @@ def analyse_failures(plan, scenario=None, network=None, availability=None, *, ri
 
     out = {"plan": str(getattr(plan, "path", "") or ""),
            "scenario": str(scenario.path) if scenario is not None and scenario.path else None,
-           "status": data.get("status"),
+           "status": data.status.value,
            "assumptions": list(ASSUMPTIONS),
            "availability_model": None if av is None else {**av, "approximation": AVAILABILITY_APPROXIMATION},
            "risk": {"srg_buffer_m": buffer_m, "srg_min_overlap_km": min_overlap_km},
            "counts": {"node": 0, "fibre": 0, "corridor": 0},
            "components": [], "summary": {}, "warnings": W}
-    if data.get("status") not in ("optimal", "feasible"):
-        W.append(f"plan status is {data.get('status')}: nothing to analyse")
+    if not data.has_plan:
+        W.append(f"plan status is {data.status.value}: nothing to analyse")
         return out
 
     net = network if network is not None else _network_for(scenario)
@@ -262,30 +264,29 @@ def analyse_failures(plan, scenario=None, network=None, availability=None, *, ri
     eu, ev = edges.u.to_numpy(), edges.v.to_numpy()
     route_id = edges.route_id.to_numpy() if "route_id" in edges.columns else np.array([None] * len(edges))
 
-    links = data.get("links", [])
-    open_nodes = list(dict.fromkeys(n["id"] for n in data.get("nodes", [])))
+    links = data.links
+    open_nodes = list(dict.fromkeys(n.id for n in data.nodes))
     open_set = set(open_nodes)
     plan_kinds: dict = {}
-    for n in data.get("nodes", []):
-        plan_kinds.setdefault(n["id"], set()).add(n.get("kind", "trusted"))
-    link_by_id = {L["id"]: L for L in links}
+    for n in data.nodes:
+        plan_kinds.setdefault(n.id, set()).add(n.kind)
     link_segs: dict = {}
     link_nodes: dict = {}
     for L in links:
-        fp = list(L["fiber_path"])
-        link_nodes[L["id"]] = set(fp) | ({L["relay"]} if L.get("relay") else set())
+        fp = list(L.fibre_path)
+        link_nodes[L.id] = set(fp) | ({L.relay} if L.relay else set())
         segs = set()
         for a, b in zip(fp[:-1], fp[1:]):
             i = seg_index.get((a, b))
             if i is None:
-                W.append(f"link {L['id']}: no fibre segment between {a} and {b} in the network built from the "
+                W.append(f"link {L.id}: no fibre segment between {a} and {b} in the network built from the "
                          f"inputs (plan and inputs differ?)")
                 continue
             segs.add(i)
-        link_segs[L["id"]] = segs
+        link_segs[L.id] = segs
     hop_links: dict = {}
     for L in links:
-        hop_links.setdefault(frozenset((L["from"], L["to"])), []).append(L["id"])
+        hop_links.setdefault(frozenset((L.from_node, L.to_node)), []).append(L.id)
 
     # ---------------- components
     comps = []  # (id, kind, label, failed node or None, failed segment set)
@@ -293,7 +294,7 @@ def analyse_failures(plan, scenario=None, network=None, availability=None, *, ri
     on_paths: list = []
     seen = set()
     for L in links:
-        for x in L["fiber_path"]:
+        for x in L.fibre_path:
             if x not in seen:
                 seen.add(x)
                 on_paths.append(x)
@@ -336,34 +337,24 @@ def analyse_failures(plan, scenario=None, network=None, availability=None, *, ri
         return None if a is None else 1.0 - a
 
     # ---------------- demands
-    demands = data.get("demands", [])
+    demands = data.demands
     dinfo = []
     guaranteed: dict = {}  # the plan's delivered_bps (1+1: the smallest route rate; k-1: sum minus largest)
     for d in demands:
-        s = d.get("source_node", d["source"])
-        t = d.get("target_node", d["target"])
+        s, t = d.source_node, d.target_node
         routes = []
-        for r in d.get("routes", []):
-            p = r["nodes"]
+        for r in d.routes:
+            p = r.nodes
             lids = set()
-            if r.get("links"):  # a route naming its links (parallel links on one hop) is taken at its word
-                lids = {x for x in r["links"] if x in link_by_id}
-                routes.append((set(p), lids, float(r["rate_bps"])))
-                continue
-            for a, b in zip(p[:-1], p[1:]):  # else every planned link on each hop (they share a fibre path)
+            for a, b in zip(p[:-1], p[1:]):  # every planned link on each hop (they share a fibre path)
                 ids = hop_links.get(frozenset((a, b)))
                 if not ids:
                     W.append(f"demand {_demand_key(d)}: no planned link {a}-{b} on its route")
                     continue
                 lids |= set(ids)
-            routes.append((set(p), lids, float(r["rate_bps"])))
-        dinfo.append((_demand_key(d), s, t, float(d["target_bps"]), routes))
-        guaranteed[_demand_key(d)] = float(d["delivered_bps"]) if d.get("delivered_bps") is not None else math.inf
-
-    cap_all = {}
-    for L in links:
-        key = tuple(sorted((L["from"], L["to"])))
-        cap_all[key] = cap_all.get(key, 0.0) + float(L["capacity_bps"])
+            routes.append((set(p), lids, r.rate_bps))
+        dinfo.append((_demand_key(d), s, t, d.target_bps, routes))
+        guaranteed[_demand_key(d)] = d.delivered_bps
 
     flow_cache: dict = {}
 
@@ -374,10 +365,10 @@ def analyse_failures(plan, scenario=None, network=None, availability=None, *, ri
         if key not in flow_cache:
             hops: dict = {}
             for L in links:
-                if L["id"] in failed_links:
+                if L.id in failed_links:
                     continue
-                k2 = tuple(sorted((L["from"], L["to"])))
-                hops[k2] = hops.get(k2, 0.0) + float(L["capacity_bps"])
+                k2 = tuple(sorted((L.from_node, L.to_node)))
+                hops[k2] = hops.get(k2, 0.0) + L.capacity_bps
             flow_cache[key] = _max_flow(hops, s, t)
         return flow_cache[key]
 
@@ -404,9 +395,9 @@ def analyse_failures(plan, scenario=None, network=None, availability=None, *, ri
                         "unavailability": None, "availability": None, "availability_excl_endpoints": None,
                         "downtime_min_per_year": None}
         d = next(x for x in demands if _demand_key(x) == key)
-        for extra in ("k_routes", "protection", "disjoint"):
-            if extra in d:
-                summary[key][extra] = d[extra]
+        summary[key]["k_routes"] = d.k_routes
+        if d.k_routes > 1:
+            summary[key]["protection"], summary[key]["disjoint"] = d.protection, d.disjoint
         ref[key] = st0
         if st0 <= 0:
             W.append(f"demand {key} is not served by the plan: nothing to lose, no availability estimate")
@@ -418,7 +409,7 @@ def analyse_failures(plan, scenario=None, network=None, availability=None, *, ri
     U_net = {k: 0.0 for k in summary}
     U_known = {k: True for k in summary}
     for cid, kind, label, node, segs in comps:
-        failed = frozenset(lid for lid in link_by_id
+        failed = frozenset(lid for lid in link_segs
                            if (node is not None and node in link_nodes[lid]) or (link_segs[lid] & segs))
         U = unavail(cid, kind, node, segs)
         entry = {"component": cid, "kind": kind, "label": label, "failed_links": sorted(failed),

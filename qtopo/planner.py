@@ -157,7 +157,7 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
             T["first_plan"] = T["read"] + T["hops"] + fp
         say(start.summary())
     if start.found:
-        extra["heuristic_cost"] = start.cost_eur
+        extra["heuristic_cost_eur"] = start.cost_eur
     inputs, sol = start.inputs, start.solution
     cut = None
     if _use_cut_bound(scen, inputs):
@@ -301,7 +301,7 @@ def plan_from_solve(model, start: StartPlan, result: SolveResult, scen: Scenario
     if res.status is Status.INFEASIBLE:
         inputs.diagnosis.append(_joint_diagnosis(inputs))
     p = extract_plan(model, inputs, res, scen, extra=extra)
-    p.data["source"] = "milp"
+    p.source = "milp"
     return p
 
 
@@ -323,7 +323,7 @@ def _start_plan_as_plan(start: StartPlan, res: SolveResult, scen: Scenario, wors
                       pairs=sol.pairs, routes=sol.routes,
                       relay_open={r for r in sol.relays if not isinstance(r, tuple)},
                       repeater_open={r[1] for r in sol.relays if isinstance(r, tuple)}, extra=extra)
-    p.data["source"] = "heuristic"
+    p.source = "heuristic"
     return p
 
 
@@ -377,7 +377,7 @@ def _finish(p, scen, net, T, t0, say, out_dir, write_outputs):
     """Verify, then write: a plan that fails verification is never written."""
     if not p.has_plan:
         T["total"] = time.perf_counter() - t0
-        p.data["timings_s"] = T
+        p.timings_s = T
         if out_dir is not None and write_outputs:
             write_plan(p, out_dir, scen, net)
         return p
@@ -385,16 +385,16 @@ def _finish(p, scen, net, T, t0, say, out_dir, write_outputs):
         from .rollout import schedule_rollout
 
         t = time.perf_counter()
-        p.data["rollout"] = schedule_rollout(p, scen.rollout["budgets_eur"], scen.rollout["first_year"],
+        p.rollout = schedule_rollout(p, scen.rollout["budgets_eur"], scen.rollout["first_year"],
                                              threads=scen.solver["threads"])
         T["rollout"] = time.perf_counter() - t
-        say(f"rollout: {len(p.data['rollout']['stages'])} yearly stages ({T['rollout']:.2f} s)")
+        say(f"rollout: {len(p.rollout.stages)} yearly stages ({T['rollout']:.2f} s)")
     t = time.perf_counter()
     rep = verify(p, scen, network=net)
     T["verify"] = time.perf_counter() - t
     T["total"] = time.perf_counter() - t0
-    p.data["timings_s"] = T
-    p.data["verification"] = rep.to_dict()
+    p.timings_s = T
+    p.verification = rep.record()
     if not rep.ok:
         raise VerificationError(rep.violations)
     say(f"verify: {rep.checks} checks passed ({T['verify']:.2f} s)")
@@ -411,7 +411,7 @@ def write_plan(p: Plan, out_dir, scen: Scenario, net=None) -> Path:
         if getattr(p, "solver_log", None):
             from .atomic import safe_child
 
-            name = p.data.get("solver_log_file") or "highs.log"
+            name = p.solver_log_file or "highs.log"
             target = safe_child(tmp, name)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(p.solver_log, encoding="utf-8")

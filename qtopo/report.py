@@ -30,6 +30,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .contract import CostBreakdown, DemandResult, Node, Plan
+
 log = logging.getLogger(__name__)
 
 __all__ = ["write_report", "build_report", "render_markdown", "render_html", "cost_summary",
@@ -132,16 +134,16 @@ def _finite(v) -> bool:
         return False
 
 
-def _dkey(dm: dict) -> str:
-    return f"{dm['source']}->{dm['target']}"
+def _dkey(dm) -> str:
+    return f"{dm.source}->{dm.target}"
 
 
 # ------------------------------------------------------------------------------------------------------
 # derived numbers (sums and allocations of plan values; rules in the module docstring)
 # ------------------------------------------------------------------------------------------------------
-def _scenario_value(d: dict, section: str, key: str):
+def _scenario_value(d: Plan, section: str, key: str):
     """(value, given): a scenario value from ``plan.inputs.scenario``, else the schema default."""
-    raw = ((d.get("inputs") or {}).get("scenario") or {}).get(section) or {}
+    raw = d.inputs.scenario.get(section) or {}
     if key in raw:
         return raw[key], True
     try:
@@ -170,31 +172,31 @@ def cost_summary(plan) -> dict:
         ``eur_per_bit``. Values come from ``cost_breakdown``; fibre = devices-and-fibre minus device pairs.
     """
     d = _data(plan)
-    cb = d.get("cost_breakdown") or {}
-    nodes = d.get("nodes", [])
-    nodes_eur = float(cb.get("nodes_eur", sum(n.get("cost", 0.0) for n in nodes if n.get("kind") != "relay")))
-    relays_eur = float(cb.get("relays_eur", sum(n.get("cost", 0.0) for n in nodes if n.get("kind") == "relay")))
-    links_eur = float(cb.get("devices_and_fibre_eur", sum(L.get("cost", 0.0) for L in d.get("links", []))))
-    pairs_eur = float(cb.get("device_pairs_eur", links_eur))
-    capex = float(cb.get("total_eur", nodes_eur + relays_eur + links_eur))
+    cb = d.cost_breakdown or CostBreakdown(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    nodes = d.nodes
+    nodes_eur = cb.nodes_eur
+    relays_eur = cb.relays_eur
+    links_eur = cb.devices_and_fibre_eur
+    pairs_eur = cb.device_pairs_eur
+    capex = cb.total_eur
     by_kind = {}
     for n in nodes:
-        if n.get("kind") == "relay":
+        if n.kind == "relay":
             continue
         k = _node_label(n)
-        by_kind[k] = by_kind.get(k, 0.0) + float(n.get("cost", 0.0))
+        by_kind[k] = by_kind.get(k, 0.0) + n.cost_eur
     opex_f, opex_given = _scenario_value(d, "costs", "opex_fraction_per_year")
     horizon, horizon_given = _scenario_value(d, "costs", "horizon_years")
     opex_f = float(opex_f or 0.0)
     horizon = float(horizon if horizon is not None else 1.0)
-    delivered = sum(float(x.get("delivered_bps", 0.0)) for x in d.get("demands", []))
-    target = sum(float(x.get("target_bps", 0.0)) for x in d.get("demands", []))
+    delivered = sum(x.delivered_bps for x in d.demands)
+    target = sum(x.target_bps for x in d.demands)
     opex_year = opex_f * capex
     tco = capex + opex_year * horizon
     bits = delivered * horizon * SECONDS_PER_YEAR
     return {
         "nodes_eur": nodes_eur, "nodes_by_kind": by_kind, "relays_eur": relays_eur, "device_pairs_eur": pairs_eur,
-        "sunk_brownfield_eur": float(cb.get("sunk_brownfield_eur") or 0.0),
+        "sunk_brownfield_eur": cb.sunk_brownfield_eur,
         "fibre_eur": links_eur - pairs_eur, "links_eur": links_eur, "capex_eur": capex,
         "opex_fraction_per_year": opex_f, "opex_fraction_given": opex_given,
         "horizon_years": horizon, "horizon_given": horizon_given,
@@ -219,129 +221,128 @@ def allocate_costs(plan) -> dict:
         link and node costs.
     """
     d = _data(plan)
-    demands = d.get("demands", [])
+    demands = d.demands
     per = {_dkey(dm): {"links_eur": 0.0, "nodes_eur": 0.0} for dm in demands}
     # rate per demand over each hop (unordered node pair) and through each node
     hop_rate, node_rate = {}, {}
     for dm in demands:
         k = _dkey(dm)
-        for r in dm.get("routes", []):
-            rate = float(r.get("rate_bps", 0.0))
-            for a, b in zip(r["nodes"][:-1], r["nodes"][1:]):
+        for r in dm.routes:
+            rate = r.rate_bps
+            for a, b in zip(r.nodes[:-1], r.nodes[1:]):
                 hk = (min(a, b), max(a, b))
                 hop_rate.setdefault(hk, {}).setdefault(k, 0.0)
                 hop_rate[hk][k] += rate
-            for n in set(r["nodes"]):
+            for n in set(r.nodes):
                 node_rate.setdefault(n, {}).setdefault(k, 0.0)
                 node_rate[n][k] += rate
     unalloc = 0.0
-    for L in d.get("links", []):
-        hk = (min(L["from"], L["to"]), max(L["from"], L["to"]))
+    for L in d.links:
+        hk = (min(L.from_node, L.to_node), max(L.from_node, L.to_node))
         shares = hop_rate.get(hk, {})
         tot = sum(shares.values())
         if tot <= 0:
-            unalloc += float(L.get("cost", 0.0))
+            unalloc += L.cost_eur
             continue
         for k, v in shares.items():
-            per[k]["links_eur"] += float(L.get("cost", 0.0)) * v / tot
+            per[k]["links_eur"] += L.cost_eur * v / tot
     # nodes on no route but inside used links' fibre paths (untrusted relays, repeaters) follow those links
     link_nodes = {}
-    for L in d.get("links", []):
-        hk = (min(L["from"], L["to"]), max(L["from"], L["to"]))
-        for x in set((L.get("fiber_path") or [])[1:-1]) | ({L["relay"]} if L.get("relay") else set()):
+    for L in d.links:
+        hk = (min(L.from_node, L.to_node), max(L.from_node, L.to_node))
+        for x in set(L.fibre_path[1:-1]) | ({L.relay} if L.relay else set()):
             for k, v in hop_rate.get(hk, {}).items():
                 link_nodes.setdefault(x, {}).setdefault(k, 0.0)
                 link_nodes[x][k] += v
-    for n in d.get("nodes", []):
+    for n in d.nodes:
         # a relay entry is shared like its links, even when the same place is also a trusted node on routes
-        shares = (link_nodes.get(n["id"]) if n.get("kind") == "relay" else None) or node_rate.get(n["id"]) \
-            or link_nodes.get(n["id"], {})
+        shares = (link_nodes.get(n.id) if n.kind == "relay" else None) or node_rate.get(n.id) \
+            or link_nodes.get(n.id, {})
         tot = sum(shares.values())
         if tot <= 0:
-            unalloc += float(n.get("cost", 0.0))
+            unalloc += n.cost_eur
             continue
         for k, v in shares.items():
-            per[k]["nodes_eur"] += float(n.get("cost", 0.0)) * v / tot
+            per[k]["nodes_eur"] += n.cost_eur * v / tot
     for v in per.values():
         v["capex_eur"] = v["links_eur"] + v["nodes_eur"]
     return {"per_demand": per, "unallocated_eur": unalloc}
 
 
-def _data(plan) -> dict:
-    return plan.data if hasattr(plan, "data") else plan
+def _data(plan) -> Plan:
+    """The typed plan (a ``plan.json`` dict is read through the contract: migrated and validated)."""
+    return plan if isinstance(plan, Plan) else Plan.from_dict(plan, source="plan")
 
 
-def _node_label(n: dict) -> str:
+def _node_label(n: Node) -> str:
     from .viz import KIND_STYLE, node_kind
 
     return KIND_STYLE[node_kind(n)][0]
 
 
-def _through(d: dict) -> dict:
+def _through(d: Plan) -> dict:
     out = {}
-    for dm in d.get("demands", []):
-        for r in dm.get("routes", []):
-            for n in r["nodes"][1:-1]:
-                out[n] = out.get(n, 0.0) + float(r["rate_bps"])
+    for dm in d.demands:
+        for r in dm.routes:
+            for n in r.nodes[1:-1]:
+                out[n] = out.get(n, 0.0) + r.rate_bps
     return out
 
 
-def _margin(dm: dict):
-    t = float(dm.get("target_bps") or 0.0)
-    return float(dm.get("delivered_bps", 0.0)) / t - 1.0 if t > 0 else None
+def _margin(dm: DemandResult):
+    t = dm.target_bps
+    return dm.delivered_bps / t - 1.0 if t > 0 else None
 
 
 # ------------------------------------------------------------------------------------------------------
 # sections
 # ------------------------------------------------------------------------------------------------------
-def _headline(d: dict, cs: dict | None) -> Section:
-    status = d.get("status", "?")
-    ok = status in ("optimal", "feasible")
-    desc = ((d.get("inputs") or {}).get("scenario") or {}).get("scenario", {}).get("description", "")
+def _headline(d: Plan, cs: dict | None) -> Section:
+    status = d.status.value
+    ok = d.has_plan
+    desc = (d.inputs.scenario.get("scenario") or {}).get("description", "")
     blocks = []
     if desc:
         blocks.append(desc)
     if not ok:
-        n = len(d.get("diagnosis") or [])
+        n = len(d.diagnosis)
         blocks.append(f"**No plan: the scenario is {status}.** The solver status is `{status}` "
-                      f"(termination `{d.get('termination', '-')}`). {n} diagnosis item(s) below say why.")
-    dem = d.get("demands", [])
-    met = sum(1 for x in dem if float(x.get("delivered_bps", 0)) >= float(x.get("target_bps", 0)) * (1 - _MET_TOL))
+                      f"(termination `{d.termination or '-'}`). {n} diagnosis item(s) below say why.")
+    dem = d.demands
+    met = sum(1 for x in dem if x.delivered_bps >= x.target_bps * (1 - _MET_TOL))
     items = [("Status", str(status))]
-    obj = d.get("objective") or {}
-    if obj.get("mode") == "max_rate":
+    if d.budget_mode:
         items += [("Objective", f"maximise the weighted delivered key rate within a budget of "
-                                f"{fmt_eur(obj.get('budget_eur'))} EUR"),
-                  ("Objective value", f"{fmt_bps(d.get('objective_value'))} bit/s (weighted)"),
-                  ("Best bound", f"{fmt_bps(d.get('best_bound'))} bit/s (weighted)"),
-                  ("MIP gap", fmt_pct(d.get("mip_gap"))),
-                  ("Total cost (capex)", f"{fmt_eur(d.get('objective_cost'))} EUR")]
+                                f"{fmt_eur(d.objective.budget_eur)} EUR"),
+                  ("Objective value", f"{fmt_bps(d.objective_value)} bit/s (weighted)"),
+                  ("Best bound", f"{fmt_bps(d.best_bound)} bit/s (weighted)"),
+                  ("MIP gap", fmt_pct(d.gap)),
+                  ("Total cost (capex)", f"{fmt_eur(d.cost_eur)} EUR")]
     else:
-        items += [("Total cost (capex)", f"{fmt_eur(d.get('objective_cost'))} EUR"),
-                  ("Best bound", f"{fmt_eur(d.get('best_bound'))} EUR"),
-                  ("MIP gap", fmt_pct(d.get("mip_gap")))]
+        items += [("Total cost (capex)", f"{fmt_eur(d.cost_eur)} EUR"),
+                  ("Best bound", f"{fmt_eur(d.best_bound)} EUR"),
+                  ("MIP gap", fmt_pct(d.gap))]
     if ok and cs is not None:
         items += [(f"TCO over {cs['horizon_years']:g} year(s)", f"{fmt_eur(cs['tco_eur'])} EUR"),
                   ("Demands met", f"{met} of {len(dem)}"),
                   ("Key rate delivered", f"{fmt_bps(cs['delivered_bps'])} bit/s (target {fmt_bps(cs['target_bps'])} bit/s)"),
                   ("Cost per delivered key bit", f"{fmt_sci(cs['eur_per_bit'])} EUR/bit"),
-                  ("Nodes", f"{len(d.get('nodes', []))} ({sum(1 for n in d.get('nodes', []) if n.get('kind') != 'site')} besides the sites)"),
-                  ("QKD links", f"{len(d.get('links', []))} with {sum(int(L.get('device_pairs', 0)) for L in d.get('links', []))} device pairs")]
-    v = d.get("verification")
+                  ("Nodes", f"{len(d.nodes)} ({sum(1 for n in d.nodes if n.kind != 'site')} besides the sites)"),
+                  ("QKD links", f"{len(d.links)} with {sum(L.device_pairs for L in d.links)} device pairs")]
+    v = d.verification
     if v is not None:
-        items.append(("Verification", "passed" if v.get("ok") else "FAILED"))
+        items.append(("Verification", "passed" if v.ok else "FAILED"))
     blocks.insert(0 if not desc else 1, KeyValues(items))
     return Section("Summary", blocks, "summary")
 
 
-def _diagnosis(d: dict) -> Section | None:
-    diag = d.get("diagnosis") or []
+def _diagnosis(d: Plan) -> Section | None:
+    diag = d.diagnosis
     if not diag:
         return None
-    rows = [[str(x.get("source", "")), str(x.get("target", "")), str(x.get("reason", "")), str(x.get("detail", ""))]
-            for x in diag]
+    rows = [[x.source, x.target, x.reason, x.detail] for x in diag]
     intro = ("Why the scenario has no plan: each row is a demand (or `*` for all) and the reason found."
-             if d.get("status") not in ("optimal", "feasible") else "Remarks from the planner's pre-checks.")
+             if not d.has_plan else "Remarks from the planner's pre-checks.")
     return Section("Diagnosis", [intro, Table(["Source", "Target", "Reason", "Detail"], rows)], "diagnosis")
 
 
@@ -350,7 +351,7 @@ def _costs(d: dict, cs: dict) -> Section:
     for k, v in sorted(cs["nodes_by_kind"].items()):
         rows.append([f"Node capex: {k}", fmt_eur(v)])
     rows += [["Node capex (total)", fmt_eur(cs["nodes_eur"])]]
-    if cs["relays_eur"] or any(n.get("kind") == "relay" for n in d.get("nodes", [])):
+    if cs["relays_eur"] or any(n.kind == "relay" for n in d.nodes):
         rows.append(["Untrusted relays (MDI / twin-field)", fmt_eur(cs["relays_eur"])])
     rows += [["QKD device pairs", fmt_eur(cs["device_pairs_eur"])],
              ["Fibre (per device pair and km)", fmt_eur(cs["fibre_eur"])],
@@ -379,11 +380,11 @@ def _demand_costs(d: dict, cs: dict, alloc: dict) -> Section:
     secs = cs["horizon_years"] * SECONDS_PER_YEAR
     tco_factor = cs["tco_eur"] / cs["capex_eur"] if cs["capex_eur"] else 1.0
     rows = []
-    for dm in d.get("demands", []):
+    for dm in d.demands:
         a = per[_dkey(dm)]
         tco = a["capex_eur"] * tco_factor
-        bits = float(dm.get("delivered_bps", 0.0)) * secs
-        rows.append([dm["source"], dm["target"], fmt_eur(a["links_eur"]), fmt_eur(a["nodes_eur"]),
+        bits = dm.delivered_bps * secs
+        rows.append([dm.source, dm.target, fmt_eur(a["links_eur"]), fmt_eur(a["nodes_eur"]),
                      fmt_eur(a["capex_eur"]), fmt_eur(tco), fmt_sci(tco / bits if bits > 0 else None)])
     if alloc["unallocated_eur"] > 0:
         rows.append(["(unallocated)", "", "", "", fmt_eur(alloc["unallocated_eur"]),
@@ -398,22 +399,22 @@ def _demand_costs(d: dict, cs: dict, alloc: dict) -> Section:
     return Section("Cost per demand", [rule, t], "demand-costs")
 
 
-def _protection(dm: dict) -> str:
-    k = int(dm.get("k_routes", 1) or 1)
+def _protection(dm: DemandResult) -> str:
+    k = dm.k_routes
     if k <= 1:
         return "none"
-    return f"K={k} {dm.get('protection', '1+1')}" + (f", {dm['disjoint']}-disjoint" if dm.get("disjoint") else "")
+    return f"K={k} {dm.protection or '1+1'}" + (f", {dm.disjoint}-disjoint" if dm.disjoint else "")
 
 
-def _demands(d: dict) -> Section:
+def _demands(d: Plan) -> Section:
     rows = []
-    protected = any(int(dm.get("k_routes", 1) or 1) > 1 for dm in d.get("demands", []))
-    for dm in d.get("demands", []):
-        routes = "; ".join(f"{' > '.join(r['nodes'])} ({fmt_bps(r['rate_bps'])})" for r in dm.get("routes", []))
-        inter = dm.get("intermediate_trusted_nodes", [])
-        rows.append([dm["source"], dm["target"], fmt_bps(dm.get("target_bps")), fmt_bps(dm.get("delivered_bps")),
-                     fmt_pct(_margin(dm), 1), str(len(dm.get("routes", []))), routes or "-",
-                     str(len(inter)), ", ".join(dm.get("trusted_nodes", [])) or "-"])
+    protected = any(dm.k_routes > 1 for dm in d.demands)
+    for dm in d.demands:
+        routes = "; ".join(f"{' > '.join(r.nodes)} ({fmt_bps(r.rate_bps)})" for r in dm.routes)
+        inter = dm.intermediate_trusted_nodes
+        rows.append([dm.source, dm.target, fmt_bps(dm.target_bps), fmt_bps(dm.delivered_bps),
+                     fmt_pct(_margin(dm), 1), str(len(dm.routes)), routes or "-",
+                     str(len(inter)), ", ".join(dm.trusted_nodes) or "-"])
         if protected:
             rows[-1].insert(6, _protection(dm))
     cols = ["Source", "Target", "Target bit/s", "Delivered bit/s", "Margin", "Routes", "Route nodes (bit/s)",
@@ -429,20 +430,20 @@ def _demands(d: dict) -> Section:
     return Section("Demands", [text, Table(cols, rows, num)], "demands")
 
 
-def _links(d: dict) -> Section:
-    links = d.get("links", [])
-    brown = any(int(L.get("existing_pairs", 0) or 0) for L in links)
-    relay = any(L.get("relay") for L in links)
+def _links(d: Plan) -> Section:
+    links = d.links
+    brown = any(L.existing_pairs for L in links)
+    relay = any(L.relay for L in links)
     rows = []
     for L in links:
-        r = [L["id"], L["from"], L["to"], str(L.get("device")), str(L.get("protocol")), str(L.get("device_pairs")),
-             fmt_num(L.get("length_km")), fmt_num(L.get("loss_db")), fmt_bps(L.get("rate_bps_per_pair")),
-             fmt_bps(L.get("capacity_bps")), fmt_bps(L.get("load_bps")), fmt_pct(L.get("utilisation"), 1),
-             fmt_eur(L.get("cost"))]
+        r = [L.id, L.from_node, L.to_node, L.device, L.protocol, str(L.device_pairs),
+             fmt_num(L.length_km), fmt_num(L.loss_db), fmt_bps(L.rate_bps_per_pair),
+             fmt_bps(L.capacity_bps), fmt_bps(L.load_bps), fmt_pct(L.utilisation, 1),
+             fmt_eur(L.cost_eur)]
         if brown:
-            r.insert(6, str(int(L.get("existing_pairs", 0) or 0)))
+            r.insert(6, str(L.existing_pairs))
         if relay:
-            r.insert(3, str(L.get("relay") or "-"))
+            r.insert(3, str(L.relay or "-"))
         rows.append(r)
     cols = ["Link", "From", "To", "Device", "Protocol", "Pairs", "Length km", "Loss dB", "Rate/pair bit/s",
             "Capacity bit/s", "Load bit/s", "Utilisation", "Cost EUR"]
@@ -459,13 +460,13 @@ def _links(d: dict) -> Section:
     return Section("QKD links", [text, Table(cols, rows, num)], "links")
 
 
-def _nodes(d: dict) -> Section:
+def _nodes(d: Plan) -> Section:
     thr = _through(d)
-    brown = any(n.get("existing") for n in d.get("nodes", []))
-    rows = [[n["id"], _node_label(n), str(n.get("site_kind", "")), fmt_num(n.get("lon"), 5), fmt_num(n.get("lat"), 5),
-             str(n.get("degree", "")), fmt_bps(thr.get(n["id"], 0.0) if n.get("kind") != "relay" else 0.0),
-             fmt_eur(n.get("cost"))] + (["yes" if n.get("existing") else "no"] if brown else [])
-            for n in d.get("nodes", [])]
+    brown = any(n.existing for n in d.nodes)
+    rows = [[n.id, _node_label(n), n.site_kind, fmt_num(n.lon, 5), fmt_num(n.lat, 5),
+             str(n.degree), fmt_bps(thr.get(n.id, 0.0) if n.kind != "relay" else 0.0),
+             fmt_eur(n.cost_eur)] + (["yes" if n.existing else "no"] if brown else [])
+            for n in d.nodes]
     t = Table(["Node", "Kind", "Site kind", "Lon", "Lat", "Links", "Key relayed bit/s", "Cost EUR"]
               + (["Existing"] if brown else []), rows, [False, False, False, True, True, True, True, True, False])
     return Section("Nodes", ["Key relayed = sum of the rates of routes passing through the node as an "
@@ -494,19 +495,19 @@ def normalise_failures(failures, plan) -> dict | None:
     if not failures:
         return None
     d = _data(plan)
-    dem = {_dkey(x): x for x in d.get("demands", [])}
+    dem = {_dkey(x): x for x in d.demands}
     comps_in = failures.get("components", []) if isinstance(failures, dict) else list(failures)
     comps = []
     for c in comps_in:
         per = {}
         for k, dm in dem.items():
             v = (c.get("demands") or {}).get(k)
-            t = float(dm.get("target_bps") or 0.0)
+            t = dm.target_bps
             if isinstance(v, dict):
                 per[k] = {"static": float(v.get("kept_static_bps", 0.0)), "target": float(v.get("target_bps", t)),
                           "reroute": None if v.get("kept_reroute_bps") is None else float(v["kept_reroute_bps"])}
             else:
-                per[k] = {"static": float(dm.get("delivered_bps", 0.0) if v is None else v), "reroute": None,
+                per[k] = {"static": float(dm.delivered_bps if v is None else v), "reroute": None,
                           "target": t}
         comps.append({"component": str(c.get("component")), "kind": str(c.get("kind", "")),
                       "label": str(c.get("label", "")), "demands": per})
@@ -524,9 +525,6 @@ def _find_failures(plan, failures):
 
             return json.loads(Path(failures).read_text(encoding="utf-8"))
         return failures
-    d = _data(plan)
-    if d.get("failures"):
-        return d["failures"]
     p = getattr(plan, "path", None)
     f = Path(p).with_name("failures.json") if p else None
     if f is not None and f.is_file():
@@ -539,11 +537,11 @@ def _find_failures(plan, failures):
     return None
 
 
-def _failures(d: dict, fails: dict | None, max_rows: int = 60) -> Section | None:
+def _failures(d: Plan, fails: dict | None, max_rows: int = 60) -> Section | None:
     if not fails or not fails["components"]:
         return None
-    keys = [_dkey(dm) for dm in d.get("demands", [])]
-    total_t = sum(float(dm.get("target_bps", 0.0)) for dm in d.get("demands", []))
+    keys = [_dkey(dm) for dm in d.demands]
+    total_t = sum(dm.target_bps for dm in d.demands)
     has_rr = any(v["reroute"] is not None for c in fails["components"] for v in c["demands"].values())
     blocks = ["Single failures, one component at a time (from the failure analysis). A demand is *lost* when it "
               "keeps no key, *degraded* when it keeps less than its target. Kept static: the plan's own routes "
@@ -623,75 +621,73 @@ def _failures(d: dict, fails: dict | None, max_rows: int = 60) -> Section | None
     return Section("Failure impact", blocks, "failures")
 
 
-def _rollout(d: dict) -> Section | None:
-    ro = d.get("rollout")
-    if not ro:
+def _rollout(d: Plan) -> Section | None:
+    ro = d.rollout
+    if ro is None:
         return None
-    stages = ro.get("stages") or []
+    stages = ro.stages
     if not stages:
-        return Section("Staged rollout", [f"No rollout schedule: {ro.get('message') or ro.get('status', '-')}."],
-                       "rollout")
-    n_dem = len(d.get("demands", []))
-    rows = [[str(st.get("year")), fmt_eur(st.get("budget_eur")), fmt_eur(st.get("spend_eur")),
-             fmt_eur(st.get("cumulative_spend_eur")), fmt_eur(st.get("cumulative_budget_eur")),
-             ", ".join(st.get("nodes") or []) or "-", ", ".join(st.get("relays") or []) or "-",
-             ", ".join(st.get("links") or []) or "-", f"{len(st.get('demands_served') or [])} of {n_dem}"]
+        return Section("Staged rollout", [f"No rollout schedule: {ro.message or ro.status.value}."], "rollout")
+    n_dem = len(d.demands)
+    rows = [[str(st.year), fmt_eur(st.budget_eur), fmt_eur(st.spend_eur),
+             fmt_eur(st.cumulative_spend_eur), fmt_eur(st.cumulative_budget_eur),
+             ", ".join(st.nodes) or "-", ", ".join(st.relays) or "-",
+             ", ".join(st.links) or "-", f"{len(st.demands_served)} of {n_dem}"]
             for st in stages]
     blocks = [f"Which elements of the plan to build in which year within the yearly budgets (schedule status "
-              f"`{ro.get('status', '-')}`). Rule: {ro.get('rule', '-')}.",
+              f"`{ro.status.value}`). Rule: {ro.rule or '-'}.",
               Table(["Year", "Budget EUR", "Spend EUR", "Cumulative spend EUR", "Cumulative budget EUR",
                      "Nodes built", "Relays built", "Links built", "Demands served"], rows,
                     [False, True, True, True, True, False, False, False, True])]
-    unbuilt = ro.get("unbuilt") or []
+    unbuilt = ro.unbuilt
     if unbuilt:
         blocks.append("Left unbuilt within these budgets: " + ", ".join(f"`{x}`" for x in unbuilt) + ".")
     return Section("Staged rollout", blocks, "rollout")
 
 
-def _solver(d: dict) -> Section:
-    s = d.get("solver") or {}
-    items = [("Solver", f"{s.get('name', '-')} {s.get('version', '') or ''}".strip()),
-             ("Status", str(d.get("status"))), ("Termination", str(d.get("termination", "-"))),
-             ("MIP gap", fmt_pct(d.get("mip_gap")))]
-    if (d.get("objective") or {}).get("mode") == "max_rate":
-        items[3:3] = [("Objective (weighted key rate)", f"{fmt_bps(d.get('objective_value'))} bit/s"),
-                      ("Best bound", f"{fmt_bps(d.get('best_bound'))} bit/s")]
+def _solver(d: Plan) -> Section:
+    s = d.solver
+    items = [("Solver", f"{s.name or '-'} {s.version or ''}".strip()),
+             ("Status", d.status.value), ("Termination", d.termination or "-"),
+             ("MIP gap", fmt_pct(d.gap))]
+    if d.budget_mode:
+        items[3:3] = [("Objective (weighted key rate)", f"{fmt_bps(d.objective_value)} bit/s"),
+                      ("Best bound", f"{fmt_bps(d.best_bound)} bit/s")]
     else:
-        items[3:3] = [("Objective (cost)", f"{fmt_eur(d.get('objective_cost'))} EUR"),
-                      ("Best bound", f"{fmt_eur(d.get('best_bound'))} EUR")]
-    if s.get("options"):
-        items.append(("Options", ", ".join(f"{k} = {v}" for k, v in s["options"].items())))
-    if s.get("sizes"):
+        items[3:3] = [("Objective (cost)", f"{fmt_eur(d.objective_value)} EUR"),
+                      ("Best bound", f"{fmt_eur(d.best_bound)} EUR")]
+    if s.options:
+        items.append(("Options", ", ".join(f"{k} = {v}" for k, v in s.options.items())))
+    if s.sizes:
         items.append(("Model size", ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}"
-                                              for k, v in s["sizes"].items())))
-    if s.get("message"):
-        items.append(("Message", str(s["message"])))
-    if d.get("seed") is not None:
-        items.append(("Random seed", str(d["seed"])))
+                                              for k, v in s.sizes.items())))
+    if s.message:
+        items.append(("Message", s.message))
+    items.append(("Random seed", str(d.seed)))
     blocks = [KeyValues(items)]
-    T = d.get("timings_s") or {}
+    T = d.timings_s
     if T:
         blocks.append(Table(["Phase", "Seconds"], [[k, f"{float(v):.2f}"] for k, v in T.items()], [False, True]))
-    st = d.get("stats") or {}
+    st = d.stats
     if st:
         blocks.append(Table(["Problem statistic", "Value"], [[k, str(v)] for k, v in st.items()], [False, True]))
     return Section("Solver", blocks, "solver")
 
 
-def _verification(d: dict) -> Section | None:
-    v = d.get("verification")
+def _verification(d: Plan) -> Section | None:
+    v = d.verification
     if v is None:
         return Section("Verification", ["The plan carries no verification record."], "verification")
-    blocks = [f"**{'Passed' if v.get('ok') else 'FAILED'}**: {v.get('checks', 0)} independent checks; "
-              f"{len(v.get('violations') or [])} violation(s), {len(v.get('warnings') or [])} warning(s)."]
-    for title, key in (("Violations", "violations"), ("Warnings", "warnings")):
-        if v.get(key):
-            blocks.append(Table([title], [[str(x)] for x in v[key]]))
+    blocks = [f"**{'Passed' if v.ok else 'FAILED'}**: {v.checks} independent checks; "
+              f"{len(v.violations)} violation(s), {len(v.warnings)} warning(s)."]
+    for title, items in (("Violations", v.violations), ("Warnings", v.warnings)):
+        if items:
+            blocks.append(Table([title], [[str(x)] for x in items]))
     return Section("Verification", blocks, "verification")
 
 
-def _assumptions(d: dict) -> Section:
-    raw = (d.get("inputs") or {}).get("scenario") or {}
+def _assumptions(d: Plan) -> Section:
+    raw = d.inputs.scenario
 
     def val(sec, key, unit=""):
         v, given = _scenario_value(d, sec, key)
@@ -720,8 +716,8 @@ def _assumptions(d: dict) -> Section:
               "`(default)` marks values the scenario does not set.", KeyValues(items)]
     devs = raw.get("devices") or {}
     used = {}
-    for L in d.get("links", []):
-        used[L.get("device")] = used.get(L.get("device"), 0) + int(L.get("device_pairs", 0))
+    for L in d.links:
+        used[L.device] = used.get(L.device, 0) + L.device_pairs
     if devs:
         rows = []
         for name, spec in devs.items():
@@ -735,7 +731,7 @@ def _assumptions(d: dict) -> Section:
         blocks += ["Devices (key-rate presets from `qtopo.keyrate`, costs from the scenario):",
                    Table(["Device", "Preset", "Protocol and physics", "Pair cost EUR", "Max pairs per link",
                           "Overrides", "Pairs used"], rows, [False, False, False, True, True, False, True])]
-    notes = d.get("notes") or []
+    notes = d.notes
     if notes:
         blocks += ["Network preparation notes:", Table(["Note"], [[str(n)] for n in notes])]
     return Section("Assumptions", blocks, "assumptions")
@@ -761,16 +757,15 @@ def _preset_summary(preset: str, overrides: dict) -> str:
     return ", ".join(p for p in parts if p)
 
 
-def _inputs(d: dict) -> Section:
-    files = (d.get("inputs") or {}).get("files") or []
+def _inputs(d: Plan) -> Section:
+    files = d.inputs.files
     blocks = []
     if files:
-        blocks.append(Table(["Role", "Path", "SHA-256"], [[f.get("role", ""), f.get("path", ""), f.get("sha256", "")]
-                                                           for f in files]))
+        blocks.append(Table(["Role", "Path", "SHA-256"], [[f.role, f.path, f.sha256 or "-"] for f in files]))
         blocks.append("`qtopo verify PLAN` recomputes these hashes and says if an input file changed.")
     else:
         blocks.append("The plan records no input files.")
-    ver = d.get("versions") or {}
+    ver = d.versions
     if ver:
         blocks.append(Table(["Software", "Version"], [[k, str(v)] for k, v in ver.items()]))
     return Section("Inputs and software", blocks, "inputs")
@@ -796,7 +791,7 @@ def build_report(plan, figures: list | None = None, failures=None) -> list:
     list of Section
     """
     d = _data(plan)
-    ok = d.get("status") in ("optimal", "feasible")
+    ok = d.has_plan
     cs = cost_summary(d) if ok else None
     secs = [_headline(d, cs)]
     diag = _diagnosis(d)
@@ -916,12 +911,12 @@ def demands_png(plan, path) -> Path | None:
     import numpy as np
 
     d = _data(plan)
-    dem = d.get("demands", [])
+    dem = d.demands
     if not dem:
         return None
-    labels = [f"{x['source']} - {x['target']}" for x in dem]
-    tgt = np.array([float(x.get("target_bps", 0.0)) for x in dem])
-    dlv = np.array([float(x.get("delivered_bps", 0.0)) for x in dem])
+    labels = [f"{x.source} - {x.target}" for x in dem]
+    tgt = np.array([x.target_bps for x in dem])
+    dlv = np.array([x.delivered_bps for x in dem])
     h = 1.6 + 0.32 * len(dem)
     fig = MplFigure(figsize=(8, min(h, 14)), dpi=130)
     FigureCanvasAgg(fig)
@@ -999,7 +994,7 @@ def write_report(plan, out_dir, network=None, *, failures=None, tiles: str | Non
         written["map.html"] = save_map_html(plan_map_folium(plan, network=network, tiles=tiles), out / "map.html")
     except Exception as e:  # noqa: BLE001
         log.warning("map.html not written: %s", e, exc_info=log.isEnabledFor(logging.DEBUG))
-    name = (d.get("scenario") or {}).get("name") or "plan"
+    name = d.scenario.name or "plan"
     title = f"QKD network plan: {name}"
     secs = build_report(plan, figures, failures=failures)
     written["report.md"] = write_text_atomic(out / "report.md", render_markdown(title, secs))

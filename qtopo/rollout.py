@@ -19,49 +19,52 @@ import logging
 import numpy as np
 import pyomo.environ as pyo
 
+from .contract import Plan, Rollout, RolloutStage, to_jsonable
+
 log = logging.getLogger(__name__)
 
 
-def _elements(plan: dict):
+def _elements(plan: Plan):
     """Elements with cost, and per demand the set of elements it needs."""
-    data = plan.data if hasattr(plan, "data") else plan
     cost = {}
-    for n in data["nodes"]:
-        cost[f"{n['kind']}:{n['id']}"] = float(n["cost"])
+    for n in plan.nodes:
+        cost[f"{n.kind}:{n.id}"] = float(n.cost_eur)
     link_of_hop: dict = {}
-    for L in data["links"]:
-        cost[f"link:{L['id']}"] = float(L["cost"])
-        link_of_hop.setdefault(tuple(sorted((L["from"], L["to"]))), []).append(L)
-    kinds = {n["id"]: n["kind"] for n in data["nodes"] if n["kind"] != "relay"}
+    for L in plan.links:
+        cost[f"link:{L.id}"] = float(L.cost_eur)
+        link_of_hop.setdefault(tuple(sorted((L.from_node, L.to_node))), []).append(L)
+    kinds = {n.id: n.kind for n in plan.nodes if n.kind != "relay"}
     needs = []
-    for d in data["demands"]:
+    for d in plan.demands:
         req = set()
-        for rt in d["routes"]:
-            for x in rt["nodes"]:
+        for rt in d.routes:
+            for x in rt.nodes:
                 req.add(f"{kinds.get(x, 'trusted')}:{x}")
-            for a, b in zip(rt["nodes"][:-1], rt["nodes"][1:]):
+            for a, b in zip(rt.nodes[:-1], rt.nodes[1:]):
                 for L in link_of_hop.get(tuple(sorted((a, b))), []):
-                    req.add(f"link:{L['id']}")
-                    if "relay" in L:
-                        req.add(f"relay:{L['relay']}")
+                    req.add(f"link:{L.id}")
+                    if L.relay is not None:
+                        req.add(f"relay:{L.relay}")
         needs.append(req)
-    return cost, needs, data
+    return cost, needs
 
 
-def schedule_rollout(plan, budgets_eur, first_year: int = 2027, time_limit_s: float = 30.0, threads: int = 1) -> dict:
-    """Schedule a plan over years (see module docstring). Returns a JSON-ready dict.
+def schedule_rollout(plan: Plan, budgets_eur, first_year: int = 2027, time_limit_s: float = 30.0,
+                     threads: int = 1) -> Rollout:
+    """Schedule a plan over years (see module docstring).
 
     Solved through :func:`qtopo.solve.solve`, so through the HiGHS back-end (:mod:`qtopo.highs`), whose thread
     policy lets ``threads`` differ from earlier solves in the same process.
     """
     from .solve import solve
 
-    cost, needs, data = _elements(plan)
+    cost, needs = _elements(plan)
+    dem = plan.demands
     E = sorted(cost)
     T = list(range(len(budgets_eur)))
     D = [i for i, req in enumerate(needs) if req]
     cum = np.cumsum(np.asarray(budgets_eur, float))
-    w = [float(d.get("weight", 1.0)) * float(d["target_bps"]) for d in data["demands"]]
+    w = [d.weight * d.target_bps for d in dem]
     m = pyo.ConcreteModel(name="qtopo_rollout")
     m.b = pyo.Var(E, T, domain=pyo.Binary)
     m.s = pyo.Var(D, T, domain=pyo.Binary)
@@ -75,7 +78,7 @@ def schedule_rollout(plan, budgets_eur, first_year: int = 2027, time_limit_s: fl
                           - eps * sum(cost[e] * m.b[e, t] for e in E for t in T), sense=pyo.maximize)
     res = solve(m, time_limit_s=time_limit_s, mip_gap=1e-6, threads=threads)
     if not res.status.has_plan:
-        return {"status": res.status.value, "stages": [], "message": "no schedule found"}
+        return Rollout(status=res.status, message="no schedule found")
     built_by = {}
     for e in E:
         for t in T:
@@ -87,46 +90,19 @@ def schedule_rollout(plan, budgets_eur, first_year: int = 2027, time_limit_s: fl
     for t in T:
         new = sorted(e for e, y in built_by.items() if y == t)
         spend_total = sum(cost[e] for e, y in built_by.items() if y <= t)
-        served = [f"{data['demands'][i]['source']}->{data['demands'][i]['target']}" for i in D
-                  if round(m.s[i, t].value or 0) >= 1]
-        stages.append({
-            "year": first_year + t, "budget_eur": float(budgets_eur[t]), "spend_eur": spend_total - prev_spend,
-            "cumulative_spend_eur": spend_total, "cumulative_budget_eur": float(cum[t]),
-            "nodes": [e.split(":", 1)[1] for e in new if not e.startswith(("link:", "relay:"))],
-            "relays": [e.split(":", 1)[1] for e in new if e.startswith("relay:")],
-            "links": [e.split(":", 1)[1] for e in new if e.startswith("link:")],
-            "demands_served": served,
-            "served_bps": float(sum(data["demands"][i]["target_bps"] for i in D if round(m.s[i, t].value or 0) >= 1)),
-        })
+        served = [i for i in D if round(m.s[i, t].value or 0) >= 1]
+        stages.append(RolloutStage(
+            year=first_year + t, budget_eur=float(budgets_eur[t]), spend_eur=float(spend_total - prev_spend),
+            cumulative_spend_eur=float(spend_total), cumulative_budget_eur=float(cum[t]),
+            nodes=[e.split(":", 1)[1] for e in new if not e.startswith(("link:", "relay:"))],
+            relays=[e.split(":", 1)[1] for e in new if e.startswith("relay:")],
+            links=[e.split(":", 1)[1] for e in new if e.startswith("link:")],
+            demands_served=[f"{dem[i].source}->{dem[i].target}" for i in served],
+            served_bps=float(sum(dem[i].target_bps for i in served)),
+        ))
         prev_spend = spend_total
     unbuilt = sorted(e for e in E if e not in built_by and cost[e] > 0)
-    return {"status": res.status.value, "first_year": first_year, "budgets_eur": [float(b) for b in budgets_eur],
-            "stages": stages, "unbuilt": unbuilt,
-            "rule": "cumulative budgets (unspent money carries over); a demand counts as served in a year only when "
-                    "every node, relay and link on all its routes is built"}
-
-
-def check_rollout(plan) -> list[str]:
-    """Independent check of a plan's ``rollout``: spend within cumulative budgets, demands served only when built."""
-    data = plan.data if hasattr(plan, "data") else plan
-    ro = data.get("rollout")
-    if not ro or not ro.get("stages"):
-        return []
-    cost, needs, _ = _elements(data)
-    V = []
-    built: set = set()
-    label = {f"{d['source']}->{d['target']}": i for i, d in enumerate(data["demands"])}
-    for st in ro["stages"]:
-        new = {f"link:{x}" for x in st["links"]} | {f"relay:{x}" for x in st.get("relays", [])}
-        for x in st["nodes"]:
-            new |= {k for k in cost if k.endswith(f":{x}") and not k.startswith(("link:", "relay:"))}
-        built |= new
-        spend = sum(cost[e] for e in built)
-        if spend > st["cumulative_budget_eur"] * (1 + 1e-9) + 1e-6:
-            V.append(f"rollout {st['year']}: built elements cost {spend:,.0f} EUR, above the cumulative budget "
-                     f"{st['cumulative_budget_eur']:,.0f} EUR")
-        for dname in st["demands_served"]:
-            missing = needs[label[dname]] - built
-            if missing:
-                V.append(f"rollout {st['year']}: {dname} counted as served but {sorted(missing)[:3]} not built yet")
-    return V
+    return Rollout(status=res.status, first_year=first_year, budgets_eur=[float(b) for b in budgets_eur],
+                   stages=stages, unbuilt=unbuilt,
+                   rule="cumulative budgets (unspent money carries over); a demand counts as served in a year only "
+                        "when every node, relay and link on all its routes is built")

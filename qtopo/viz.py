@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .contract import Link, Node, Plan
+
 log = logging.getLogger(__name__)
 
 __all__ = ["plan_map_png", "plan_map_folium", "save_map_html", "map_crs", "COLOR_BY", "KIND_STYLE"]
@@ -58,48 +60,50 @@ _DEMAND_COLORS = ["#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a6562
 # ------------------------------------------------------------------------------------------------------
 # plan access (shared by both maps)
 # ------------------------------------------------------------------------------------------------------
-def _data(plan) -> dict:
-    return plan.data if hasattr(plan, "data") else plan
+def _data(plan) -> Plan:
+    """The typed plan (a ``plan.json`` dict is read through the contract: migrated and validated)."""
+    return plan if isinstance(plan, Plan) else Plan.from_dict(plan, source="plan")
 
 
-def node_kind(node: dict) -> str:
+def node_kind(node: Node) -> str:
     """Style key of a plan node: its ``kind``, with trusted nodes in new huts told apart.
 
     Parameters
     ----------
-    node : dict
-        A ``plan.json`` node.
+    node : Node
+        A plan node.
 
     Returns
     -------
     str
         A key of :data:`KIND_STYLE`.
     """
-    k = node.get("kind", "other")
-    if k == "trusted" and node.get("site_kind") == "hut":
+    k = node.kind
+    if k == "trusted" and node.site_kind == "hut":
         return "trusted_hut"
     return k if k in KIND_STYLE else "other"
 
 
-def _link_coords(d: dict, link: dict) -> list:
-    coords = d.get("fibre_coords", {})
-    path = link.get("fiber_path") or [link["from"], link["to"]]
+def _link_coords(d: Plan, ends: tuple, fibre_path: list | None = None) -> list:
+    """(lon, lat) along a link's fibre path; a straight line between its ends without fibre coordinates."""
+    coords = d.fibre_coords
+    path = fibre_path or list(ends)
     pts = [coords[n] for n in path if n in coords]
     if len(pts) < 2:  # no fibre coordinates: straight line between the link's end nodes
-        nodes = {n["id"]: (n["lon"], n["lat"]) for n in d.get("nodes", [])}
-        pts = [nodes[n] for n in (link["from"], link["to"]) if n in nodes]
+        nodes = {n.id: (n.lon, n.lat) for n in d.nodes}
+        pts = [nodes[n] for n in ends if n in nodes]
     return [tuple(p) for p in pts]
 
 
-def _route_coords(d: dict, route_nodes: list) -> list:
+def _route_coords(d: Plan, route_nodes: list) -> list:
     links = {}
-    for L in d.get("links", []):
-        links.setdefault((L["from"], L["to"]), L)
+    for L in d.links:
+        links.setdefault((L.from_node, L.to_node), L)
     pts = []
     for a, b in zip(route_nodes[:-1], route_nodes[1:]):
         L = links.get((a, b)) or links.get((b, a))
-        seg = _link_coords(d, L) if L is not None else _link_coords(d, {"from": a, "to": b})
-        if L is not None and L["from"] != a:
+        seg = _link_coords(d, (L.from_node, L.to_node), L.fibre_path) if L is not None else _link_coords(d, (a, b))
+        if L is not None and L.from_node != a:
             seg = seg[::-1]
         pts.extend(seg if not pts else seg[1:])
     return pts
@@ -141,9 +145,9 @@ def _fibre_lines(plan, network=None) -> list:
         return out
     d = _data(plan)
     seen = set()
-    coords = d.get("fibre_coords", {})
-    for L in d.get("links", []):
-        path = L.get("fiber_path") or []
+    coords = d.fibre_coords
+    for L in d.links:
+        path = L.fibre_path
         for a, b in zip(path[:-1], path[1:]):
             key = (min(a, b), max(a, b))
             if key in seen or a not in coords or b not in coords:
@@ -162,22 +166,22 @@ def _network_sites(network) -> list:
     for nid, row in nodes.iterrows():
         sids = row.get("site_ids", ()) if hasattr(row, "get") else ()
         if isinstance(sids, (tuple, list)) and len(sids):
-            out.append({"id": str(nid), "kind": "site", "site_kind": str(row.get("kind", "")),
-                        "lon": float(row["lon"]), "lat": float(row["lat"])})
+            out.append(Node(id=str(nid), site_kind=str(row.get("kind", "")), lon=float(row["lon"]),
+                            lat=float(row["lat"]), existing=False, kind="site", cost_eur=0.0, degree=0))
     return out
 
 
 def _plan_nodes(plan, network=None) -> list:
     d = _data(plan)
-    nodes = list(d.get("nodes", []))
+    nodes = list(d.nodes)
     return nodes if nodes else _network_sites(network)
 
 
 def _all_lonlat(plan, fibre: list, nodes: list) -> np.ndarray:
-    pts = [(n["lon"], n["lat"]) for n in nodes]
+    pts = [(n.lon, n.lat) for n in nodes]
     for line, _ in fibre:
         pts.extend(line)
-    pts.extend(tuple(v) for v in _data(plan).get("fibre_coords", {}).values())
+    pts.extend(tuple(v) for v in _data(plan).fibre_coords.values())
     return np.asarray(pts, dtype=float).reshape(-1, 2)
 
 
@@ -244,7 +248,7 @@ def _countries(countries, lonlat: np.ndarray, margin_deg: float = 3.0):
     return countries
 
 
-def _color_scale(d: dict, color_by: str):
+def _color_scale(d: Plan, color_by: str):
     """(norm, cmap, label) for the link metric ``color_by``."""
     import matplotlib
     from matplotlib.colors import LogNorm, Normalize
@@ -252,7 +256,7 @@ def _color_scale(d: dict, color_by: str):
     if color_by not in COLOR_BY:
         raise ValueError(f"color_by must be one of {sorted(COLOR_BY)}, not {color_by!r}")
     label, log_scale = COLOR_BY[color_by]
-    vals = np.array([float(L.get(color_by) or 0.0) for L in d.get("links", [])])
+    vals = np.array([float(getattr(L, color_by) or 0.0) for L in d.links])
     cmap = matplotlib.colormaps[_CMAP]
     if log_scale:
         pos = vals[vals > 0]
@@ -278,14 +282,13 @@ def _fmt_bps(v) -> str:
     return f"{v:.3g} bit/s"
 
 
-def _title(d: dict) -> str:
-    name = (d.get("scenario") or {}).get("name") or "plan"
-    status = d.get("status", "?")
-    cost = d.get("objective_cost")
-    s = f"{name}: {status}"
-    if status in ("optimal", "feasible") and isinstance(cost, (int, float)):
+def _title(d: Plan) -> str:
+    name = d.scenario.name or "plan"
+    cost = d.cost_eur
+    s = f"{name}: {d.status.value}"
+    if d.has_plan and isinstance(cost, (int, float)):
         s += f", cost {cost:,.0f} EUR"
-        gap = d.get("mip_gap")
+        gap = d.gap
         if isinstance(gap, (int, float)) and math.isfinite(gap):
             s += f" (gap {gap:.2%})"
     return s
@@ -387,16 +390,16 @@ def plan_map_png(plan, path, network=None, countries=None, *, color_by: str = "c
                                          zorder=2))
 
     # links
-    links = d.get("links", [])
+    links = d.links
     legend = []
     if fibre:
         legend.append(Line2D([], [], color=_FIBRE_COLOR, lw=0.9, label="fibre route"))
     if links:
         norm, cmap, clabel = _color_scale(d, color_by)
-        order = sorted(range(len(links)), key=lambda i: -float(links[i].get("device_pairs") or 0))
-        segs = proj([_link_coords(d, links[i]) for i in order])
-        vals = np.array([max(float(links[i].get(color_by) or 0.0), 1e-300) for i in order])
-        lc = LineCollection(segs, colors=cmap(norm(vals)), linewidths=[_width(links[i].get("device_pairs"))
+        order = sorted(range(len(links)), key=lambda i: -links[i].device_pairs)
+        segs = proj([_link_coords(d, (links[i].from_node, links[i].to_node), links[i].fibre_path) for i in order])
+        vals = np.array([max(float(getattr(links[i], color_by) or 0.0), 1e-300) for i in order])
+        lc = LineCollection(segs, colors=cmap(norm(vals)), linewidths=[_width(links[i].device_pairs)
                                                                        for i in order],
                             capstyle="round", joinstyle="round", zorder=3)
         ax.add_collection(lc)
@@ -405,13 +408,13 @@ def plan_map_png(plan, path, network=None, countries=None, *, color_by: str = "c
         sm = ScalarMappable(norm=norm, cmap=cmap)
         cb = fig.colorbar(sm, ax=ax, shrink=0.55, pad=0.02, fraction=0.04)
         cb.set_label(clabel)
-        for p in sorted({int(L.get("device_pairs") or 1) for L in links})[:4]:
+        for p in sorted({L.device_pairs or 1 for L in links})[:4]:
             legend.append(Line2D([], [], color="#555555", lw=_width(p),
                                  label=f"{p} device pair{'s' if p != 1 else ''}"))
 
     # nodes
     if nodes:
-        npts = gpd.GeoSeries(gpd.points_from_xy([n["lon"] for n in nodes], [n["lat"] for n in nodes]),
+        npts = gpd.GeoSeries(gpd.points_from_xy([n.lon for n in nodes], [n.lat for n in nodes]),
                              crs="EPSG:4326").to_crs(crs)
         nx_, ny_ = npts.x.to_numpy(), npts.y.to_numpy()
         kinds = np.array([node_kind(n) for n in nodes])
@@ -427,7 +430,7 @@ def plan_map_png(plan, path, network=None, countries=None, *, color_by: str = "c
         if label_sites:
             for n, x, y, k in zip(nodes, nx_, ny_, kinds):
                 if k == "site":
-                    ax.annotate(n["id"], (x, y), xytext=(6, 5), textcoords="offset points", fontsize=8.5,
+                    ax.annotate(n.id, (x, y), xytext=(6, 5), textcoords="offset points", fontsize=8.5,
                                 color="#1a1a1a", zorder=6,
                                 path_effects=[pe.withStroke(linewidth=2.5, foreground="white")])
 
@@ -435,13 +438,13 @@ def plan_map_png(plan, path, network=None, countries=None, *, color_by: str = "c
     title = _title(d)
     sub = []
     if links:
-        sub.append(f"{len(links)} QKD links, {sum(int(L.get('device_pairs') or 0) for L in links)} device pairs")
-    dem = d.get("demands", [])
+        sub.append(f"{len(links)} QKD links, {sum(L.device_pairs for L in links)} device pairs")
+    dem = d.demands
     if dem:
-        met = sum(1 for x in dem if x.get("delivered_bps", 0) >= x.get("target_bps", 0) * (1 - 1e-6))
+        met = sum(1 for x in dem if x.delivered_bps >= x.target_bps * (1 - 1e-6))
         sub.append(f"{met}/{len(dem)} demands met")
-    if d.get("status") not in ("optimal", "feasible"):
-        sub.append(f"no plan: {len(d.get('diagnosis') or [])} diagnosis item(s), see report")
+    if not d.has_plan:
+        sub.append(f"no plan: {len(d.diagnosis)} diagnosis item(s), see report")
     ax.set_title(title + ("\n" + "; ".join(sub) if sub else ""), fontsize=11)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -486,34 +489,34 @@ def _num(v, fmt: str) -> str:
     return "-" if v is None else format(v, fmt)
 
 
-def link_popup_rows(link: dict) -> list:
+def link_popup_rows(link: Link) -> list:
     """The (label, value) rows shown in a link's popup (also used by tests).
 
     Parameters
     ----------
-    link : dict
-        A ``plan.json`` link.
+    link : Link
+        A plan link.
 
     Returns
     -------
     list of (str, str)
     """
     rows = [
-        ("from - to", f"{link['from']} - {link['to']}"),
-        ("device", f"{link.get('device')} ({link.get('protocol')})"),
-        ("device pairs", str(link.get("device_pairs"))
-         + (f" ({link['existing_pairs']} existing)" if link.get("existing_pairs") else "")),
-        ("length", f"{_num(link.get('length_km'), '.2f')} km"),
-        ("loss", f"{_num(link.get('loss_db'), '.2f')} dB"),
-        ("rate per pair", f"{_num(link.get('rate_bps_per_pair'), ',.0f')} bit/s"),
-        ("capacity", f"{_num(link.get('capacity_bps'), ',.0f')} bit/s"),
-        ("load", f"{_num(link.get('load_bps'), ',.0f')} bit/s"),
-        ("utilisation", f"{_num(link.get('utilisation'), '.2%')}"),
-        ("cost", f"{_num(link.get('cost'), ',.0f')} EUR"),
-        ("fibre path", f"{len(link.get('fiber_path') or [])} fibre nodes"),
+        ("from - to", f"{link.from_node} - {link.to_node}"),
+        ("device", f"{link.device} ({link.protocol})"),
+        ("device pairs", str(link.device_pairs)
+         + (f" ({link.existing_pairs} existing)" if link.existing_pairs else "")),
+        ("length", f"{_num(link.length_km, '.2f')} km"),
+        ("loss", f"{_num(link.loss_db, '.2f')} dB"),
+        ("rate per pair", f"{_num(link.rate_bps_per_pair, ',.0f')} bit/s"),
+        ("capacity", f"{_num(link.capacity_bps, ',.0f')} bit/s"),
+        ("load", f"{_num(link.load_bps, ',.0f')} bit/s"),
+        ("utilisation", f"{_num(link.utilisation, '.2%')}"),
+        ("cost", f"{_num(link.cost_eur, ',.0f')} EUR"),
+        ("fibre path", f"{len(link.fibre_path)} fibre nodes"),
     ]
-    if link.get("relay"):
-        rows.insert(2, ("untrusted relay", str(link["relay"])))
+    if link.relay:
+        rows.insert(2, ("untrusted relay", str(link.relay)))
     return rows
 
 
@@ -588,41 +591,42 @@ def plan_map_folium(plan, network=None, *, tiles: str | None = None, color_by: s
                         tooltip=tip).add_to(g)
     g.add_to(m)
 
-    links = d.get("links", [])
+    links = d.links
     if links:
         norm, cmap, clabel = _color_scale(d, color_by)
         from matplotlib.colors import to_hex
 
         g = folium.FeatureGroup(name="QKD links", show=True)
-        for L in sorted(links, key=lambda L: -float(L.get("device_pairs") or 0)):
-            v = max(float(L.get(color_by) or 0.0), 1e-300)
-            folium.PolyLine([(la, lo) for lo, la in _link_coords(d, L)], color=to_hex(cmap(norm(v))),
-                            weight=_width(L.get("device_pairs")) * 1.4, opacity=0.95,
-                            tooltip=f"{L['id']}: {_fmt_bps(L.get('capacity_bps'))}",
-                            popup=folium.Popup(_popup_table(f"link {L['id']}", link_popup_rows(L)),
+        for L in sorted(links, key=lambda L: -L.device_pairs):
+            v = max(float(getattr(L, color_by) or 0.0), 1e-300)
+            folium.PolyLine([(la, lo) for lo, la in _link_coords(d, (L.from_node, L.to_node), L.fibre_path)],
+                            color=to_hex(cmap(norm(v))),
+                            weight=_width(L.device_pairs) * 1.4, opacity=0.95,
+                            tooltip=f"{L.id}: {_fmt_bps(L.capacity_bps)}",
+                            popup=folium.Popup(_popup_table(f"link {L.id}", link_popup_rows(L)),
                                                max_width=420)).add_to(g)
         g.add_to(m)
         m.get_root().html.add_child(folium.Element(_legend_html(norm, cmap, clabel)))
 
-    demands = d.get("demands", [])
+    demands = d.demands
     single = len(demands) > demand_layers
     if single:
         gall = folium.FeatureGroup(name="Demand routes", show=False)
     for i, dm in enumerate(demands):
         color = _DEMAND_COLORS[i % len(_DEMAND_COLORS)]
-        g = gall if single else folium.FeatureGroup(name=f"Demand: {dm['source']} - {dm['target']}", show=False)
-        for k, r in enumerate(dm.get("routes", [])):
-            pts = _route_coords(d, r["nodes"])
+        g = gall if single else folium.FeatureGroup(name=f"Demand: {dm.source} - {dm.target}", show=False)
+        for k, r in enumerate(dm.routes):
+            pts = _route_coords(d, r.nodes)
             if len(pts) < 2:
                 continue
-            rows = [("route", f"{k + 1} of {len(dm['routes'])}"), ("nodes", " - ".join(r["nodes"])),
-                    ("route rate", f"{r['rate_bps']:,.0f} bit/s"),
-                    ("delivered (all routes)", f"{dm.get('delivered_bps', 0):,.0f} bit/s"),
-                    ("target", f"{dm.get('target_bps', 0):,.0f} bit/s"),
-                    ("trusted nodes holding the key", ", ".join(dm.get("trusted_nodes", [])))]
+            rows = [("route", f"{k + 1} of {len(dm.routes)}"), ("nodes", " - ".join(r.nodes)),
+                    ("route rate", f"{r.rate_bps:,.0f} bit/s"),
+                    ("delivered (all routes)", f"{dm.delivered_bps:,.0f} bit/s"),
+                    ("target", f"{dm.target_bps:,.0f} bit/s"),
+                    ("trusted nodes holding the key", ", ".join(dm.trusted_nodes))]
             folium.PolyLine([(la, lo) for lo, la in pts], color=color, weight=4, opacity=0.85, dash_array="8 6",
-                            tooltip=f"{dm['source']} - {dm['target']}: {r['rate_bps']:,.0f} bit/s",
-                            popup=folium.Popup(_popup_table(f"demand {dm['source']} - {dm['target']}", rows),
+                            tooltip=f"{dm.source} - {dm.target}: {r.rate_bps:,.0f} bit/s",
+                            popup=folium.Popup(_popup_table(f"demand {dm.source} - {dm.target}", rows),
                                                max_width=460)).add_to(g)
         if not single:
             g.add_to(m)
@@ -632,26 +636,27 @@ def plan_map_folium(plan, network=None, *, tiles: str | None = None, color_by: s
     # nodes by kind, on top
     groups = {}
     through = _through_traffic(d)
+    placed = bool(d.nodes)  # else the network's sites, drawn for an infeasible plan: no cost, no links
     for n in nodes:
         k = node_kind(n)
         label, _, color, _, radius, layer = KIND_STYLE[k]
         if layer not in groups:
             groups[layer] = folium.FeatureGroup(name=layer, show=True)
-        rows = [("kind", label), ("site kind", n.get("site_kind", "-")),
-                ("lon, lat", f"{n['lon']:.5f}, {n['lat']:.5f}")]
-        if "cost" in n:
-            rows.append(("node cost", f"{n['cost']:,.0f} EUR"))
-        if "degree" in n and k != "relay":
-            rows.append(("QKD links", str(n["degree"])))
-        if n.get("existing"):
+        rows = [("kind", label), ("site kind", n.site_kind or "-"),
+                ("lon, lat", f"{n.lon:.5f}, {n.lat:.5f}")]
+        if placed:
+            rows.append(("node cost", f"{n.cost_eur:,.0f} EUR"))
+        if placed and k != "relay":
+            rows.append(("QKD links", str(n.degree)))
+        if n.existing:
             rows.append(("existing", "yes (brownfield)"))
-        if n["id"] in through:
-            rows.append(("key relayed for", f"{through[n['id']]:,.0f} bit/s"))
-        folium.CircleMarker([n["lat"], n["lon"]], radius=radius, color="white", weight=1.5, fill=True,
+        if n.id in through:
+            rows.append(("key relayed for", f"{through[n.id]:,.0f} bit/s"))
+        folium.CircleMarker([n.lat, n.lon], radius=radius, color="white", weight=1.5, fill=True,
                             fill_color=color, fill_opacity=1.0,
-                            tooltip=folium.Tooltip(n["id"], permanent=(k == "site"),
+                            tooltip=folium.Tooltip(n.id, permanent=(k == "site"),
                                                    direction="right", offset=(6, 0)),
-                            popup=folium.Popup(_popup_table(n["id"], rows), max_width=360)).add_to(groups[layer])
+                            popup=folium.Popup(_popup_table(n.id, rows), max_width=360)).add_to(groups[layer])
     for layer in ["Sites", "Trusted nodes", "Repeaters", "Relays", "Other nodes"]:
         if layer in groups:
             groups[layer].add_to(m)
@@ -663,13 +668,13 @@ def plan_map_folium(plan, network=None, *, tiles: str | None = None, color_by: s
     return m
 
 
-def _through_traffic(d: dict) -> dict:
+def _through_traffic(d: Plan) -> dict:
     """Key rate each node relays as an intermediate trusted node (sum of route rates through it)."""
     out = {}
-    for dm in d.get("demands", []):
-        for r in dm.get("routes", []):
-            for n in r["nodes"][1:-1]:
-                out[n] = out.get(n, 0.0) + float(r["rate_bps"])
+    for dm in d.demands:
+        for r in dm.routes:
+            for n in r.nodes[1:-1]:
+                out[n] = out.get(n, 0.0) + r.rate_bps
     return out
 
 

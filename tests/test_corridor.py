@@ -44,9 +44,9 @@ def test_corridor_optimum_matches_first_principles(corridor_factory, target):
                                        kw["attenuation"], kw["max_pairs"])
     plan = qtopo.plan(path)
     assert plan.status == "optimal"
-    assert plan["objective_cost"] == pytest.approx(cost, rel=1e-9)
-    assert sum(1 for n in plan["nodes"] if n["kind"] == "trusted") == n_huts
-    assert plan["verification"]["ok"]
-    d = plan["demands"][0]
-    assert d["delivered_bps"] >= target * (1 - 1e-9)
-    assert len(d["intermediate_trusted_nodes"]) == n_huts
+    assert plan.cost_eur == pytest.approx(cost, rel=1e-9)
+    assert sum(1 for n in plan.nodes if n.kind == "trusted") == n_huts
+    assert plan.verification.ok
+    d = plan.demands[0]
+    assert d.delivered_bps >= target * (1 - 1e-9)
+    assert len(d.intermediate_trusted_nodes) == n_huts

@@ -99,7 +99,7 @@ def test_make_corridor_rejects_bad_input(tmp_path):
 
 def test_corridor_nodes_lie_along_the_corridor(tmp_path):
     plan = plan_corridor(tmp_path, "s25", hut_spacing_km=25.0, target_bps=1000.0)
-    assert plan.status == "optimal" and plan["verification"]["ok"]
+    assert plan.status == "optimal" and plan.verification.ok
     df = corridor_nodes(plan)
     L = corridor_length_km(GRONINGEN, MAASTRICHT, 1.3)
     assert list(df["id"].iloc[[0, -1]]) == ["Groningen", "Maastricht"]
@@ -107,14 +107,14 @@ def test_corridor_nodes_lie_along_the_corridor(tmp_path):
     # spans between consecutive key-holding nodes add up to the corridor length, and each is a planned link
     assert df["span_km"].sum() == pytest.approx(df["distance_km"].iloc[-1])
     assert df["distance_km"].iloc[-1] == pytest.approx(L, rel=1e-3)
-    link_km = sorted(round(float(x["length_km"]), 6) for x in plan["links"])
+    link_km = sorted(round(float(x.length_km), 6) for x in plan.links)
     assert sorted(round(x, 6) for x in df["span_km"].iloc[1:]) == link_km
     # every hop is within reach, so at least ceil(L / R) - 1 trusted nodes, and they are the plan's
     R = reach_km("apd-bb84", 1000.0)
     assert (df["span_km"] <= R + 1e-6).all()
     trusted = df[df["kind"] == "trusted"]
     assert len(trusted) >= math.ceil(L / R) - 1
-    assert set(trusted["id"]) == set(plan["demands"][0]["intermediate_trusted_nodes"])
+    assert set(trusted["id"]) == set(plan.demands[0].intermediate_trusted_nodes)
     assert df["distance_km"].is_monotonic_increasing
 
 
@@ -122,11 +122,11 @@ def test_corridor_nodes_lie_along_the_corridor(tmp_path):
 def test_corridor_cost_matches_first_principles(tmp_path, n_seg):
     L = corridor_length_km(GRONINGEN, MAASTRICHT, 1.3)
     plan = plan_corridor(tmp_path, f"n{n_seg}", hut_spacing_km=L / n_seg * (1 + 1e-6))
-    assert plan.status == "optimal" and plan["verification"]["ok"]
+    assert plan.status == "optimal" and plan.verification.ok
     R = reach_km("apd-bb84", 1.0)
     step = L / n_seg
     hops = math.ceil(n_seg / math.floor(R / step))       # fewest hops between grid points, each <= R
-    assert plan["objective_cost"] == pytest.approx(2 * SITE + (hops - 1) * HUT + hops * PAIR)
+    assert plan.cost_eur == pytest.approx(2 * SITE + (hops - 1) * HUT + hops * PAIR)
     assert (corridor_nodes(plan)["kind"] == "trusted").sum() == hops - 1
 
 
@@ -141,7 +141,7 @@ def test_finer_hut_grids_never_cost_more_and_never_beat_free_placement(tmp_path)
         plan = plan_corridor(tmp_path, f"g{n_seg}", a=AMSTERDAM, b=city("Frankfurt am Main"),
                              hut_spacing_km=L / n_seg * (1 + 1e-6))
         assert plan.status == "optimal"
-        costs[n_seg] = plan["objective_cost"]
+        costs[n_seg] = plan.cost_eur
     seq = [costs[n] for n in sorted(costs)]
     assert all(b <= a + 1e-6 for a, b in zip(seq, seq[1:])), costs
     assert min(seq) >= free_optimum - 1e-6
@@ -155,26 +155,26 @@ def test_relay_bridges_the_corridor_without_a_trusted_node(tmp_path):
     mdi = {**APD, "mdi": {"preset": "mdi-snspd", "pair_cost_eur": 150_000.0, "max_pairs_per_link": 4}}
     with_relay = plan_corridor(tmp_path, "r", devices=mdi, **kw)
     assert trusted_only.status == with_relay.status == "optimal"
-    assert with_relay["verification"]["ok"]
+    assert with_relay.verification.ok
     # one more device option can only enlarge the feasible set
-    assert with_relay["objective_cost"] <= trusted_only["objective_cost"] + 1e-6
+    assert with_relay.cost_eur <= trusted_only.cost_eur + 1e-6
     t_nodes, r_nodes = corridor_nodes(trusted_only), corridor_nodes(with_relay)
     assert (t_nodes["kind"] == "trusted").sum() == 1 and (t_nodes["kind"] == "relay").sum() == 0
     # by hand: trusted hut + 2 APD pairs (700k) vs relay in a hut (costs hut_node_eur) + 1 MDI pair (650k)
-    assert trusted_only["objective_cost"] == pytest.approx(2 * SITE + HUT + 2 * PAIR)
-    assert with_relay["objective_cost"] == pytest.approx(2 * SITE + HUT + 150_000.0)
+    assert trusted_only.cost_eur == pytest.approx(2 * SITE + HUT + 2 * PAIR)
+    assert with_relay.cost_eur == pytest.approx(2 * SITE + HUT + 150_000.0)
     (relay,) = r_nodes[r_nodes["kind"] == "relay"].itertuples()
     assert (r_nodes["kind"] == "trusted").sum() == 0
-    assert relay.id not in with_relay["demands"][0]["trusted_nodes"]
-    (link,) = with_relay["links"]
-    assert link["relay"] == relay.id and link["protocol"] == "mdi-qkd"
+    assert relay.id not in with_relay.demands[0].trusted_nodes
+    (link,) = with_relay.links
+    assert link.relay == relay.id and link.protocol == "mdi-qkd"
     # the relay sits at the hut nearest the middle of the link's loss: within half a hut step of the middle
-    step = link["length_km"] / math.ceil(link["length_km"] / 20.0)
-    assert abs(relay.span_km - link["length_km"] / 2) <= step / 2 + 1e-3
+    step = link.length_km / math.ceil(link.length_km / 20.0)
+    assert abs(relay.span_km - link.length_km / 2) <= step / 2 + 1e-3
     assert relay.distance_km == pytest.approx(relay.span_km)
     sites = r_nodes[r_nodes["kind"] == "site"]
     assert 0 < relay.distance_km < sites["distance_km"].max()
-    assert sites["span_km"].sum() == pytest.approx(link["length_km"])
+    assert sites["span_km"].sum() == pytest.approx(link.length_km)
 
 
 def test_infeasible_corridor_gives_an_empty_table(tmp_path):

@@ -100,7 +100,7 @@ def test_planner_reports_the_cut_bound_and_its_method(corridor_factory):
 
     path = corridor_factory(length_km=300.0, hut_spacing_km=50.0, target_bps=1000.0)
     p = qtopo.plan(path, overrides={"solver.cut_bound": "on"}, write_outputs=False)
-    cb = p.data["cut_bound"]
-    assert cb["bound_eur"] is not None and cb["rounds"] >= 1
+    cb = p.cut_bound
+    assert cb.bound_eur is not None and cb.rounds >= 1
     # the solver proved optimality here, so its bound is at least as good and stays the reported one
-    assert p.data["solver"]["options"]["bound_method"] in ("milp", "cut-set LP")
+    assert p.solver.options["bound_method"] in ("milp", "cut-set LP")

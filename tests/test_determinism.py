@@ -107,7 +107,7 @@ def test_same_plan_twice_in_process(tmp_path):
     s2 = ring(tmp_path / "two")
     for scen, out in ((s1, tmp_path / "out1"), (s2, tmp_path / "out2")):
         p = qtopo.plan(scen)
-        assert p.status == "optimal" and p["links"]
+        assert p.status == "optimal" and p.links
         out.mkdir()
         p.to_json(out / "plan.json")
     d1, t1 = _load(tmp_path / "out1", [tmp_path / "one", tmp_path / "out1"])

@@ -316,7 +316,7 @@ def test_relay_table_agrees_with_verify(fixture, request):
                 reserved[key] = reserved.get(key, 0.0) + h["reserved_bps"]
         if len(d.routes) > 1:  # disjointness as verify judges it from the fibre paths
             fp = {k: L.fibre_path for k, L in links.items()}
-            rts = [{"nodes": r.nodes, "rate_bps": r.rate_bps} for r in d.routes]
+            rts = d.routes
             nodes_clash = _check_disjoint("d", rts, "node", fp, {}, [], d.source_node, d.target_node)
             assert e["disjointness"]["node_disjoint"] == (not nodes_clash)
             if d.disjoint == "node":  # required, and verify accepted the plan
@@ -418,7 +418,7 @@ def test_plan_from_geoparquet_and_flatgeobuf_inputs_matches_gpkg(fmt, corridor_f
     got = run_plan(toml, write_outputs=False, overrides={"inputs.sites": f"sites.{fmt}",
                                                          "inputs.routes": f"routes.{fmt}"})
     assert got.status == ref.status == "optimal"
-    assert got["objective_cost"] == pytest.approx(ref["objective_cost"], rel=1e-9)
+    assert got.cost_eur == pytest.approx(ref.cost_eur, rel=1e-9)
 
 
 def test_geoparquet_without_crs_is_a_clear_error(tmp_path):

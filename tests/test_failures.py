@@ -42,18 +42,15 @@ def _scenario(folder, points: dict, routes: list, demands: list, kinds=None, cap
     return write_scenario(folder, sites, routes_gdf, dem, DEV, **sec)
 
 
-def _hand_plan(toml, nodes, links, demands) -> dict:
-    """A plan dict: ``links`` as (from, to, fibre path, capacity); ``demands`` as (s, t, target, [(route, rate)])."""
-    return {
-        "status": "optimal", "scenario": {"name": "test", "path": str(toml)},
-        "nodes": [{"id": n, "kind": "trusted", "lon": 0.0, "lat": 0.0, "cost": 0.0} for n in nodes],
-        "links": [{"id": f"{a}--{b}", "from": a, "to": b, "fiber_path": list(fp), "capacity_bps": float(c)}
-                  for a, b, fp, c in links],
-        "demands": [{"source": s, "target": t, "source_node": s, "target_node": t, "target_bps": float(x),
-                     "delivered_bps": float(sum(r for _, r in rts)),
-                     "routes": [{"nodes": list(p), "rate_bps": float(r)} for p, r in rts]}
-                    for s, t, x, rts in demands],
-    }
+def _hand_plan(toml, nodes, links, demands):
+    """A typed plan: ``links`` as (from, to, fibre path, capacity); ``demands`` as (s, t, target, [(route, rate)])."""
+    from planfactory import demand, link, node, plan
+    from qtopo.contract import ScenarioRef
+
+    return plan([node(n, "trusted") for n in nodes],
+                [link(a, b, capacity_bps=float(c), fibre_path=list(fp), id=f"{a}--{b}") for a, b, fp, c in links],
+                [demand(s, t, x, rts) for s, t, x, rts in demands],
+                scenario=ScenarioRef(name="test", path=str(toml)))
 
 
 def _comp(res, cid):
@@ -91,7 +88,7 @@ def chain(tmp_path_factory):
 def test_chain_trusted_node_and_cuts_break_the_demand(chain):
     toml, p = chain
     scen = load_scenario(toml)
-    assert [r["nodes"] for r in p["demands"][0]["routes"]] == [["A", "B", "C"]]
+    assert [r.nodes for r in p.demands[0].routes] == [["A", "B", "C"]]
     res = analyse_failures(p, scen)
     ids = {c["component"]: c["kind"] for c in res["components"]}
     segs = [_seg(scen, "A", "J"), _seg(scen, "J", "B"), _seg(scen, "B", "C")]
@@ -163,7 +160,8 @@ def ring(tmp_path_factory):
 def test_ring_two_disjoint_full_rate_routes_survive_every_single_failure(ring):
     toml, nodes, links = ring
     plan = _hand_plan(toml, nodes, links, [("A", "C", 1000.0, [("ABC", 1000.0), ("ADC", 1000.0)])])
-    plan["demands"][0].update(k_routes=2, protection="1+1", disjoint="node")
+    d0 = plan.demands[0]
+    d0.k_routes, d0.protection, d0.disjoint = 2, "1+1", "node"
     res = analyse_failures(plan, load_scenario(toml))
     assert res["counts"] == {"node": 4, "fibre": 4, "corridor": 0}
     sm = res["summary"]["A->C"]
@@ -262,7 +260,7 @@ def test_availability_section_from_the_scenario(corridor_pair):
 def surfnet():
     # threads = 1 like every test scenario: HiGHS fixes its thread pool per process (see qtopo.solve)
     p = run_plan(SURFNET, write_outputs=False, overrides={"solver.threads": 1})
-    assert p.has_plan, {k: p.get(k) for k in ("status", "termination", "solver", "diagnosis", "error")}
+    assert p.has_plan, (p.status, p.termination, p.solver, p.diagnosis)
     return p
 
 
@@ -271,6 +269,7 @@ def test_bundled_plan_properties(surfnet):
     res = analyse_failures(p, load_scenario(SURFNET), risk={"srg_buffer_m": 500.0},
                            availability={"node": 0.9999, "fibre_per_km_unavailability": 2e-6, "corridor": 0.99999})
     comps = {c["component"]: c for c in res["components"]}
+    p = p.to_dict()  # the plan as stored
     for n in p["nodes"]:  # every open node analysed
         assert f"n:{n['id']}" in comps
     for L in p["links"]:  # every link fails under some fibre cut
@@ -330,7 +329,7 @@ def test_planner_k2_plan_survives_every_single_failure(tmp_path, disjoint):
     dem["k_routes"], dem["disjoint"] = 2, disjoint
     dem.to_csv(tmp_path / "demands.csv", index=False)
     p = run_plan(toml, write_outputs=False)
-    if p.status != "optimal" or p["demands"][0].get("k_routes", 1) != 2:
+    if p.status != "optimal" or p.demands[0].k_routes != 2:
         pytest.skip("planner without K-route survivability")
     res = analyse_failures(p, load_scenario(toml), availability={"node": 0.9999, "fibre_per_km_unavailability": 2e-6})
     sm = res["summary"]["A->C"]
@@ -343,6 +342,7 @@ def test_partly_served_1plus1_judged_against_its_guaranteed_rate(ring):
     failure leaves one route of 300, which is what was guaranteed."""
     toml, nodes, links = ring
     plan = _hand_plan(toml, nodes, links, [("A", "C", 1000.0, [("ABC", 300.0), ("ADC", 300.0)])])
-    plan["demands"][0].update(delivered_bps=300.0, k_routes=2, protection="1+1")
+    d0 = plan.demands[0]
+    d0.delivered_bps, d0.k_routes, d0.protection = 300.0, 2, "1+1"
     sm = analyse_failures(plan, load_scenario(toml))["summary"]["A->C"]
     assert sm["planned_bps"] == 300.0 and sm["survives"] == sm["single_failures"] == 6

@@ -88,7 +88,7 @@ def test_tiny_time_limit_on_bundled_scenario_is_honest(tmp_path):
     p = json.loads((out / "plan.json").read_text())
     assert p["verification"]["ok"] is True
     assert p["status"] in ("optimal", "feasible")
-    obj, bound, gap = p["objective_cost"], p["best_bound"], p["mip_gap"]
+    obj, bound, gap = p["cost_eur"], p["best_bound"], p["gap"]
     if p["status"] == "feasible":
         # not claimed optimal: the gap is either unknown (no bound yet) or consistent with obj and bound
         if gap is not None:
@@ -130,8 +130,8 @@ def test_time_limit_without_milp_plan_returns_verified_heuristic_plan(base, tmp_
     p = json.loads((out / "plan.json").read_text())
     assert p["status"] == "feasible" and p["source"] == "heuristic"
     assert p["verification"]["ok"] is True
-    assert p["mip_gap"] == pytest.approx((p["objective_cost"] - 1000.0) / p["objective_cost"])
-    assert f"gap {p['mip_gap']:.2%}" in r.output
+    assert p["gap"] == pytest.approx((p["cost_eur"] - 1000.0) / p["cost_eur"])
+    assert f"gap {p['gap']:.2%}" in r.output
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -213,9 +213,9 @@ def test_verification_failure_is_never_written(previous, monkeypatch):
 
     def corrupt(*a, **k):
         p = real(*a, **k)
-        for link in p.data["links"]:
-            link["device_pairs"] = 0  # capacity gone, flows still routed over it
-            link["capacity_bps"] = 0.0
+        for link in p.links:
+            link.device_pairs = 0  # capacity gone, flows still routed over it
+            link.capacity_bps = 0.0
         return p
     monkeypatch.setattr(qtopo.planner, "extract_plan", corrupt)
     r = _run("plan", scen, "--out", out, "-q")
@@ -227,7 +227,7 @@ def test_verification_failure_is_never_written(previous, monkeypatch):
 def test_verify_command_rejects_tampered_plan(previous, tmp_path):
     scen, out, snap = previous
     p = json.loads((out / "plan.json").read_text())
-    p["objective_cost"] = p["objective_cost"] / 2
+    p["cost_eur"] = p["cost_eur"] / 2
     bad = tmp_path / "tampered.json"
     bad.write_text(json.dumps(p))
     r = _run("verify", bad)

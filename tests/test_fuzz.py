@@ -152,20 +152,20 @@ def _check_outcome(path: Path) -> str:
         assert e.problems and str(e)
         return "input_error"
     if p.status in ("optimal", "feasible"):
-        assert p["verification"]["ok"] is True
-        for d in p["demands"]:
-            assert d["delivered_bps"] >= d["target_bps"] * (1 - 1e-6)
+        assert p.verification.ok is True
+        for d in p.demands:
+            assert d.delivered_bps >= d.target_bps * (1 - 1e-6)
         return p.status
     if p.status == "no_solution":
         # honest only as a time limit: no plan found in time, none presented (the CLI exits 3)
-        assert p["termination"] == "maxTimeLimit", p["termination"]
-        assert not p.get("links")
+        assert p.termination == "maxTimeLimit", p.termination
+        assert not p.links
         return "no_solution"
     assert p.status == "infeasible", f"status {p.status!r} is neither a verified plan nor a diagnosis"
-    diag = p.get("diagnosis")
+    diag = p.diagnosis
     assert diag, "an infeasible result must carry a diagnosis"
     for d in diag:
-        assert d["reason"] and d["detail"]
+        assert d.reason and d.detail
     return "infeasible"
 
 
@@ -361,4 +361,4 @@ def test_parallel_routes_with_huts_get_distinct_hut_ids(tmp_path):
     # ~47 km per route at 15 km spacing: 4 segments, 3 huts on each route
     assert sorted(huts.index) == [f"a~b~{r}#{k}" for r in ("north", "south") for k in (1, 2, 3)]
     p = qtopo.plan(path)
-    assert p.status == "optimal" and p["verification"]["ok"]
+    assert p.status == "optimal" and p.verification.ok

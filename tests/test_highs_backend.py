@@ -132,14 +132,15 @@ def test_trusted_solve_same_optimum_both_handoffs_and_thread_counts(monkeypatch)
 def test_rollout_same_schedule_with_another_thread_count():
     from qtopo.rollout import schedule_rollout
 
-    plan = {"nodes": [{"id": "A", "kind": "trusted", "cost": 100.0}, {"id": "B", "kind": "trusted", "cost": 50.0}],
-            "links": [{"id": "A-B", "from": "A", "to": "B", "cost": 30.0}],
-            "demands": [{"source": "A", "target": "B", "target_bps": 10.0, "routes": [{"nodes": ["A", "B"]}]}]}
+    from planfactory import demand, link, node, plan as make_plan
+
+    plan = make_plan([node("A", "trusted", 100.0), node("B", "trusted", 50.0)], [link("A", "B", 30.0, id="A-B")],
+                     [demand("A", "B", 10.0, [(["A", "B"], 10.0)])])
     a = schedule_rollout(plan, [100.0, 100.0], threads=1)
     b = schedule_rollout(plan, [100.0, 100.0], threads=2)
-    assert a["status"] == b["status"] == "optimal"
-    assert a["stages"] == b["stages"]
-    assert [s["served_bps"] for s in a["stages"]] == [0.0, 10.0]  # 180 EUR fits only the 200 EUR cumulative budget
+    assert a.status == b.status == "optimal"
+    assert a.stages == b.stages
+    assert [s.served_bps for s in a.stages] == [0.0, 10.0]  # 180 EUR fits only the 200 EUR cumulative budget
 
 
 def test_repeater_mode_runs_without_pyomo(tmp_path):

@@ -92,8 +92,8 @@ def test_planner_and_verify_read_brownfield_through_the_one_reader(tmp_path, mon
 
     monkeypatch.setattr(qtopo.io, "read_existing_links", spy)
     plan = qtopo.plan(p, write_outputs=False)
-    assert plan.has_plan and plan["objective_cost"] == pytest.approx(0.0)  # the one needed pair exists
-    assert plan["verification"]["ok"]
+    assert plan.has_plan and plan.cost_eur == pytest.approx(0.0)  # the one needed pair exists
+    assert plan.verification.ok
     assert len(seen) >= 2  # build_inputs and verify
     assert all(str(s) == str(folder / "existing.csv") for s in seen)
     # a bad file is one message naming the row, whoever reads it

@@ -90,11 +90,11 @@ def test_planner_uses_the_lp_bound_when_the_mip_has_none(tmp_path, monkeypatch):
 
     monkeypatch.setattr(S, "_run_highs", stop_at_once)
     p = qtopo.plan(ROOT / "data/surfnet/scenario.toml", tmp_path / "out")
-    info = p.data["solver"]["options"]["lp_bound"]
+    info = p.solver.options["lp_bound"]
     assert info["status"] == "Optimal" and info.get("used") is True
-    assert p.data["best_bound"] == pytest.approx(info["bound"])
-    assert info["bound"] <= p.data["objective_cost"]
-    assert p.data["verification"]["ok"]
+    assert p.best_bound == pytest.approx(info["bound"])
+    assert info["bound"] <= p.cost_eur
+    assert p.verification.ok
     # the bound is the LP relaxation's: well above the terminals' capex alone (750,000 EUR, the trivial bound),
     # at most the optimum (1,617,832 EUR, proven by the untouched MIP: tests/test_lp_bound.py's last test)
     assert 1.2e6 < info["bound"] <= 1_617_832 + 1
@@ -105,7 +105,7 @@ def test_lp_is_cancelled_when_the_mip_closes_the_gap(tmp_path, monkeypatch):
 
     monkeypatch.setattr(S, "LP_BOUND_FROM_NONZEROS", 0)
     p = qtopo.plan(ROOT / "data/surfnet/scenario.toml", tmp_path / "out")
-    assert p.data["status"] == "optimal"
-    assert p.data["objective_cost"] == pytest.approx(1_617_831.554, abs=1.0)
-    info = p.data["solver"]["options"]["lp_bound"]
+    assert p.status == "optimal"
+    assert p.cost_eur == pytest.approx(1_617_831.554, abs=1.0)
+    info = p.solver.options["lp_bound"]
     assert info.get("used") is None  # the MIP's own bound is the optimum

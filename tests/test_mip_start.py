@@ -107,8 +107,8 @@ def test_disjoint_pair_escapes_the_trap(tmp_path):
     (r1, _), (r2, _) = sol.routes[0]
     assert H._route_risk(S, r1, "node", "T").isdisjoint(H._route_risk(S, r2, "node", "T"))
     plan = qtopo.plan(p, write_outputs=False)
-    assert plan.status == "optimal" and plan.data["verification"]["ok"]
-    assert sol.cost == pytest.approx(plan["objective_cost"], rel=1e-9)  # the start is the optimum here
+    assert plan.status == "optimal" and plan.verification.ok
+    assert sol.cost == pytest.approx(plan.cost_eur, rel=1e-9)  # the start is the optimum here
 
 
 def test_fuzz_regression_tiny_rate_options(tmp_path):
@@ -121,10 +121,10 @@ def test_fuzz_regression_tiny_rate_options(tmp_path):
 
     assert MIN_CAPACITY_SHARE > 0
     p = qtopo.plan(ROOT / "tests/data/regress/fuzz_mdi_tiny_rate/scenario.toml", tmp_path / "out")
-    assert p.data["verification"]["ok"]
-    assert p.data["objective_cost"] == pytest.approx(p.data["cost_breakdown"]["total_eur"])
-    assert p.data["objective_cost"] <= p.data["heuristic_cost"] + 1e-6
-    assert p.data["stats"]["tiny_capacity_options"] > 0
+    assert p.verification.ok
+    assert p.cost_eur == pytest.approx(p.cost_breakdown.total_eur)
+    assert p.cost_eur <= p.heuristic_cost_eur + 1e-6
+    assert p.stats["tiny_capacity_options"] > 0
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -172,12 +172,11 @@ def test_handoff_paths_agree():
             p = plan(ROOT / "data/surfnet/scenario.toml")
         finally:
             S.HANDOFF = old
-        out[ho] = (p.data["status"], round(p.data["objective_cost"], 3))
-        assert p.data["solver"]["options"]["handoff"] == ho
+        out[ho] = (p.status, round(p.cost_eur, 3))
+        assert p.solver.options["handoff"] == ho
         # the bound may differ (HiGHS's search is not bit-reproducible across model orderings), but is valid
-        assert p.data["best_bound"] <= p.data["objective_cost"] + 1e-6
-        assert p.data["mip_gap"] <= p.data["scenario"].get("solver", {}).get("mip_gap", 1e-2) + 1e-9 \
-            if isinstance(p.data.get("scenario"), dict) else True
+        assert p.best_bound <= p.cost_eur + 1e-6
+        assert p.gap <= p.solver.options["mip_gap"] + 1e-9  # achieved gap within the requested tolerance
     assert out["appsi"] == out["standard_form"]
 
 

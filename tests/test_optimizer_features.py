@@ -43,7 +43,7 @@ def network(folder, nodes: dict, edges: list, demands: list, extra_site_cols=Non
 
 
 def trusted(plan):
-    return sorted(n["id"] for n in plan["nodes"] if n["kind"] == "trusted")
+    return sorted(n.id for n in plan.nodes if n.kind == "trusted")
 
 
 # a square ring A-B-C-D-A, 150 km sides: A-C needs one trusted node (300 km > reach)
@@ -55,18 +55,18 @@ def test_ring_k2_uses_both_sides(tmp_path):
     p = network(tmp_path / "k1", RING, RING_E, [("A", "C", 100.0)])
     plan1 = qtopo.plan(p)
     # by hand: K=1 -> one node (B or D) + 2 pairs; sites A, C always open
-    assert plan1["objective_cost"] == pytest.approx(3 * SITE + 2 * PAIR)
+    assert plan1.cost_eur == pytest.approx(3 * SITE + 2 * PAIR)
     assert len(trusted(plan1)) == 1
     p2 = network(tmp_path / "k2", RING, RING_E, [("A", "C", 100.0)], demand_cols={"k_routes": [2]})
     plan2 = qtopo.plan(p2)
     # K=2 node-disjoint: both B and D, four pairs
     assert plan2.status == "optimal"
     assert trusted(plan2) == ["B", "D"]
-    assert plan2["objective_cost"] == pytest.approx(4 * SITE + 4 * PAIR)
-    d = plan2["demands"][0]
-    assert len(d["routes"]) == 2 and d["delivered_bps"] == pytest.approx(100.0)
-    assert {r["nodes"][1] for r in d["routes"]} == {"B", "D"}
-    assert plan2["verification"]["ok"]
+    assert plan2.cost_eur == pytest.approx(4 * SITE + 4 * PAIR)
+    d = plan2.demands[0]
+    assert len(d.routes) == 2 and d.delivered_bps == pytest.approx(100.0)
+    assert {r.nodes[1] for r in d.routes} == {"B", "D"}
+    assert plan2.verification.ok
 
 
 def test_k2_on_a_tree_is_diagnosed(tmp_path):
@@ -75,8 +75,8 @@ def test_k2_on_a_tree_is_diagnosed(tmp_path):
                 demand_cols={"k_routes": [2]})
     plan = qtopo.plan(p)
     assert plan.status == "infeasible"
-    (diag,) = plan["diagnosis"]
-    assert diag["reason"] == "disjoint_routes" and "B" in diag["detail"]
+    (diag,) = plan.diagnosis
+    assert diag.reason == "disjoint_routes" and "B" in diag.detail
 
 
 # two parallel ways from A to C: via X (Belgium, cheap) or via Y (Netherlands, dear)
@@ -89,14 +89,14 @@ def test_jurisdiction_forbids_the_cheap_node(tmp_path):
     base = network(tmp_path / "free", JUR, JUR_E, [("A", "C", 100.0)], extra_site_cols={"capex_eur": CAPEX})
     p0 = qtopo.plan(base)
     assert trusted(p0) == ["X"]
-    assert p0["objective_cost"] == pytest.approx(2 * SITE + CAPEX["X"] + 2 * PAIR)
+    assert p0.cost_eur == pytest.approx(2 * SITE + CAPEX["X"] + 2 * PAIR)
     gov = network(tmp_path / "nl", JUR, JUR_E, [("A", "C", 100.0)], extra_site_cols={"capex_eur": CAPEX},
                   demand_cols={"allowed_countries": ["NL"]})
     p1 = qtopo.plan(gov)
     assert trusted(p1) == ["Y"]
-    assert p1["objective_cost"] == pytest.approx(2 * SITE + CAPEX["Y"] + 2 * PAIR)
-    assert p1["demands"][0]["trusted_nodes"] == ["A", "C", "Y"]
-    assert p1["verification"]["ok"]
+    assert p1.cost_eur == pytest.approx(2 * SITE + CAPEX["Y"] + 2 * PAIR)
+    assert p1.demands[0].trusted_nodes == ["A", "C", "Y"]
+    assert p1.verification.ok
     excl = network(tmp_path / "ex", JUR, JUR_E, [("A", "C", 100.0)], extra_site_cols={"capex_eur": CAPEX},
                    demand_cols={"excluded_nodes": ["X"]})
     assert trusted(qtopo.plan(excl)) == ["Y"]
@@ -106,7 +106,7 @@ def test_jurisdiction_with_no_way_is_diagnosed(tmp_path):
     p = network(tmp_path, JUR, JUR_E, [("A", "C", 100.0)], demand_cols={"allowed_countries": ["DE"]})
     plan = qtopo.plan(p)
     assert plan.status == "infeasible"
-    assert plan["diagnosis"][0]["reason"] == "governance"
+    assert plan.diagnosis[0].reason == "governance"
 
 
 def test_brownfield_node_saves_exactly_its_capex(tmp_path):
@@ -114,8 +114,8 @@ def test_brownfield_node_saves_exactly_its_capex(tmp_path):
     p1 = qtopo.plan(network(tmp_path / "b", JUR, JUR_E, [("A", "C", 100.0)], extra_site_cols={
         "capex_eur": CAPEX, "existing": {"X": True}}))
     assert trusted(p1) == ["X"]
-    assert p0["objective_cost"] - p1["objective_cost"] == pytest.approx(CAPEX["X"])
-    assert p1["cost_breakdown"]["sunk_brownfield_eur"] == pytest.approx(CAPEX["X"])
+    assert p0.cost_eur - p1.cost_eur == pytest.approx(CAPEX["X"])
+    assert p1.cost_breakdown.sunk_brownfield_eur == pytest.approx(CAPEX["X"])
 
 
 def test_brownfield_pairs_are_sunk(tmp_path):
@@ -127,13 +127,13 @@ def test_brownfield_pairs_are_sunk(tmp_path):
     # an installed pair A-Y means A and Y are built (capex sunk): via Y one new pair (Y-C) = 50k;
     # via X: capex X + two pairs = 150k -> Y; C's capex remains
     assert trusted(plan) == ["Y"]
-    assert plan["objective_cost"] == pytest.approx(SITE + PAIR)
+    assert plan.cost_eur == pytest.approx(SITE + PAIR)
     (folder / "existing.csv").write_text("from,to,device,pairs\nA,Y,d1,1\nY,C,d1,1\n")
     plan2 = qtopo.plan(p)  # both Y links exist: nothing new to buy
     assert trusted(plan2) == ["Y"]
-    assert plan2["objective_cost"] == pytest.approx(0.0)
-    assert plan2["cost_breakdown"]["sunk_brownfield_eur"] == pytest.approx(2 * SITE + CAPEX["Y"] + 2 * PAIR)
-    assert plan2["verification"]["ok"]
+    assert plan2.cost_eur == pytest.approx(0.0)
+    assert plan2.cost_breakdown.sunk_brownfield_eur == pytest.approx(2 * SITE + CAPEX["Y"] + 2 * PAIR)
+    assert plan2.verification.ok
 
 
 def test_max_trusted_nodes(tmp_path):
@@ -145,9 +145,9 @@ def test_max_trusted_nodes(tmp_path):
     lim = qtopo.plan(network(tmp_path / "l", nodes, edges, [("A", "C", 10.0)], extra_site_cols={"capex_eur": capex},
                              demand_cols={"max_trusted_nodes": [1]}))
     assert trusted(lim) == ["M"]
-    assert lim["objective_cost"] == pytest.approx(2 * SITE + capex["M"] + 2 * PAIR)
+    assert lim.cost_eur == pytest.approx(2 * SITE + capex["M"] + 2 * PAIR)
     zero = qtopo.plan(network(tmp_path / "z", nodes, edges, [("A", "C", 10.0)], demand_cols={"max_trusted_nodes": [0]}))
-    assert zero.status == "infeasible" and zero["diagnosis"][0]["reason"] == "trusted_hop_limit"
+    assert zero.status == "infeasible" and zero.diagnosis[0].reason == "trusted_hop_limit"
 
 
 def test_shared_risk_corridor_blocks_link_disjoint_routes(tmp_path):
@@ -162,15 +162,15 @@ def test_shared_risk_corridor_blocks_link_disjoint_routes(tmp_path):
                                  extra_site_cols={"capex_eur": capex}, demand_cols=dcols))
     # without corridor groups the P and Q routes count as disjoint: P, Q and 4 pairs
     assert trusted(plan_no) == ["P", "Q"]
-    assert plan_no["objective_cost"] == pytest.approx(4 * SITE + 4 * PAIR)
+    assert plan_no.cost_eur == pytest.approx(4 * SITE + 4 * PAIR)
     plan_srg = qtopo.plan(network(tmp_path / "srg", nodes, edges, [("A", "B", 10.0)],
                                   extra_site_cols={"capex_eur": capex}, demand_cols=dcols,
                                   sections={"risk": {"srg_buffer_m": 500.0}}))
     # one corridor: the second route must take the detour via D
     t = trusted(plan_srg)
     assert "D" in t and len(t) == 2 and ("P" in t or "Q" in t)
-    assert plan_srg["objective_cost"] == pytest.approx(3 * SITE + 300_000.0 + 4 * PAIR)
-    assert plan_srg["verification"]["ok"]
+    assert plan_srg.cost_eur == pytest.approx(3 * SITE + 300_000.0 + 4 * PAIR)
+    assert plan_srg.verification.ok
 
 
 def test_mdi_relay_bridges_a_span_no_trusted_device_can(tmp_path):
@@ -181,14 +181,14 @@ def test_mdi_relay_bridges_a_span_no_trusted_device_can(tmp_path):
     capex = {"M": 1_000_000.0, "A": SITE, "C": SITE}
     plan = qtopo.plan(network(tmp_path, nodes, edges, [("A", "C", 10.0)], extra_site_cols={"capex_eur": capex},
                               extra_devices=extra))
-    kinds = {(n["id"], n["kind"]) for n in plan["nodes"]}
+    kinds = {(n.id, n.kind) for n in plan.nodes}
     # trusted node at M costs 1e6 + 2 pairs; a relay at M costs relay_node_eur (2e4) + 1 MDI pair
     assert ("M", "relay") in kinds and ("M", "trusted") not in kinds
-    assert plan["objective_cost"] == pytest.approx(2 * SITE + 20_000.0 + PAIR)
-    (link,) = plan["links"]
-    assert link["protocol"] == "mdi-qkd" and link["relay"] == "M"
-    assert plan["demands"][0]["trusted_nodes"] == ["A", "C"]  # the relay never holds the key
-    assert plan["verification"]["ok"]
+    assert plan.cost_eur == pytest.approx(2 * SITE + 20_000.0 + PAIR)
+    (link,) = plan.links
+    assert link.protocol == "mdi-qkd" and link.relay == "M"
+    assert plan.demands[0].trusted_nodes == ["A", "C"]  # the relay never holds the key
+    assert plan.verification.ok
 
 
 def test_budget_mode_serves_the_heavier_demand(tmp_path):
@@ -198,12 +198,12 @@ def test_budget_mode_serves_the_heavier_demand(tmp_path):
                 demand_cols={"weight": [1.0, 3.0]},
                 sections={"objective": {"mode": "max_rate", "budget_eur": 3 * SITE + PAIR}})
     plan = qtopo.plan(p)
-    got = {(d["source"], d["target"]): d["delivered_bps"] for d in plan["demands"]}
+    got = {(d.source, d.target): d.delivered_bps for d in plan.demands}
     # budget buys the three sites and one pair: the weight-3 demand A-C gets its full target
     assert got[("A", "C")] == pytest.approx(1000.0)
     assert got[("A", "B")] == pytest.approx(0.0, abs=1e-6)
-    assert plan["objective_cost"] <= 3 * SITE + PAIR + 1e-6
-    assert plan["verification"]["ok"]
+    assert plan.cost_eur <= 3 * SITE + PAIR + 1e-6
+    assert plan.verification.ok
 
 
 def test_repeater_chain_versus_trusted_node(corridor_factory):
@@ -215,15 +215,15 @@ def test_repeater_chain_versus_trusted_node(corridor_factory):
            "repeaters.rate_bps": 100.0, "repeaters.repeater_node_eur": 50_000.0,
            "repeaters.chain_cost_eur": 100_000.0}
     plan = qtopo.plan(path, overrides=rep)
-    kinds = sorted(n["kind"] for n in plan["nodes"])
+    kinds = sorted(n.kind for n in plan.nodes)
     assert kinds == ["repeater", "repeater", "site", "site"]
-    assert plan["objective_cost"] == pytest.approx(2 * 50_000 + 2 * 50_000 + 100_000 + 300 * 100.0)
-    (link,) = plan["links"]
-    assert link["protocol"] == "repeater-chain" and len(link["repeaters"]) == 2
-    assert plan["demands"][0]["trusted_nodes"] == ["A", "B"]  # repeaters never hold the key
-    assert plan["verification"]["ok"]
+    assert plan.cost_eur == pytest.approx(2 * 50_000 + 2 * 50_000 + 100_000 + 300 * 100.0)
+    (link,) = plan.links
+    assert link.protocol == "repeater-chain" and len(link.repeaters) == 2
+    assert plan.demands[0].trusted_nodes == ["A", "B"]  # repeaters never hold the key
+    assert plan.verification.ok
     dear = qtopo.plan(path, overrides={**rep, "repeaters.repeater_node_eur": 1_000_000.0})
-    assert sorted(n["kind"] for n in dear["nodes"]) == ["site", "site", "trusted"]
-    assert dear["objective_cost"] == pytest.approx(2 * 50_000 + 300_000 + 2 * 100_000 + 300 * 100.0)
+    assert sorted(n.kind for n in dear.nodes) == ["site", "site", "trusted"]
+    assert dear.cost_eur == pytest.approx(2 * 50_000 + 300_000 + 2 * 100_000 + 300 * 100.0)
     short = qtopo.plan(path, overrides={**rep, "repeaters.n_max": 1})  # 2 repeaters needed: chain not allowed
-    assert all(L["protocol"] != "repeater-chain" for L in short["links"])
+    assert all(L.protocol != "repeater-chain" for L in short.links)

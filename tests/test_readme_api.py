@@ -23,10 +23,8 @@ def readme_snippet() -> str:
 
 
 def _summary(p) -> dict:
-    d = p.data
-    return {"status": p.status, "cost": d.get("objective_cost", d.get("cost_eur")),
-            "nodes": sorted(n["id"] for n in d["nodes"]),
-            "links": sorted((L["from"], L["to"], L.get("device"), L.get("pairs")) for L in d["links"])}
+    return {"status": p.status, "cost": p.cost_eur, "nodes": sorted(n.id for n in p.nodes),
+            "links": sorted((L.from_node, L.to_node, L.device, L.device_pairs) for L in p.links)}
 
 
 def test_readme_stages_give_the_plan_of_qtopo_plan(monkeypatch):
@@ -45,7 +43,7 @@ def test_readme_stages_give_the_plan_of_qtopo_plan(monkeypatch):
     assert a["status"] == b["status"] == "optimal"
     assert a["cost"] == pytest.approx(b["cost"], rel=1e-9)
     assert a["nodes"] == b["nodes"] and a["links"] == b["links"]
-    assert staged.data.get("source") == one_call.data.get("source") == "milp"
+    assert staged.source == one_call.source == "milp"
     assert qtopo.verify(staged, ns["scen"], network=ns["net"]).ok
 
 

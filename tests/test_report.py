@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from qtopo.plan import Plan
+from qtopo.contract import InputRecord, Plan
 from qtopo.report import allocate_costs, cost_summary, write_report
 
 SECONDS_PER_YEAR = 365.25 * 86400.0
@@ -31,23 +31,36 @@ FIBRE_EUR_PER_KM = 100.0
 
 
 def _link(a, b, device, protocol, path, length, loss, pairs, rate):
-    return {"id": f"{a}--{b}:{device}", "from": a, "to": b, "fiber_path": path, "length_km": length,
-            "loss_db": loss, "protocol": protocol, "device": device, "device_pairs": pairs,
+    per_pair = PAIR_COST[device] + FIBRE_EUR_PER_KM * length
+    return {"id": f"{a}--{b}:{device}", "from": a, "to": b, "fibre_path": path, "length_km": length,
+            "loss_db": loss, "protocol": protocol, "device": device, "device_pairs": pairs, "existing_pairs": 0,
             "rate_bps_per_pair": rate, "capacity_bps": pairs * rate,
-            "cost": pairs * (PAIR_COST[device] + FIBRE_EUR_PER_KM * length), "load_bps": 0.0}
+            "cost_eur": pairs * per_pair, "cost_per_pair_eur": per_pair, "load_bps": 0.0, "utilisation": 0.0,
+            "relay": None, "repeaters": []}
+
+
+# single failures of make_plan's plan (a hand-made analysis in the list format)
+FAILURES = [
+    {"component": "T1", "kind": "node", "demands": {"A->B": 0.0, "A->C": 0.0, "B->C": 0.0}},
+    {"component": "H1--C:snspd", "kind": "link", "demands": {"A->B": 20000.0, "A->C": 0.0, "B->C": 0.0}},
+    {"component": "A--T1:apd", "kind": "link", "demands": {"A->B": 0.0, "A->C": 60000.0, "B->C": 10000.0}},
+]
 
 
 def make_plan(failures: bool = True) -> Plan:
     """Three sites A, B, C; a trusted node T1 at a PoP, one in a new hut H1; an untrusted relay R1 on the
-    T1-B fibre; four links (one with 2 pairs, one with 3); three demands, A->C over-delivered by 20 %."""
+    T1-B fibre; four links (one with 2 pairs, one with 3); three demands, A->C over-delivered by 20 %.
+    (The failure analysis of this plan is :data:`FAILURES`: pass it to ``write_report``.)"""
     nodes = [
-        {"id": "A", "kind": "site", "site_kind": "datacenter", "lon": 5.0, "lat": 52.0, "cost": 50000.0},
-        {"id": "B", "kind": "site", "site_kind": "datacenter", "lon": 6.2, "lat": 52.3, "cost": 50000.0},
-        {"id": "C", "kind": "site", "site_kind": "pop", "lon": 5.6, "lat": 51.3, "cost": 50000.0},
-        {"id": "T1", "kind": "trusted", "site_kind": "pop", "lon": 5.6, "lat": 52.1, "cost": 150000.0},
-        {"id": "H1", "kind": "trusted", "site_kind": "hut", "lon": 5.6, "lat": 51.7, "cost": 400000.0},
-        {"id": "R1", "kind": "relay", "site_kind": "hut", "lon": 5.95, "lat": 52.2, "cost": 80000.0},
+        {"id": "A", "kind": "site", "site_kind": "datacenter", "lon": 5.0, "lat": 52.0, "cost_eur": 50000.0},
+        {"id": "B", "kind": "site", "site_kind": "datacenter", "lon": 6.2, "lat": 52.3, "cost_eur": 50000.0},
+        {"id": "C", "kind": "site", "site_kind": "pop", "lon": 5.6, "lat": 51.3, "cost_eur": 50000.0},
+        {"id": "T1", "kind": "trusted", "site_kind": "pop", "lon": 5.6, "lat": 52.1, "cost_eur": 150000.0},
+        {"id": "H1", "kind": "trusted", "site_kind": "hut", "lon": 5.6, "lat": 51.7, "cost_eur": 400000.0},
+        {"id": "R1", "kind": "relay", "site_kind": "hut", "lon": 5.95, "lat": 52.2, "cost_eur": 80000.0},
     ]
+    for n in nodes:
+        n["existing"] = False
     links = [
         _link("A", "T1", "apd", "bb84-decoy", ["A", "f1", "T1"], 45.0, 10.0, 2, 1.0e6),
         _link("T1", "B", "mdi", "mdi-qkd", ["T1", "R1", "B"], 80.0, 17.0, 1, 5.0e4),
@@ -66,6 +79,8 @@ def make_plan(failures: bool = True) -> Plan:
     for dm in demands:
         dm["trusted_nodes"] = sorted({n for r in dm["routes"] for n in r["nodes"]})
         dm["intermediate_trusted_nodes"] = sorted({n for r in dm["routes"] for n in r["nodes"][1:-1]})
+        dm.update(source_node=dm["source"], target_node=dm["target"], k_routes=1, protection=None, disjoint=None,
+                  max_trusted_nodes=None, allowed_countries=[], excluded_nodes=[], excluded_operators=[], weight=1.0)
     load = {}
     for dm in demands:
         for r in dm["routes"]:
@@ -80,20 +95,22 @@ def make_plan(failures: bool = True) -> Plan:
     coords = {n["id"]: [n["lon"], n["lat"]] for n in nodes}
     coords.update({"f1": [5.3, 52.08], "f2": [5.62, 51.9]})
     # cost_breakdown as qtopo.plan writes it: relays apart from the (trusted) nodes
-    nodes_eur = sum(n["cost"] for n in nodes if n["kind"] != "relay")
-    relays_eur = sum(n["cost"] for n in nodes if n["kind"] == "relay")
-    links_eur = sum(L["cost"] for L in links)
+    nodes_eur = sum(n["cost_eur"] for n in nodes if n["kind"] != "relay")
+    relays_eur = sum(n["cost_eur"] for n in nodes if n["kind"] == "relay")
+    links_eur = sum(L["cost_eur"] for L in links)
     pairs_eur = sum(L["device_pairs"] * PAIR_COST[L["device"]] for L in links)
     total = nodes_eur + relays_eur + links_eur
     data = {
-        "schema_version": 1, "status": "feasible", "termination": "maxTimeLimit",
-        "objective_cost": total, "best_bound": 2.0e6, "mip_gap": (total - 2.0e6) / total,
-        "scenario": {"name": "handmade", "path": None},
+        "schema_version": 2, "status": "feasible", "termination": "maxTimeLimit",
+        "cost_eur": total, "objective_value": total, "best_bound": 2.0e6, "gap": (total - 2.0e6) / total,
+        "delivered_weighted_bps": None, "source": "milp", "heuristic_cost_eur": None,
+        "scenario": {"name": "handmade", "path": None}, "objective": {"mode": "min_cost", "budget_eur": 0.0},
         "solver": {"name": "highs", "version": "1.16.0", "options": {"time_limit_s": 10.0, "mip_gap": 0.01},
                    "sizes": {"variables": 120, "constraints": 80, "nonzeros": 400}, "message": ""},
         "diagnosis": [], "stats": {"candidates": 6, "hops": 12},
         "cost_breakdown": {"nodes_eur": nodes_eur, "relays_eur": relays_eur, "devices_and_fibre_eur": links_eur,
-                           "device_pairs_eur": pairs_eur, "total_eur": total, "sunk_brownfield_eur": 0.0},
+                           "device_pairs_eur": pairs_eur, "repeaters_eur": 0.0, "total_eur": total,
+                           "sunk_brownfield_eur": 0.0},
         "nodes": nodes, "links": links, "demands": demands, "fibre_coords": coords,
         "inputs": {"files": [{"role": "scenario", "path": "/x/scenario.toml", "sha256": "ab" * 32},
                              {"role": "sites", "path": "/x/sites.gpkg", "sha256": "cd" * 32}],
@@ -112,26 +129,20 @@ def make_plan(failures: bool = True) -> Plan:
                                                     "max_pairs_per_link": 4}}}},
         "versions": {"python": "3.11", "qtopo": "0.1.0"}, "seed": 0,
         "timings_s": {"read": 0.1, "solve": 2.5, "total": 3.0},
-        "notes": ["2 route endpoints merged"],
-        "verification": {"ok": True, "violations": [], "warnings": [], "checks": 26},
+        "notes": ["2 route endpoints merged"], "solver_log_file": None,
+        "verification": {"ok": True, "violations": [], "warnings": [], "checks": 26}, "rollout": None,
     }
-    if failures:
-        data["failures"] = [
-            {"component": "T1", "kind": "node", "demands": {"A->B": 0.0, "A->C": 0.0, "B->C": 0.0}},
-            {"component": "H1--C:snspd", "kind": "link", "demands": {"A->B": 20000.0, "A->C": 0.0, "B->C": 0.0}},
-            {"component": "A--T1:apd", "kind": "link", "demands": {"A->B": 0.0, "A->C": 60000.0, "B->C": 10000.0}},
-        ]
-    return Plan(data)
+    return Plan.from_dict(data)  # through the contract: the hand-made plan must be schema-valid
 
 
 def make_infeasible_plan() -> Plan:
-    p = make_plan(failures=False)
-    d = {k: copy.deepcopy(v) for k, v in p.data.items() if k not in ("nodes", "links", "demands", "cost_breakdown",
-                                                                     "fibre_coords", "verification")}
-    d.update({"status": "infeasible", "termination": "precheck", "objective_cost": None, "best_bound": None,
-              "mip_gap": None, "diagnosis": [{"source": "A", "target": "B", "reason": "out_of_reach",
-                                              "detail": "lowest-loss path 61.2 dB exceeds every device's reach"}]})
-    return Plan(d)
+    d = make_plan().to_dict()
+    d.update({"status": "infeasible", "termination": "precheck", "cost_eur": None, "objective_value": None,
+              "best_bound": None, "gap": None, "nodes": [], "links": [], "demands": [], "cost_breakdown": None,
+              "fibre_coords": {}, "verification": None,
+              "diagnosis": [{"source": "A", "target": "B", "reason": "out_of_reach",
+                             "detail": "lowest-loss path 61.2 dB exceeds every device's reach"}]})
+    return Plan.from_dict(d)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -227,8 +238,8 @@ def close(a: float, b: float, digits_shown: float) -> bool:
 def written(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     plan = make_plan()
-    files = write_report(plan, out)
-    (out / "plan.json").write_text(json.dumps(plan.data))
+    files = write_report(plan, out, failures=FAILURES)
+    (out / "plan.json").write_text(json.dumps(plan.to_dict()))
     return out, plan, files
 
 
@@ -247,9 +258,9 @@ def test_markdown_headline_and_costs_match_plan(written):
     md = (out / "report.md").read_text()
     kv = md_kv(md)
     assert kv["Status"] == "feasible"
-    assert close(num(kv["Total cost (capex)"]), d["objective_cost"], 1)
+    assert close(num(kv["Total cost (capex)"]), d["cost_eur"], 1)
     assert close(num(kv["Best bound"]), d["best_bound"], 1)
-    assert close(num(kv["MIP gap"]), 100 * d["mip_gap"], 0.01)
+    assert close(num(kv["MIP gap"]), 100 * d["gap"], 0.01)
     cb = d["cost_breakdown"]
     costs = {r["Item"]: num(r["EUR"]) for r in md_table_with(md, "Item")}
     assert close(costs["Node capex (total)"], cb["nodes_eur"], 1)
@@ -285,7 +296,7 @@ def test_markdown_demands_and_links_match_plan(written):
     assert num(rows[1]["Margin"]) == 20.0  # A->C: 120 kbit/s delivered for 100 kbit/s
     lrows = md_table_with(md, "Capacity bit/s")
     assert [r["Link"] for r in lrows] == [L["id"] for L in d["links"]]
-    assert [r["Relay"] for r in lrows] == [L.get("relay", "-") for L in d["links"]]
+    assert [r["Relay"] for r in lrows] == [L["relay"] or "-" for L in d["links"]]
     for r, L in zip(lrows, d["links"]):
         assert int(r["Pairs"]) == L["device_pairs"]
         assert r["Device"] == L["device"] and r["Protocol"] == L["protocol"]
@@ -295,13 +306,13 @@ def test_markdown_demands_and_links_match_plan(written):
         assert close(num(r["Capacity bit/s"]), L["capacity_bps"], 1)
         assert close(num(r["Load bit/s"]), L["load_bps"], 1)
         assert close(num(r["Utilisation"]), 100 * L["utilisation"], 0.1)
-        assert close(num(r["Cost EUR"]), L["cost"], 1)
+        assert close(num(r["Cost EUR"]), L["cost_eur"], 1)
 
 
 def test_cost_allocation_rule():
     plan = make_plan()
     al = allocate_costs(plan)
-    total = plan.data["cost_breakdown"]["total_eur"]
+    total = plan.to_dict()["cost_breakdown"]["total_eur"]
     assert math.isclose(sum(v["capex_eur"] for v in al["per_demand"].values()) + al["unallocated_eur"], total)
     assert al["unallocated_eur"] == 0.0  # the relay R1 follows its link T1-B
     # A->B by hand: link A-T1 (209,000 EUR) carries 20k of 140k bit/s, link T1-B (208,000) 20k of 30k;
@@ -353,23 +364,23 @@ def test_assumptions_and_inputs(written):
     devs = {r["Device"]: r for r in md_table_with(md, "Preset")}
     assert devs["apd"]["Preset"] == "apd-bb84" and num(devs["snspd"]["Pair cost EUR"]) == 250000
     assert devs["snspd"]["Pairs used"] == "3"
-    for f in plan.data["inputs"]["files"]:
+    for f in plan.to_dict()["inputs"]["files"]:
         assert f["sha256"] in md
     assert "26 independent checks" in md
 
 
 def test_html_matches_plan_and_is_self_contained(written):
     out, plan, _ = written
-    d = plan.data
+    d = plan.to_dict()
     text = (out / "report.html").read_text()
     tabs, kv, imgs = html_tables(text)
-    assert close(num(kv["Total cost (capex)"]), d["objective_cost"], 1)
-    assert close(num(kv["MIP gap"]), 100 * d["mip_gap"], 0.01)
+    assert close(num(kv["Total cost (capex)"]), d["cost_eur"], 1)
+    assert close(num(kv["MIP gap"]), 100 * d["gap"], 0.01)
     links = next(t for t in tabs if "Capacity bit/s" in t[0])
     for r, L in zip(links, d["links"]):
         assert r["Link"] == L["id"]
         assert close(num(r["Capacity bit/s"]), L["capacity_bps"], 1)
-        assert close(num(r["Cost EUR"]), L["cost"], 1)
+        assert close(num(r["Cost EUR"]), L["cost_eur"], 1)
     dem = next(t for t in tabs if "Delivered bit/s" in t[0])
     assert [close(num(r["Delivered bit/s"]), dm["delivered_bps"], 1) for r, dm in zip(dem, d["demands"])] == \
         [True] * len(d["demands"])
@@ -395,9 +406,8 @@ def test_infeasible_report(tmp_path):
 
 def test_report_without_optional_fields(tmp_path):
     """A minimal plan (no inputs, versions, verification, failures) still reports; defaults are marked."""
-    d = make_plan(failures=False).data
-    for k in ("inputs", "versions", "verification", "timings_s", "notes", "stats"):
-        d.pop(k)
+    d = make_plan(failures=False)
+    d.inputs, d.versions, d.verification, d.timings_s, d.notes, d.stats = InputRecord(), {}, None, {}, [], {}
     write_report(d, tmp_path)
     md = (tmp_path / "report.md").read_text()
     assert "## Failure impact" not in md
@@ -435,7 +445,7 @@ def test_browser_loads_report_and_map(written, tmp_path):
     for name in ("Fibre routes", "QKD links", "Sites", "Trusted nodes", "Relays", "Demand: A - B"):
         assert f"<span> {name}</span>" in dom, name
     # the links and fibre were drawn as SVG paths; the site labels (permanent tooltips) are in the DOM
-    assert dom.count('class="leaflet-interactive"') >= len(plan.data["links"])
+    assert dom.count('class="leaflet-interactive"') >= len(plan.to_dict()["links"])
     assert re.search(r'role="tooltip"[^>]*>\s*<div>\s*A\s*</div>', dom)
     dom = chromium_dom(out / "report.html", tmp_path / "profile")
     assert "Cost breakdown" in dom and "Failure impact" in dom
@@ -449,25 +459,26 @@ def _plan_b() -> Plan:
     """Plan A changed: the hut H1 replaced by a trusted node T2 at a PoP, H1-C link moved to T2 with one
     more pair, T1-B upgraded from 1 to 2 MDI pairs, B->C delivered 5 kbit/s more, cost down."""
     p = make_plan(failures=False)
-    d = copy.deepcopy(p.data)
+    d = p.to_dict()
     d["nodes"] = [n for n in d["nodes"] if n["id"] != "H1"] + [
-        {"id": "T2", "kind": "trusted", "site_kind": "pop", "lon": 5.6, "lat": 51.7, "cost": 150000.0, "degree": 2}]
+        {"id": "T2", "kind": "trusted", "site_kind": "pop", "lon": 5.6, "lat": 51.7, "cost_eur": 150000.0, "degree": 2,
+         "existing": False}]
     for L in d["links"]:
         if L["id"] == "T1--H1:apd":
             L.update(id="T1--T2:apd", to="T2")
         if L["id"] == "H1--C:snspd":
             L.update({"id": "T2--C:snspd", "from": "T2", "device_pairs": 4, "capacity_bps": 8.0e6,
-                      "cost": L["cost"] / 3 * 4})
+                      "cost_eur": L["cost_eur"] / 3 * 4})
         if L["id"] == "T1--B:mdi":
-            L.update(device_pairs=2, capacity_bps=1.0e5, cost=L["cost"] * 2)
+            L.update(device_pairs=2, capacity_bps=1.0e5, cost_eur=L["cost_eur"] * 2)
     for dm in d["demands"]:
         for r in dm["routes"]:
             r["nodes"] = ["T2" if n == "H1" else n for n in r["nodes"]]
         dm["trusted_nodes"] = sorted({n for r in dm["routes"] for n in r["nodes"]})
         if _k(dm) == "B->C":
             dm["routes"][0]["rate_bps"] = dm["delivered_bps"] = 15000.0
-    d["objective_cost"] = 1.9e6
-    return Plan(d)
+    d["cost_eur"] = 1.9e6
+    return Plan.from_dict(d)
 
 
 def _k(dm):
@@ -479,7 +490,7 @@ def test_compare_plans():
 
     a, b = make_plan(failures=False), _plan_b()
     c = compare_plans(a, b)
-    assert c["cost"]["delta"] == pytest.approx(1.9e6 - a.data["objective_cost"])
+    assert c["cost"]["delta"] == pytest.approx(1.9e6 - a.cost_eur)
     assert [n["id"] for n in c["nodes"]["added"]] == ["T2"]
     assert [n["id"] for n in c["nodes"]["removed"]] == ["H1"]
     hops = lambda xs: sorted(tuple(x["hop"]) for x in xs)  # noqa: E731
@@ -499,7 +510,7 @@ def test_compare_plans():
     assert "~ B - T1: mdi x1 -> mdi x2" in text
     assert "B->C: 10,000 -> 15,000 (+5,000)" in text
     assert "A->C: +T2; -H1" in text
-    assert compare_plans(a, copy.deepcopy(a.data))["same"]
+    assert compare_plans(a, a.to_dict())["same"]
     assert "no changes" in format_comparison(compare_plans(a, a))
 
 
@@ -523,7 +534,7 @@ def test_compare_command(tmp_path):
 # ------------------------------------------------------------------------------------------------------
 def _analysis(plan: Plan) -> dict:
     """A failures.json as written by qtopo.failures (two components; with availability)."""
-    dem = {f"{x['source']}->{x['target']}": x for x in plan.data["demands"]}
+    dem = {f"{x['source']}->{x['target']}": x for x in plan.to_dict()["demands"]}
 
     def entry(cid, kind, label, kept):
         return {"component": cid, "kind": kind, "label": label, "failed_links": [], "unavailability": 1e-4,
@@ -593,7 +604,7 @@ def test_end_to_end_surfnet(tmp_path):
         assert (out / name).is_file(), name
     d = json.loads((out / "plan.json").read_text())
     md = (out / "report.md").read_text()
-    assert close(num(md_kv(md)["Total cost (capex)"]), d["objective_cost"], 1)
+    assert close(num(md_kv(md)["Total cost (capex)"]), d["cost_eur"], 1)
     links = md_table_with(md, "Capacity bit/s")
     assert sorted(r["Link"] for r in links) == sorted(L["id"] for L in d["links"])
     html = (out / "map.html").read_text()
@@ -602,25 +613,26 @@ def test_end_to_end_surfnet(tmp_path):
 
 def test_brownfield_protection_max_rate_rollout(tmp_path):
     """Schema extensions: existing pairs and nodes, K=2 protected demands, max-rate objective, staged rollout."""
-    d = copy.deepcopy(make_plan(failures=False).data)
+    d = make_plan(failures=False).to_dict()
     L = d["links"][3]  # H1-C: 1 of its 3 pairs exists already
     L["existing_pairs"] = 1
-    L["cost"] = 2 * (PAIR_COST["snspd"] + FIBRE_EUR_PER_KM * L["length_km"])
+    L["cost_eur"] = 2 * (PAIR_COST["snspd"] + FIBRE_EUR_PER_KM * L["length_km"])
     for x in d["links"][:3]:
         x["existing_pairs"] = 0
     d["nodes"][2]["existing"] = True
     d["demands"][0].update(k_routes=2, protection="1+1", disjoint="node")
     d["objective"] = {"mode": "max_rate", "budget_eur": 2.5e6}
-    d["objective_value"], d["best_bound"], d["mip_gap"] = 150000.0, 160000.0, 0.0625
+    d["objective_value"], d["best_bound"], d["gap"] = 150000.0, 160000.0, 0.0625
     d["rollout"] = {"status": "optimal", "first_year": 2027, "budgets_eur": [1.0e6, 1.5e6], "rule": "cumulative",
                     "stages": [{"year": 2027, "budget_eur": 1.0e6, "spend_eur": 9.0e5, "cumulative_spend_eur": 9.0e5,
                                 "cumulative_budget_eur": 1.0e6, "nodes": ["A", "T1", "B"], "relays": ["R1"],
-                                "links": ["A--T1:apd", "T1--B:mdi"], "demands_served": ["A->B"]},
+                                "links": ["A--T1:apd", "T1--B:mdi"], "demands_served": ["A->B"],
+                                "served_bps": 20000.0},
                                {"year": 2028, "budget_eur": 1.5e6, "spend_eur": 1.0e6,
                                 "cumulative_spend_eur": 1.9e6, "cumulative_budget_eur": 2.5e6, "nodes": ["H1", "C"],
                                 "relays": [], "links": ["T1--H1:apd", "H1--C:snspd"],
-                                "demands_served": ["A->B", "A->C", "B->C"]}],
-                    "unbuilt": []}
+                                "demands_served": ["A->B", "A->C", "B->C"], "served_bps": 130000.0}],
+                    "unbuilt": [], "message": ""}
     write_report(d, tmp_path)
     md = (tmp_path / "report.md").read_text()
     kv = md_kv(md)
@@ -628,7 +640,7 @@ def test_brownfield_protection_max_rate_rollout(tmp_path):
     assert num(kv["Objective value"]) == 150000 and num(kv["Best bound"]) == 160000
     links = {r["Link"]: r for r in md_table_with(md, "Capacity bit/s")}
     assert links["H1--C:snspd"]["Existing pairs"] == "1" and links["A--T1:apd"]["Existing pairs"] == "0"
-    assert close(num(links["H1--C:snspd"]["Cost EUR"]), L["cost"], 1)
+    assert close(num(links["H1--C:snspd"]["Cost EUR"]), L["cost_eur"], 1)
     dem = md_table_with(md, "Protection")
     assert dem[0]["Protection"] == "K=2 1+1, node-disjoint" and dem[1]["Protection"] == "none"
     assert md_table_with(md, "Existing")[2]["Existing"] == "yes"

@@ -80,9 +80,8 @@ def test_bundled_scenario_same_optimum_with_highs_and_scip(tmp_path):
     cost = {}
     for n, p in plans.items():
         assert p.status == "optimal", (n, p.status)
-        d = p.to_dict() if hasattr(p, "to_dict") else p.data
-        assert d["solver"]["name"] == n and d["solver"]["version"] not in ("", "unknown")
-        assert d["verification"]["ok"]
-        cost[n] = p.cost_eur if hasattr(p, "cost_eur") else d.get("objective_cost", d.get("cost_eur"))
+        assert p.solver.name == n and p.solver.version not in ("", "unknown")
+        assert p.verification.ok
+        cost[n] = p.cost_eur
     gap = qtopo.load_scenario(SURFNET).solver["mip_gap"]
     assert abs(cost["highs"] - cost["scip"]) <= gap * max(cost.values()) + 1e-6

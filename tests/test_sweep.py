@@ -155,7 +155,7 @@ def test_cli_bad_sweep_file_exits_4(tmp_path):
 
 def test_pareto_front():
     df = pd.DataFrame({"status": ["optimal", "optimal", "feasible", "optimal", "infeasible", "error"],
-                       "objective_cost": [1.0, 2.0, 1.5, 3.0, 0.1, None],
+                       "cost_eur": [1.0, 2.0, 1.5, 3.0, 0.1, None],
                        "delivered_total_bps": [10.0, 20.0, 10.0, 20.0, 99.0, None]})
     # (1,10) and (2,20) are efficient; (1.5,10) and (3,20) are dominated; no plan -> never on the front
     assert pareto_front(df).tolist() == [True, True, False, False, False, False]

@@ -69,7 +69,7 @@ def test_png_with_network_and_infeasible(tmp_path):
 
     lines = viz._fibre_lines(make_plan(), Net())
     assert len(lines) == 2 and lines[0][1]["length_km"] == 90.0
-    assert [n["id"] for n in viz._plan_nodes(make_infeasible_plan(), Net())] == ["A", "B"]
+    assert [n.id for n in viz._plan_nodes(make_infeasible_plan(), Net())] == ["A", "B"]
     assert viz.plan_map_png(make_infeasible_plan(), tmp_path / "inf.png", network=Net(), dpi=60).is_file()
     assert viz.plan_map_png(make_infeasible_plan(), tmp_path / "inf2.png", dpi=60).is_file()  # nothing to draw
 
@@ -103,10 +103,10 @@ def test_folium_layers_and_popups():
     assert names[-1] in ("Sites", "Trusted nodes", "Relays")  # nodes on top
     html = m.get_root().render()
     # popups carry the plan's numbers, formatted as in link_popup_rows
-    for L in plan.data["links"]:
+    for L in plan.links:
         rows = dict(viz.link_popup_rows(L))
-        assert rows["capacity"] == f"{L['capacity_bps']:,.0f} bit/s"
-        assert rows["cost"] == f"{L['cost']:,.0f} EUR"
+        assert rows["capacity"] == f"{L.capacity_bps:,.0f} bit/s"
+        assert rows["cost"] == f"{L.cost_eur:,.0f} EUR"
         assert rows["capacity"] in html and rows["load"] in html and rows["loss"] in html
     assert "key relayed for" in html  # T1 relays key for all three demands
     assert "(log scale)" in html  # colour legend
@@ -151,8 +151,10 @@ def test_offline_html_keeps_unknown_remote_with_warning(caplog):
 
 
 def test_node_kind_styles():
-    assert viz.node_kind({"kind": "trusted", "site_kind": "hut"}) == "trusted_hut"
-    assert viz.node_kind({"kind": "trusted", "site_kind": "pop"}) == "trusted"
-    assert viz.node_kind({"kind": "repeater"}) == "repeater"
-    assert viz.node_kind({"kind": "weird"}) == "other"
+    from planfactory import node
+
+    assert viz.node_kind(node("H", "trusted", site_kind="hut")) == "trusted_hut"
+    assert viz.node_kind(node("T", "trusted", site_kind="pop")) == "trusted"
+    assert viz.node_kind(node("R", "repeater")) == "repeater"
+    assert viz.node_kind(node("W", "weird")) == "other"
     assert set(np.unique([viz.KIND_STYLE[k][5] for k in viz.KIND_STYLE])) >= {"Sites", "Trusted nodes", "Relays"}

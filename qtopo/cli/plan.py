@@ -38,25 +38,25 @@ def plan_cmd(scenario, out_dir, time_limit, mip_gap, threads, sets, quiet):
     ov = _overrides(time_limit, mip_gap, threads)
     ov.update(_parse_sets(sets))
     p = plan(scenario, out_dir, overrides=ov, progress=prog)
-    st = p.status
-    if st in ("optimal", "feasible"):
-        gap = p["mip_gap"]
+    st = p.status.value
+    if p.has_plan:
+        gap = p.gap
         if gap is not None:
             gap_s = f"gap {gap:.2%}"
         elif st == "feasible":  # stopped before any lower bound: say so rather than hide it
             gap_s = "gap unknown (stopped before a lower bound was found; not proven optimal)"
         else:
             gap_s = "gap 0.00%"
-        click.echo(f"{st}: cost {p['objective_cost']:,.0f} EUR, {gap_s} -> {os.path.join(out_dir, 'plan.json')}")
+        click.echo(f"{st}: cost {p.cost_eur:,.0f} EUR, {gap_s} -> {os.path.join(out_dir, 'plan.json')}")
         sys.exit(EXIT_OK)
     if st == "infeasible":
         _err("infeasible: no plan can meet every demand")
-        for d in p.get("diagnosis", []):
-            _err(f"  - {d['source']} -> {d['target']}: {d['reason']}: {d['detail']}")
+        for d in p.diagnosis:
+            _err(f"  - {d.source} -> {d.target}: {d.reason}: {d.detail}")
         _err(f"diagnosis written to {os.path.join(out_dir, 'plan.json')}")
         sys.exit(EXIT_INFEASIBLE)
     _err(f"{st}: the solver found no plan within the limits "
-         f"(termination: {p.get('termination')}); raise --time-limit or simplify the scenario")
+         f"(termination: {p.termination}); raise --time-limit or simplify the scenario")
     sys.exit(EXIT_SOLVER)
 
 
@@ -122,4 +122,6 @@ def verify_cmd(plan_path, scenario):
         click.echo(str(rep))
         return
     _err(str(rep))
+    if rep.nothing_checked:  # never a success: exit as `qtopo plan` did for this status
+        sys.exit(EXIT_INFEASIBLE if p.status.value == "infeasible" else EXIT_SOLVER)
     sys.exit(EXIT_VERIFY)

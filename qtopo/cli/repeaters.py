@@ -12,6 +12,8 @@ from pathlib import Path
 import click
 import networkx as nx
 
+from ..contract import Status
+
 
 def _graph_from_scenario(path):
     from ..scenario import load_scenario
@@ -116,11 +118,11 @@ def repeaters_command(network, out_dir, end_nodes, l_max_km, n_max, D, K, route_
     ends = [e.strip() for e in end_nodes.split(",") if e.strip()] if end_nodes else None
     res = plan_repeaters_from(network, ends, l_max_km, n_max, D, K, route_factor, rate_target_bps,
                               fidelity_target, time_limit, threads)
-    if res["status"] in ("optimal", "feasible") and not res["verification"]["ok"]:
+    if Status(res["status"]).has_plan and not res["verification"]["ok"]:
         raise VerificationError(res["verification"]["violations"])
     with atomic_output_dir(out_dir) as tmp:
         write_json_atomic(tmp / "repeaters.json", res)
-    if res["status"] in ("optimal", "feasible"):
+    if Status(res["status"]).has_plan:
         gap = f", gap {res['gap']:.2%}" if res["gap"] is not None else ""
         click.echo(f"{res['status']}: {res['n_repeaters']} repeaters at {', '.join(res['repeaters']) or '-'}"
                    f"{gap}; verified -> {Path(out_dir) / 'repeaters.json'}")

@@ -18,6 +18,7 @@ def rollout_command(plan_path, budgets, first_year):
 
     from ..errors import InputError
     from ..atomic import write_json_atomic
+    from ..contract import to_jsonable
     from ..plan import Plan
 
     try:
@@ -29,15 +30,15 @@ def rollout_command(plan_path, budgets, first_year):
                          "invalid command line") from None
     p = Plan.from_json(plan_path)
     if not p.has_plan:
-        raise InputError([f"{plan_path}: plan status is {p.status}: nothing to stage"], "cannot stage plan")
+        raise InputError([f"{plan_path}: plan status is {p.status.value}: nothing to stage"], "cannot stage plan")
     ro = schedule_rollout(p, b, first_year)
     out = Path(plan_path)
     out = (out if out.is_dir() else out.parent) / "rollout.json"
-    write_json_atomic(out, ro)
-    for st in ro["stages"]:
-        click.echo(f"{st['year']}: spend {st['spend_eur']:>12,.0f} EUR  nodes {', '.join(st['nodes']) or '-'}; "
-                   f"links {len(st['links'])}; serves {len(st['demands_served'])} demands "
-                   f"({st['served_bps']:,.0f} bit/s)")
-    if ro.get("unbuilt"):
-        click.echo(f"unbuilt within these budgets: {', '.join(ro['unbuilt'])}")
+    write_json_atomic(out, to_jsonable(ro))
+    for st in ro.stages:
+        click.echo(f"{st.year}: spend {st.spend_eur:>12,.0f} EUR  nodes {', '.join(st.nodes) or '-'}; "
+                   f"links {len(st.links)}; serves {len(st.demands_served)} demands "
+                   f"({st.served_bps:,.0f} bit/s)")
+    if ro.unbuilt:
+        click.echo(f"unbuilt within these budgets: {', '.join(ro.unbuilt)}")
     click.echo(f"-> {out}")
