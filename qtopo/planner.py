@@ -341,8 +341,8 @@ def _joint_diagnosis(inputs: PlanningInputs) -> dict:
 
 
 #: The cut-set bound's share of the solver time limit, and its cap (s).
-CUT_BOUND_SHARE = 0.1
-CUT_BOUND_MAX_S = 30.0
+CUT_BOUND_SHARE = 0.05
+CUT_BOUND_MAX_S = 15.0
 #: ``cut_bound = "auto"`` computes it from this many hop-device options (smaller models close their own root).
 CUT_BOUND_FROM_OPTIONS = 2000
 
