@@ -180,7 +180,7 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
     if cut is not None and opts["time_limit_s"]:  # the bound's seconds come out of the solver's time limit
         opts["time_limit_s"] = max(1.0, float(opts["time_limit_s"]) - T["cut_bound"])
     res, solver_log = _solve_with_log(model, opts, warmstart=start.warm(model))
-    extra["solver_log_file"] = scen.solver.get("log_file") or "highs.log"
+    extra["solver_log_file"] = scen.solver.get("log_file") or f"{scen.solver.get('name') or 'highs'}.log"
     T["handoff"] = res.timings_s.get("handoff", 0.0)
     T["solve"] = res.timings_s.get("solve", 0.0)
     if cut is not None:

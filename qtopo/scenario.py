@@ -143,7 +143,7 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "commodities": (_S, "auto", None, None,
                         "'demand' (one flow per demand: tighter LP), 'source' (aggregated by source: smaller), "
                         "or 'auto' (per demand up to 40 demands and 100,000 flow columns)"),
-        "log_file": (_S, "", None, None, "write the HiGHS log here (relative to --out)"),
+        "log_file": (_S, "", None, None, "write the solver log here (relative to --out; default <solver name>.log)"),
         "root_lp": (_S, "auto", None, None,
                     "LP algorithm of HiGHS's root relaxation: 'simplex', 'ipm' (interior point, then crossover), or "
                     "'auto' (ipm from 100,000 nonzeros: dual simplex stalls on these degenerate flow LPs)"),

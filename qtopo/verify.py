@@ -245,7 +245,7 @@ def check_status(plan: Plan) -> list[str]:
 
 def check_nodes(c: _Check) -> None:
     """Every demand endpoint is open; every node exists in the fibre network and costs what the scenario says."""
-    plan, net, costs = c.plan, c.net, c.scenario.costs
+    plan, net = c.plan, c.net
     c.open_nodes = {n.id: n for n in plan.nodes if n.kind in ("site", "trusted")}
     for t in sorted(set(c.demands["source_node"].dropna()) | set(c.demands["target_node"].dropna())):
         c.checks += 1
