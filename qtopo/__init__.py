@@ -29,11 +29,11 @@ _PUBLIC = {
     "VerificationError": "errors",
     "read_demands": "io", "read_routes": "io", "read_sites": "io",
     "build_model": "model",
-    "Plan": "plan", "extract_plan": "plan",
+    "Plan": "contract", "plan_json_schema": "contract", "extract_plan": "plan",
     "plan": "planner", "read_network": "topology", "solver_options": "planner", "write_plan": "planner",
     "StartPlan": "planner", "start_plan": "planner", "plan_from_solve": "planner",
     "Scenario": "scenario", "load_scenario": "scenario", "scenario_from_dict": "scenario",
-    "SolveResult": "solve", "Status": "solve", "solve": "solve",
+    "SolveResult": "solve", "Status": "contract", "solve": "solve",
     "FibreNetwork": "topology", "build_fibre_network": "topology",
     "VerificationReport": "verify", "verify": "verify",
 }
@@ -73,9 +73,10 @@ if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
     from .errors import InputError, QtopoError, SolverError, ValidityWarning, VerificationError  # noqa: F401
     from .io import read_demands, read_routes, read_sites  # noqa: F401
     from .model import build_model  # noqa: F401
-    from .plan import Plan, extract_plan  # noqa: F401
+    from .contract import Plan, Status, plan_json_schema  # noqa: F401
+    from .plan import extract_plan  # noqa: F401
     from .planner import StartPlan, plan, plan_from_solve, solver_options, start_plan, write_plan  # noqa: F401
     from .scenario import Scenario, load_scenario, scenario_from_dict  # noqa: F401
-    from .solve import SolveResult, Status, solve  # noqa: F401
+    from .solve import SolveResult, solve  # noqa: F401
     from .topology import FibreNetwork, build_fibre_network, read_network  # noqa: F401
     from .verify import VerificationReport, verify  # noqa: F401

@@ -319,15 +319,18 @@ class Plan:
     @classmethod
     def from_dict(cls, data: dict, *, source: str = "plan.json", validate: bool = True):
         """Build a plan from its JSON dict (migrating older schema versions); raise InputError if invalid."""
-        data = migrate(data, source)
-        if validate:
-            problems = validation_problems(data)
-            if problems:
-                from .errors import InputError
+        from .errors import InputError
 
-                raise InputError([f"{source}: {p}" for p in problems],
-                                 "not a valid qtopo plan (see qtopo/schemas/plan.schema.json)")
-        return from_jsonable(cls, data)
+        try:
+            data = migrate(data, source)
+            if validate:
+                problems = validation_problems(data)
+                if problems:
+                    raise InputError([f"{source}: {p}" for p in problems],
+                                     "not a valid qtopo plan (see qtopo/schemas/plan.schema.json)")
+            return from_jsonable(cls, data)
+        except RecursionError:
+            raise InputError([f"{source}: nested too deeply to be a qtopo plan"], "cannot read plan") from None
 
     def to_json(self, path) -> None:
         from .atomic import write_json_atomic
@@ -576,6 +579,8 @@ def read_plan_json(p: Path) -> dict:
         fail(f"not UTF-8 text ({e.reason} at byte {e.start})")
     except json.JSONDecodeError as e:
         fail(f"not valid JSON ({e.msg} at line {e.lineno} column {e.colno})")
+    except ValueError as e:  # e.g. an integer of more digits than Python converts
+        fail(f"not a valid plan.json ({e})")
     except RecursionError:
         fail("nested too deeply to be a qtopo plan")
     if not isinstance(data, dict) or "status" not in data:
@@ -608,7 +613,11 @@ def migrate(data: dict, source: str = "plan.json") -> dict:
     if v > SCHEMA_VERSION:
         raise InputError([f"{source}: schema_version {v} was written by a newer qtopo; this one reads up to "
                           f"{SCHEMA_VERSION}: upgrade qtopo"], "cannot read plan")
-    return _migrate_v1(data)
+    try:
+        return _migrate_v1(data)
+    except (TypeError, AttributeError, ValueError, KeyError) as e:
+        raise InputError([f"{source}: not a qtopo plan of schema version 1, nor of version {SCHEMA_VERSION} "
+                          f"(schema_version is missing): {type(e).__name__}: {e}"], "cannot read plan") from None
 
 
 def _migrate_v1(old: dict) -> dict:

@@ -56,6 +56,7 @@ class CutBound:
     status: str = ""                 # "converged" | "time limit" | "round limit" | "not applicable: ..."
     method: str = "cut-set LP (connectivity, capacity and Chvatal-Gomory cuts), safe dual bound"
     history: list = field(default_factory=list)  # (seconds, bound) per round
+    rows: list = field(default_factory=list, repr=False)  # cuts in the options' pairs: (option idx, coef, rhs)
 
     def to_dict(self) -> dict:
         return {"bound_eur": self.bound_eur, "lp_objective_eur": self.lp_objective_eur, "rounds": self.rounds,
@@ -294,6 +295,14 @@ def cutset_bound(inputs, time_limit_s: float = 30.0, max_rounds: int = 200, thre
         val = np.concatenate([r[1] for r in new]).astype(float)
         h.addRows(len(new), lo, np.full(len(new), highspy.kHighsInf), len(idx), starts, idx, val)
         out.cuts += len(new)
+        for cols, vals, rhs in new:  # in the MILP's terms: pairs of options (connectivity: >= k pairs across)
+            cols = np.asarray(cols)
+            if cols.min() >= D.n0:
+                out.rows.append((cols - D.n0, np.asarray(vals, float), float(rhs)))
+            else:
+                hops = cols - D.o0
+                opts = np.flatnonzero(np.isin(D.opt_hop, hops))
+                out.rows.append((opts, np.ones(len(opts)), float(rhs)))
     out.seconds = time.perf_counter() - t0
     log.info("cut-set bound: %s after %d rounds, %d cuts, %.1f s (%s)", out.bound_eur, out.rounds, out.cuts,
              out.seconds, out.status)

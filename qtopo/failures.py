@@ -219,30 +219,13 @@ def analyse_failures(plan, scenario=None, network=None, availability=None, *, ri
         ``availability_excl_endpoints``, ``downtime_min_per_year``; plus ``assumptions``, ``availability_model``,
         ``counts``, ``risk`` and ``warnings``.
     """
-    from .candidates import edge_loss_db
-    from .errors import InputError
-    from .risk import corridor_pairs, lowest_loss_segment_index
-    from .scenario import Scenario, load_scenario
-
     from .contract import Plan
 
     data = plan if isinstance(plan, Plan) else Plan.from_dict(plan, source="plan")
     W: list[str] = []
-    if scenario is None and network is None:
-        sp = data.scenario.path
-        if not sp:
-            raise InputError(["the plan names no scenario file; pass the scenario explicitly (--scenario)"],
-                             "cannot analyse failures")
-        scenario = load_scenario(sp)
-    elif scenario is not None and not isinstance(scenario, Scenario):
-        scenario = load_scenario(scenario)
+    scenario = _scenario_for(data, scenario, network)
     buffer_m, min_overlap_km = _risk_params(scenario, risk)
-    av_spec = dict((scenario.raw.get("availability", {}) or {}) if scenario is not None else {})
-    av_spec.update(availability or {})
-    av = availability_model(av_spec)
-    if av is not None and av["ignored_keys"]:
-        W.append(f"[availability] keys not used by the failure analysis: {', '.join(av['ignored_keys'])}")
-
+    av = _availability_for(scenario, availability, W)
     out = {"plan": str(getattr(plan, "path", "") or ""),
            "scenario": str(scenario.path) if scenario is not None and scenario.path else None,
            "status": data.status.value,
@@ -254,55 +237,110 @@ def analyse_failures(plan, scenario=None, network=None, availability=None, *, ri
     if not data.has_plan:
         W.append(f"plan status is {data.status.value}: nothing to analyse")
         return out
-
     net = network if network is not None else _network_for(scenario)
-    edges = net.edges
-    fib = scenario.fibre if scenario is not None else {"attenuation_db_per_km": 0.2, "splice_loss_db_per_km": 0.0}
-    loss = edge_loss_db(edges, fib["attenuation_db_per_km"], fib["splice_loss_db_per_km"])
-    seg_index = lowest_loss_segment_index(edges, loss)
-    length_km = edges.length_km.to_numpy(float)
-    eu, ev = edges.u.to_numpy(), edges.v.to_numpy()
-    route_id = edges.route_id.to_numpy() if "route_id" in edges.columns else np.array([None] * len(edges))
+    fibre = _FibreIndex(net.edges, scenario)
+    links = _PlanLinks(data, fibre, W)
+    comps = _components(data, net, fibre, links, buffer_m, min_overlap_km, include_huts, W)
+    dinfo = _demand_routes(data, links, W)
+    summary, ref = _demand_summaries(data, dinfo, W)
+    open_set = {n.id for n in data.nodes}
+    unavailability = _evaluate_components(comps, dinfo, summary, ref, links, av, fibre, open_set, out)
+    _availability_summary(summary, ref, av, unavailability, out, W)
+    out["summary"] = summary
+    return out
 
-    links = data.links
+
+# ------------------------------------------------------------------------------------------------------------
+# the steps of analyse_failures
+# ------------------------------------------------------------------------------------------------------------
+def _scenario_for(data, scenario, network):
+    """The scenario to analyse against: given (object or path), else the one the plan names."""
+    from .errors import InputError
+    from .scenario import Scenario, load_scenario
+
+    if scenario is None and network is None:
+        sp = data.scenario.path
+        if not sp:
+            raise InputError(["the plan names no scenario file; pass the scenario explicitly (--scenario)"],
+                             "cannot analyse failures")
+        return load_scenario(sp)
+    if scenario is not None and not isinstance(scenario, Scenario):
+        return load_scenario(scenario)
+    return scenario
+
+
+def _availability_for(scenario, availability, W: list) -> dict | None:
+    """The availability model from the scenario's ``[availability]`` overridden by ``availability``."""
+    av_spec = dict((scenario.raw.get("availability", {}) or {}) if scenario is not None else {})
+    av_spec.update(availability or {})
+    av = availability_model(av_spec)
+    if av is not None and av["ignored_keys"]:
+        W.append(f"[availability] keys not used by the failure analysis: {', '.join(av['ignored_keys'])}")
+    return av
+
+
+class _FibreIndex:
+    """The fibre segments of the network: lowest-loss segment per node pair, lengths, ends, routes."""
+
+    def __init__(self, edges, scenario):
+        from .candidates import edge_loss_db
+        from .risk import lowest_loss_segment_index
+
+        fib = scenario.fibre if scenario is not None else {"attenuation_db_per_km": 0.2, "splice_loss_db_per_km": 0.0}
+        self.edges = edges
+        self.seg_index = lowest_loss_segment_index(
+            edges, edge_loss_db(edges, fib["attenuation_db_per_km"], fib["splice_loss_db_per_km"]))
+        self.length_km = edges.length_km.to_numpy(float)
+        self.u, self.v = edges.u.to_numpy(), edges.v.to_numpy()
+        self.route_id = edges.route_id.to_numpy() if "route_id" in edges.columns else np.array([None] * len(edges))
+
+
+class _PlanLinks:
+    """The plan's links seen by the failure model: fibre segments and nodes each uses, links per hop."""
+
+    def __init__(self, data, fibre: _FibreIndex, W: list):
+        self.links = data.links
+        self.segs: dict = {}   # link id -> fibre segment indices
+        self.nodes: dict = {}  # link id -> fibre nodes on its path (and its relay)
+        self.by_hop: dict = {}  # frozenset of end nodes -> link ids
+        for L in self.links:
+            fp = list(L.fibre_path)
+            self.nodes[L.id] = set(fp) | ({L.relay} if L.relay else set())
+            segs = set()
+            for a, b in zip(fp[:-1], fp[1:]):
+                i = fibre.seg_index.get((a, b))
+                if i is None:
+                    W.append(f"link {L.id}: no fibre segment between {a} and {b} in the network built from the "
+                             f"inputs (plan and inputs differ?)")
+                    continue
+                segs.add(i)
+            self.segs[L.id] = segs
+            self.by_hop.setdefault(frozenset((L.from_node, L.to_node)), []).append(L.id)
+
+    def failed_by(self, node, segs) -> frozenset:
+        """Links that fail with ``node`` (None: no node) or any of the fibre segments ``segs``."""
+        return frozenset(lid for lid in self.segs
+                         if (node is not None and node in self.nodes[lid]) or (self.segs[lid] & segs))
+
+
+def _components(data, net, fibre: _FibreIndex, links: _PlanLinks, buffer_m, min_overlap_km, include_huts,
+                W: list) -> list:
+    """Single failures to analyse: (id, kind, label, failed node or None, failed segment set).
+
+    Nodes: open nodes, then nodes the fibre paths pass (unopened huts only with ``include_huts``); fibre: every
+    segment a link uses; corridors: shared-risk pairs touching a used segment.
+    """
+    from .risk import corridor_pairs
+
     open_nodes = list(dict.fromkeys(n.id for n in data.nodes))
     open_set = set(open_nodes)
     plan_kinds: dict = {}
     for n in data.nodes:
         plan_kinds.setdefault(n.id, set()).add(n.kind)
-    link_segs: dict = {}
-    link_nodes: dict = {}
-    for L in links:
-        fp = list(L.fibre_path)
-        link_nodes[L.id] = set(fp) | ({L.relay} if L.relay else set())
-        segs = set()
-        for a, b in zip(fp[:-1], fp[1:]):
-            i = seg_index.get((a, b))
-            if i is None:
-                W.append(f"link {L.id}: no fibre segment between {a} and {b} in the network built from the "
-                         f"inputs (plan and inputs differ?)")
-                continue
-            segs.add(i)
-        link_segs[L.id] = segs
-    hop_links: dict = {}
-    for L in links:
-        hop_links.setdefault(frozenset((L.from_node, L.to_node)), []).append(L.id)
-
-    # ---------------- components
-    comps = []  # (id, kind, label, failed node or None, failed segment set)
     node_kind = net.nodes["kind"].to_dict() if "kind" in net.nodes.columns else {}
-    on_paths: list = []
-    seen = set()
-    for L in links:
-        for x in L.fibre_path:
-            if x not in seen:
-                seen.add(x)
-                on_paths.append(x)
-    for x in open_nodes:
-        if x not in seen:
-            seen.add(x)
-            on_paths.append(x)
+    on_paths = list(dict.fromkeys([x for L in links.links for x in L.fibre_path] + open_nodes))
     ordered = [x for x in on_paths if x in open_set] + [x for x in on_paths if x not in open_set]
+    comps = []
     for x in ordered:
         k = node_kind.get(x)
         if k is None:
@@ -312,90 +350,53 @@ def analyse_failures(plan, scenario=None, network=None, availability=None, *, ri
         pk = plan_kinds.get(x, set())
         role = ("trusted node" if pk - {"relay"} else "untrusted relay") if x in open_set else "passed optically"
         comps.append((f"n:{x}", "node", f"{x} ({k or 'unknown'}, {role})", x, set()))
-    used = sorted(set().union(*link_segs.values())) if link_segs else []
+    used = sorted(set().union(*links.segs.values())) if links.segs else []
     used_set = set(used)
+    eu, ev, rid, km = fibre.u, fibre.v, fibre.route_id, fibre.length_km
     for i in used:
-        comps.append((f"e:{i}", "fibre",
-                      f"{eu[i]} - {ev[i]} (route {route_id[i]}, {length_km[i]:.1f} km)", None, {i}))
-    pairs = corridor_pairs(edges, buffer_m, min_overlap_km) if buffer_m > 0 else []
+        comps.append((f"e:{i}", "fibre", f"{eu[i]} - {ev[i]} (route {rid[i]}, {km[i]:.1f} km)", None, {i}))
+    pairs = corridor_pairs(fibre.edges, buffer_m, min_overlap_km) if buffer_m > 0 else []
     for i, j, ov in pairs:
         if i in used_set or j in used_set:
             comps.append((f"c:{i}|{j}", "corridor",
-                          f"corridor: {eu[i]} - {ev[i]} (route {route_id[i]}) and {eu[j]} - {ev[j]} "
-                          f"(route {route_id[j]}), {ov:.1f} km within {buffer_m:g} m", None, {i, j}))
+                          f"corridor: {eu[i]} - {ev[i]} (route {rid[i]}) and {eu[j]} - {ev[j]} "
+                          f"(route {rid[j]}), {ov:.1f} km within {buffer_m:g} m", None, {i, j}))
+    return comps
 
-    def unavail(cid, kind, node, segs):
-        if av is None:
-            return None
-        if kind == "node":
-            a = av["node"] if node in open_set else av["bypass_node"]
-            return None if a is None else 1.0 - a
-        if kind == "fibre":
-            u = av["fibre_per_km_unavailability"]
-            return None if u is None else u * float(sum(length_km[i] for i in segs))
-        a = av["corridor"]
-        return None if a is None else 1.0 - a
 
-    # ---------------- demands
-    demands = data.demands
+def _demand_routes(data, links: _PlanLinks, W: list) -> list:
+    """Per demand: (key, source node, target node, target, [(route nodes, link ids, rate)])."""
     dinfo = []
-    guaranteed: dict = {}  # the plan's delivered_bps (1+1: the smallest route rate; k-1: sum minus largest)
-    for d in demands:
-        s, t = d.source_node, d.target_node
+    for d in data.demands:
         routes = []
         for r in d.routes:
-            p = r.nodes
             lids = set()
-            for a, b in zip(p[:-1], p[1:]):  # every planned link on each hop (they share a fibre path)
-                ids = hop_links.get(frozenset((a, b)))
+            for a, b in zip(r.nodes[:-1], r.nodes[1:]):  # every planned link on each hop (they share a fibre path)
+                ids = links.by_hop.get(frozenset((a, b)))
                 if not ids:
                     W.append(f"demand {_demand_key(d)}: no planned link {a}-{b} on its route")
                     continue
                 lids |= set(ids)
-            routes.append((set(p), lids, r.rate_bps))
-        dinfo.append((_demand_key(d), s, t, d.target_bps, routes))
-        guaranteed[_demand_key(d)] = d.delivered_bps
+            routes.append((set(r.nodes), lids, r.rate_bps))
+        dinfo.append((_demand_key(d), d.source_node, d.target_node, d.target_bps, routes))
+    return dinfo
 
-    flow_cache: dict = {}
 
-    def reroute(s, t, failed_links: frozenset, failed_node) -> float:
-        if failed_node in (s, t):
-            return 0.0
-        key = (s, t, failed_links, failed_node)
-        if key not in flow_cache:
-            hops: dict = {}
-            for L in links:
-                if L.id in failed_links:
-                    continue
-                k2 = tuple(sorted((L.from_node, L.to_node)))
-                hops[k2] = hops.get(k2, 0.0) + L.capacity_bps
-            flow_cache[key] = _max_flow(hops, s, t)
-        return flow_cache[key]
-
-    def kept(failed_links: frozenset, failed_node, di) -> tuple[float, float]:
-        key, s, t, target, routes = di
-        if failed_node in (s, t):
-            return 0.0, 0.0
-        st = sum(rate for nodes, lids, rate in routes
-                 if failed_node not in nodes and not (lids & failed_links))
-        st = min(target, st)
-        if st >= target * (1 - SURVIVE_REL_TOL):
-            rr = target  # reroute >= static, capped at the target
-        else:
-            rr = min(target, max(st, reroute(s, t, failed_links, failed_node)))
-        return st, rr
-
-    summary = {}
-    ref: dict = {}  # rate a failure must leave for the demand to survive: min(target, planned routes)
+def _demand_summaries(data, dinfo: list, W: list) -> tuple[dict, dict]:
+    """Empty per-demand summaries and the rate a failure must leave for each demand to survive:
+    min(target, planned routes, the plan's delivered_bps (1+1: the smallest route; k-1: sum minus largest))."""
+    by_key: dict = {}
+    for d in data.demands:
+        by_key.setdefault(_demand_key(d), d)
+    summary, ref = {}, {}
     for key, s, t, target, routes in dinfo:
-        st0 = min(target, sum(r[2] for r in routes), guaranteed[key])
+        d = by_key[key]
+        st0 = min(target, sum(r[2] for r in routes), d.delivered_bps)
         summary[key] = {"source_node": s, "target_node": t, "target_bps": target, "planned_bps": st0,
                         "single_failures": 0, "survives": 0, "breaking": [], "endpoint_failures": [],
                         "worst_component": None, "worst_kept_static_bps": st0, "worst_kept_reroute_bps": st0,
                         "unavailability": None, "availability": None, "availability_excl_endpoints": None,
-                        "downtime_min_per_year": None}
-        d = next(x for x in demands if _demand_key(x) == key)
-        summary[key]["k_routes"] = d.k_routes
+                        "downtime_min_per_year": None, "k_routes": d.k_routes}
         if d.k_routes > 1:
             summary[key]["protection"], summary[key]["disjoint"] = d.protection, d.disjoint
         ref[key] = st0
@@ -404,20 +405,73 @@ def analyse_failures(plan, scenario=None, network=None, availability=None, *, ri
         elif st0 < target * (1 - SURVIVE_REL_TOL):
             W.append(f"demand {key}: its routes carry {fmt_bps(st0)}, below the target {fmt_bps(target)}, even "
                      f"without failures; survival is judged against the planned {fmt_bps(st0)}")
+    return summary, ref
 
+
+class _Survival:
+    """Key rate a demand keeps under a failure: on its planned routes (static), or rerouted over what is left."""
+
+    def __init__(self, links):
+        self.links = links
+        self.flow_cache: dict = {}
+
+    def reroute(self, s, t, failed_links: frozenset, failed_node) -> float:
+        if failed_node in (s, t):
+            return 0.0
+        key = (s, t, failed_links, failed_node)
+        if key not in self.flow_cache:
+            hops: dict = {}
+            for L in self.links:
+                if L.id in failed_links:
+                    continue
+                k2 = tuple(sorted((L.from_node, L.to_node)))
+                hops[k2] = hops.get(k2, 0.0) + L.capacity_bps
+            self.flow_cache[key] = _max_flow(hops, s, t)
+        return self.flow_cache[key]
+
+    def kept(self, failed_links: frozenset, failed_node, di) -> tuple[float, float]:
+        key, s, t, target, routes = di
+        if failed_node in (s, t):
+            return 0.0, 0.0
+        st = min(target, sum(rate for nodes, lids, rate in routes
+                             if failed_node not in nodes and not (lids & failed_links)))
+        if st >= target * (1 - SURVIVE_REL_TOL):
+            return st, target  # reroute >= static, capped at the target
+        return st, min(target, max(st, self.reroute(s, t, failed_links, failed_node)))
+
+
+def _unavailability(av, open_set, fibre: _FibreIndex, kind, node, segs):
+    """First-order unavailability of one component (None when the model has no figure for it)."""
+    if av is None:
+        return None
+    if kind == "node":
+        a = av["node"] if node in open_set else av["bypass_node"]
+        return None if a is None else 1.0 - a
+    if kind == "fibre":
+        u = av["fibre_per_km_unavailability"]
+        return None if u is None else u * float(sum(fibre.length_km[i] for i in segs))
+    a = av["corridor"]
+    return None if a is None else 1.0 - a
+
+
+def _evaluate_components(comps, dinfo, summary, ref, links: _PlanLinks, av, fibre: _FibreIndex, open_set: set,
+                         out) -> tuple[dict, dict, dict]:
+    """Fail each component in turn: what every demand keeps, whether it survives, its worst case (into
+    ``summary`` and ``out["components"]``). Returns per demand the summed unavailability of the components that
+    break it (all, and without its end nodes) and whether every one of them had a figure."""
+    survival = _Survival(links.links)
     U_all = {k: 0.0 for k in summary}
     U_net = {k: 0.0 for k in summary}
     U_known = {k: True for k in summary}
     for cid, kind, label, node, segs in comps:
-        failed = frozenset(lid for lid in link_segs
-                           if (node is not None and node in link_nodes[lid]) or (link_segs[lid] & segs))
-        U = unavail(cid, kind, node, segs)
+        failed = links.failed_by(node, segs)
+        U = _unavailability(av, open_set, fibre, kind, node, segs)
         entry = {"component": cid, "kind": kind, "label": label, "failed_links": sorted(failed),
                  "unavailability": U, "demands": {}}
         out["counts"][kind] += 1
         for di in dinfo:
             key, s, t, target = di[0], di[1], di[2], di[3]
-            st, rr = kept(failed, node, di)
+            st, rr = survival.kept(failed, node, di)
             ok = st >= ref[key] * (1 - SURVIVE_REL_TOL)
             entry["demands"][key] = {"kept_static_bps": st, "kept_reroute_bps": rr, "target_bps": target,
                                      "survives": bool(ok)}
@@ -444,22 +498,27 @@ def analyse_failures(plan, scenario=None, network=None, availability=None, *, ri
                     if not endpoint:
                         U_net[key] += U
         out["components"].append(entry)
-    if av is not None:
-        for key, sm in summary.items():
-            if not U_known[key] or ref[key] <= 0:
-                continue
-            sm["unavailability"] = U_all[key]
-            sm["availability"] = max(0.0, 1.0 - U_all[key])
-            sm["availability_excl_endpoints"] = max(0.0, 1.0 - U_net[key])
-            sm["downtime_min_per_year"] = U_all[key] * MIN_PER_YEAR
-        missing = [k for k in ("node", "fibre_per_km_unavailability") if av[k] is None]
-        if missing:
-            W.append(f"availability figures missing ({', '.join(missing)}): demands broken by such components "
-                     f"get no availability estimate")
-        if av["corridor"] is None and out["counts"]["corridor"]:
-            W.append("no [availability] corridor figure: corridor groups are not counted in the availability")
-    out["summary"] = summary
-    return out
+    return U_all, U_net, U_known
+
+
+def _availability_summary(summary, ref, av, unavailability, out, W: list) -> None:
+    """Per demand: unavailability, availability (with and without its own end nodes), downtime per year."""
+    U_all, U_net, U_known = unavailability
+    if av is None:
+        return
+    for key, sm in summary.items():
+        if not U_known[key] or ref[key] <= 0:
+            continue
+        sm["unavailability"] = U_all[key]
+        sm["availability"] = max(0.0, 1.0 - U_all[key])
+        sm["availability_excl_endpoints"] = max(0.0, 1.0 - U_net[key])
+        sm["downtime_min_per_year"] = U_all[key] * MIN_PER_YEAR
+    missing = [k for k in ("node", "fibre_per_km_unavailability") if av[k] is None]
+    if missing:
+        W.append(f"availability figures missing ({', '.join(missing)}): demands broken by such components "
+                 f"get no availability estimate")
+    if av["corridor"] is None and out["counts"]["corridor"]:
+        W.append("no [availability] corridor figure: corridor groups are not counted in the availability")
 
 
 def write_failures(plan_dir, scenario=None, availability=None, **kw) -> Path:

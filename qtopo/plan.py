@@ -7,9 +7,7 @@ inputs' hashes, versions, solver status, gap and timings.
 """
 from __future__ import annotations
 
-import json
 import logging
-import math
 from pathlib import Path
 
 import geopandas as gpd

@@ -191,7 +191,7 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
     if cut is not None and opts["time_limit_s"]:  # the bound's seconds come out of the solver's time limit
         opts["time_limit_s"] = max(1.0, float(opts["time_limit_s"]) - T["cut_bound"])
     res, solver_log = _solve_with_log(model, opts, warmstart=start.warm(model))
-    extra["solver_log_file"] = scen.solver.get("log_file") or "highs.log"
+    extra["solver_log_file"] = scen.solver.get("log_file") or f"{scen.solver.get('name') or 'highs'}.log"
     T["handoff"] = res.timings_s.get("handoff", 0.0)
     T["solve"] = res.timings_s.get("solve", 0.0)
     if cut is not None:
@@ -365,8 +365,8 @@ def _joint_diagnosis(inputs: PlanningInputs) -> dict:
 
 
 #: The cut-set bound's share of the solver time limit, and its cap (s).
-CUT_BOUND_SHARE = 0.1
-CUT_BOUND_MAX_S = 30.0
+CUT_BOUND_SHARE = 0.05
+CUT_BOUND_MAX_S = 15.0
 #: ``cut_bound = "auto"`` computes it from this many hop-device options (smaller models close their own root).
 CUT_BOUND_FROM_OPTIONS = 2000
 

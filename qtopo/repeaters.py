@@ -803,125 +803,153 @@ def _gap_closed(obj: float, bound: float, gap: float) -> bool:
     return math.isfinite(obj) and math.isfinite(bound) and obj - bound <= gap * max(abs(obj), 1e-9) + 1e-9
 
 
-def _solve_fast(m, inp: _Inputs, eps: float, strategy: str, time_limit_s: float, mip_gap: float,
-                threads: int | None) -> tuple[_SolveResult, dict]:
-    """Solve the fast model exactly: LP bound, support-restricted MIP, then the full MIP if needed.
+class _ExactSolve:
+    """The exact solve of :func:`_solve_fast` on one HiGHS instance: LP bound, support-restricted MIP, reduced-cost
+    fixing, full MIP; ``info`` collects timings (``*_s``) and the path taken."""
 
-    Each optimisation first solves the LP relaxation (a valid lower bound; rounded up when the
-    objective is the repeater count) and then the MIP restricted to the candidates the LP uses. If that
-    plan meets the LP bound within the gap it is optimal; otherwise it warm-starts the full MIP.
+    def __init__(self, m: _Model, time_limit_s: float, mip_gap: float, threads: int | None):
+        self.t0 = time.perf_counter()
+        self.deadline = self.t0 + time_limit_s
+        self.time_limit_s, self.mip_gap = time_limit_s, mip_gap
+        self.info: dict = {}
+        self.hs = _Highs(m, threads, mip_gap)
+        self.info["handoff_s"] = time.perf_counter() - self.t0
+        self.ycol, self.xcol = m.ycol, m.xcol
+        self.ynode = np.array(m.U, dtype=np.int64)
+        self.xi = np.array([a[2] for a in m.arcs], dtype=np.int64)
+        self.xj = np.array([a[3] for a in m.arcs], dtype=np.int64)
 
-    ``weighted`` does this once with the paper's objective. ``lexicographic`` does it first for the
-    repeater count (proving n*), then for the paper's objective with ``sum y == n*`` (valid: no plan has
-    fewer repeaters). The result is the weighted optimum whenever eps * km < 1, since every plan with
-    more repeaters costs at least n* + 1; otherwise the row is dropped and the weighted model solved.
-    """
-    t0 = time.perf_counter()
-    deadline = t0 + time_limit_s
-    info: dict = {}
-    hs = _Highs(m, threads, mip_gap)
-    info["handoff_s"] = time.perf_counter() - t0
-    ycol = m.ycol
-    ynode = np.array(m.U, dtype=np.int64)
-    arcs = m.arcs
-    xcol = m.xcol
-    xi = np.array([a[2] for a in arcs], dtype=np.int64)
-    xj = np.array([a[3] for a in arcs], dtype=np.int64)
-    w_cost, w_off = hs.cost.copy(), hs.offset
+    def left(self) -> float:
+        return self.deadline - time.perf_counter()
 
-    def left() -> float:
-        return deadline - time.perf_counter()
-
-    def attempt(tag: str, integral_objective: bool, incumbent: np.ndarray | None) -> _SolveResult:
+    def _solve(self, key: str, time_limit_s: float, **kw) -> _SolveResult:
         t = time.perf_counter()
-        lp = hs.solve(left(), relax=True)
-        info[f"{tag}_lp_s"] = time.perf_counter() - t
+        r = self.hs.solve(time_limit_s, **kw)
+        self.info[key] = time.perf_counter() - t
+        return r
+
+    def attempt(self, tag: str, integral_objective: bool, incumbent: np.ndarray | None) -> _SolveResult:
+        """One optimisation of the current objective (rows and bounds as they are)."""
+        hs, info = self.hs, self.info
+        lp = self._solve(f"{tag}_lp_s", self.left(), relax=True)
         if lp.status == "infeasible":
             return lp
         lb = lp.objective if lp.status == "optimal" else -math.inf
         if integral_objective and math.isfinite(lb):
             lb = math.ceil(lb - 1e-6)
         info[f"{tag}_lp_bound"] = lb
-        best = None
-        if incumbent is not None:
-            best = _SolveResult("feasible", hs.objective_of(incumbent), lb, "start", incumbent)
         x = hs.integral_plan(lp.values) if lp.status == "optimal" else None
         if x is not None:  # the LP optimum is a plan: optimal (HiGHS ran no MIP); Colt's LP is integral
             info[f"{tag}_closed_by"] = "integral_lp"
             return _SolveResult("optimal", hs.objective_of(x), lb, "integral lp", x)
-        if lp.values is not None:
-            # MIP on the candidates the LP uses (arcs touching unused candidates fixed to 0)
-            off = ynode[lp.values[ycol] <= 1e-6]
-            upper = hs.upper.copy()
-            upper[ycol[np.isin(ynode, off)]] = 0.0
-            upper[xcol[np.isin(xi, off) | np.isin(xj, off)]] = 0.0
-            hs.set_bounds(upper=upper)
-            t = time.perf_counter()
-            r = hs.solve(min(left(), max(0.25 * time_limit_s, 1.0)))
-            info[f"{tag}_restricted_s"] = time.perf_counter() - t
-            hs.set_bounds()
-            info[f"{tag}_restricted"] = (r.status, r.objective, int(len(ynode) - len(off)))
-            if r.values is not None and (best is None or r.objective < best.objective):
-                best = r
-        if best is not None and _gap_closed(best.objective, lb, mip_gap):
+        best = None
+        if incumbent is not None:
+            best = _SolveResult("feasible", hs.objective_of(incumbent), lb, "start", incumbent)
+        r = self._restricted(tag, lp)
+        if r is not None and r.values is not None and (best is None or r.objective < best.objective):
+            best = r
+        if best is not None and _gap_closed(best.objective, lb, self.mip_gap):
             info[f"{tag}_closed_by"] = "lp_bound"
             return _SolveResult("optimal", best.objective, lb, "lp bound", best.values)
-        fixed = False
-        if best is not None and lp.duals is not None:
-            # reduced-cost fixing: a column whose reduced cost lifts the LP bound above the objective a
-            # better plan must reach is 0 (or 1) in every such plan; the MIP then only searches the rest
-            target = best.objective - (1.0 - 1e-6 if integral_objective else 0.0)
-            slack = target - lp.objective + 1e-7  # margin for the dual feasibility tolerance
-            v, d = lp.values, lp.duals
-            fix0 = hs.is_int & (v <= 1e-9) & (d > slack)
-            fix1 = hs.is_int & (v >= hs.upper - 1e-9) & (-d > slack)
-            if fix0.any() or fix1.any():
-                lo, up = hs.lower.copy(), hs.upper.copy()
-                up[fix0] = lo[fix0]
-                lo[fix1] = up[fix1]
-                hs.set_bounds(lo, up)
-                fixed = True
-            info[f"{tag}_rc_fixed"] = int(fix0.sum() + fix1.sum())
-        t = time.perf_counter()
-        r = hs.solve(left(), start=None if best is None else best.values)
-        info[f"{tag}_mip_s"] = time.perf_counter() - t
+        fixed = self._fix_by_reduced_cost(tag, lp, best, integral_objective)
+        return self._full_mip(tag, best, fixed, lb)
+
+    def _restricted(self, tag: str, lp: _SolveResult) -> _SolveResult | None:
+        """The MIP on the candidates the LP uses (arcs touching unused candidates fixed to 0)."""
+        if lp.values is None:
+            return None
+        hs = self.hs
+        off = self.ynode[lp.values[self.ycol] <= 1e-6]
+        upper = hs.upper.copy()
+        upper[self.ycol[np.isin(self.ynode, off)]] = 0.0
+        upper[self.xcol[np.isin(self.xi, off) | np.isin(self.xj, off)]] = 0.0
+        hs.set_bounds(upper=upper)
+        r = self._solve(f"{tag}_restricted_s", min(self.left(), max(0.25 * self.time_limit_s, 1.0)))
+        hs.set_bounds()
+        self.info[f"{tag}_restricted"] = (r.status, r.objective, int(len(self.ynode) - len(off)))
+        return r
+
+    def _fix_by_reduced_cost(self, tag: str, lp: _SolveResult, best: _SolveResult | None,
+                             integral_objective: bool) -> bool:
+        """Reduced-cost fixing: a column whose reduced cost lifts the LP bound above the objective a better plan
+        must reach is 0 (or 1) in every such plan; the MIP then only searches the rest. True if any was fixed
+        (the caller restores the bounds)."""
+        if best is None or lp.duals is None:
+            return False
+        hs = self.hs
+        target = best.objective - (1.0 - 1e-6 if integral_objective else 0.0)
+        slack = target - lp.objective + 1e-7  # margin for the dual feasibility tolerance
+        v, d = lp.values, lp.duals
+        fix0 = hs.is_int & (v <= 1e-9) & (d > slack)
+        fix1 = hs.is_int & (v >= hs.upper - 1e-9) & (-d > slack)
+        self.info[f"{tag}_rc_fixed"] = int(fix0.sum() + fix1.sum())
+        if not (fix0.any() or fix1.any()):
+            return False
+        lo, up = hs.lower.copy(), hs.upper.copy()
+        up[fix0] = lo[fix0]
+        lo[fix1] = up[fix1]
+        hs.set_bounds(lo, up)
+        return True
+
+    def _full_mip(self, tag: str, best: _SolveResult | None, fixed: bool, lb: float) -> _SolveResult:
+        """The MIP, warm-started from ``best``; its bound combined with the LP bound ``lb``."""
+        r = self._solve(f"{tag}_mip_s", self.left(), start=None if best is None else best.values)
         if fixed:
-            hs.set_bounds()
+            self.hs.set_bounds()
             if math.isfinite(r.bound) and best is not None:
-                r.bound = min(r.bound, best.objective)  # valid for the full model (see above)
-        info[f"{tag}_closed_by"] = "mip"
+                r.bound = min(r.bound, best.objective)  # valid for the full model (see _fix_by_reduced_cost)
+        self.info[f"{tag}_closed_by"] = "mip"
         if r.values is None and best is not None:   # time limit before HiGHS took the start
             r = _SolveResult("feasible", best.objective, r.bound, r.log, best.values)
         if math.isfinite(lb):
             r.bound = max(r.bound, lb) if math.isfinite(r.bound) else lb
         return r
 
-    if strategy == "weighted":
-        res = attempt("weighted", False, None)
-    else:
+    def lexicographic(self, eps: float) -> _SolveResult:
+        """Prove the fewest repeaters n*, then minimise the paper's objective with ``sum y == n*``."""
+        hs, info = self.hs, self.info
+        w_cost, w_off = hs.cost.copy(), hs.offset
         count = np.zeros_like(w_cost)
-        count[ycol] = 1.0
+        count[self.ycol] = 1.0
         hs.set_objective(count, 0.0)
-        r1 = attempt("count", True, None)
-        info["phase1_s"] = time.perf_counter() - t0
+        r1 = self.attempt("count", True, None)
+        info["phase1_s"] = time.perf_counter() - self.t0
         hs.set_objective(w_cost, w_off)
         if r1.status != "optimal":
             if r1.values is not None:
                 r1 = _SolveResult("feasible", hs.objective_of(r1.values), math.nan, r1.log, r1.values)
-            res = r1
-        else:
-            n_star = int(round(r1.objective))
-            info["n_star"] = n_star
-            row = hs.add_row(ycol, n_star, n_star)
-            res = attempt("length", False, r1.values)
-            if res.values is not None and eps * (res.objective - n_star) >= 1.0:
-                hs.delete_row(row)  # eps too large for the lexicographic argument: plain weighted solve
-                info["fallback"] = True
-                res = attempt("weighted", False, res.values)
-            elif math.isfinite(res.bound):
-                res.bound = max(res.bound, float(n_star))
-    info["solve_s"] = time.perf_counter() - t0
-    return res, info
+            return r1
+        n_star = int(round(r1.objective))
+        info["n_star"] = n_star
+        row = hs.add_row(self.ycol, n_star, n_star)
+        res = self.attempt("length", False, r1.values)
+        if res.values is not None and eps * (res.objective - n_star) >= 1.0:
+            hs.delete_row(row)  # eps too large for the lexicographic argument: plain weighted solve
+            info["fallback"] = True
+            return self.attempt("weighted", False, res.values)
+        if math.isfinite(res.bound):
+            res.bound = max(res.bound, float(n_star))
+        return res
+
+
+def _solve_fast(m: _Model, inp: _Inputs, eps: float, strategy: str, time_limit_s: float, mip_gap: float,
+                threads: int | None) -> tuple[_SolveResult, dict]:
+    """Solve the fast model exactly: LP bound, support-restricted MIP, then the full MIP if needed.
+
+    Each optimisation first solves the LP relaxation (a valid lower bound; rounded up when the
+    objective is the repeater count); an integral LP optimum is the plan. Otherwise it solves the MIP
+    restricted to the candidates the LP uses. If that plan meets the LP bound within the gap it is optimal;
+    otherwise it warm-starts the full MIP, after reduced-cost fixing against that plan.
+
+    ``weighted`` does this once with the paper's objective. ``lexicographic`` does it first for the
+    repeater count (proving n*), then for the paper's objective with ``sum y == n*`` (valid: no plan has
+    fewer repeaters). The result is the weighted optimum whenever eps * km < 1, since every plan with
+    more repeaters costs at least n* + 1; otherwise the row is dropped and the weighted model solved.
+    """
+    s = _ExactSolve(m, time_limit_s, mip_gap, threads)
+    res = s.attempt("weighted", False, None) if strategy == "weighted" else s.lexicographic(eps)
+    s.info["solve_s"] = time.perf_counter() - s.t0
+    return res, s.info
 
 
 def _physical(inp: _Inputs, i: int, j: int) -> list[int]:

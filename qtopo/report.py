@@ -23,7 +23,6 @@ import base64
 import dataclasses
 import functools
 import html as _html
-import io
 import logging
 import math
 import re
@@ -280,15 +279,6 @@ def _node_label(n: Node) -> str:
     return KIND_STYLE[node_kind(n)][0]
 
 
-def _through(d: Plan) -> dict:
-    out = {}
-    for dm in d.demands:
-        for r in dm.routes:
-            for n in r.nodes[1:-1]:
-                out[n] = out.get(n, 0.0) + r.rate_bps
-    return out
-
-
 def _margin(dm: DemandResult):
     t = dm.target_bps
     return dm.delivered_bps / t - 1.0 if t > 0 else None
@@ -461,7 +451,9 @@ def _links(d: Plan) -> Section:
 
 
 def _nodes(d: Plan) -> Section:
-    thr = _through(d)
+    from .viz import through_traffic_bps
+
+    thr = through_traffic_bps(d)
     brown = any(n.existing for n in d.nodes)
     rows = [[n.id, _node_label(n), n.site_kind, fmt_num(n.lon, 5), fmt_num(n.lat, 5),
              str(n.degree), fmt_bps(thr.get(n.id, 0.0) if n.kind != "relay" else 0.0),
@@ -783,8 +775,8 @@ def build_report(plan, figures: list | None = None, failures=None) -> list:
     figures : list of Figure, optional
         Figures for the "Maps and figures" section.
     failures : list, dict, path or None
-        Failure analysis (see :func:`normalise_failures`); None: ``plan.data["failures"]`` or the
-        ``failures.json`` beside a plan read from disk, if any.
+        Failure analysis (see :func:`normalise_failures`); None: the ``failures.json`` beside a plan read from
+        disk, if any.
 
     Returns
     -------
@@ -954,8 +946,8 @@ def write_report(plan, out_dir, network=None, *, failures=None, tiles: str | Non
     failures : list, dict, path or None
         Failure analysis for the "Failure impact" section: the result of
         :func:`qtopo.failures.analyse_failures`, a ``failures.json`` path, or a list of
-        ``{component, kind, demands: {"src->dst": kept_bps}}``. None: ``plan.data["failures"]``, else the
-        ``failures.json`` beside a plan read from disk; no section without any.
+        ``{component, kind, demands: {"src->dst": kept_bps}}``. None: the ``failures.json`` beside a plan read
+        from disk; no section without any.
     tiles : str, optional
         Base tiles for ``map.html`` (default none: works offline).
 

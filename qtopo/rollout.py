@@ -19,7 +19,7 @@ import logging
 import numpy as np
 import pyomo.environ as pyo
 
-from .contract import Plan, Rollout, RolloutStage, to_jsonable
+from .contract import Plan, Rollout, RolloutStage
 
 log = logging.getLogger(__name__)
 

@@ -147,9 +147,9 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "heuristic_start": (_B, True, None, None, "compute a constructive plan first and give it as MIP start"),
         "commodities": (_S, "auto", None, None,
                         "'demand' (one flow per demand: tighter LP), 'source' (aggregated by source: smaller), "
-                        "or 'auto' (demand up to 40 demands)"),
-        "log_file": (_S, "", None, None, "write the HiGHS log here (a file name ending in .log or .txt, "
-                     "relative to --out; default highs.log)"),
+                        "or 'auto' (per demand up to 40 demands and 100,000 flow columns)"),
+        "log_file": (_S, "", None, None, "write the solver log here (a file name ending in .log or .txt, "
+                     "relative to --out; default <solver name>.log)"),
         "root_lp": (_S, "auto", None, None,
                     "LP algorithm of HiGHS's root relaxation: 'simplex', 'ipm' (interior point, then crossover), or "
                     "'auto' (ipm from 100,000 nonzeros: dual simplex stalls on these degenerate flow LPs)"),

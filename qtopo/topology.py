@@ -95,6 +95,11 @@ def build_fibre_network(
 ) -> FibreNetwork:
     """Node the routes into a fibre network and snap the sites onto it.
 
+    The steps: :func:`_project_routes` (a local metric CRS), :func:`_endpoint_clusters` (route ends within
+    ``node_tolerance_m`` become one node), :func:`_t_junctions` (a node near another route's interior splits
+    it), :func:`_route_pieces`, :func:`_segments` (lengths and attributes of the pieces),
+    :func:`_junction_nodes`, :func:`_snap_sites`, then :func:`add_huts`.
+
     Parameters
     ----------
     routes : GeoDataFrame
@@ -113,28 +118,68 @@ def build_fibre_network(
     InputError
         If a site is farther than ``snap_tolerance_m`` from every route node (the distance is given).
     """
-    notes: list[str] = list(routes.attrs.get("notes", []))
+    notes: list[str] = list(routes.attrs.get("notes", []))  # e.g. surveyed lengths below the drawn ones
+    metric, lines_m = _project_routes(routes)
+    start_lab, end_lab, cx, cy = _endpoint_clusters(lines_m, node_tolerance_m, notes)
+    splits = _t_junctions(lines_m, cx, cy, start_lab, end_lab, node_tolerance_m, notes)
+    pr, pg, pu, pv = _route_pieces(lines_m, splits, start_lab, end_lab)
+    seg = _segments(routes, lines_m, metric, pr, pg, pu, pv, route_factor, notes)
+    nodes = _junction_nodes(cx, cy, metric)
+    used = np.zeros(len(nodes), bool)
+    used[seg["u"].to_numpy()] = True
+    used[seg["v"].to_numpy()] = True
+    if not used.any():
+        from .errors import InputError, Problem
+
+        raise InputError([Problem(
+            "scenario [network]", f"node_tolerance_m = {node_tolerance_m:g} m merges both ends of every route into "
+            f"one node, so no fibre segment is left (the {len(lines_m)} route(s) all became loops)",
+            "use a tolerance well below the shortest route's length (typically 10-500 m)")], "invalid network")
+    name_of = {i: f"n{i:04d}" for i in range(len(nodes))}
+    site_node = _snap_sites(sites, nodes, name_of, used, cx, cy, metric, snap_tolerance_m, sites_name, notes)
+    nodes = nodes[used].copy()
+    nodes.index = [name_of[k] for k in np.flatnonzero(used)]
+    nodes.index.name = "node"
+    edges = gpd.GeoDataFrame({
+        "u": [name_of[k] for k in seg["u"]], "v": [name_of[k] for k in seg["v"]],
+        "length_km": seg["length_km"].to_numpy(), "route_id": seg["route_id"].to_numpy(),
+        "attenuation_db_per_km": seg["attenuation_db_per_km"].to_numpy(), "operator": seg["operator"].to_numpy(),
+    }, geometry=seg.geometry.values, crs=WGS84)
+    net = FibreNetwork(nodes=nodes, edges=edges, site_node=site_node, notes=notes)
+    if hut_spacing_km and hut_spacing_km > 0:
+        net = add_huts(net, hut_spacing_km)
+    return net
+
+
+def _project_routes(routes: gpd.GeoDataFrame):
+    """``(metric CRS, route lines in it)``. Long straight lon/lat segments are densified first, so the projected
+    lines follow the drawn geometry (a 140 km straight segment at 52 N bows ~0.5 km away from its chord)."""
     metric = local_metric_crs(routes)
-    # densify long straight lon/lat segments first, so the projected lines follow the drawn geometry
-    # (a 140 km straight segment at 52 N bows ~0.5 km away from its projected chord)
     rp = gpd.GeoDataFrame(routes.drop(columns="geometry"), geometry=shapely.segmentize(routes.geometry.values, 0.02),
                           crs=routes.crs).to_crs(metric)
-    lines_m = rp.geometry.values
-    n_r = len(rp)
+    return metric, rp.geometry.values
+
+
+def _endpoint_clusters(lines_m, node_tolerance_m: float, notes: list):
+    """Cluster the route ends within the tolerance: ``(start cluster, end cluster, cluster x, cluster y)``
+    (metric coordinates, the mean of each cluster)."""
+    n_r = len(lines_m)
     starts = shapely.get_coordinates(shapely.get_point(lines_m, 0))
     ends = shapely.get_coordinates(shapely.get_point(lines_m, -1))
     pts = np.vstack([starts, ends])
     labels = _cluster(pts, node_tolerance_m)
     n_cl = labels.max() + 1 if len(labels) else 0
-    # representative coordinate: mean of the cluster
     cx = np.bincount(labels, pts[:, 0], minlength=n_cl) / np.bincount(labels, minlength=n_cl)
     cy = np.bincount(labels, pts[:, 1], minlength=n_cl) / np.bincount(labels, minlength=n_cl)
     merged = int(len(pts) - n_cl)
     if merged:
         notes.append(f"{merged} route endpoints merged into shared nodes (tolerance {node_tolerance_m:g} m)")
-    start_lab, end_lab = labels[:n_r], labels[n_r:]
+    return labels[:n_r], labels[n_r:], cx, cy
 
-    # T-junctions: a cluster within tolerance of another route's interior splits it
+
+def _t_junctions(lines_m, cx, cy, start_lab, end_lab, node_tolerance_m: float, notes: list) -> dict:
+    """T-junctions: ``{route index: [(position along it in m, cluster)]}`` for each cluster within the tolerance
+    of another route's interior."""
     tree = shapely.STRtree(lines_m)
     cpts = shapely.points(cx, cy)
     qi, qr = tree.query(cpts, predicate="dwithin", distance=max(node_tolerance_m, 1e-6))
@@ -149,10 +194,13 @@ def build_fibre_network(
             splits.setdefault(int(r), []).append((float(p), int(c)))
         if inner.any():
             notes.append(f"{int(inner.sum())} T-junctions split routes")
+    return splits
 
-    # pieces: (route index, geometry in metric CRS, u cluster, v cluster)
+
+def _route_pieces(lines_m, splits: dict, start_lab, end_lab):
+    """The routes cut at their T-junctions: parallel lists (route index, metric geometry, u cluster, v cluster)."""
     pr, pg, pu, pv = [], [], [], []
-    for r in range(n_r):
+    for r in range(len(lines_m)):
         cuts = sorted(splits.get(r, []))
         if not cuts:
             pr.append(r); pg.append(lines_m[r]); pu.append(start_lab[r]); pv.append(end_lab[r])
@@ -163,51 +211,55 @@ def build_fibre_network(
                 continue
             pr.append(r); pg.append(ops.substring(lines_m[r], prev_p, p)); pu.append(prev_c); pv.append(c)
             prev_p, prev_c = p, c
-    pr = np.asarray(pr); pu = np.asarray(pu); pv = np.asarray(pv)
+    return np.asarray(pr), pg, np.asarray(pu), np.asarray(pv)
+
+
+def _segments(routes, lines_m, metric, pr, pg, pu, pv, route_factor: float, notes: list) -> gpd.GeoDataFrame:
+    """The fibre segments (EPSG:4326): ``u``, ``v`` clusters, ``length_km``, ``route_id``,
+    ``attenuation_db_per_km``, ``operator``. Pieces that start and end at one node are dropped (noted)."""
     pieces = gpd.GeoDataFrame({"r": pr, "u": pu, "v": pv}, geometry=list(pg), crs=metric).to_crs(WGS84)
     # each piece's share of its route, measured geodesically (a metric CRS distorts by up to ~1% away from its
     # central meridian, so shares measured there disagree with the pieces' own geodesic lengths); lengths are
     # shares of the route's geodesic (or surveyed) length, so an unsplit route keeps exactly its input length
     piece_km = geodesic_length_km(pieces.geometry.values)
-    route_km = np.bincount(pr, piece_km, minlength=n_r)
-    frac_all = piece_km / np.where(route_km[pr] > 0, route_km[pr], 1.0)
+    route_km = np.bincount(pr, piece_km, minlength=len(lines_m)) if len(pr) else np.zeros(len(lines_m))
+    frac_all = piece_km / np.where(route_km[pr] > 0, route_km[pr], 1.0) if len(pr) else piece_km
     loops = pieces.u.to_numpy() == pieces.v.to_numpy()
     if loops.any():
         ids = routes["id"].to_numpy()[pieces.r.to_numpy()[loops]]
         notes.append(f"{int(loops.sum())} route(s) start and end at the same node and were dropped: {list(ids)[:10]}")
         pieces = pieces[~loops].reset_index(drop=True)
     r = pieces.r.to_numpy()
-    whole_geod = routes["geodesic_km"].to_numpy()[r]
     frac = frac_all[~loops]
     if "length_km" in routes.columns:
         surveyed = pd.to_numeric(routes["length_km"], errors="coerce").to_numpy()[r]
     else:
         surveyed = np.full(len(pieces), np.nan)
-    length_km = np.where(np.isfinite(surveyed), surveyed, whole_geod * route_factor) * frac
-    att = (pd.to_numeric(routes["attenuation_db_per_km"], errors="coerce").to_numpy()[r]
-           if "attenuation_db_per_km" in routes.columns else np.full(len(pieces), np.nan))
-    oper = routes["operator"].astype(str).to_numpy()[r] if "operator" in routes.columns else np.full(len(pieces), "")
+    whole_geod = routes["geodesic_km"].to_numpy()[r]
+    pieces["length_km"] = np.where(np.isfinite(surveyed), surveyed, whole_geod * route_factor) * frac
+    pieces["route_id"] = routes["id"].to_numpy()[r]
+    pieces["attenuation_db_per_km"] = (pd.to_numeric(routes["attenuation_db_per_km"], errors="coerce").to_numpy()[r]
+                                       if "attenuation_db_per_km" in routes.columns else np.full(len(pieces), np.nan))
+    pieces["operator"] = (routes["operator"].astype(str).to_numpy()[r] if "operator" in routes.columns
+                          else np.full(len(pieces), ""))
+    return pieces
 
-    # nodes: clusters; lon/lat from metric means
+
+def _junction_nodes(cx, cy, metric) -> pd.DataFrame:
+    """One row per cluster: lon/lat (from the metric means) and the columns sites fill in when snapped."""
     node_xy = gpd.GeoSeries(shapely.points(cx, cy), crs=metric).to_crs(WGS84)
-    nodes = pd.DataFrame({
+    return pd.DataFrame({
         "lon": node_xy.x.to_numpy(), "lat": node_xy.y.to_numpy(), "kind": "junction",
-        "site_ids": [()] * n_cl, "capex_eur": np.nan, "country": "", "operator": "", "existing": False,
+        "site_ids": [()] * len(cx), "capex_eur": np.nan, "country": "", "operator": "", "existing": False,
     })
-    used = np.zeros(n_cl, bool)
-    used[pieces.u.to_numpy()] = True
-    used[pieces.v.to_numpy()] = True
 
-    if not used.any():
-        from .errors import InputError, Problem
 
-        raise InputError([Problem(
-            "scenario [network]", f"node_tolerance_m = {node_tolerance_m:g} m merges both ends of every route into "
-            f"one node, so no fibre segment is left (the {n_r} route(s) all became loops)",
-            "use a tolerance well below the shortest route's length (typically 10-500 m)")], "invalid network")
-    # snap sites
+def _snap_sites(sites, nodes: pd.DataFrame, name_of: dict, used: np.ndarray, cx, cy, metric,
+                snap_tolerance_m: float, sites_name: str, notes: list) -> dict:
+    """Snap each site to the nearest used node (in place: the node takes the first site's id, kind, capex,
+    country, operator, existing). Returns ``{site id: node id}``; a site beyond ``snap_tolerance_m`` is an
+    :class:`InputError` (all of them at once), saying so when its lon/lat look swapped."""
     col = ProblemCollector("sites cannot be placed on the fibre network")
-    name_of = {i: f"n{i:04d}" for i in range(n_cl)}
     site_node: dict[str, str] = {}
     if sites is not None and len(sites):
         sp = sites.to_crs(metric)
@@ -220,20 +272,7 @@ def build_fibre_network(
         if fin_s.any():
             dist[fin_s], j[fin_s] = tree_n.query(sxy[fin_s])
         nearest = cand[j]
-        # a far site whose swapped lon/lat would snap: say so (a common export mistake)
-        far = np.flatnonzero(dist > snap_tolerance_m)
-        swapped_ok = np.zeros(len(sxy), bool)
-        if len(far):
-            ll = shapely.get_coordinates(sites.to_crs(WGS84).geometry.values)[far]
-            inr = (np.abs(ll[:, 1]) <= 180) & (np.abs(ll[:, 0]) <= 90)
-            if inr.any():
-                sw = gpd.GeoSeries(shapely.points(ll[inr, 1], ll[inr, 0]), crs=WGS84).to_crs(metric)
-                swxy = shapely.get_coordinates(sw.values)
-                fin = np.isfinite(swxy).all(axis=1)  # far from the UTM zone a projection can give inf
-                d_sw = np.full(len(swxy), np.inf)
-                if fin.any():
-                    d_sw[fin], _ = tree_n.query(swxy[fin])
-                swapped_ok[far[inr]] = d_sw <= snap_tolerance_m
+        swapped_ok = _swapped_would_snap(sites, dist, tree_n, metric, snap_tolerance_m)
         site_ids = sites["id"].to_numpy()
         order = np.argsort(site_ids, kind="stable")
         for i in order:
@@ -264,18 +303,25 @@ def build_fibre_network(
             notes.append(f"{len(shared)} nodes hold several sites: " +
                          "; ".join(f"{n}: {', '.join(ids)}" for n, ids in shared[:10]))
     col.raise_if_any()
-    nodes = nodes[used].copy()
-    nodes.index = [name_of[k] for k in np.flatnonzero(used)]
-    nodes.index.name = "node"
-    edges = gpd.GeoDataFrame({
-        "u": [name_of[k] for k in pieces.u], "v": [name_of[k] for k in pieces.v],
-        "length_km": length_km, "route_id": routes["id"].to_numpy()[r],
-        "attenuation_db_per_km": att, "operator": oper,
-    }, geometry=pieces.geometry.values, crs=WGS84)
-    net = FibreNetwork(nodes=nodes, edges=edges, site_node=site_node, notes=notes)
-    if hut_spacing_km and hut_spacing_km > 0:
-        net = add_huts(net, hut_spacing_km)
-    return net
+    return site_node
+
+
+def _swapped_would_snap(sites, dist: np.ndarray, tree_n, metric, snap_tolerance_m: float) -> np.ndarray:
+    """Per site: beyond the tolerance, but with lon and lat exchanged it would snap (a common export mistake)."""
+    far = np.flatnonzero(dist > snap_tolerance_m)
+    swapped_ok = np.zeros(len(dist), bool)
+    if len(far):
+        ll = shapely.get_coordinates(sites.to_crs(WGS84).geometry.values)[far]
+        inr = (np.abs(ll[:, 1]) <= 180) & (np.abs(ll[:, 0]) <= 90)
+        if inr.any():
+            sw = gpd.GeoSeries(shapely.points(ll[inr, 1], ll[inr, 0]), crs=WGS84).to_crs(metric)
+            swxy = shapely.get_coordinates(sw.values)
+            fin = np.isfinite(swxy).all(axis=1)  # far from the UTM zone a projection can give inf
+            d_sw = np.full(len(swxy), np.inf)
+            if fin.any():
+                d_sw[fin], _ = tree_n.query(swxy[fin])
+            swapped_ok[far[inr]] = d_sw <= snap_tolerance_m
+    return swapped_ok
 
 
 def add_huts(net: FibreNetwork, spacing_km: float) -> FibreNetwork:

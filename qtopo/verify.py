@@ -163,7 +163,10 @@ def _scenario_of(plan: Plan):
         return None, "plan names no scenario file; pass the scenario explicitly (--scenario)"
     p = Path(sp)
     if p.exists() and not p.is_file():
-        return None, f"the plan's scenario path {p} is not a regular file; pass the scenario explicitly (--scenario)"
+        from .errors import InputError
+
+        raise InputError([f"the plan's scenario path {p} is not a regular file: pass the scenario explicitly "
+                          f"(qtopo verify PLAN --scenario FILE)"], "cannot verify plan")
     return load_scenario(p), None
 
 
@@ -242,7 +245,7 @@ def check_status(plan: Plan) -> list[str]:
 
 def check_nodes(c: _Check) -> None:
     """Every demand endpoint is open; every node exists in the fibre network and costs what the scenario says."""
-    plan, net, costs = c.plan, c.net, c.scenario.costs
+    plan, net = c.plan, c.net
     c.open_nodes = {n.id: n for n in plan.nodes if n.kind in ("site", "trusted")}
     d = c.demands
     if c.scenario.objective.get("mode") == "max_rate":  # budget mode buys only the endpoints of served demands

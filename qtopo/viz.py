@@ -635,7 +635,7 @@ def plan_map_folium(plan, network=None, *, tiles: str | None = None, color_by: s
 
     # nodes by kind, on top
     groups = {}
-    through = _through_traffic(d)
+    through = through_traffic_bps(d)
     placed = bool(d.nodes)  # else the network's sites, drawn for an infeasible plan: no cost, no links
     for n in nodes:
         k = node_kind(n)
@@ -668,8 +668,9 @@ def plan_map_folium(plan, network=None, *, tiles: str | None = None, color_by: s
     return m
 
 
-def _through_traffic(d: Plan) -> dict:
-    """Key rate each node relays as an intermediate trusted node (sum of route rates through it)."""
+def through_traffic_bps(d: Plan) -> dict:
+    """Key rate (bit/s) each node relays as an intermediate trusted node: the sum of the rates of the routes
+    through it (the map colours nodes by it, the report lists it)."""
     out = {}
     for dm in d.demands:
         for r in dm.routes:

@@ -100,7 +100,7 @@ def test_help_and_rates_import_no_heavy_library():
 
 
 def test_repeaters_on_graphml_imports_no_geopandas(tmp_path):
-    """GraphML input needs no GeoPandas (nor pandas, shapely); help and bad input need no Pyomo either."""
+    """GraphML input needs neither GeoPandas (nor pandas, shapely) nor Pyomo (the HiGHS back-end takes arrays)."""
     graphml = ROOT / "data" / "zoo" / "Abilene.graphml"
     ran = _modules_after(
         "from qtopo.cli import main\n"
@@ -108,7 +108,7 @@ def test_repeaters_on_graphml_imports_no_geopandas(tmp_path):
         " 'New York,Sunnyvale', '--l-max-km', '2000', '--n-max', '4', '--time-limit', '30'])\n"
         "except SystemExit as e:\n    assert e.code == 0, e.code")
     assert (tmp_path / "r" / "repeaters.json").exists()
-    assert not ran & {"geopandas", "shapely", "pandas"}
+    assert not ran & {"geopandas", "shapely", "pandas", "pyomo"}
     bad = _modules_after(
         "from qtopo.cli import main\n"
         f"try:\n    main(['repeaters', {str(tmp_path / 'missing.graphml')!r}, '--out', {str(tmp_path / 'x')!r}])\n"

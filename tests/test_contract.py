@@ -89,3 +89,45 @@ def test_from_json_errors_name_the_file(tmp_path):
         Plan.from_json(p)
     with pytest.raises(InputError, match="does not exist"):
         Plan.from_json(tmp_path / "none.json")
+
+
+REPEATERS = {"repeaters.enabled": True, "repeaters.l_max_km": 100.0, "repeaters.n_max": 4, "repeaters.rate_bps": 100.0,
+             "repeaters.repeater_node_eur": 50_000.0, "repeaters.chain_cost_eur": 100_000.0}
+
+
+@pytest.mark.parametrize("target_bps, overrides, status, kinds", [
+    (1000.0, {}, "optimal", ["site", "site", "trusted"]),
+    (1000.0, {"rollout.budgets_eur": [1e5, 1e6]}, "optimal", ["site", "site", "trusted"]),
+    (1000.0, {"objective.mode": "max_rate", "objective.budget_eur": 7e5}, "optimal", ["site", "site", "trusted"]),
+    (10.0, REPEATERS, "optimal", ["repeater", "repeater", "site", "site"]),
+    (1e12, {}, "infeasible", []),
+], ids=["min_cost", "rollout", "max_rate", "repeaters", "infeasible"])
+def test_planner_output_is_schema_valid_and_round_trips(corridor_factory, tmp_path, target_bps, overrides, status,
+                                                        kinds):
+    """What the planner writes is valid against the published schema and survives plan.json -> objects ->
+    plan.json byte for byte, in every objective mode and with the optional records."""
+    import qtopo
+
+    p = qtopo.plan(corridor_factory(target_bps=target_bps), overrides=overrides)
+    assert p.status == status and sorted(n.kind for n in p.nodes) == kinds
+    p.to_json(tmp_path / "plan.json")
+    text = (tmp_path / "plan.json").read_text()
+    d = json.loads(text)
+    assert validation_problems(d) == []
+    again = Plan.from_json(tmp_path / "plan.json")
+    assert again == p
+    again.to_json(tmp_path / "again.json")
+    assert (tmp_path / "again.json").read_text() == text
+    if p.has_plan:
+        assert p.cost_eur == pytest.approx(p.cost_breakdown.total_eur, rel=1e-6)
+        assert p.verification.ok and p.verification.checks > 0
+    else:
+        assert p.diagnosis and p.cost_eur is None and not p.links
+    if overrides.get("objective.mode") == "max_rate":
+        assert p.budget_mode and p.delivered_weighted_bps == pytest.approx(1000.0)
+        assert p.cost_eur <= 7e5 * (1 + 1e-6)  # EUR, not the objective's bit/s
+        assert p.objective_value == pytest.approx(p.delivered_weighted_bps, rel=1e-6)
+    if "rollout.budgets_eur" in overrides:
+        assert p.rollout is not None and len(p.rollout.stages) == 2
+    if overrides is REPEATERS:
+        assert p.links[0].repeaters and p.cost_breakdown.repeaters_eur == pytest.approx(100_000.0)

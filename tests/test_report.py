@@ -6,7 +6,6 @@ plan's own fields, independently of the report code.
 """
 from __future__ import annotations
 
-import copy
 import html.parser
 import json
 import math

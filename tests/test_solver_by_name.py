@@ -82,6 +82,7 @@ def test_bundled_scenario_same_optimum_with_highs_and_scip(tmp_path):
         assert p.status == "optimal", (n, p.status)
         assert p.solver.name == n and p.solver.version not in ("", "unknown")
         assert p.verification.ok
+        assert (tmp_path / n / f"{n}.log").stat().st_size > 0  # the solver's own log, named after it
         cost[n] = p.cost_eur
     gap = qtopo.load_scenario(SURFNET).solver["mip_gap"]
     assert abs(cost["highs"] - cost["scip"]) <= gap * max(cost.values()) + 1e-6
