@@ -170,22 +170,33 @@ def bb84_vacuum_weak(eta_channel, device: Device, mu=None):
 # ----------------------------------------------------------------------------------------------------------
 # Finite-key decoy BB84 (Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014))
 # ----------------------------------------------------------------------------------------------------------
-def finite_key_rate(eta, mu1, mu2, mu3, p1, p2, qx, *, pd, ed, f, n_x, eps_sec, eps_cor):
+def finite_key_rate(eta, mu1, mu2, mu3, p1, p2, qx, *, pd, ed, f, n_x, eps_sec, eps_cor, p_ap=0.0,
+                    kappa=None, max_pulses=np.inf, n_x_min=1e4, details=False):
     """Secret bits per pulse of the one-decoy-plus-vacuum finite-key BB84 of Lim et al. (2014).
 
-    Implements the secret-key length of Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014) (the
-    paper's main result for the one-decoy-plus-vacuum protocol)::
+    Implements Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014): the key length Eq. (1)::
 
         l = s_X0 + s_X1 (1 - h(phi_X)) - lambda_EC - 6 log2(21/eps_sec) - log2(2/eps_cor)
 
-    with the paper's decoy bounds on vacuum and single-photon events ``s_X0``, ``s_X1`` (and ``s_Z1``), the
-    single-photon error bound ``v_Z1``, the phase-error bound ``phi_X = v_Z1/s_Z1 + gamma(eps_sec/21,
-    v_Z1/s_Z1, s_Z1, s_X1)``, Hoeffding deviations ``n^pm_k = e^k/p_k (n_k pm sqrt(n/2 ln(21/eps_sec)))`` and
-    ``lambda_EC = f n_X h(E_X)``. Counts are the expected values of the simulation model of their
-    Appendix (detection probability ``D_k = 1 - (1 - 2 p_dc) e^{-eta k}``, error probability
-    ``p_dc + e_mis (1 - e^{-eta k})``; here ``2 p_dc -> Y0 = 1-(1-p_d)^2``). The block is fixed by the
-    number of key-basis (X) detections ``n_X``; the number of pulses sent is
-    ``N = n_X / (q_x^2 sum_k p_k D_k)`` and the rate is ``l / N``.
+    with the decoy bounds Eqs. (2)-(3) on vacuum and single-photon events ``s_X0``, ``s_X1`` (and ``s_Z1``),
+    the single-photon error bound ``v_Z1`` Eq. (4), the phase-error bound Eq. (5) ``phi_X = v_Z1/s_Z1 +
+    gamma(eps_sec, v_Z1/s_Z1, s_Z1, s_X1)``, the Hoeffding deviations ``n^pm_k = e^k/p_k (n_k pm sqrt(n/2
+    ln(21/eps_sec)))`` and ``lambda_EC = f n_X h(E_X)``. Counts are the expected values of the paper's
+    simulation model (Sec. IV, dedicated fibre): detection probability without afterpulses
+    ``D_k = 1 - (1 - 2 p_dc) e^{-eta k}`` (``p_dc`` per detector), with afterpulses ``R_k = D_k (1 + p_ap)``,
+    error probability ``e_k = p_dc + e_mis (1 - e^{-eta k}) + p_ap D_k / 2``. (The paper prints
+    ``eta_ch`` in the ``e_mis`` term; the optical error can only come from detected photons, so ``eta =
+    eta_sys`` is used, as in ``D_k``.)
+
+    Block and time: the block is ``n_X`` key-basis (X) detections. At most ``max_pulses`` pulses may be sent
+    to fill it (repetition rate x ``max_block_time_s``): the block used is the largest ``n_X <= n_x`` that
+    fills in ``max_pulses``; below ``n_x_min`` no key is made. ``N = n_X / (q_x^2 sum_k p_k R_k)`` pulses
+    are sent and the rate is ``l / N``.
+
+    Secrecy: ``eps_sec`` fixed, or, with ``kappa`` set, ``eps_sec = kappa l`` (Lim et al. Sec. IV:
+    "secrecy leakage per generated bit", ``kappa = 1e-15``), solved by three fixed-point steps from
+    ``eps_sec = kappa n_X`` (``l`` depends on ``eps_sec`` only through logarithms; the steps decrease
+    ``l`` monotonically and the third changes it by far less than 0.1%).
 
     Parameters
     ----------
@@ -200,82 +211,113 @@ def finite_key_rate(eta, mu1, mu2, mu3, p1, p2, qx, *, pd, ed, f, n_x, eps_sec, 
     pd, ed, f : float
         Dark count per detector per gate, misalignment error, error-correction inefficiency.
     n_x : float
-        Post-processing block size (X-basis detections).
+        Largest post-processing block size (X-basis detections).
     eps_sec, eps_cor : float
-        Secrecy and correctness parameters.
+        Secrecy (used when ``kappa`` is None) and correctness parameters.
+    p_ap : float
+        Afterpulse probability.
+    kappa : float or None
+        Secrecy leakage per key bit (``eps_sec = kappa l``).
+    max_pulses : float
+        Most pulses a block may take (``inf``: no limit).
+    n_x_min : float
+        Smallest useful block.
+    details : bool
+        Also return ``(n_X, N)`` arrays.
 
     Returns
     -------
-    numpy.ndarray
-        Secret bits per pulse; ``-inf`` where the intensities violate the constraints, negative where no key.
+    numpy.ndarray (or tuple with ``n_X`` and ``N`` when ``details``)
+        Secret bits per pulse; ``-inf`` where the intensities violate the constraints or the block cannot be
+        filled, negative where no key.
     """
     eta = np.asarray(eta, dtype=float)
     p3 = 1.0 - p1 - p2
-    y0 = 1.0 - (1.0 - pd) ** 2
     ks = (mu1, mu2, mu3)
     ps = (p1, p2, p3)
-    D = [1.0 - (1.0 - y0) * np.exp(-eta * k) for k in ks]
-    Eg = [0.5 * y0 + ed * (-np.expm1(-eta * k)) for k in ks]
-    sum_pd = p1 * D[0] + p2 * D[1] + p3 * D[2]
-    N = n_x / (qx * qx * sum_pd)
+    Dk = [1.0 - (1.0 - 2.0 * pd) * np.exp(-eta * k) for k in ks]
+    Rk = [d * (1.0 + p_ap) for d in Dk]
+    Ek = [pd + ed * (-np.expm1(-eta * k)) + p_ap * d / 2.0 for k, d in zip(ks, Dk)]
+    sum_pr = p1 * Rk[0] + p2 * Rk[1] + p3 * Rk[2]
+    n_x = np.minimum(n_x, max_pulses * qx * qx * sum_pr)
+    N = n_x / (qx * qx * sum_pr)
     qz2 = (1.0 - qx) ** 2
-    nX = [N * p * qx * qx * d for p, d in zip(ps, D)]
-    nZ = [N * p * qz2 * d for p, d in zip(ps, D)]
-    mX = [N * p * qx * qx * e for p, e in zip(ps, Eg)]
-    mZ = [N * p * qz2 * e for p, e in zip(ps, Eg)]
-    ln_term = np.log(21.0 / eps_sec)
+    nX = [N * p * qx * qx * r for p, r in zip(ps, Rk)]
+    nZ = [N * p * qz2 * r for p, r in zip(ps, Rk)]
+    mX = [N * p * qx * qx * e for p, e in zip(ps, Ek)]
+    mZ = [N * p * qz2 * e for p, e in zip(ps, Ek)]
     tot_nX, tot_nZ, tot_mZ = sum(nX), sum(nZ), sum(mZ)
-
-    def pm(counts, total):
-        d = np.sqrt(total / 2.0 * ln_term)
-        return ([np.exp(k) / p * (c - d) for k, p, c in zip(ks, ps, counts)],
-                [np.exp(k) / p * (c + d) for k, p, c in zip(ks, ps, counts)])
-
     tau0 = p1 * np.exp(-mu1) + p2 * np.exp(-mu2) + p3 * np.exp(-mu3)
     tau1 = p1 * np.exp(-mu1) * mu1 + p2 * np.exp(-mu2) * mu2 + p3 * np.exp(-mu3) * mu3
-
-    def s0_s1(counts, total):
-        lo, hi = pm(counts, total)
-        s0 = tau0 * (mu2 * lo[2] - mu3 * hi[1]) / (mu2 - mu3)
-        s0 = np.maximum(s0, 0.0)
-        s1 = tau1 * mu1 * (lo[1] - hi[2] - (mu2 ** 2 - mu3 ** 2) / mu1 ** 2 * (hi[0] - s0 / tau0)) / (
-            mu1 * (mu2 - mu3) - mu2 ** 2 + mu3 ** 2)
-        return s0, np.maximum(s1, 0.0)
-
-    sX0, sX1 = s0_s1(nX, tot_nX)
-    _, sZ1 = s0_s1(nZ, tot_nZ)
-    mlo, mhi = pm(mZ, tot_mZ)
-    vZ1 = np.maximum(tau1 * (mhi[1] - mlo[2]) / (mu2 - mu3), 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        b = np.clip(vZ1 / sZ1, 1e-15, 0.5)
-        c, d = sZ1, sX1
-        a = eps_sec / 21.0
-        arg = (c + d) / (c * d * (1.0 - b) * b * a * a)
-        gamma = np.sqrt(np.maximum(
-            (c + d) * (1.0 - b) * b / (c * d * np.log(2.0)) * np.log2(np.maximum(arg, 1.0)), 0.0))
-        phi = np.where((sZ1 > 0) & (sX1 > 0), b + gamma, 0.5)
         e_x = sum(mX) / tot_nX
     lam_ec = f * n_x * h2_capped(e_x)
-    ell = (sX0 + sX1 * (1.0 - h2_capped(phi)) - lam_ec - 6.0 * np.log2(21.0 / eps_sec) - np.log2(2.0 / eps_cor))
+
+    def key_length(eps):
+        ln_term = np.log(21.0 / eps)
+
+        def pm(counts, total):
+            d = np.sqrt(total / 2.0 * ln_term)
+            return ([np.exp(k) / p * (c - d) for k, p, c in zip(ks, ps, counts)],
+                    [np.exp(k) / p * (c + d) for k, p, c in zip(ks, ps, counts)])
+
+        def s0_s1(counts, total):
+            lo, hi = pm(counts, total)
+            s0 = np.maximum(tau0 * (mu2 * lo[2] - mu3 * hi[1]) / (mu2 - mu3), 0.0)          # Eq. (2)
+            s1 = tau1 * mu1 * (lo[1] - hi[2] - (mu2 ** 2 - mu3 ** 2) / mu1 ** 2 * (hi[0] - s0 / tau0)) / (
+                mu1 * (mu2 - mu3) - mu2 ** 2 + mu3 ** 2)                                      # Eq. (3)
+            return s0, np.maximum(s1, 0.0)
+
+        sX0, sX1 = s0_s1(nX, tot_nX)
+        _, sZ1 = s0_s1(nZ, tot_nZ)
+        mlo, mhi = pm(mZ, tot_mZ)
+        vZ1 = np.maximum(tau1 * (mhi[1] - mlo[2]) / (mu2 - mu3), 0.0)                         # Eq. (4)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            b = np.clip(vZ1 / sZ1, 1e-15, 0.5)
+            c, d = sZ1, sX1
+            arg = (c + d) / (c * d * (1.0 - b) * b) * (21.0 / eps) ** 2
+            gamma = np.sqrt(np.maximum(
+                (c + d) * (1.0 - b) * b / (c * d * np.log(2.0)) * np.log2(np.maximum(arg, 1.0)), 0.0))
+            phi = np.where((sZ1 > 0) & (sX1 > 0), b + gamma, 0.5)                              # Eq. (5)
+        return (sX0 + sX1 * (1.0 - h2_capped(phi)) - lam_ec - 6.0 * np.log2(21.0 / eps)
+                - np.log2(2.0 / eps_cor))                                                      # Eq. (1)
+
+    if kappa is None:
+        ell = key_length(eps_sec)
+    else:
+        ell = key_length(kappa * n_x)
+        for _ in range(2):
+            ell = key_length(kappa * np.maximum(ell, 1.0))
     r = ell / N
-    ok = (mu1 > mu2 + mu3) & (mu2 > mu3) & (p3 > 0) & (p1 > 0) & (p2 > 0) & (qx > 0) & (qx < 1)
-    return np.where(ok & np.isfinite(r), r, -np.inf)
+    ok = ((mu1 > mu2 + mu3) & (mu2 > mu3) & (p3 > 0) & (p1 > 0) & (p2 > 0) & (qx > 0) & (qx < 1)
+          & (n_x >= n_x_min))
+    r = np.where(ok & np.isfinite(r), r, -np.inf)
+    return (r, n_x, N) if details else r
 
 
 FINITE_BOUNDS = {
     "mu1": (0.05, 1.0),
     "mu2": (0.005, 0.6),
-    "p1": (0.05, 0.98),
+    "p1": (0.01, 0.98),
     "s2": (0.05, 0.95),     # p2 = (1 - p1) * s2
-    "qx": (0.5, 0.995),
+    "qx": (0.05, 0.995),
 }
 
 
-def bb84_finite(eta_channel, device: Device):
+def _finite_kw(device: Device) -> dict:
+    t = device.max_block_time_s
+    return dict(pd=device.dark_count_prob, ed=device.misalignment_error, f=device.ec_efficiency,
+                n_x=float(device.block_size), eps_sec=device.eps_sec, eps_cor=device.eps_cor,
+                p_ap=device.afterpulse_prob, kappa=device.eps_sec_per_bit,
+                max_pulses=np.inf if t is None else device.repetition_rate_hz * t, n_x_min=device.min_block_size)
+
+
+def bb84_finite(eta_channel, device: Device, *, details: bool = False):
     """Finite-key decoy BB84 (Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014)).
 
-    Secret bits per pulse for a block of ``device.block_size`` key-basis detections ``n_X`` at security
-    ``eps_sec`` / ``eps_cor`` (see :func:`finite_key_rate`). The intensities ``mu1`` (signal) and ``mu2``
+    Secret bits per pulse for the largest block ``n_X <= device.block_size`` of key-basis detections that
+    fills within ``device.max_block_time_s`` (see :func:`finite_key_rate`), at correctness ``eps_cor`` and
+    secrecy ``eps_sec`` (or ``eps_sec = eps_sec_per_bit * l``). The intensities ``mu1`` (signal) and ``mu2``
     (decoy), their probabilities and the basis bias ``q_x`` are optimised per loss (vectorised coordinate
     search); ``mu3 = device.vacuum_intensity`` is fixed. If ``device.signal_intensity`` /
     ``device.decoy_intensity`` are set they are held fixed.
@@ -286,26 +328,45 @@ def bb84_finite(eta_channel, device: Device):
         Channel transmittance.
     device : Device
         Uses ``detector_efficiency``, ``dark_count_prob``, ``misalignment_error``, ``ec_efficiency``,
-        ``block_size``, ``eps_sec``, ``eps_cor``, ``vacuum_intensity``, ``signal_intensity``,
-        ``decoy_intensity``. ``sifting_factor`` is not used (sifting is explicit through ``q_x``).
+        ``afterpulse_prob``, ``block_size``, ``min_block_size``, ``max_block_time_s``,
+        ``repetition_rate_hz``, ``eps_sec``, ``eps_sec_per_bit``, ``eps_cor``, ``vacuum_intensity``,
+        ``signal_intensity``, ``decoy_intensity``. ``sifting_factor`` is not used (sifting is explicit through
+        ``q_x``).
+    details : bool
+        Also return the optimum's block size ``n_X`` and pulses per block ``N`` (0 where no key).
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray, or (rate, n_X, N)
         Secret bits per pulse, >= 0.
     """
     eta = (np.asarray(eta_channel, dtype=float) * device.detector_efficiency)[..., None]
-    kw = dict(pd=device.dark_count_prob, ed=device.misalignment_error, f=device.ec_efficiency,
-              n_x=float(device.block_size), eps_sec=device.eps_sec, eps_cor=device.eps_cor)
+    kw = _finite_kw(device)
     mu3 = device.vacuum_intensity
     fixed = {"mu1": device.signal_intensity, "mu2": device.decoy_intensity}
     bounds = {k: v for k, v in FINITE_BOUNDS.items() if fixed.get(k) is None}
 
-    def f(**x):
+    def args(x):
         mu1 = x.get("mu1", fixed["mu1"])
         mu2 = x.get("mu2", fixed["mu2"])
         p1 = x["p1"]
-        return finite_key_rate(eta, mu1, mu2, mu3, p1, (1.0 - p1) * x["s2"], x["qx"], **kw)
+        return (eta, mu1, mu2, mu3, p1, (1.0 - p1) * x["s2"], x["qx"])
 
-    r, _ = maximise(f, eta.shape[:-1], bounds, n_iter=30, n_grid=9, n_start=1024)
-    return np.maximum(r, 0.0)
+    # Two searches, linear and logarithmic in (p1, qx, mu2): large blocks have their optimum near qx -> 1,
+    # small blocks at small p1 and qx < 1/2 (parameter estimation needs many Z-basis events); the better
+    # of the two is kept per element.
+    obj = lambda **x: finite_key_rate(*args(x), **kw)  # noqa: E731
+    r, best = maximise(obj, eta.shape[:-1], bounds, n_iter=30, n_grid=9, n_start=1024)
+    r2, best2 = maximise(obj, eta.shape[:-1], bounds, n_iter=30, n_grid=9, n_start=1024,
+                         log=tuple(k for k in ("p1", "qx", "mu2") if k in bounds))
+    take = r2 > r
+    r = np.where(take, r2, r)
+    best = {k: np.where(take, best2[k], v) for k, v in best.items()}
+    r = np.maximum(r, 0.0)
+    if not details:
+        return r
+    x = {k: v[..., None] for k, v in best.items()}
+    _, n_x, n_pulses = finite_key_rate(*args(x), **kw, details=True)
+    n_x = np.where(r > 0, np.broadcast_to(n_x, x["p1"].shape)[..., 0], 0.0)
+    n_pulses = np.where(r > 0, np.broadcast_to(n_pulses, x["p1"].shape)[..., 0], 0.0)
+    return r, n_x, n_pulses

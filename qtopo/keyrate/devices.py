@@ -113,9 +113,32 @@ class Device:
     modulation_variance : float or None
         CV: Alice's modulation variance ``V_A`` (SNU); ``None`` = optimised per loss.
     max_loss_db : float or None
-        Operating limit of the hardware (dB of channel loss, e.g. the loss up to which the system was
-        demonstrated or its classical synchronisation works); the rate is 0 beyond it. ``None``: the
-        physics model alone decides the reach.
+        Validity range of the device: channel loss (dB) up to which its source supports the model (the loss
+        up to which the system was demonstrated, or the end of the paper's curve); the rate is 0 beyond it
+        (no silent extrapolation). ``None``: the physics model alone decides the reach (not allowed for
+        ``cv-gg02``, whose asymptotic rate has no physical cut-off).
+    afterpulse_prob : float
+        DV detectors: afterpulse probability ``p_ap`` (finite-key BB84 model of Lim et al. 2014:
+        detection rate ``D_k (1 + p_ap)``, error ``p_ap D_k / 2``); other protocols require 0.
+    eps_sec_per_bit : float or None
+        Finite key: if set (``kappa``), the secrecy parameter is ``eps_sec = kappa * l`` (Lim et al. 2014,
+        Sec. IV, ``kappa = 1e-15``) instead of the fixed ``eps_sec``.
+    max_block_time_s : float or None
+        Finite key: longest time (s) a block may take to fill; the device uses the largest block
+        ``<= block_size`` it can fill in that time (default one day). ``None``: no limit.
+    min_block_size : float
+        Finite key: smallest block ``n_X`` worth running; a span that cannot fill it within
+        ``max_block_time_s`` has rate 0.
+    dead_time_s : float or None
+        DV: non-paralysable dead time of each detector (s) (Rogers et al., NJP 9, 319 (2007)): a detector
+        offered ``c`` clicks/s registers ``c / (1 + c tau)``. ``None``: no dead time.
+    max_count_rate_hz : float or None
+        DV: maximum registered detection rate per detector (counting electronics), clicks/s.
+    max_secret_rate_bps : float or None
+        Post-processing (error correction + privacy amplification) throughput cap, secret bit/s.
+    fibre_type : str or None
+        Fibre the source's numbers assume (a key of :data:`FIBRE_TYPES`); ``qtopo rates`` uses its
+        attenuation for this device unless the user gives one.
     """
 
     name: str
@@ -140,6 +163,14 @@ class Device:
     detection: str = "homodyne"
     modulation_variance: float | None = None
     max_loss_db: float | None = None
+    afterpulse_prob: float = 0.0
+    eps_sec_per_bit: float | None = None
+    max_block_time_s: float | None = 86400.0
+    min_block_size: float = 1e4
+    dead_time_s: float | None = None
+    max_count_rate_hz: float | None = None
+    max_secret_rate_bps: float | None = None
+    fibre_type: str | None = None
 
     @property
     def detector_loss_db(self) -> float:
@@ -193,12 +224,14 @@ PRESETS: dict[str, Device] = {
         sifting_factor=1.0,
     ),
     "lim-2014-finite": _p(
-        "lim-2014-finite", BB84_FINITE, 1e9, 0.10, 3e-7, 0.005, 1.16,
-        "Simulation parameters in the style of Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014) "
-        "(check against the paper's parameter table): receiver efficiency 10%, p_dc = 6e-7 per pulse "
-        "(3e-7 per detector, 2 p_dc = Y0), e_mis = 0.5%, f_EC = 1.16, eps_sec = 1e-10, eps_cor = 1e-15; "
-        "block n_X = 1e10; afterpulsing not modelled; 1 GHz clock assumed.",
-        block_size=1e10, eps_sec=1e-10, eps_cor=1e-15, vacuum_intensity=2e-4,
+        "lim-2014-finite", BB84_FINITE, 1e9, 0.10, 6e-7, 0.005, 1.16,
+        "Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014), Sec. IV (dedicated fibre): eta_Bob = 10%, "
+        "p_dc = 6e-7 per detector (D_k = 1-(1-2 p_dc) e^(-eta k)), p_ap = 4e-2, mu3 = 2e-4, e_mis = 5e-3, "
+        "f_EC = 1.16, eps_cor = 1e-15, eps_sec = kappa l with kappa = 1e-15, 0.2 dB/km fibre; largest block "
+        "n_X = 1e9 and smallest 1e4 (the range of their Fig. 1, n_X = 10^4..10^9). Assumption (the paper "
+        "gives bits per pulse only): 1 GHz clock, and a block must fill within max_block_time_s (one day).",
+        block_size=1e9, min_block_size=1e4, eps_cor=1e-15, eps_sec_per_bit=1e-15, vacuum_intensity=2e-4,
+        afterpulse_prob=0.04, fibre_type="standard",
     ),
     "apd-bb84-finite": _p(
         "apd-bb84-finite", BB84_FINITE, 1e9, 0.20, 1e-6, 0.01, 1.16,
@@ -311,6 +344,19 @@ def _validated(dev: Device) -> Device:
     rng("modulation_variance", 0, 1e6, lo_open=True, allow_none=True, fix="V_A in shot-noise units, or None to optimise")
     rng("max_loss_db", 0, math.inf, lo_open=True, hi_open=True, allow_none=True,
         fix="channel loss in dB beyond which the hardware does not operate, or None")
+    rng("afterpulse_prob", 0, 1, hi_open=True, fix="afterpulse probability, e.g. 0.04")
+    rng("eps_sec_per_bit", 0, 1e-3, lo_open=True, allow_none=True,
+        fix="secrecy leakage per key bit kappa, e.g. 1e-15 (Lim et al. 2014), or None for a fixed eps_sec")
+    rng("max_block_time_s", 0, math.inf, lo_open=True, allow_none=True,
+        fix="seconds a finite-key block may take to fill, e.g. 86400 (one day), or None for no limit")
+    rng("min_block_size", 1e3, math.inf, hi_open=True, fix="smallest useful block n_X, e.g. 1e4")
+    rng("dead_time_s", 0, 1e-3, lo_open=True, allow_none=True, fix="detector dead time in seconds, e.g. 5e-8")
+    rng("max_count_rate_hz", 0, math.inf, lo_open=True, hi_open=True, allow_none=True,
+        fix="maximum registered clicks per second per detector, e.g. 1e8")
+    rng("max_secret_rate_bps", 0, math.inf, lo_open=True, hi_open=True, allow_none=True,
+        fix="post-processing throughput in secret bit/s, e.g. 1e7")
+    if dev.fibre_type is not None and dev.fibre_type not in FIBRE_TYPES:
+        pc.add(f"{w}, field 'fibre_type'", f"unknown fibre type {dev.fibre_type!r}", _suggest(str(dev.fibre_type), FIBRE_TYPES))
     if dev.detection not in ("homodyne", "heterodyne"):
         pc.add(f"{w}, field 'detection'", f"{dev.detection!r} is not 'homodyne' or 'heterodyne'")
     if not isinstance(dev.source, str):
@@ -325,6 +371,18 @@ def _validated(dev: Device) -> Device:
     if dev.protocol == BB84_FINITE and dev.block_size is not None and dev.block_size < 1e3:
         pc.add(f"{w}, field 'block_size'", f"{dev.block_size!r} is too small for a finite-key decoy analysis",
                "use at least 1e3 (practically 1e6 or more) key-basis detections per block")
+    if dev.protocol == BB84_FINITE and dev.block_size is not None and dev.min_block_size > dev.block_size:
+        pc.add(f"{w}, field 'min_block_size'", f"{dev.min_block_size!r} is above block_size {dev.block_size!r}",
+               "min_block_size <= block_size")
+    if dev.protocol == CV_GG02 and dev.max_loss_db is None:
+        pc.add(f"{w}, field 'max_loss_db'", "a CV-QKD device needs its validity range: the asymptotic GG02 rate "
+               "has no physical cut-off, only a numerical floor", "set max_loss_db to the demonstrated loss, e.g. 16.0")
+    if dev.protocol == CV_GG02 and any(getattr(dev, k) is not None for k in ("dead_time_s", "max_count_rate_hz")):
+        pc.add(f"{w}, field 'dead_time_s'", "CV-QKD homodyne detectors have no single-photon dead time",
+               "leave dead_time_s and max_count_rate_hz unset (use max_secret_rate_bps for a throughput cap)")
+    if dev.afterpulse_prob > 0 and dev.protocol != BB84_FINITE:
+        pc.add(f"{w}, field 'afterpulse_prob'", f"afterpulsing is modelled only by {BB84_FINITE!r}",
+               "set afterpulse_prob=0 or use the finite-key protocol")
     if dev.protocol == BB84_VACUUM_WEAK and dev.decoy_intensity is None:
         pc.add(f"{w}, field 'decoy_intensity'", "vacuum + weak decoy needs a fixed weak decoy intensity nu",
                "set decoy_intensity, e.g. 0.05")
