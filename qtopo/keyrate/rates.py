@@ -91,15 +91,99 @@ _TABLE_STEP_DB = 0.1
 _DIRECT_BAND_DB = 1.0
 
 
+#: Signal intensity assumed for the detector click rate when the device optimises it per loss: the
+#: asymptotic decoy-BB84 optimum is ~0.5 (Lo, Ma, Chen, PRL 94, 230504 (2005)); at the short distances where
+#: detectors saturate the optimum is at or above it, so the click rate is not overestimated by much.
+MU_CLICK_REF = 0.5
+
+
+def detector_click_rate_hz(loss_db, device: Device) -> np.ndarray:
+    """Clicks per second offered to each detector (before dead time), the input of :func:`limit_factor`.
+
+    Point-to-point protocols: two detectors, mean photon number at the receiver ``mu eta_ch eta_det``;
+    MDI (four detectors) and twin-field (two): both arms' light ``2 mu sqrt(eta_ch) eta_det`` reaches the
+    relay. Click probability per pulse ``(1 - e^{-m} + n_det p_d)(1 + p_ap)``, shared evenly by the
+    detectors; ``mu = signal_intensity`` or :data:`MU_CLICK_REF`.
+    """
+    spec = _spec(device)
+    eta = eta_from_loss_db(np.asarray(loss_db, dtype=float))
+    mu = device.signal_intensity if device.signal_intensity is not None else MU_CLICK_REF
+    if spec.relay_in_middle:
+        n_det = 4 if device.protocol == D.MDI else 2
+        m = 2.0 * mu * np.sqrt(eta) * device.detector_efficiency
+    else:
+        n_det = 2
+        m = mu * eta * device.detector_efficiency
+    p_click = (-np.expm1(-m) + n_det * device.dark_count_prob) * (1.0 + device.afterpulse_prob)
+    return device.repetition_rate_hz * p_click / n_det
+
+
+def limit_factor(loss_db, device: Device) -> np.ndarray:
+    """Fraction of the detections a device's detectors register (1 without dead time or count-rate limit).
+
+    Non-paralysable dead time ``tau`` (the model analysed by Rogers, Bienfang, Nakassis, Xu, Clark, NJP 9, 319
+    (2007)):
+    a detector offered ``c`` clicks/s registers ``c / (1 + c tau)``; a counting limit ``c_max`` caps the
+    registered rate. Signal and background clicks are lost alike, so the secret fraction is unchanged and
+    the key rate scales with this factor (to first order; the intensity is not re-optimised for it, which
+    can only underestimate the rate).
+    """
+    c = detector_click_rate_hz(loss_db, device)
+    f = np.ones_like(c)
+    if device.dead_time_s is not None:
+        f = 1.0 / (1.0 + c * device.dead_time_s)
+    if device.max_count_rate_hz is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f = np.where(c * f > device.max_count_rate_hz, device.max_count_rate_hz / c, f)
+    return f
+
+
 def _direct(loss_db: np.ndarray, device: Device) -> np.ndarray:
     spec = _spec(device)
     loss_db = np.asarray(loss_db, dtype=float)
     with np.errstate(all="ignore"):
         r = spec.bits_per_pulse(eta_from_loss_db(loss_db), device)
     r = np.where(np.isfinite(r), r, 0.0)
+    if device.dead_time_s is not None or device.max_count_rate_hz is not None:
+        r = r * limit_factor(loss_db, device)
+    if device.max_secret_rate_bps is not None:      # post-processing throughput cap
+        r = np.minimum(r, device.max_secret_rate_bps / device.repetition_rate_hz)
     if device.max_loss_db is not None:
         r = np.where(loss_db <= device.max_loss_db, r, 0.0)
     return np.maximum(r, 0.0)
+
+
+def finite_block_time_s(loss_db, device: Device) -> np.ndarray:
+    """Time (s) to fill one finite-key block at each loss (0 where no key; NaN for asymptotic protocols).
+
+    The block is the largest ``n_X <= block_size`` that fills within ``max_block_time_s``
+    (:func:`qtopo.keyrate.bb84.finite_key_rate`); the time is pulses per block over the repetition rate.
+    """
+    loss = check_loss_db(loss_db)
+    if device.protocol != D.BB84_FINITE:
+        return np.full(loss.shape, np.nan)
+    from .bb84 import bb84_finite
+
+    with np.errstate(all="ignore"):
+        r, _, n_pulses = bb84_finite(eta_from_loss_db(loss), device, details=True)
+    t = n_pulses / device.repetition_rate_hz
+    if device.max_loss_db is not None:
+        t = np.where(loss <= device.max_loss_db, t, 0.0)
+    return np.where(r > 0, t, 0.0)
+
+
+def finite_block_size(loss_db, device: Device) -> np.ndarray:
+    """Block size ``n_X`` (key-basis detections) used at each loss (0 where no key; NaN if asymptotic)."""
+    loss = check_loss_db(loss_db)
+    if device.protocol != D.BB84_FINITE:
+        return np.full(loss.shape, np.nan)
+    from .bb84 import bb84_finite
+
+    with np.errstate(all="ignore"):
+        r, n_x, _ = bb84_finite(eta_from_loss_db(loss), device, details=True)
+    if device.max_loss_db is not None:
+        n_x = np.where(loss <= device.max_loss_db, n_x, 0.0)
+    return np.where(r > 0, n_x, 0.0)
 
 
 @lru_cache(maxsize=256)
