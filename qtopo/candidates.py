@@ -785,7 +785,30 @@ def _bottleneck_detail(inputs, G: nx.Graph, s, t) -> str:
         return ""
     return (f"; the best path still has a span {wa[0]} - {wa[1]} of {worst + conn:.1f} dB ({worst:.1f} dB fibre + "
             f"{conn:g} dB connectors), beyond the best device's reach of {reach:.1f} dB. Add candidate huts "
-            f"(network.hut_spacing_km) or a longer-reach device")
+            f"(network.hut_spacing_km) or a longer-reach device" + _block_time_detail(inputs, worst + conn))
+
+
+def _block_time_detail(inputs, span_loss_db: float) -> str:
+    """Name finite-key devices whose reach is set by the block accumulation time rather than by physics.
+
+    A finite-key device has no rate where even its smallest block (``min_block_size``) cannot fill within
+    ``max_block_time_s``; if it would reach ``span_loss_db`` without that limit, the diagnosis says so.
+    """
+    from .keyrate import max_reach_db
+
+    out = []
+    for name, dev in (getattr(inputs, "devices", None) or {}).items():
+        if dev.protocol != "bb84-finite" or dev.max_block_time_s is None:
+            continue
+        reach = inputs.params["reach_db"].get(name, 0.0)
+        if reach >= span_loss_db:
+            continue
+        free = max_reach_db(dev.with_(max_block_time_s=None))
+        if free > reach + 0.05:
+            out.append(f"; device {name!r}: beyond {reach:.1f} dB not even its smallest finite-key block "
+                       f"(n_X = {dev.min_block_size:.3g}) fills within max_block_time_s = {dev.max_block_time_s:g} s "
+                       f"(without that limit it would reach {free:.1f} dB)")
+    return "".join(out)
 
 
 def prune_by_bound(inputs: PlanningInputs, upper_bound_eur: float) -> PlanningInputs:

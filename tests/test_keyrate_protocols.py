@@ -116,7 +116,10 @@ def test_cv_preset_capped_at_demonstrated_range():
     assert max_reach_db(dev) == 16.0
     r = secret_bits_per_pulse([15.9, 16.0, 16.01], dev)
     assert r[0] > 0 and r[1] > 0 and r[2] == 0.0
-    assert math.isfinite(max_reach_db(get_device("cv-jouguet-2013", max_loss_db=None)))
+    # Without a validity range the asymptotic GG02 rate would end only at a numerical floor: refused.
+    with pytest.raises(InputError) as e:
+        get_device("cv-jouguet-2013", max_loss_db=None)
+    assert "max_loss_db" in str(e.value) and "numerical floor" in str(e.value)
 
 
 def test_cv_heterodyne_works():
@@ -133,11 +136,11 @@ def test_finite_key_grows_with_block_size_towards_asymptote():
     """Lim et al., PRA 89, 022307 (2014), Fig. 1: the key rate and the reach increase with the block size
     n_X and approach the asymptotic (infinite-decoy) rate from below."""
     loss = np.array([0.0, 10.0, 20.0, 30.0])
-    rates = [secret_bits_per_pulse(loss, get_device("lim-2014-finite", block_size=n), exact=True)
-             for n in (1e6, 1e8, 1e10)]
+    base = get_device("lim-2014-finite", max_block_time_s=None, max_loss_db=None)
+    rates = [secret_bits_per_pulse(loss, base.with_(block_size=n), exact=True) for n in (1e6, 1e7, 1e9)]
     assert np.all(rates[0] < rates[1]) and np.all(rates[1] < rates[2])
-    assert max_reach_db(get_device("lim-2014-finite", block_size=1e6)) < max_reach_db(get_device("lim-2014-finite"))
-    asym = get_device("gys-2005", detector_efficiency=0.1, dark_count_prob=3e-7, misalignment_error=0.005,
+    assert max_reach_db(base.with_(block_size=1e6)) < max_reach_db(base)
+    asym = get_device("gys-2005", detector_efficiency=0.1, dark_count_prob=6e-7, misalignment_error=0.005,
                       ec_efficiency=1.16, sifting_factor=1.0)
     assert np.all(rates[2] < secret_bits_per_pulse(loss, asym))
 

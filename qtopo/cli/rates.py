@@ -134,39 +134,76 @@ def _fmt(x: float) -> str:
     return "0" if x == 0 else f"{x:.4g}"
 
 
-def compute(distances_km, devices, attenuation_db_per_km, fixed_loss_db=0.0) -> dict:
-    """Rates of every device at every distance (the data behind all output formats)."""
-    from qtopo.keyrate import (max_distance_km, max_reach_db, plob_bound_loss, secret_bits_per_pulse)
+def _attenuation(dev, attenuation_db_per_km):
+    from qtopo.keyrate import FIBRE_TYPES
 
-    loss = attenuation_db_per_km * np.asarray(distances_km, float) + fixed_loss_db
+    if attenuation_db_per_km is not None:
+        return float(attenuation_db_per_km)
+    return FIBRE_TYPES[dev.fibre_type or "standard"].attenuation_db_per_km
+
+
+def compute(distances_km, devices, attenuation_db_per_km, fixed_loss_db=0.0) -> dict:
+    """Rates of every device at every distance (the data behind all output formats).
+
+    ``attenuation_db_per_km=None``: each device on the fibre its source assumes (``Device.fibre_type``,
+    standard fibre if unset). Finite-key devices also report the block size and the time to fill it.
+    """
+    from qtopo.keyrate import max_distance_km, max_reach_db, plob_bound_loss, secret_bits_per_pulse
+    from qtopo.keyrate.rates import finite_block_size, finite_block_time_s
+
+    d = np.asarray(distances_km, float)
     curves = []
     for dev in devices:
+        att = _attenuation(dev, attenuation_db_per_km)
+        loss = att * d + fixed_loss_db
         bpp = secret_bits_per_pulse(loss, dev)
         reach = max_reach_db(dev)
+        finite = dev.protocol == "bb84-finite"
         curves.append({
             "device": dev.name,
             "protocol": dev.protocol,
             "source": dev.source,
             "repetition_rate_hz": dev.repetition_rate_hz,
+            "attenuation_db_per_km": att,
+            "max_loss_db": dev.max_loss_db,
+            "max_secret_rate_bps": dev.max_secret_rate_bps,
+            "max_block_time_s": dev.max_block_time_s if finite else None,
             "max_reach_db": reach if math.isfinite(reach) else None,
-            "max_distance_km": (max_distance_km(dev, attenuation_db_per_km, fixed_loss_db)
-                                if math.isfinite(reach) else None),
+            "max_distance_km": (max_distance_km(dev, att, fixed_loss_db) if math.isfinite(reach) else None),
+            "loss_db": loss,
+            "plob_bits_per_use": plob_bound_loss(loss),
             "bits_per_pulse": bpp,
             "rate_bps": bpp * dev.repetition_rate_hz,
+            "block_size": finite_block_size(loss, dev) if finite else None,
+            "block_time_s": finite_block_time_s(loss, dev) if finite else None,
         })
-    return {"distance_km": np.asarray(distances_km, float), "loss_db": loss,
-            "plob_bits_per_use": plob_bound_loss(loss), "curves": curves,
-            "attenuation_db_per_km": attenuation_db_per_km, "fixed_loss_db": fixed_loss_db}
+    common = len({c["attenuation_db_per_km"] for c in curves}) == 1
+    att0 = curves[0]["attenuation_db_per_km"] if curves else _attenuation_default(attenuation_db_per_km)
+    return {"distance_km": d, "loss_db": curves[0]["loss_db"] if curves else att0 * d + fixed_loss_db,
+            "plob_bits_per_use": plob_bound_loss(att0 * d + fixed_loss_db), "curves": curves,
+            "attenuation_db_per_km": att0 if common else None, "fixed_loss_db": fixed_loss_db}
+
+
+def _attenuation_default(att):
+    from qtopo.keyrate import FIBRE_TYPES
+
+    return FIBRE_TYPES["standard"].attenuation_db_per_km if att is None else float(att)
 
 
 def _rows(data):
     for c in data["curves"]:
         for i, d in enumerate(data["distance_km"]):
-            yield {
+            row = {
                 "device": c["device"], "protocol": c["protocol"], "distance_km": float(d),
-                "loss_db": float(data["loss_db"][i]), "bits_per_pulse": float(c["bits_per_pulse"][i]),
-                "rate_bps": float(c["rate_bps"][i]), "plob_bits_per_use": float(data["plob_bits_per_use"][i]),
+                "loss_db": float(c["loss_db"][i]), "bits_per_pulse": float(c["bits_per_pulse"][i]),
+                "rate_bps": float(c["rate_bps"][i]), "plob_bits_per_use": float(c["plob_bits_per_use"][i]),
+                "block_size": float(c["block_size"][i]) if c["block_size"] is not None else None,
+                "block_time_s": float(c["block_time_s"][i]) if c["block_time_s"] is not None else None,
             }
+            yield row
+
+
+_ARRAYS = ("bits_per_pulse", "rate_bps", "loss_db", "plob_bits_per_use", "block_size", "block_time_s")
 
 
 def _json_num(x):
@@ -181,35 +218,51 @@ def render(data, fmt: str) -> str:
             "attenuation_db_per_km": data["attenuation_db_per_km"],
             "fixed_loss_db": data["fixed_loss_db"],
             "units": {"bits_per_pulse": "secret bits per pulse / channel use (pulse pair for MDI/TF, symbol for CV)",
-                      "rate_bps": "bit/s", "plob_bits_per_use": "PLOB bound, bits per channel use"},
+                      "rate_bps": "bit/s", "plob_bits_per_use": "PLOB bound, bits per channel use",
+                      "block_size": "finite key: key-basis detections per block (null if asymptotic)",
+                      "block_time_s": "finite key: seconds to fill one block (null if asymptotic)"},
             "curves": [
-                {k: v for k, v in c.items() if k not in ("bits_per_pulse", "rate_bps")}
-                | {"points": [{"distance_km": _json_num(d), "loss_db": _json_num(l), "bits_per_pulse": _json_num(b),
-                               "rate_bps": _json_num(r), "plob_bits_per_use": _json_num(p)}
-                              for d, l, b, r, p in zip(data["distance_km"], data["loss_db"], c["bits_per_pulse"],
-                                                       c["rate_bps"], data["plob_bits_per_use"])]}
+                {k: v for k, v in c.items() if k not in _ARRAYS}
+                | {"points": [{k: (_json_num(v) if v is not None else None) for k, v in r.items()
+                               if k not in ("device", "protocol")}
+                              for r in _rows(data) if r["device"] == c["device"]]}
                 for c in data["curves"]
             ],
         }
         return json.dumps(out, indent=2)
     rows = list(_rows(data))
-    cols = ["device", "protocol", "distance_km", "loss_db", "bits_per_pulse", "rate_bps", "plob_bits_per_use"]
+    cols = ["device", "protocol", "distance_km", "loss_db", "bits_per_pulse", "rate_bps", "plob_bits_per_use",
+            "block_size", "block_time_s"]
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
         w.writeheader()
         for r in rows:
-            w.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()})
+            w.writerow({k: (repr(v) if isinstance(v, float) else ("" if v is None else v)) for k, v in r.items()})
         return buf.getvalue()
     lines = []
     for c in data["curves"]:
         reach = c["max_distance_km"]
-        lines.append(f"# {c['device']} ({c['protocol']}), {c['repetition_rate_hz']:.4g} Hz, max reach "
+        lines.append(f"# {c['device']} ({c['protocol']}), {c['repetition_rate_hz']:.4g} Hz, "
+                     f"{c['attenuation_db_per_km']:g} dB/km, max reach "
                      + (f"{c['max_reach_db']:.2f} dB = {reach:.1f} km" if reach is not None else "unbounded"))
+        limits = []
+        if c["max_loss_db"] is not None:
+            limits.append(f"validity range 0-{c['max_loss_db']:g} dB (rate 0 beyond)")
+        if c["max_secret_rate_bps"] is not None:
+            limits.append(f"post-processing cap {c['max_secret_rate_bps']:.4g} bit/s")
+        if c["max_block_time_s"] is not None:
+            limits.append(f"finite-key block filled within {c['max_block_time_s']:.4g} s")
+        if limits:
+            lines.append("#   limits: " + "; ".join(limits))
         lines.append(f"#   source: {c['source']}")
+        finite = c["block_size"] is not None
         head = ["distance_km", "loss_db", "bits_per_pulse", "rate_bps", "plob_bits_per_use"]
+        head += ["block_size", "block_time_s"] if finite else []
         table = [[f"{r['distance_km']:g}", f"{r['loss_db']:.2f}", _fmt(r["bits_per_pulse"]), _fmt(r["rate_bps"]),
-                  _fmt(r["plob_bits_per_use"])] for r in rows if r["device"] == c["device"]]
+                  _fmt(r["plob_bits_per_use"])]
+                 + ([_fmt(r["block_size"]), _fmt(r["block_time_s"])] if finite else [])
+                 for r in rows if r["device"] == c["device"]]
         widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(head)]
         lines.append("  ".join(h.rjust(w) for h, w in zip(head, widths)))
         lines += ["  ".join(v.rjust(w) for v, w in zip(t, widths)) for t in table]
@@ -228,10 +281,11 @@ def plot(data, path: str) -> None:
     d = data["distance_km"]
     for c in data["curves"]:
         y = np.where(c["bits_per_pulse"] > 0, c["bits_per_pulse"], np.nan)
-        ax.semilogy(d, y, label=f"{c['device']} ({c['protocol']})")
+        ax.semilogy(d, y, label=f"{c['device']} ({c['protocol']}, {c['attenuation_db_per_km']:g} dB/km)")
     plob = np.where(np.isfinite(data["plob_bits_per_use"]), data["plob_bits_per_use"], np.nan)
     ax.semilogy(d, plob, "k--", label="PLOB bound (repeaterless)")
-    ax.set_xlabel(f"distance (km) at {data['attenuation_db_per_km']:g} dB/km")
+    att = data["attenuation_db_per_km"]
+    ax.set_xlabel(f"distance (km) at {att:g} dB/km" if att is not None else "distance (km), each device on its fibre")
     ax.set_ylabel("secret bits per pulse / channel use")
     ax.set_title("Secret-key rate versus distance")
     ax.grid(True, which="both", alpha=0.3)
@@ -288,7 +342,8 @@ def list_text(fmt: str) -> str:
 @click.option("--distance-km", "distance", default="0:300:10", show_default=True,
               help="START:STOP:STEP (inclusive) or a comma list of distances in km.")
 @click.option("--attenuation-db-per-km", type=float, default=None,
-              help="Fibre attenuation in dB/km [default: 0.2, or the --fibre type's].")
+              help="Fibre attenuation in dB/km [default: the --fibre type's, else each device's own fibre "
+                   "(e.g. 0.21 for gys-2005), else 0.2].")
 @click.option("--fibre", type=str, default=None, help="Fibre type preset (standard, ultra-low-loss, gys-2004).")
 @click.option("--fixed-loss-db", type=float, default=0.0, show_default=True,
               help="Distance-independent loss (connectors, splices) added to every span, dB.")
@@ -326,9 +381,9 @@ def rates_command(protocols, devices, distance, attenuation_db_per_km, fibre, fi
     if probs:
         raise InputError(probs, "invalid qtopo rates options")
     att = attenuation_db_per_km
-    if att is None:
-        att = FIBRE_TYPES[fibre].attenuation_db_per_km if fibre else FIBRE_TYPES["standard"].attenuation_db_per_km
-    data = compute(dist, devs, att, fixed_loss_db)
+    if att is None and fibre:
+        att = FIBRE_TYPES[fibre].attenuation_db_per_km
+    data = compute(dist, devs, att, fixed_loss_db)   # att None: each device on its source's fibre
     click.echo(render(data, fmt), nl=False)
     if plot_path:
         plot(data, plot_path)
