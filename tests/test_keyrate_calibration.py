@@ -219,3 +219,18 @@ def test_cv_without_range_refused():
         make_device(name="cv", protocol="cv-gg02", repetition_rate_hz=1e6, detector_efficiency=0.6,
                     dark_count_prob=0.0, misalignment_error=0.0, ec_efficiency=1.0, source="test",
                     excess_noise=0.01, reconciliation_efficiency=0.95)
+
+
+def test_planner_diagnosis_names_block_time_limit():
+    """A span beyond a finite-key device's reach because its blocks cannot fill in time is diagnosed as such."""
+    from types import SimpleNamespace
+
+    from qtopo.candidates import _block_time_detail
+
+    dev = get_device("lim-2014-finite", max_block_time_s=1.0)
+    reach = max_reach_db(dev)
+    inputs = SimpleNamespace(devices={"lim": dev, "apd": get_device("apd-bb84")},
+                             params={"reach_db": {"lim": reach, "apd": max_reach_db(get_device("apd-bb84"))}})
+    msg = _block_time_detail(inputs, reach + 3.0)
+    assert "'lim'" in msg and "max_block_time_s = 1 s" in msg and "'apd'" not in msg
+    assert _block_time_detail(inputs, reach - 1.0) == ""

@@ -44,7 +44,9 @@ def test_compare_protocols_json_and_device_choice():
     assert names == ["gys-2005", "tf-sns"]
     gys = data["curves"][0]["points"]
     assert [p["distance_km"] for p in gys] == [10, 100, 200]
-    assert gys[0]["loss_db"] == pytest.approx(2.0)
+    assert gys[0]["loss_db"] == pytest.approx(2.1)   # gys-2005 on its source's 0.21 dB/km fibre
+    assert data["curves"][0]["attenuation_db_per_km"] == pytest.approx(0.21)
+    assert data["curves"][1]["points"][0]["loss_db"] == pytest.approx(2.0)
     assert gys[2]["rate_bps"] == 0.0       # beyond the GYS reach
     assert gys[0]["rate_bps"] == pytest.approx(gys[0]["bits_per_pulse"] * 2e6)
     assert data["curves"][1]["points"][2]["rate_bps"] > 0
@@ -112,3 +114,34 @@ def test_parse_distances():
     assert parse_distances("5, 7.5").tolist() == [5.0, 7.5]
     with pytest.raises(InputError):
         parse_distances("0:1e9:1e-3")
+
+
+def test_gys_reach_on_its_fibre_and_override():
+    """Issue 13: `qtopo rates --device gys-2005` reaches ~142 km (0.21 dB/km of the GYS experiment, Lo-Ma-Chen
+    2005 Table I), not the ~149 km of 0.2 dB/km; an explicit attenuation still wins."""
+    _, out, _ = run("--device", "gys-2005", "--distance-km", "100")
+    head = out.splitlines()[0]
+    assert "0.21 dB/km" in head and "= 14" in head
+    km = float(head.split("= ")[1].split(" km")[0])
+    assert 140.0 <= km <= 144.0
+    _, out, _ = run("--device", "gys-2005", "--distance-km", "100", "--attenuation-db-per-km", "0.2")
+    assert "0.2 dB/km" in out.splitlines()[0]
+
+
+def test_finite_key_block_time_shown():
+    code, out, _ = run("--device", "lim-2014-finite", "--distance-km", "0,100", "--format", "json")
+    assert code == 0
+    c = json.loads(out)["curves"][0]
+    assert c["max_block_time_s"] == 86400.0
+    p0, p1 = c["points"]
+    assert 0 < p0["block_time_s"] < p1["block_time_s"] <= 86400.0
+    assert p0["block_size"] == pytest.approx(1e9)
+    code, out, _ = run("--device", "lim-2014-finite", "--distance-km", "0,100")
+    assert "block_time_s" in out and "finite-key block filled within 8.64e+04 s" in out
+    _, out, _ = run("--device", "apd-bb84", "--distance-km", "0", "--format", "json")
+    assert json.loads(out)["curves"][0]["points"][0]["block_time_s"] is None
+
+
+def test_list_has_no_unchecked_preset():
+    _, out, _ = run("--list")
+    assert "check against" not in out.lower() and "in the style of" not in out.lower()
