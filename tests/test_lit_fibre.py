@@ -140,3 +140,32 @@ def test_bad_inputs():
         lit_span_rate_bps(10.0, 2.0, 3.0, get_device("cv-jouguet-2013"), LitFibre(0.0))
     with pytest.raises(InputError, match="noise"):
         lit_bits_per_pulse([1.0], get_device("apd-bb84"), [-1.0])
+
+
+def _rates_cli(*args):
+    import json
+
+    from click.testing import CliRunner
+
+    from qtopo.cli.rates import rates_command
+
+    res = CliRunner().invoke(rates_command, list(args))
+    return res, (json.loads(res.output) if res.exit_code == 0 and "--format" in args else None)
+
+
+def test_rates_cli_lit_fibre():
+    _, dark = _rates_cli("--device", "apd-bb84", "--distance-km", "10,50", "--format", "json")
+    res, lit = _rates_cli("--device", "apd-bb84", "--distance-km", "10,50", "--format", "json",
+                          "--launch-power-dbm", "-20", "--raman-window-ns", "0.5")
+    assert res.exit_code == 0, res.output
+    c = lit["curves"][0]
+    assert c["lit_fibre"]["launch_power_dbm"] == -20 and c["lit_fibre"]["window_ns"] == pytest.approx(0.5)
+    assert c["lit_fibre"]["max_distance_km"] < dark["curves"][0]["max_distance_km"]
+    d_pts, l_pts = dark["curves"][0]["points"], c["points"]
+    assert all(lp["rate_bps"] < dp["rate_bps"] for lp, dp in zip(l_pts, d_pts))
+    dev = get_device("apd-bb84")
+    want = lit_span_rate_bps(np.array([10.0, 50.0]), np.array([2.0, 10.0]), np.array([2.0, 10.0]), dev,
+                             LitFibre(-20.0, window_ns=0.5))
+    np.testing.assert_allclose([p["rate_bps"] for p in l_pts], want, rtol=1e-12)
+    res, _ = _rates_cli("--device", "cv-jouguet-2013", "--launch-power-dbm", "0")
+    assert res.exit_code != 0 and "CV-QKD" in str(res.exception or res.output)

@@ -276,7 +276,7 @@ def lit_bits_per_pulse(loss_db, device: Device, noise_photons) -> np.ndarray:
         levels per decade (conservative), so spans with one level share one lookup table. Between two noise
         levels the rate is non-increasing up to the lookup tables' interpolation error (relative 1e-4).
     """
-    from .rates import secret_bits_per_pulse
+    from .rates import _direct, secret_bits_per_pulse
 
     _check_dv(device)
     loss, noise = np.broadcast_arrays(np.asarray(loss_db, dtype=float), np.asarray(noise_photons, dtype=float))
@@ -293,7 +293,10 @@ def lit_bits_per_pulse(loss_db, device: Device, noise_photons) -> np.ndarray:
         dev = lit_device(device, lev)
         with warnings.catch_warnings():  # "no key even at zero loss" is an expected outcome of strong noise
             warnings.simplefilter("ignore", ValidityWarning)
-            out[m] = secret_bits_per_pulse(flat_loss[m], dev, exact=exact and lev > 0)
+            if exact and lev > 0:  # direct optimisation of these spans only (no reach search, no table)
+                out[m] = _direct(flat_loss[m], dev)
+            else:
+                out[m] = secret_bits_per_pulse(flat_loss[m], dev)
     if levels[-1] > 0:  # noise never helps: the lookup tables' interpolation (< 1e-4) must not make it look so
         np.minimum(out, secret_bits_per_pulse(flat_loss, device), out=out)
     return out.reshape(loss.shape)
