@@ -204,8 +204,9 @@ def compute(distances_km, devices, attenuation_db_per_km, fixed_loss_db=0.0, lit
         if lit_info is not None:
             curves[-1]["lit_fibre"] = lit_info
     common = len({c["attenuation_db_per_km"] for c in curves}) == 1
-    att0 = curves[0]["attenuation_db_per_km"] if curves else _attenuation_default(attenuation_db_per_km)
-    return {"distance_km": d, "loss_db": curves[0]["loss_db"] if curves else att0 * d + fixed_loss_db,
+    # PLOB on the common fibre, or on standard fibre when the devices' fibres differ
+    att0 = curves[0]["attenuation_db_per_km"] if curves and common else _attenuation_default(attenuation_db_per_km)
+    return {"distance_km": d, "loss_db": att0 * d + fixed_loss_db,
             "plob_bits_per_use": plob_bound_loss(att0 * d + fixed_loss_db), "curves": curves,
             "attenuation_db_per_km": att0 if common else None, "fixed_loss_db": fixed_loss_db}
 
@@ -315,7 +316,8 @@ def plot(data, path: str) -> None:
         y = np.where(c["bits_per_pulse"] > 0, c["bits_per_pulse"], np.nan)
         ax.semilogy(d, y, label=f"{c['device']} ({c['protocol']}, {c['attenuation_db_per_km']:g} dB/km)")
     plob = np.where(np.isfinite(data["plob_bits_per_use"]), data["plob_bits_per_use"], np.nan)
-    ax.semilogy(d, plob, "k--", label="PLOB bound (repeaterless)")
+    plob_att = data["attenuation_db_per_km"] or _attenuation_default(None)
+    ax.semilogy(d, plob, "k--", label=f"PLOB bound (repeaterless, {plob_att:g} dB/km)")
     att = data["attenuation_db_per_km"]
     ax.set_xlabel(f"distance (km) at {att:g} dB/km" if att is not None else "distance (km), each device on its fibre")
     ax.set_ylabel("secret bits per pulse / channel use")
