@@ -254,10 +254,10 @@ PRESETS: dict[str, Device] = {
     "mdi-lcq-2012": _p(
         "mdi-lcq-2012", MDI, 1e9, 0.145, 3e-6, 0.015, 1.16,
         "Parameter set of the Lo, Curty, Qi, PRL 108, 130503 (2012) simulation, taken there from Ursin et al., "
-        "Nat. Phys. 3, 481 (2007): detector efficiency 14.5%, background 6.02e-6 per pulse pair of detectors "
-        "(3e-6 per detector), misalignment 1.5%, f = 1.16, 0.2 dB/km; relay in the middle. Assumption: 1 GHz "
-        "clock (the paper gives bits per pulse). The paper's figure was not available to re-read here: the "
-        "check is the reach of 200-260 km recalled from it.",
+        "Nat. Phys. 3, 481 (2007): detector efficiency 14.5%, background ~6e-6 per pulse (3e-6 per "
+        "detector), misalignment 1.5%, f = 1.16, 0.2 dB/km; relay in the middle. These values are recalled, "
+        "not re-read (the paper was not available to this check); the test is the reach of 200-260 km recalled "
+        "from its figure. Assumption: 1 GHz clock (the paper gives bits per pulse).",
         sifting_factor=1.0, fibre_type="standard",
     ),
     "mdi-snspd": _p(
