@@ -25,7 +25,7 @@ import pandas as pd
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra, maximum_flow
 
-from .errors import InputError, ProblemCollector
+from .errors import ProblemCollector
 from .topology import FibreNetwork
 
 log = logging.getLogger(__name__)

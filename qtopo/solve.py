@@ -48,10 +48,14 @@ class SolveResult:
 
 
 def relative_gap(obj: float | None, bound: float | None) -> float | None:
-    """|obj - bound| / max(|obj|, 1e-9); None where either is unknown."""
+    """|obj - bound| / max(|obj|, 1); None where either is unknown.
+
+    Relative to the objective, or to one unit (1 EUR, 1 bit/s) when the objective is smaller: a brownfield plan
+    that costs nothing has an objective of about 1e-11 EUR (its cost less the sunk cost, cancelled in floating
+    point), which must not read as a 1% gap to a bound of 0."""
     if obj is None or bound is None or not math.isfinite(obj) or not math.isfinite(bound):
         return None
-    return abs(obj - bound) / max(abs(obj), 1e-9)
+    return abs(obj - bound) / max(abs(obj), 1.0)
 
 def highs_version() -> str:
     return _highs.version()
