@@ -108,7 +108,10 @@ def test_planner_output_is_schema_valid_and_round_trips(corridor_factory, tmp_pa
     plan.json byte for byte, in every objective mode and with the optional records."""
     import qtopo
 
-    p = qtopo.plan(corridor_factory(target_bps=target_bps), overrides=overrides)
+    # 240 km, huts every 40 km: one trusted hut in the middle bridges it with apd-bb84 (reach ~145 km), and a
+    # repeater chain needs two repeaters (l_max 100 km)
+    p = qtopo.plan(corridor_factory(target_bps=target_bps, length_km=240.0, hut_spacing_km=40.0),
+                   overrides=overrides)
     assert p.status == status and sorted(n.kind for n in p.nodes) == kinds
     p.to_json(tmp_path / "plan.json")
     text = (tmp_path / "plan.json").read_text()
