@@ -151,7 +151,7 @@ def test_finer_hut_grids_never_cost_more_and_never_beat_free_placement(tmp_path)
 
 
 def test_relay_bridges_the_corridor_without_a_trusted_node(tmp_path):
-    # Amsterdam - Duesseldorf is ~238 km of fibre: beyond apd-bb84 (~188 km), within MDI with a middle relay
+    # Amsterdam - Duesseldorf is ~238 km of fibre: beyond apd-bb84 (~145 km), within MDI with a middle relay
     kw = dict(a=AMSTERDAM, b=DUSSELDORF, hut_spacing_km=20.0, target_bps=10.0)
     trusted_only = plan_corridor(tmp_path, "t", **kw)
     mdi = {**APD, "mdi": {"preset": "mdi-snspd", "pair_cost_eur": 150_000.0, "max_pairs_per_link": 4}}
