@@ -11,13 +11,13 @@ import pytest
 import shapely
 from click.testing import CliRunner
 
-from conftest import SURFNET, write_scenario
+from conftest import APD_188KM_TOML, SURFNET, write_scenario
 from qtopo.errors import InputError
 from qtopo.failures import analyse_failures, availability_model, write_failures
 from qtopo.planner import plan as run_plan
 from qtopo.scenario import load_scenario
 
-DEV = '[devices.apd]\npreset = "apd-bb84"\npair_cost_eur = 100000.0\nmax_pairs_per_link = 4\n'
+DEV = '[devices.apd]\npreset = "apd-bb84"\npair_cost_eur = 100000.0\nmax_pairs_per_link = 4\n' + APD_188KM_TOML
 
 
 def _scenario(folder, points: dict, routes: list, demands: list, kinds=None, capex=None, **sections):

@@ -1,7 +1,9 @@
 """Optimizer depth on small instances whose answer is derived by hand in each test.
 
 Networks are given as nodes (lon, lat) and edges with surveyed lengths, so losses are exact:
-loss = 0.2 dB/km x length + 1 dB connectors per hop. Device: ``apd-bb84`` (reach about 38.6 dB = 188 km).
+loss = 0.2 dB/km x length + 1 dB connectors per hop. Device: ``apd-bb84`` with the overrides
+``conftest.APD_188KM_TOML`` (its former parameter set, reach about 38.6 dB = 188 km), from which the answers are
+derived.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import pytest
 import shapely
 
 import qtopo
-from conftest import write_scenario
+from conftest import APD_188KM_TOML, write_scenario
 
 SITE, HUT, PAIR, FIBRE = 100_000.0, 300_000.0, 50_000.0, 0.0
 
@@ -37,7 +39,8 @@ def network(folder, nodes: dict, edges: list, demands: list, extra_site_cols=Non
             "solver": {"time_limit_s": 60.0, "mip_gap": 1e-6, "threads": 1}}
     for k, v in (sections or {}).items():
         secs.setdefault(k, {}).update(v)
-    dev = f'[devices.d1]\npreset = "{device}"\npair_cost_eur = {PAIR}\nmax_pairs_per_link = 4\n' + extra_devices
+    dev = (f'[devices.d1]\npreset = "{device}"\npair_cost_eur = {PAIR}\nmax_pairs_per_link = 4\n'
+           + (APD_188KM_TOML if device == "apd-bb84" else "") + extra_devices)
     return write_scenario(folder, sites, routes, dem, dev, **secs)
 
 
@@ -213,9 +216,10 @@ def test_budget_mode_serves_the_heavier_demand(tmp_path):
 
 
 def test_repeater_chain_versus_trusted_node(corridor_factory):
-    """300 km corridor, huts every 50 km. Trusted design: one hut node (APD reach ~188 km) + 2 pairs.
-    Repeater chain with L_max = 100 km: greedy repeaters at 100 and 200 km, one chain, no trusted node."""
-    path = corridor_factory(length_km=300.0, hut_spacing_km=50.0, target_bps=10.0, pair_cost=100_000.0,
+    """240 km corridor, huts every 50 km. Trusted design: one hut node (at 100 or 200 km: the calibrated apd-bb84
+    reaches ~145 km) + 2 pairs. Repeater chain with L_max = 100 km: greedy repeaters at 100 and 200 km, one chain,
+    no trusted node."""
+    path = corridor_factory(length_km=240.0, hut_spacing_km=50.0, target_bps=10.0, pair_cost=100_000.0,
                             hut_cost=300_000.0, site_cost=50_000.0, fibre_eur_per_km=100.0)
     rep = {"repeaters.enabled": True, "repeaters.l_max_km": 100.0, "repeaters.n_max": 4,
            "repeaters.rate_bps": 100.0, "repeaters.repeater_node_eur": 50_000.0,
@@ -223,13 +227,13 @@ def test_repeater_chain_versus_trusted_node(corridor_factory):
     plan = qtopo.plan(path, overrides=rep)
     kinds = sorted(n.kind for n in plan.nodes)
     assert kinds == ["repeater", "repeater", "site", "site"]
-    assert plan.cost_eur == pytest.approx(2 * 50_000 + 2 * 50_000 + 100_000 + 300 * 100.0)
+    assert plan.cost_eur == pytest.approx(2 * 50_000 + 2 * 50_000 + 100_000 + 240 * 100.0)
     (link,) = plan.links
     assert link.protocol == "repeater-chain" and len(link.repeaters) == 2
     assert plan.demands[0].trusted_nodes == ["A", "B"]  # repeaters never hold the key
     assert plan.verification.ok
     dear = qtopo.plan(path, overrides={**rep, "repeaters.repeater_node_eur": 1_000_000.0})
     assert sorted(n.kind for n in dear.nodes) == ["site", "site", "trusted"]
-    assert dear.cost_eur == pytest.approx(2 * 50_000 + 300_000 + 2 * 100_000 + 300 * 100.0)
+    assert dear.cost_eur == pytest.approx(2 * 50_000 + 300_000 + 2 * 100_000 + 240 * 100.0)
     short = qtopo.plan(path, overrides={**rep, "repeaters.n_max": 1})  # 2 repeaters needed: chain not allowed
     assert all(L.protocol != "repeater-chain" for L in short.links)
