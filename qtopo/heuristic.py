@@ -17,7 +17,7 @@ import heapq
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,6 +34,7 @@ class HeuristicSolution:
     seconds: float
     first_plan_s: float | None = None    # seconds until the first complete (greedy) plan existed
     greedy_cost: float | None = None
+    alternatives: list = field(default_factory=list)  # node sets of the other starts' plans (qtopo.lns merges them)
 
 
 class _State:
@@ -566,8 +567,9 @@ def construct(inputs, scenario=None, time_budget_s: float = 10.0) -> HeuristicSo
     cost, pairs, relays = S.plan_cost(used_nodes())
     if math.isinf(cost):
         return None
+    alts = [{x for rs in r.values() if rs for p, _ in rs for x in p} for c_, k_, r in results if k_ != k]
     sol = HeuristicSolution(used_nodes(), relays, pairs, routes, cost, time.perf_counter() - t0,
-                            first_plan_s=first_s, greedy_cost=greedy)
+                            first_plan_s=first_s, greedy_cost=greedy, alternatives=alts)
     log.info("heuristic: cost %.0f in %.2f s", sol.cost, sol.seconds)
     return sol
 
@@ -588,7 +590,8 @@ def remap_solution(sol: HeuristicSolution, old, new) -> HeuristicSolution | None
                 return None
             pairs[j] = n
     return HeuristicSolution(set(sol.open_nodes), set(sol.relays), pairs, sol.routes, sol.cost, sol.seconds,
-                             first_plan_s=sol.first_plan_s, greedy_cost=sol.greedy_cost)
+                             first_plan_s=sol.first_plan_s, greedy_cost=sol.greedy_cost,
+                             alternatives=list(sol.alternatives))
 
 
 def set_mip_start(model, inputs, sol: HeuristicSolution) -> None:

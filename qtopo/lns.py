@@ -128,10 +128,15 @@ def _sub_solve(inputs, scenario, sol, allowed, time_limit_s, threads):
     start = remap_solution(sol, inputs, sub)
     if start is None:  # cannot happen: every option of the incumbent is allowed
         return None, False
+    t0 = time.perf_counter()
     m = build_model(sub, scenario)
     set_mip_start(m, sub, start)
-    res = solve(m, time_limit_s=time_limit_s, mip_gap=1e-6, threads=threads, warmstart=True, root_lp="simplex")
+    t_build = time.perf_counter() - t0
+    res = solve(m, time_limit_s=max(0.5, time_limit_s - t_build), mip_gap=1e-6, threads=threads, warmstart=True,
+                root_lp="simplex")
     optimal = res.status.value == "optimal"
+    log.debug("lns sub-MIP: %d options, %s nonzeros, build %.1f s, solve %.1f s, %s", len(sub.hop_devices),
+              res.sizes.get("nonzeros"), t_build, res.timings_s.get("solve", 0.0), res.status.value)
     if not res.status.has_plan:
         return None, optimal
     q = m._qidx
@@ -153,14 +158,15 @@ def _sub_solve(inputs, scenario, sol, allowed, time_limit_s, threads):
 
 
 def improve(inputs, scenario, sol, time_limit_s: float, *, seed: int = 0, threads: int = 1,
-            max_iterations: int | None = None, size: int = 40, sub_time_limit_s: float | None = None,
+            max_iterations: int | None = None, size: int = 20, sub_time_limit_s: float | None = None,
             others: list | None = None):
     """Large-neighbourhood search from the plan ``sol`` (a :class:`qtopo.heuristic.HeuristicSolution` on
     ``inputs``) for at most ``time_limit_s`` seconds and ``max_iterations`` sub-MIPs.
 
     Returns ``(best solution, LnsRecord)``; the best solution is ``sol`` itself when nothing cheaper was found.
     Deterministic for a given ``seed`` as long as no sub-MIP stops at its time limit.
-    ``others``: further plans (e.g. the other starts of the heuristic) whose nodes the first sub-MIP may use.
+    ``others``: node sets of further plans (default: the other starts of the heuristic,
+    ``sol.alternatives``) that the first sub-MIP may use together with the incumbent's (solution merging).
     """
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -178,7 +184,8 @@ def improve(inputs, scenario, sol, time_limit_s: float, *, seed: int = 0, thread
     n_nodes = len(ids)
     size = int(max(5, min(size, n_nodes)))
     per_iter = sub_time_limit_s if sub_time_limit_s is not None else max(5.0, min(30.0, time_limit_s / 8))
-    pending_merge = [o for o in (others or []) if o is not None]
+    pending_merge = [set(o) for o in (getattr(sol, "alternatives", None) if others is None else others) or ()
+                     if o]
     d = inputs.demands
     while True:
         left = time_limit_s - (time.perf_counter() - t0)
@@ -187,7 +194,7 @@ def improve(inputs, scenario, sol, time_limit_s: float, *, seed: int = 0, thread
         base = _plan_nodes(best)
         if pending_merge:
             kind = "merge"
-            region = set().union(*(_plan_nodes(o) for o in pending_merge))
+            region = set().union(*pending_merge)
             pending_merge = []
         else:
             kind = "ball" if rec.iterations % 2 == 0 else "corridor"

@@ -165,7 +165,8 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
             T["first_plan"] = T["read"] + T["hops"] + fp
         say(start.summary())
     if start.found:
-        extra["heuristic_cost_eur"] = start.cost_eur
+        extra["heuristic_cost_eur"] = start.heuristic_cost_eur if start.heuristic_cost_eur is not None else \
+            start.cost_eur
     inputs, sol = start.inputs, start.solution
     cut = None
     if _use_cut_bound(scen, inputs):
@@ -190,6 +191,9 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
             "without writing anything")
     if cut is not None and opts["time_limit_s"]:  # the bound's seconds come out of the solver's time limit
         opts["time_limit_s"] = max(1.0, float(opts["time_limit_s"]) - T["cut_bound"])
+    if start.lns is not None and opts["time_limit_s"]:  # so do the search's (its share of the limit)
+        T["lns"] = start.lns["seconds"]
+        opts["time_limit_s"] = max(1.0, float(opts["time_limit_s"]) - T["lns"])
     res, solver_log = _solve_with_log(model, opts, warmstart=start.warm(model))
     extra["solver_log_file"] = scen.solver.get("log_file") or f"{scen.solver.get('name') or 'highs'}.log"
     T["handoff"] = res.timings_s.get("handoff", 0.0)
@@ -223,7 +227,8 @@ class StartPlan:
     inputs : PlanningInputs
         The inputs to build the model on: bound-pruned when that dropped options, else the inputs given.
     solution : HeuristicSolution or None
-        The start plan on ``inputs`` (None: heuristic off, or it found no plan).
+        The start plan on ``inputs`` (None: heuristic off, or it found no plan); improved by the
+        large-neighbourhood search (:mod:`qtopo.lns`) when that ran (``method == "lns"``).
     cost_eur : float or None
         Its cost (EUR): an upper bound on the optimum.
     hop_devices_before : int
@@ -236,6 +241,9 @@ class StartPlan:
     cost_eur: float | None = None
     hop_devices_before: int = 0
     seconds: float = 0.0
+    method: str = "heuristic"          # what produced ``solution``: "heuristic" or "lns" (qtopo.lns improved it)
+    heuristic_cost_eur: float | None = None  # the constructive heuristic's own cost (before the search)
+    lns: dict | None = None             # the search's record (qtopo.lns.LnsRecord.to_dict), when it ran
 
     @property
     def found(self) -> bool:
@@ -259,21 +267,56 @@ class StartPlan:
     def summary(self) -> str:
         if self.solution is None:
             return f"heuristic: no start plan ({self.seconds:.2f} s)"
+        if self.lns is not None:
+            return (f"heuristic: start plan costing {self.heuristic_cost_eur:,.0f}; large-neighbourhood search "
+                    f"{self.cost_eur:,.0f} ({self.lns['iterations']} sub-MIPs, {self.lns['seconds']:.1f} s); bound "
+                    f"pruning kept {len(self.inputs.hop_devices)} of {self.hop_devices_before} hop-device options "
+                    f"({self.seconds:.2f} s)")
         return (f"heuristic: start plan costing {self.cost_eur:,.0f}; bound pruning kept {len(self.inputs.hop_devices)}"
                 f" of {self.hop_devices_before} hop-device options ({self.seconds:.2f} s)")
 
 
-def heuristic_budget_s(scen: Scenario) -> float:
-    """The local search's share of the time limit (s): 20 %, at least 10 s; 60 s without a limit."""
+def heuristic_budget_s(scen: Scenario, lns: bool = False) -> float:
+    """The local search's share of the time limit (s): 20 %, at least 10 s; 60 s without a limit. When the
+    large-neighbourhood search follows (``lns``), 10 %, at least 10 s (30 s without a limit): its sub-MIPs buy
+    more per second than the heuristic's rip-up-and-reroute (measured in benchmarks/README.md)."""
     tl = float(scen.solver["time_limit_s"] or 0.0)
+    if lns:
+        return max(10.0, 0.1 * tl) if tl > 0 else 30.0
     return max(10.0, 0.2 * tl) if tl > 0 else 60.0
 
 
-def start_plan(inputs: PlanningInputs, scen: Scenario, time_budget_s: float | None = None) -> StartPlan:
-    """The constructive heuristic's plan (:func:`qtopo.heuristic.construct`) and the inputs pruned exactly by its
-    cost (:func:`qtopo.candidates.prune_by_bound`), with the plan carried over to the pruned tables.
+def lns_budget_s(scen: Scenario) -> float:
+    """The large-neighbourhood search's share of the time limit (s): :data:`qtopo.lns.LNS_SHARE` of it; 120 s
+    without a limit."""
+    from .lns import LNS_SHARE
+
+    tl = float(scen.solver["time_limit_s"] or 0.0)
+    return LNS_SHARE * tl if tl > 0 else 120.0
+
+
+def use_lns(scen: Scenario, inputs: PlanningInputs) -> bool:
+    """Whether :func:`start_plan` runs the large-neighbourhood search (``[solver] lns``: on, off, or auto: from
+    :data:`qtopo.lns.LNS_FROM_OPTIONS` hop-device options; never in budget mode or with another MILP solver)."""
+    from .lns import LNS_FROM_OPTIONS
+
+    mode = scen.solver.get("lns", "auto") or "auto"
+    if mode == "off" or inputs.params.get("budget_mode") or not scen.solver["heuristic_start"]:
+        return False
+    if (scen.solver.get("name") or "highs").lower() != "highs":
+        return False
+    return mode == "on" or len(inputs.hop_devices) >= LNS_FROM_OPTIONS
+
+
+def start_plan(inputs: PlanningInputs, scen: Scenario, time_budget_s: float | None = None,
+               lns_budget: float | None = None) -> StartPlan:
+    """The constructive heuristic's plan (:func:`qtopo.heuristic.construct`), improved by the large-neighbourhood
+    search (:func:`qtopo.lns.improve`, when :func:`use_lns`), and the inputs pruned exactly by its cost
+    (:func:`qtopo.candidates.prune_by_bound`), with the plan carried over to the pruned tables.
 
     With ``[solver] heuristic_start = false`` the inputs come back unchanged and without a plan.
+    ``time_budget_s`` / ``lns_budget``: seconds for the heuristic's local search / the search (default: their
+    shares of the time limit, :func:`heuristic_budget_s`, :func:`lns_budget_s`).
     """
     n0 = len(inputs.hop_devices)
     if not scen.solver["heuristic_start"]:
@@ -282,19 +325,32 @@ def start_plan(inputs: PlanningInputs, scen: Scenario, time_budget_s: float | No
     from .heuristic import construct, remap_solution
 
     t = time.perf_counter()
-    budget = heuristic_budget_s(scen) if time_budget_s is None else float(time_budget_s)
+    lns_on = use_lns(scen, inputs)
+    budget = heuristic_budget_s(scen, lns_on) if time_budget_s is None else float(time_budget_s)
     sol = construct(inputs, scen, time_budget_s=budget)
     if sol is None:
         return StartPlan(inputs, hop_devices_before=n0, seconds=time.perf_counter() - t)
+    h_cost = sol.cost
+    method, rec = "heuristic", None
+    if lns_on:
+        from .lns import improve
+
+        sol, r = improve(inputs, scen, sol, lns_budget_s(scen) if lns_budget is None else float(lns_budget),
+                         seed=int(scen.scenario["seed"]), threads=int(scen.solver["threads"]))
+        rec = r.to_dict()
+        if r.improvements:
+            method = "lns"
     cost = sol.cost
     pruned = prune_by_bound(inputs, sol.cost)
     if len(pruned.hop_devices) < n0:
         sol2 = remap_solution(sol, inputs, pruned)  # the same plan on the pruned tables
         if sol2 is None:  # (cannot happen for an exact pruning; kept as a guard)
             sol2 = construct(pruned, scen, time_budget_s=budget)
+            method = "heuristic"
         if sol2 is not None and sol2.cost <= sol.cost + 1e-6:
             inputs, sol = pruned, sol2
-    return StartPlan(inputs, sol, sol.cost if sol is not None else cost, n0, time.perf_counter() - t)
+    return StartPlan(inputs, sol, sol.cost if sol is not None else cost, n0, time.perf_counter() - t,
+                     method=method, heuristic_cost_eur=h_cost, lns=rec)
 
 
 def _solve_with_log(model, opts: dict, warmstart: bool):
@@ -320,6 +376,14 @@ def plan_from_solve(model, start: StartPlan, result: SolveResult, scen: Scenario
     res = result
     worse = (res.status is Status.FEASIBLE and sol is not None and res.objective is not None
              and sol.cost < res.objective - 1e-6 * max(1.0, abs(sol.cost)))
+    # which method produced the plan: the start's (heuristic or lns) unless the MILP found a cheaper one
+    same = (sol is not None and res.objective is not None
+            and res.objective >= sol.cost - 1e-6 * max(1.0, abs(sol.cost)))
+    res.options["plan_method"] = (start.method if sol is not None and (res.status is Status.NO_SOLUTION or worse
+                                                                       or same) else
+                                  "highs" if res.status.has_plan else None)
+    if start.lns is not None:
+        res.options["lns"] = dict(start.lns)
     if (res.status is Status.NO_SOLUTION or worse) and sol is not None:
         return _start_plan_as_plan(start, res, scen, worse, extra, cut)
     if res.status is Status.INFEASIBLE:
@@ -335,8 +399,9 @@ def _start_plan_as_plan(start: StartPlan, res: SolveResult, scen: Scenario, wors
     from .plan import _plan_header, assemble_plan
 
     sol = start.solution
-    res.message = ("time limit before the MILP found a plan: heuristic plan returned" if not worse else
-                   f"the MILP's best plan ({res.objective:,.0f}) was dearer than the start plan: heuristic plan "
+    what = "heuristic plan" if start.method == "heuristic" else "start plan (heuristic + large-neighbourhood search)"
+    res.message = (f"time limit before the MILP found a plan: {what} returned" if not worse else
+                   f"the MILP's best plan ({res.objective:,.0f}) was dearer than the start plan: {what} "
                    "returned")
     res.status = Status.FEASIBLE
     res.objective = sol.cost

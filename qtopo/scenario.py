@@ -156,6 +156,10 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "cut_bound": (_S, "auto", None, None,
                       "rigorous lower bound from a cut-set LP before the MILP (qtopo.cutbound): 'on', 'off', or "
                       "'auto' (on from 2,000 hop-device options, where the MILP's root LP may not finish)"),
+        "lns": (_S, "auto", None, None,
+                "large-neighbourhood search on sub-MIPs after the start heuristic (qtopo.lns), with 40% of the time "
+                "limit: 'on', 'off', or 'auto' (on from 2,000 hop-device options, where the MILP does not improve "
+                "the start plan in time)"),
         "name": (_S, "highs", None, None,
                  "MILP solver: 'highs' (default, the fast path) or any solver Pyomo runs here by name ('gurobi', "
                  "'cplex', 'scip', 'xpress', 'cbc', 'glpk', ...)"),
@@ -383,6 +387,9 @@ def scenario_from_dict(raw: Mapping[str, Any], path: Path | str | None = None) -
     if sections["solver"].get("cut_bound") not in ("auto", "on", "off", None):
         col.add(f"{fname} [solver]", f"cut_bound = {sections['solver']['cut_bound']!r} is not one of "
                 "'auto', 'on', 'off'", "use cut_bound = \"auto\"")
+    if sections["solver"].get("lns") not in ("auto", "on", "off", None):
+        col.add(f"{fname} [solver]", f"lns = {sections['solver']['lns']!r} is not one of "
+                "'auto', 'on', 'off'", "use lns = \"auto\"")
     if sections["solver"].get("root_lp") not in ("auto", "simplex", "ipm", None):
         col.add(f"{fname} [solver]", f"root_lp = {sections['solver']['root_lp']!r} is not one of "
                 "'auto', 'simplex', 'ipm'", "use root_lp = \"auto\"")
