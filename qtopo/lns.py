@@ -39,8 +39,10 @@ log = logging.getLogger(__name__)
 
 #: ``lns = "auto"`` runs the search from this many hop-device options (smaller models solve to optimality).
 LNS_FROM_OPTIONS = 2000
-#: Share of the solver time limit given to the search under ``auto``/``on`` (the MILP keeps the rest for its bound).
-LNS_SHARE = 0.4
+#: The search stops this many seconds before the MILP's time limit (it runs alongside the MILP).
+LNS_MARGIN_S = 5.0
+#: Longest sub-MIP (s): the search reacts to the MILP's end within about this time.
+SUB_MIP_MAX_S = 20.0
 
 
 @dataclass
@@ -133,7 +135,7 @@ def _sub_solve(inputs, scenario, sol, allowed, time_limit_s, threads):
     set_mip_start(m, sub, start)
     t_build = time.perf_counter() - t0
     res = solve(m, time_limit_s=max(0.5, time_limit_s - t_build), mip_gap=1e-6, threads=threads, warmstart=True,
-                root_lp="simplex")
+                root_lp="simplex", lp_bound=False)
     optimal = res.status.value == "optimal"
     log.debug("lns sub-MIP: %d options, %s nonzeros, build %.1f s, solve %.1f s, %s", len(sub.hop_devices),
               res.sizes.get("nonzeros"), t_build, res.timings_s.get("solve", 0.0), res.status.value)
@@ -159,7 +161,7 @@ def _sub_solve(inputs, scenario, sol, allowed, time_limit_s, threads):
 
 def improve(inputs, scenario, sol, time_limit_s: float, *, seed: int = 0, threads: int = 1,
             max_iterations: int | None = None, size: int = 20, sub_time_limit_s: float | None = None,
-            others: list | None = None):
+            others: list | None = None, stop=None):
     """Large-neighbourhood search from the plan ``sol`` (a :class:`qtopo.heuristic.HeuristicSolution` on
     ``inputs``) for at most ``time_limit_s`` seconds and ``max_iterations`` sub-MIPs.
 
@@ -167,6 +169,8 @@ def improve(inputs, scenario, sol, time_limit_s: float, *, seed: int = 0, thread
     Deterministic for a given ``seed`` as long as no sub-MIP stops at its time limit.
     ``others``: node sets of further plans (default: the other starts of the heuristic,
     ``sol.alternatives``) that the first sub-MIP may use together with the incumbent's (solution merging).
+    ``stop``: a :class:`threading.Event`; the search ends after the current sub-MIP once it is set (the planner
+    runs the search on a thread while HiGHS works on the full MILP).
     """
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -183,13 +187,14 @@ def improve(inputs, scenario, sol, time_limit_s: float, *, seed: int = 0, thread
     lat = nodes["lat"].to_numpy(float)
     n_nodes = len(ids)
     size = int(max(5, min(size, n_nodes)))
-    per_iter = sub_time_limit_s if sub_time_limit_s is not None else max(5.0, min(30.0, time_limit_s / 8))
+    per_iter = sub_time_limit_s if sub_time_limit_s is not None else max(5.0, min(SUB_MIP_MAX_S, time_limit_s / 8))
     pending_merge = [set(o) for o in (getattr(sol, "alternatives", None) if others is None else others) or ()
                      if o]
     d = inputs.demands
     while True:
         left = time_limit_s - (time.perf_counter() - t0)
-        if left < 1.0 or (max_iterations is not None and rec.iterations >= max_iterations):
+        if left < 1.0 or (max_iterations is not None and rec.iterations >= max_iterations) or \
+                (stop is not None and stop.is_set()):
             break
         base = _plan_nodes(best)
         if pending_merge:

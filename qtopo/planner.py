@@ -191,10 +191,28 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
             "without writing anything")
     if cut is not None and opts["time_limit_s"]:  # the bound's seconds come out of the solver's time limit
         opts["time_limit_s"] = max(1.0, float(opts["time_limit_s"]) - T["cut_bound"])
-    if start.lns is not None and opts["time_limit_s"]:  # so do the search's (its share of the limit)
-        T["lns"] = start.lns["seconds"]
-        opts["time_limit_s"] = max(1.0, float(opts["time_limit_s"]) - T["lns"])
-    res, solver_log = _solve_with_log(model, opts, warmstart=start.warm(model))
+    alongside = None
+    if start.found and use_lns(scen, start.inputs):
+        tl_milp = float(opts["time_limit_s"] or 0.0)
+        from .lns import LNS_MARGIN_S
+
+        alongside = LnsAlongside(start, scen, max(1.0, tl_milp - LNS_MARGIN_S) if tl_milp > 0 else 600.0)
+    warm = start.warm(model)
+    if alongside is not None:
+        alongside.begin()
+    try:
+        res, solver_log = _solve_with_log(model, opts, warmstart=warm)
+    finally:
+        if alongside is not None:
+            alongside.stop.set()
+    if alongside is not None:
+        t = time.perf_counter()
+        start = alongside.finish()
+        T["lns_wait"] = time.perf_counter() - t
+        if start.lns and "seconds" in start.lns:
+            T["lns"] = start.lns["seconds"]
+            say(f"lns: {start.lns['iterations']} sub-MIPs alongside the MILP, {start.lns['start_cost_eur']:,.0f} -> "
+                f"{start.lns['cost_eur']:,.0f} ({start.lns['seconds']:.1f} s)")
     extra["solver_log_file"] = scen.solver.get("log_file") or f"{scen.solver.get('name') or 'highs'}.log"
     T["handoff"] = res.timings_s.get("handoff", 0.0)
     T["solve"] = res.timings_s.get("solve", 0.0)
@@ -267,37 +285,24 @@ class StartPlan:
     def summary(self) -> str:
         if self.solution is None:
             return f"heuristic: no start plan ({self.seconds:.2f} s)"
-        if self.lns is not None:
-            return (f"heuristic: start plan costing {self.heuristic_cost_eur:,.0f}; large-neighbourhood search "
-                    f"{self.cost_eur:,.0f} ({self.lns['iterations']} sub-MIPs, {self.lns['seconds']:.1f} s); bound "
-                    f"pruning kept {len(self.inputs.hop_devices)} of {self.hop_devices_before} hop-device options "
-                    f"({self.seconds:.2f} s)")
         return (f"heuristic: start plan costing {self.cost_eur:,.0f}; bound pruning kept {len(self.inputs.hop_devices)}"
                 f" of {self.hop_devices_before} hop-device options ({self.seconds:.2f} s)")
 
 
 def heuristic_budget_s(scen: Scenario, lns: bool = False) -> float:
     """The local search's share of the time limit (s): 20 %, at least 10 s; 60 s without a limit. When the
-    large-neighbourhood search follows (``lns``), 10 %, at least 10 s (30 s without a limit): its sub-MIPs buy
-    more per second than the heuristic's rip-up-and-reroute (measured in benchmarks/README.md)."""
+    large-neighbourhood search runs alongside the MILP (``lns``), 10 %, at least 10 s (30 s without a limit): its
+    sub-MIPs buy more per second than the heuristic's rip-up-and-reroute (benchmarks/README.md)."""
     tl = float(scen.solver["time_limit_s"] or 0.0)
     if lns:
         return max(10.0, 0.1 * tl) if tl > 0 else 30.0
     return max(10.0, 0.2 * tl) if tl > 0 else 60.0
 
 
-def lns_budget_s(scen: Scenario) -> float:
-    """The large-neighbourhood search's share of the time limit (s): :data:`qtopo.lns.LNS_SHARE` of it; 120 s
-    without a limit."""
-    from .lns import LNS_SHARE
-
-    tl = float(scen.solver["time_limit_s"] or 0.0)
-    return LNS_SHARE * tl if tl > 0 else 120.0
-
-
 def use_lns(scen: Scenario, inputs: PlanningInputs) -> bool:
-    """Whether :func:`start_plan` runs the large-neighbourhood search (``[solver] lns``: on, off, or auto: from
-    :data:`qtopo.lns.LNS_FROM_OPTIONS` hop-device options; never in budget mode or with another MILP solver)."""
+    """Whether :func:`plan` runs the large-neighbourhood search (:mod:`qtopo.lns`) alongside the MILP
+    (``[solver] lns``: on, off, or auto: from :data:`qtopo.lns.LNS_FROM_OPTIONS` hop-device options). Never in
+    budget mode, without the start heuristic, or with a MILP solver other than HiGHS."""
     from .lns import LNS_FROM_OPTIONS
 
     mode = scen.solver.get("lns", "auto") or "auto"
@@ -308,15 +313,11 @@ def use_lns(scen: Scenario, inputs: PlanningInputs) -> bool:
     return mode == "on" or len(inputs.hop_devices) >= LNS_FROM_OPTIONS
 
 
-def start_plan(inputs: PlanningInputs, scen: Scenario, time_budget_s: float | None = None,
-               lns_budget: float | None = None) -> StartPlan:
-    """The constructive heuristic's plan (:func:`qtopo.heuristic.construct`), improved by the large-neighbourhood
-    search (:func:`qtopo.lns.improve`, when :func:`use_lns`), and the inputs pruned exactly by its cost
-    (:func:`qtopo.candidates.prune_by_bound`), with the plan carried over to the pruned tables.
+def start_plan(inputs: PlanningInputs, scen: Scenario, time_budget_s: float | None = None) -> StartPlan:
+    """The constructive heuristic's plan (:func:`qtopo.heuristic.construct`) and the inputs pruned exactly by its
+    cost (:func:`qtopo.candidates.prune_by_bound`), with the plan carried over to the pruned tables.
 
     With ``[solver] heuristic_start = false`` the inputs come back unchanged and without a plan.
-    ``time_budget_s`` / ``lns_budget``: seconds for the heuristic's local search / the search (default: their
-    shares of the time limit, :func:`heuristic_budget_s`, :func:`lns_budget_s`).
     """
     n0 = len(inputs.hop_devices)
     if not scen.solver["heuristic_start"]:
@@ -325,32 +326,68 @@ def start_plan(inputs: PlanningInputs, scen: Scenario, time_budget_s: float | No
     from .heuristic import construct, remap_solution
 
     t = time.perf_counter()
-    lns_on = use_lns(scen, inputs)
-    budget = heuristic_budget_s(scen, lns_on) if time_budget_s is None else float(time_budget_s)
+    budget = heuristic_budget_s(scen, use_lns(scen, inputs)) if time_budget_s is None else float(time_budget_s)
     sol = construct(inputs, scen, time_budget_s=budget)
     if sol is None:
         return StartPlan(inputs, hop_devices_before=n0, seconds=time.perf_counter() - t)
-    h_cost = sol.cost
-    method, rec = "heuristic", None
-    if lns_on:
-        from .lns import improve
-
-        sol, r = improve(inputs, scen, sol, lns_budget_s(scen) if lns_budget is None else float(lns_budget),
-                         seed=int(scen.scenario["seed"]), threads=int(scen.solver["threads"]))
-        rec = r.to_dict()
-        if r.improvements:
-            method = "lns"
     cost = sol.cost
     pruned = prune_by_bound(inputs, sol.cost)
     if len(pruned.hop_devices) < n0:
         sol2 = remap_solution(sol, inputs, pruned)  # the same plan on the pruned tables
         if sol2 is None:  # (cannot happen for an exact pruning; kept as a guard)
             sol2 = construct(pruned, scen, time_budget_s=budget)
-            method = "heuristic"
         if sol2 is not None and sol2.cost <= sol.cost + 1e-6:
             inputs, sol = pruned, sol2
     return StartPlan(inputs, sol, sol.cost if sol is not None else cost, n0, time.perf_counter() - t,
-                     method=method, heuristic_cost_eur=h_cost, lns=rec)
+                     heuristic_cost_eur=sol.cost if sol is not None else None)
+
+
+class LnsAlongside:
+    """The large-neighbourhood search (:func:`qtopo.lns.improve`) from the start plan on a thread while HiGHS
+    works on the full MILP on the main thread (its root LP is what gives the bound on national networks, so it
+    keeps the whole time limit; HiGHS releases the GIL while it runs). :meth:`finish` stops the search after its
+    current sub-MIP and returns the start plan with the search's solution when that is cheaper."""
+
+    def __init__(self, start: StartPlan, scen: Scenario, budget_s: float):
+        import threading
+
+        self.start_plan = start
+        self.stop = threading.Event()
+        self.result = None
+        self.error: BaseException | None = None
+        self._args = (start.inputs, scen, start.solution, budget_s, int(scen.scenario["seed"]),
+                      int(scen.solver["threads"]))
+        self.thread = threading.Thread(target=self._run, name="qtopo-lns", daemon=True)
+
+    def _run(self) -> None:
+        from .lns import improve
+
+        inputs, scen, sol, budget, seed, threads = self._args
+        try:
+            self.result = improve(inputs, scen, sol, budget, seed=seed, threads=threads, stop=self.stop)
+        except BaseException as e:  # noqa: BLE001 - reported by finish(); the MILP's plan stands
+            self.error = e
+
+    def begin(self) -> "LnsAlongside":
+        self.thread.start()
+        return self
+
+    def finish(self) -> StartPlan:
+        import dataclasses
+
+        self.stop.set()
+        self.thread.join()
+        start = self.start_plan
+        if self.error is not None:
+            if isinstance(self.error, KeyboardInterrupt):
+                raise self.error
+            log.warning("large-neighbourhood search failed (%s: %s): the heuristic's plan stands",
+                        type(self.error).__name__, self.error)
+            return dataclasses.replace(start, lns={"error": f"{type(self.error).__name__}: {self.error}"})
+        sol, rec = self.result
+        if rec.improvements and sol.cost < start.cost_eur - 1e-6 * max(1.0, start.cost_eur):
+            return dataclasses.replace(start, solution=sol, cost_eur=sol.cost, method="lns", lns=rec.to_dict())
+        return dataclasses.replace(start, lns=rec.to_dict())
 
 
 def _solve_with_log(model, opts: dict, warmstart: bool):
@@ -374,7 +411,8 @@ def plan_from_solve(model, start: StartPlan, result: SolveResult, scen: Scenario
     (:func:`qtopo.cutbound.cutset_bound`) applied to the result where it beats the solver's."""
     inputs, sol = start.inputs, start.solution
     res = result
-    worse = (res.status is Status.FEASIBLE and sol is not None and res.objective is not None
+    # (an "optimal" MILP plan is optimal within the MIP gap: the search's plan alongside can still be cheaper)
+    worse = (res.status in (Status.FEASIBLE, Status.OPTIMAL) and sol is not None and res.objective is not None
              and sol.cost < res.objective - 1e-6 * max(1.0, abs(sol.cost)))
     # which method produced the plan: the start's (heuristic or lns) unless the MILP found a cheaper one
     same = (sol is not None and res.objective is not None
@@ -403,7 +441,8 @@ def _start_plan_as_plan(start: StartPlan, res: SolveResult, scen: Scenario, wors
     res.message = (f"time limit before the MILP found a plan: {what} returned" if not worse else
                    f"the MILP's best plan ({res.objective:,.0f}) was dearer than the start plan: {what} "
                    "returned")
-    res.status = Status.FEASIBLE
+    if res.status is not Status.OPTIMAL:  # (optimal within the MIP gap stays optimal: the bound is the MILP's)
+        res.status = Status.FEASIBLE
     res.objective = sol.cost
     res.gap = (sol.cost - res.bound) / max(abs(sol.cost), 1e-9) if res.bound is not None else None
     if cut is not None:

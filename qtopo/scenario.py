@@ -157,9 +157,9 @@ SCHEMA: dict[str, dict[str, tuple]] = {
                       "rigorous lower bound from a cut-set LP before the MILP (qtopo.cutbound): 'on', 'off', or "
                       "'auto' (on from 2,000 hop-device options, where the MILP's root LP may not finish)"),
         "lns": (_S, "auto", None, None,
-                "large-neighbourhood search on sub-MIPs after the start heuristic (qtopo.lns), with 40% of the time "
-                "limit: 'on', 'off', or 'auto' (on from 2,000 hop-device options, where the MILP does not improve "
-                "the start plan in time)"),
+                "large-neighbourhood search on sub-MIPs from the start plan, on a thread alongside the MILP "
+                "(qtopo.lns): 'on', 'off', or 'auto' (on from 2,000 hop-device options, where the MILP does not "
+                "improve the start plan in time)"),
         "name": (_S, "highs", None, None,
                  "MILP solver: 'highs' (default, the fast path) or any solver Pyomo runs here by name ('gurobi', "
                  "'cplex', 'scip', 'xpress', 'cbc', 'glpk', ...)"),

@@ -178,7 +178,7 @@ HANDOFF = "standard_form"
 def solve(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: int = 1,
           log_file: str | None = None, warmstart: bool = False, stream: bool = False,
           extra_options: dict | None = None, root_lp: str = "auto", handoff: str | None = None,
-          solver: str = "highs") -> SolveResult:
+          solver: str = "highs", lp_bound: bool = True) -> SolveResult:
     """Solve ``model`` with HiGHS (or the Pyomo solver ``solver``) and load the best solution found, if any.
 
     Parameters
@@ -203,6 +203,9 @@ def solve(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: in
         100-node instance that interior point solves in 20 s, and without a root LP the bound is trivial.
     handoff : {"standard_form", "appsi"}, optional
         Default :data:`HANDOFF`.
+    lp_bound : bool
+        Solve the LP relaxation alongside for a bound on large models (:data:`LP_BOUND_FROM_NONZEROS`); off for
+        the sub-MIPs of :mod:`qtopo.lns`, whose bounds mean nothing for the full problem.
     """
     if (solver or "highs").lower() != "highs":
         return _solve_pyomo(model, solver, time_limit_s, mip_gap, threads, log_file, warmstart, stream)
@@ -210,7 +213,7 @@ def solve(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: in
               stream=stream, extra_options=extra_options, root_lp=root_lp)
     if (handoff or HANDOFF) == "appsi":
         return _solve_appsi(model, **kw)
-    return _solve_highspy(model, **kw)
+    return _solve_highspy(model, **kw, lp_bound=lp_bound)
 
 
 def _solve_pyomo(model, solver, time_limit_s, mip_gap, threads, log_file, warmstart, stream) -> SolveResult:
@@ -306,7 +309,7 @@ def _apply_lp_bound(options: dict, status: Status, obj, bound):
 
 
 def _solve_highspy(model, time_limit_s, mip_gap, threads, log_file, warmstart, stream, extra_options,
-                   root_lp) -> SolveResult:
+                   root_lp, lp_bound: bool = True) -> SolveResult:
     """:func:`solve` through the back-end (:mod:`qtopo.highs`): compile, options, MIP start, the LP bound on its
     own thread for large models, run, one status mapping."""
     if not _highs_available():
@@ -327,7 +330,7 @@ def _solve_highspy(model, time_limit_s, mip_gap, threads, log_file, warmstart, s
                                    extra_options).items():
             h.setOptionValue(k, v)
         lpb = None
-        if nnz >= LP_BOUND_FROM_NONZEROS and h.getObjectiveSense()[1] == highspy.ObjSense.kMinimize:
+        if lp_bound and nnz >= LP_BOUND_FROM_NONZEROS and h.getObjectiveSense()[1] == highspy.ObjSense.kMinimize:
             lpb = _LpBound(h, int(threads), time_limit_s, _implied_ub(model, cols))
         if warmstart and cols:
             _highs.set_start(h, [v.value if v.value is not None else 0.0 for v in cols])
