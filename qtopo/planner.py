@@ -197,11 +197,9 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
         from .lns import LNS_MARGIN_S
 
         alongside = LnsAlongside(start, scen, max(1.0, tl_milp - LNS_MARGIN_S) if tl_milp > 0 else 600.0)
-    warm = start.warm(model)
-    if alongside is not None:
-        alongside.begin()
     try:
-        res, solver_log = _solve_with_log(model, opts, warmstart=warm)
+        res, solver_log = _solve_with_log(model, opts, warmstart=start.warm(model),
+                                          before_run=alongside.begin if alongside is not None else None)
     finally:
         if alongside is not None:
             alongside.stop.set()
@@ -376,7 +374,8 @@ class LnsAlongside:
         import dataclasses
 
         self.stop.set()
-        self.thread.join()
+        if self.thread.ident is not None:  # (not started when the solve failed before HiGHS ran)
+            self.thread.join()
         start = self.start_plan
         if self.error is not None:
             if isinstance(self.error, KeyboardInterrupt):
@@ -384,20 +383,22 @@ class LnsAlongside:
             log.warning("large-neighbourhood search failed (%s: %s): the heuristic's plan stands",
                         type(self.error).__name__, self.error)
             return dataclasses.replace(start, lns={"error": f"{type(self.error).__name__}: {self.error}"})
+        if self.result is None:
+            return start
         sol, rec = self.result
         if rec.improvements and sol.cost < start.cost_eur - 1e-6 * max(1.0, start.cost_eur):
             return dataclasses.replace(start, solution=sol, cost_eur=sol.cost, method="lns", lns=rec.to_dict())
         return dataclasses.replace(start, lns=rec.to_dict())
 
 
-def _solve_with_log(model, opts: dict, warmstart: bool):
+def _solve_with_log(model, opts: dict, warmstart: bool, before_run=None):
     """:func:`solve` with ``opts`` (:func:`solver_options`), its log captured: ``(SolveResult, log text)``."""
     import tempfile
 
     fd, log_path = tempfile.mkstemp(prefix="qtopo-solver-", suffix=".log")
     os.close(fd)
     try:
-        res = solve(model, **opts, warmstart=warmstart, log_file=log_path)
+        res = solve(model, **opts, warmstart=warmstart, log_file=log_path, before_run=before_run)
         return res, Path(log_path).read_text(encoding="utf-8", errors="replace")
     finally:
         Path(log_path).unlink(missing_ok=True)

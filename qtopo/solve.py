@@ -178,7 +178,7 @@ HANDOFF = "standard_form"
 def solve(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: int = 1,
           log_file: str | None = None, warmstart: bool = False, stream: bool = False,
           extra_options: dict | None = None, root_lp: str = "auto", handoff: str | None = None,
-          solver: str = "highs", lp_bound: bool = True) -> SolveResult:
+          solver: str = "highs", lp_bound: bool = True, before_run=None) -> SolveResult:
     """Solve ``model`` with HiGHS (or the Pyomo solver ``solver``) and load the best solution found, if any.
 
     Parameters
@@ -206,14 +206,22 @@ def solve(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: in
     lp_bound : bool
         Solve the LP relaxation alongside for a bound on large models (:data:`LP_BOUND_FROM_NONZEROS`); off for
         the sub-MIPs of :mod:`qtopo.lns`, whose bounds mean nothing for the full problem.
+    before_run : callable, optional
+        Called (no arguments) after the hand-off, just before HiGHS starts: the planner starts the search of
+        :mod:`qtopo.lns` there, so that its Python work does not compete with the hand-off for the GIL (HiGHS
+        itself runs without it). Other paths call it before their solve.
     """
     if (solver or "highs").lower() != "highs":
+        if before_run is not None:
+            before_run()
         return _solve_pyomo(model, solver, time_limit_s, mip_gap, threads, log_file, warmstart, stream)
     kw = dict(time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads, log_file=log_file, warmstart=warmstart,
               stream=stream, extra_options=extra_options, root_lp=root_lp)
     if (handoff or HANDOFF) == "appsi":
+        if before_run is not None:
+            before_run()
         return _solve_appsi(model, **kw)
-    return _solve_highspy(model, **kw, lp_bound=lp_bound)
+    return _solve_highspy(model, **kw, lp_bound=lp_bound, before_run=before_run)
 
 
 def _solve_pyomo(model, solver, time_limit_s, mip_gap, threads, log_file, warmstart, stream) -> SolveResult:
@@ -309,7 +317,7 @@ def _apply_lp_bound(options: dict, status: Status, obj, bound):
 
 
 def _solve_highspy(model, time_limit_s, mip_gap, threads, log_file, warmstart, stream, extra_options,
-                   root_lp, lp_bound: bool = True) -> SolveResult:
+                   root_lp, lp_bound: bool = True, before_run=None) -> SolveResult:
     """:func:`solve` through the back-end (:mod:`qtopo.highs`): compile, options, MIP start, the LP bound on its
     own thread for large models, run, one status mapping."""
     if not _highs_available():
@@ -334,6 +342,8 @@ def _solve_highspy(model, time_limit_s, mip_gap, threads, log_file, warmstart, s
             lpb = _LpBound(h, int(threads), time_limit_s, _implied_ub(model, cols))
         if warmstart and cols:
             _highs.set_start(h, [v.value if v.value is not None else 0.0 for v in cols])
+        if before_run is not None:
+            before_run()
         t0 = time.perf_counter()
         try:
             _run_highs(h)
