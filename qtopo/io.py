@@ -622,15 +622,29 @@ def read_demands(path: str | Path, site_ids=None) -> pd.DataFrame:
         Listing every problem: missing columns, unknown sites (with close matches), self-demands, duplicate
         pairs, targets that are not finite positive numbers.
     """
-    import difflib
-
     path = Path(path)
     col = ProblemCollector(f"invalid demands file {path}")
-    if not _check_file(path, "demands", col, {".csv", ".txt"}):
-        col.raise_if_any()
-    from .columns import column
+    df = _demands_table(path, col)
+    tgt = _check_demand_rows(df, path, col, site_ids)
+    if not col.problems:
+        df["source"] = df["source"].map(normalize_id)
+        df["target"] = df["target"].map(normalize_id)
+        key = df[["source", "target"]].apply(lambda r: tuple(sorted(r)), axis=1)
+        for k in sorted(set(key[key.duplicated()])):
+            col.add(str(path), f"pair {k[0]!r}-{k[1]!r} appears more than once", "merge them into one row")
+    col.raise_if_any()
+    df["target_bps"] = tgt.astype(float)
+    df = df.reset_index(drop=True)
+    df.attrs["file"] = path.name  # for messages about rows found wrong later (requirements, governance)
+    return df
+
+
+def _demands_table(path: Path, col: ProblemCollector) -> pd.DataFrame:
+    """The demands CSV read as UTF-8, with its required columns and at least one row (raises otherwise)."""
     from .textfile import decode_utf8
 
+    if not _check_file(path, "demands", col, {".csv", ".txt"}):
+        col.raise_if_any()
     try:
         text = decode_utf8(path.read_bytes(), str(path), "demands file")
     except InputError as e:
@@ -656,6 +670,16 @@ def read_demands(path: str | Path, site_ids=None) -> pd.DataFrame:
     if len(df) == 0:
         col.add(str(path), "no demands", "add at least one row source,target,target_bps")
         col.raise_if_any()
+    return df
+
+
+def _check_demand_rows(df: pd.DataFrame, path: Path, col: ProblemCollector, site_ids) -> pd.Series:
+    """Each row: two different known sites (close matches suggested) and a plausible ``target_bps``; returns the
+    targets as numbers (NaN where not)."""
+    import difflib
+
+    from .columns import column
+
     _unknown_columns(col, path, df.columns, "demands")
     tspec = column("demands", "target_bps")
     tgt = pd.to_numeric(df["target_bps"], errors="coerce")
@@ -684,17 +708,7 @@ def read_demands(path: str | Path, site_ids=None) -> pd.DataFrame:
         elif v < tspec.lo:
             col.add(where, f"target_bps {_show(raw)} is below {tspec.lo:g} bit/s (less than 90 key bits a day)",
                     f"check the unit: targets are in bit/s (plausible: {tspec.lo:g} to {tspec.hi:g})")
-    if not col.problems:
-        df["source"] = df["source"].map(normalize_id)
-        df["target"] = df["target"].map(normalize_id)
-        key = df[["source", "target"]].apply(lambda r: tuple(sorted(r)), axis=1)
-        for k in sorted(set(key[key.duplicated()])):
-            col.add(str(path), f"pair {k[0]!r}-{k[1]!r} appears more than once", "merge them into one row")
-    col.raise_if_any()
-    df["target_bps"] = tgt.astype(float)
-    df = df.reset_index(drop=True)
-    df.attrs["file"] = path.name  # for messages about rows found wrong later (requirements, governance)
-    return df
+    return tgt
 
 
 def _sep_hint(header: str) -> str | None:
@@ -721,11 +735,6 @@ def read_existing_links(path: str | Path, max_pairs: dict | None = None) -> pd.D
         counts that are not whole numbers in range (``inf`` too), unknown devices, duplicate rows for one hop
         and device (either direction).
     """
-    import io as _io
-
-    from .columns import column
-    from .textfile import decode_utf8
-
     path = Path(path)
     col = ProblemCollector(f"invalid existing links file {path}")
     if not path.exists():
@@ -735,6 +744,25 @@ def read_existing_links(path: str | Path, max_pairs: dict | None = None) -> pd.D
         from .etsi import existing_links_from_etsi
 
         return existing_links_from_etsi(path)
+    ex = _existing_table(path, col)
+    pairs = _check_existing_rows(ex, path, col)
+    col.raise_if_any()
+    ex["from"] = ex["from"].map(normalize_id)
+    ex["to"] = ex["to"].map(normalize_id)
+    ex["device"] = ex["device"].astype(str).str.strip()
+    ex["pairs"] = pairs.astype(int)
+    out = ex[list(EXISTING_LINK_COLUMNS)].reset_index(drop=True)
+    if max_pairs is not None:
+        check_existing_devices(out, max_pairs, path)
+    return out
+
+
+def _existing_table(path: Path, col: ProblemCollector) -> pd.DataFrame:
+    """The brownfield CSV read as UTF-8, with its required columns (raises otherwise)."""
+    import io as _io
+
+    from .textfile import decode_utf8
+
     if not _check_file(path, "existing links", col, {".csv", ".txt"}):
         col.raise_if_any()
     try:
@@ -755,6 +783,14 @@ def read_existing_links(path: str | Path, max_pairs: dict | None = None) -> pd.D
                 f"the file looks {sep}-separated: save it comma-separated with the header from,to,device,pairs"
                 if sep else "header: from,to,device,pairs")
         col.raise_if_any()
+    return ex
+
+
+def _check_existing_rows(ex: pd.DataFrame, path: Path, col: ProblemCollector) -> pd.Series:
+    """Each row: from, to and device given, a whole plausible number of pairs, one row per hop and device (either
+    direction); returns the pair counts as numbers."""
+    from .columns import column
+
     _unknown_columns(col, path, ex.columns, "existing_links")
     spec = column("existing_links", "pairs")
     pairs = pd.to_numeric(ex["pairs"], errors="coerce")
@@ -780,15 +816,7 @@ def read_existing_links(path: str | Path, max_pairs: dict | None = None) -> pd.D
                     "table)", "give one row per hop and device, with the total number of pairs")
         else:
             seen[key] = i + 2
-    col.raise_if_any()
-    ex["from"] = ex["from"].map(normalize_id)
-    ex["to"] = ex["to"].map(normalize_id)
-    ex["device"] = ex["device"].astype(str).str.strip()
-    ex["pairs"] = pairs.astype(int)
-    out = ex[list(EXISTING_LINK_COLUMNS)].reset_index(drop=True)
-    if max_pairs is not None:
-        check_existing_devices(out, max_pairs, path)
-    return out
+    return pairs
 
 
 def check_existing_devices(ex: pd.DataFrame, max_pairs: dict, path: str | Path) -> None:
