@@ -204,7 +204,7 @@ def solve(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: in
     before_run : callable, optional
         Called (no arguments) after the hand-off, just before HiGHS starts: the planner starts the search of
         :mod:`qtopo.lns` there, so that its Python work does not compete with the hand-off for the GIL (HiGHS
-        itself runs without it). Other paths call it before their solve.
+        itself runs without it). A solver other than HiGHS gets it before its solve.
 
     The model is handed to HiGHS by the back-end's one compile path (Pyomo standard form -> ``passModel``):
     ``benchmarks/bench_handoff.py`` measured it 3.1x (syn-100-20, 0.35M nonzeros) and 3.6x (syn-200-30, 1.2M)
