@@ -291,3 +291,26 @@ def test_without_fibre_columns_plans_as_before(tmp_path):
     assert sorted((L.fibre, L.device_pairs) for L in plan.links) == [("dark", 1), ("dark", 1)]
     assert plan.cost_eur == pytest.approx(3 * 1000.0 + 2 * PAIR_EUR)
     assert all(not L.id.endswith("@lit") for L in plan.links)
+
+
+def test_bad_fibre_columns_named(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    from qtopo.io import read_routes
+
+    g = gpd.GeoDataFrame({"id": ["a", "b", "c"], "dark_fibre": ["maybe", "yes", ""],
+                          "dark_lease_eur": [-5.0, 100.0, None], "lit_launch_dbm": [0.0, 45.0, None]},
+                         geometry=[shapely.LineString([(5.0, 52.0 + k), (5.1, 52.0 + k)]) for k in (0, 0.1, 0.2)],
+                         crs="EPSG:4326")
+    p = tmp_path / "routes.geojson"
+    g.to_file(p, driver="GeoJSON")
+    with pytest.raises(InputError) as e:
+        read_routes(p)
+    msg = str(e.value)
+    assert "dark_fibre 'maybe'" in msg and "dark_lease_eur -5" in msg and "lit_launch_dbm 45" in msg
+    g = g.assign(dark_fibre=["no", "1", ""], dark_lease_eur=[5.0, 100.0, None], lit_launch_dbm=[0.0, 3.0, None])
+    g.to_file(p, driver="GeoJSON")
+    r = read_routes(p)
+    assert r["dark_fibre"].tolist() == [False, True, True]
+    assert r["lit_launch_dbm"].iloc[2] != r["lit_launch_dbm"].iloc[2]  # NaN: no lit fibre
