@@ -671,11 +671,12 @@ def construct(inputs, scenario=None, time_budget_s: float = 10.0) -> HeuristicSo
 
 def remap_solution(sol: HeuristicSolution, old, new) -> HeuristicSolution | None:
     """``sol`` (built on the tables of ``old`` inputs) on the tables of ``new`` inputs (a pruned copy): device pairs
-    are matched by (hop end nodes, device). None if the plan uses an option ``new`` no longer has."""
+    are matched by (hop end nodes, device, fibre). None if the plan uses an option ``new`` no longer has."""
     def keys(inp):
         h = inp.hop_devices["hop"].to_numpy(int)
         u, v = inp.hops.u.to_numpy()[h], inp.hops.v.to_numpy()[h]
-        return [(min(a, b, key=str), max(a, b, key=str), dv) for a, b, dv in zip(u, v, inp.hop_devices["device"])]
+        fb = inp.hop_devices["fibre"] if "fibre" in inp.hop_devices.columns else ["dark"] * len(h)
+        return [(min(a, b, key=str), max(a, b, key=str), dv, f) for a, b, dv, f in zip(u, v, inp.hop_devices["device"], fb)]
     where = {k: i for i, k in enumerate(keys(new))}
     pairs = np.zeros(len(new.hop_devices), dtype=sol.pairs.dtype)
     for k, n in zip(keys(old), sol.pairs):
