@@ -90,3 +90,5 @@ def surfnet_k2_plan_dir(tmp_path_factory) -> Path:
 #: optimiser tests in test_optimizer_features.py and test_failures.py derive their answers by hand from that
 #: reach; they test the planner, not the device physics (tests/test_keyrate_calibration.py does that).
 APD_188KM_TOML = "detector_efficiency = 0.2\nmisalignment_error = 0.01\nmax_loss_db = 40.0\n"
+#: The same overrides as keyword arguments of ``get_device("apd-bb84", **APD_188KM)``.
+APD_188KM = {"detector_efficiency": 0.2, "misalignment_error": 0.01, "max_loss_db": 40.0}

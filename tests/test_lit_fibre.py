@@ -195,7 +195,10 @@ def _line_scenario(folder, *, fibre_columns=True, dark_bc=True):
     routes = gpd.GeoDataFrame(cols, geometry=[shapely.LineString([(5.0, 52.0), (5.1, 52.0)]),
                                               shapely.LineString([(5.1, 52.0), (5.9, 52.0)])], crs="EPSG:4326")
     demands = pd.DataFrame({"source": ["A", "B"], "target": ["B", "C"], "target_bps": [1e6, 5e5]})
-    dev = f'[devices.apd]\npreset = "apd-bb84"\npair_cost_eur = {PAIR_EUR}\nmax_pairs_per_link = 8\n'
+    from conftest import APD_188KM_TOML
+
+    # apd-bb84 with its former parameter set (conftest.APD_188KM): the hand derivations below use its rates
+    dev = f'[devices.apd]\npreset = "apd-bb84"\npair_cost_eur = {PAIR_EUR}\nmax_pairs_per_link = 8\n' + APD_188KM_TOML
     return write_scenario(
         folder, sites, routes, demands, dev,
         network={"route_factor": 1.0, "node_tolerance_m": 100.0, "snap_tolerance_m": 1000.0},
@@ -209,7 +212,9 @@ def _hand_lit_rate(length_km: float) -> float:
     """The lit rate per pair derived by hand from docs/lit_fibre.md (not through qtopo.keyrate.raman):
     forward Raman power P_in 10^(-A/10) rho dlambda L, photons in a 1 ns gate, clicks per detector
     1 - exp(-eta n / 2) rounded up to 20 levels per decade, added to the dark counts."""
-    dev = get_device("apd-bb84")
+    from conftest import APD_188KM
+
+    dev = get_device("apd-bb84", **APD_188KM)
     a = 0.2 * length_km
     p_w = 1e-3 * 10 ** (LAUNCH / 10) * 10 ** (-a / 10) * 3e-9 * 0.8 * length_km
     n = p_w * 1e-9 * 1550e-9 / (6.62607015e-34 * 299792458.0)
@@ -230,7 +235,9 @@ def test_lit_wins_short_dark_wins_long(tmp_path):
     from qtopo.contract import Plan
     from qtopo.verify import verify
 
-    dev = get_device("apd-bb84")
+    from conftest import APD_188KM
+
+    dev = get_device("apd-bb84", **APD_188KM)
     r_ab, r_bc = _hand_lit_rate(10.0), _hand_lit_rate(80.0)
     assert 1e6 <= r_ab < float(secret_key_rate_bps(np.array([3.0]), dev)[0])
     assert math.ceil(5e5 / r_bc) == 6 and float(secret_key_rate_bps(np.array([17.0]), dev)[0]) >= 5e5
