@@ -266,6 +266,7 @@ def test_lit_wins_short_dark_wins_long(tmp_path):
 
     md = render_markdown("t", build_report(plan))
     assert "| Fibre |" in md and "(1 on lit fibre, 1 on dark fibre)" in md
+    assert "Lit fibre: Raman cross-section" in md
 
 
 def test_no_dark_fibre_forces_lit(tmp_path):
