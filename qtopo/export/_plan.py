@@ -70,6 +70,8 @@ class PlanView:
     nodes: tuple
     links: tuple
     demands: tuple
+    #: device name -> centre wavelength (nm) from the scenario's ``[devices.NAME] wavelength_nm``; None: unknown
+    wavelength_nm: dict = None
 
     def links_between(self, a: str, b: str) -> list:
         return [L for L in self.links if {L.u, L.v} == {a, b}]
@@ -108,4 +110,10 @@ def plan_view(plan) -> PlanView:
                                float(e.delivered_bps), int(e.k_routes), e.protection, e.disjoint,
                                tuple(RouteView(tuple(r.nodes), float(r.rate_bps)) for r in e.routes))
                     for e in p.demands)
-    return PlanView(p.scenario.name, p.status.value, p.cost_eur, nodes, links, demands)
+    devs = (p.inputs.scenario or {}).get("devices") or {}
+    wl = {}
+    for L in links:
+        spec = devs.get(L.device)
+        v = spec.get("wavelength_nm") if isinstance(spec, dict) else None
+        wl[L.device] = int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else None
+    return PlanView(p.scenario.name, p.status.value, p.cost_eur, nodes, links, demands, wl)

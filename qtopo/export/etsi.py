@@ -38,6 +38,8 @@ def etsi_topology(plan) -> dict:
     return {f"{EXT}:topology": {
         "format": TOPOLOGY_FORMAT, "specifications": SPECIFICATIONS, "scenario": view.scenario_name,
         "plan_status": view.status, "objective_cost_eur": view.objective_cost,
+        # per device type of the plan: the quantum channel's wavelength, null where the scenario does not state it
+        "device_wavelength_nm": dict(sorted((view.wavelength_nm or {}).items())),
         "qkd_nodes": [nodes[k] for k in sorted(nodes)],
     }}
 
@@ -54,33 +56,42 @@ def _node_documents(view: PlanView) -> dict:
     iface_of: dict = {}
     for L in sorted(view.links, key=lambda L: L.id):
         two_way_tx = L.relay is not None  # MDI / twin field: both ends send, the untrusted relay measures
+        wl = (view.wavelength_nm or {}).get(L.device)  # None: not known to the planner (left out, docs/standards.md)
         for k in range(L.device_pairs):
             for end in (L.u, L.v):
                 i = len(ifaces[end]) + 1
                 iface_of[(L.id, k, end)] = i
                 role = "TRANSMITTER" if (end == L.u or two_way_tx) else "RECEIVER"
+                caps = {"role_support": identity(role)}
+                if wl is not None:
+                    caps["wavelength_range"] = str(wl)
                 ifaces[end].append({
                     "qkdi_id": i, "qkdi_model": L.device, "qkdi_type": technology(L.protocol),
-                    "qkdi_capabilities": {"role_support": identity(role)},
+                    "qkdi_capabilities": caps,
                     f"{EXT}:interface": {"link": L.id, "pair": k, "device": L.device, "protocol": L.protocol,
-                                         "existing": k < L.existing_pairs},
+                                         "wavelength_nm": wl, "existing": k < L.existing_pairs},
                 })
         for k in range(L.device_pairs):
             lid = derived_uuid("qkdl/phys", L.id, k)
             ext = {"link": L.id, "pair": k, "device": L.device, "protocol": L.protocol,
-                   "length_km": L.length_km, "loss_db": L.loss_db, "fiber_path": list(L.fiber_path),
-                   "existing": k < L.existing_pairs}
+                   "length_km": L.length_km, "loss_db": L.loss_db, "wavelength_nm": wl,
+                   "fiber_path": list(L.fiber_path), "existing": k < L.existing_pairs}
             if L.relay is not None:
                 ext["untrusted_relay"] = L.relay
             if L.repeaters:
                 ext["repeaters"] = list(L.repeaters)
             for here, there in ((L.u, L.v), (L.v, L.u)):
                 role = "TRANSMITTER" if (here == L.u or two_way_tx) else "RECEIVER"
-                links[here].append({
+                phys = {
                     "qkdl_id": lid,
                     "qkdl_local": {"qkdn_id": node_uuid(here), "qkdi_id": iface_of[(L.id, k, here)]},
                     "qkdl_remote": {"qkdn_id": node_uuid(there), "qkdi_id": iface_of[(L.id, k, there)]},
                     "qkdl_type": identity("PHYS"),
+                }
+                if wl is not None:
+                    phys["phys_wavelength"] = str(wl)
+                links[here].append({
+                    **phys,
                     "phys_channel_att": f"{L.loss_db:.3f}",
                     "phys_qkd_role": identity(role),
                     "qkdl_performance": {"expected_consumption": uint32(L.load_bps / L.device_pairs, up=True),
