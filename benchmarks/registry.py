@@ -270,7 +270,7 @@ for _prefix, _tag, _family in (("nat", "national", NATIONAL), ("hold", "heldout"
             f"{_prefix}-{_n}", "zoo",
             f"{_f.split('.')[0]} (Topology Zoo): huts every 25 km, 6 data centers ({_cities})",
             {"file": f"data/zoo/{_f}", "endpoint_ids": list(_ids), "hut_spacing_km": NATIONAL_HUT_KM,
-             "target_bps": TARGET_BPS},
+             "target_bps": TARGET_BPS, "k2_where_possible": True},
             S_FULL, {"smoke": 10.0, "full": 300.0},
             variants=("trusted", "k2") if _tag == "national" else ("trusted",), tags=frozenset({_tag}),
             variant_suites={"k2": S_FULL}))

@@ -11,6 +11,7 @@ import math
 
 
 from .contract import Plan, to_jsonable
+from .numeric import fmt_eur
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ def compare_plans(a, b) -> dict:
 
 
 def _eur(v) -> str:
-    return "-" if v is None else f"{v:,.0f} EUR"
+    return "-" if v is None else f"{fmt_eur(v)} EUR"
 
 
 def _signed(v, unit: str = "") -> str:

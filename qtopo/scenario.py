@@ -12,7 +12,7 @@ import copy
 import difflib
 import math
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, Mapping
 

@@ -668,6 +668,10 @@ def plan_map_folium(plan, network=None, *, tiles: str | None = None, color_by: s
     return m
 
 
+#: ``qtopo.explore(plan, network=...)``: the interactive map for notebooks (formerly ``Plan.explore()``).
+explore = plan_map_folium
+
+
 def through_traffic_bps(d: Plan) -> dict:
     """Key rate (bit/s) each node relays as an intermediate trusted node: the sum of the rates of the routes
     through it (the map colours nodes by it, the report lists it)."""

@@ -81,9 +81,9 @@ def test_two_hop_plan_exports_exactly_the_expected_document():
                                          "wavelength_nm": WL[model], "existing": existing}}
 
     ah_ext = {"link": "A--H:d1", "pair": 0, "device": "d1", "protocol": "bb84-decoy", "length_km": 50.0,
-              "loss_db": 11.0, "wavelength_nm": None, "fiber_path": ["A", "x1", "H"], "existing": False}
+              "loss_db": 11.0, "wavelength_nm": None, "fibre_path": ["A", "x1", "H"], "existing": False}
     hb_ext = lambda k: {"link": "H--B:cv", "pair": k, "device": "cv", "protocol": "cv-gg02",  # noqa: E731
-                        "length_km": 20.0, "loss_db": 5.1234, "wavelength_nm": 1550, "fiber_path": ["H", "B"],
+                        "length_km": 20.0, "loss_db": 5.1234, "wavelength_nm": 1550, "fibre_path": ["H", "B"],
                         "existing": k < 1}
 
     def phys(lid, here, hi, there, ti, att, role, cons, skr, ext):

@@ -6,7 +6,6 @@ loss = 0.2 dB/km x length + 1 dB connectors per hop. Device: ``apd-bb84`` (reach
 from __future__ import annotations
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import pytest
 import shapely

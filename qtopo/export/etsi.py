@@ -73,9 +73,11 @@ def _node_documents(view: PlanView) -> dict:
                 })
         for k in range(L.device_pairs):
             lid = derived_uuid("qkdl/phys", L.id, k)
+            # members of our extension are qtopo's names (one spelling: fibre); the members of the ETSI YANG model
+            # (qkdl_*, phys_*, qkdi_*) keep the standard's names as written
             ext = {"link": L.id, "pair": k, "device": L.device, "protocol": L.protocol,
                    "length_km": L.length_km, "loss_db": L.loss_db, "wavelength_nm": wl,
-                   "fiber_path": list(L.fiber_path), "existing": k < L.existing_pairs}
+                   "fibre_path": list(L.fibre_path), "existing": k < L.existing_pairs}
             if L.relay is not None:
                 ext["untrusted_relay"] = L.relay
             if L.repeaters:

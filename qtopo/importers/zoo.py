@@ -8,13 +8,13 @@ planners multiply their geodesic length by an explicit route factor.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from qtopo.errors import ProblemCollector
+from qtopo.numeric import finite_or_none
 from qtopo.importers._common import (CRS, DENSIFY_KM, ImportReport, check_file, country_code, datacenter_kinds,
                                      declare_node, isolated_note, parse_xml, read_text, routes_between, unique_slugs,
                                      usable_link)
@@ -23,14 +23,6 @@ _HEADER = "cannot import Topology Zoo file"
 
 SITE_COLUMNS = ["id", "name", "kind", "country", "internal", "source_id", "geometry"]
 ROUTE_COLUMNS = ["id", "from_pop", "to_pop", "operator", "geodesic_km", "multiplicity", "source_ids", "geometry"]
-
-
-def _parse_float(text):
-    try:
-        v = float(text)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 @dataclass
@@ -104,7 +96,7 @@ def parse_zoo(path: str | Path) -> ZooGraph:
         label = a.get("label") or ""
         if label.strip().lower() in ("none", "null", "nan"):       # the zoo writes unlabelled nodes as "None"
             label = ""
-        lon, lat = _parse_float(a.get("Longitude")), _parse_float(a.get("Latitude"))
+        lon, lat = finite_or_none(a.get("Longitude")), finite_or_none(a.get("Latitude"))
         if lon is None or lat is None:
             report.skipped_nodes.append(f"{nid} ({label or 'no label'}): no Latitude/Longitude")
             continue
