@@ -55,6 +55,8 @@ FILES = {
                  "failure impact, solver status, assumptions, inputs",
     "report.html": "the report as a web page",
     "failures.json": "every single node failure, fibre cut and corridor group: the key rate each demand keeps",
+    "demands.png": "key rate per demand: target and delivered (a figure of the report)",
+    "highs.log": "the solver's log (name: `[solver] log_file`)",
 }
 #: Files of the folder that are not outputs a user reads (not listed in the table).
 HIDDEN = {".qtopo-output"}
@@ -104,6 +106,11 @@ def _plan(folder: Path) -> dict:
     return json.loads((folder / "plan.json").read_text(encoding="utf-8"))
 
 
+def _wrap(text: str, width: int = 112) -> str:
+    """A paragraph wrapped like the README's prose (never inside a link or code span: those hold no spaces)."""
+    return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False)) + "\n"
+
+
 def _eur(x: float) -> str:
     return f"{x:,.0f}"
 
@@ -127,13 +134,13 @@ def block_demo_intro(w: Work) -> str:
     read = re.search(r"read: (\d+) fibre nodes", w.output("demo"))
     devs = [f"`{d['preset']}`" for d in scen["devices"].values() if d.get("enabled", True)]
     n_pop = int((sites["kind"] == "pop").sum()) if "kind" in sites.columns else len(sites)
-    return (f"The demo plans [`{SCENARIO}`]({SCENARIO}): the SURFnet research network\n"
+    return _wrap(f"The demo plans [`{SCENARIO}`]({SCENARIO}): the SURFnet research network "
             f"(Internet Topology Zoo, {len(sites)} sites: {n_pop} points of presence and {len(dcs)} data centers; routes = "
             f"great-circle length x route factor {scen['network']['route_factor']:g}, candidate huts every "
             f"{scen['network']['hut_spacing_km']:g} km: {read.group(1)} fibre nodes), data centers in "
             f"{', '.join(dcs)}; {len(dem)} demands of {dem['target_bps'].min() / 1e3:g}-"
             f"{dem['target_bps'].max() / 1e3:g} kbit/s; {len(devs)} device types ({' and '.join(devs)} presets). "
-            "Output of `make demo` on the 2-core development machine:\n")
+            "Output of `make demo` on the 2-core development machine:")
 
 
 def block_demo_files(w: Work) -> str:
@@ -151,7 +158,7 @@ def block_demo_files(w: Work) -> str:
         if a in names and b in names:
             rows.append((f"`{a}`, `{b}`", f"{FILES[a]}; {FILES[b]}"))
             done |= {a, b}
-    order = ["plan.json", "plan.gpkg", "map.png", "report.md", "failures.json"]
+    order = ["plan.json", "plan.gpkg", "map.png", "report.md", "demands.png", "failures.json", "highs.log"]
     body = [r for n in order for r in ([(f"`{n}`", FILES[n].format(layers=layers))] if n in names and n not in done
                                        else [x for x in rows if x[0].startswith(f"`{n}`")])]
     body += [(f"`{n}`", FILES[n].format(layers=layers)) for n in names if n not in done and n not in order]
@@ -171,7 +178,7 @@ def block_k2(w: Work) -> str:
     kinds = sorted(set(prot["disjoint"].dropna()))
     mt = sorted(set(prot["max_trusted_nodes"].dropna().astype(int)))
     countries = sorted(set(prot["allowed_countries"].dropna()))
-    intro = (f"**Survivability, jurisdiction, trusted-node limits.** [`{K2}`]({K2})\n"
+    intro = (f"**Survivability, jurisdiction, trusted-node limits.** [`{K2}`]({K2}) "
              f"gives {len(prot)} demands {'/'.join(map(str, ks))} {'/'.join(kinds)}-disjoint routes, at most "
              f"{'-'.join(map(str, (mt[0], mt[-1]) if len(mt) > 1 else mt))} trusted nodes per route, trusted nodes in "
              f"{', '.join(countries)} only, and {scen['risk']['srg_buffer_m']:g} m corridor shared-risk groups. ")
@@ -182,8 +189,9 @@ def block_k2(w: Work) -> str:
     d = next(x for x in p["demands"] if len(x["routes"]) > 1)
     routes = " and ".join("`" + " - ".join(r["nodes"]) + "`" for r in d["routes"])
     wall = w.wall("k2")
-    return (intro + f"`$Q plan {K2} --out out/k2` is {p['status']} at\n{_eur(p['cost_eur'])} EUR (about {wall:.0f} s), "
-            "and `$Q failures out/k2` shows what each demand keeps under every single failure:\n\n```\n"
+    return (_wrap(intro + f"`$Q plan {K2} --out out/k2` is {p['status']} at {_eur(p['cost_eur'])} EUR (about "
+                  f"{wall:.0f} s wall), and `$Q failures out/k2` shows what each demand keeps under every single "
+                  "failure:") + "\n```\n"
             + "\n".join(table) + "\n```\n\n"
             f"Routes of `{d['source']}->{d['target']}`: {routes};\n"
             "the report lists, per demand, every node that holds its key.\n")
@@ -198,10 +206,10 @@ def block_brownfield(w: Work) -> str:
     ex = pd.read_csv((ROOT / SCENARIO).parent / BROWN_SETS[1].split("=", 1)[1])
     pairs = " and ".join(f"{a.title()}-{b.title()}" + (f" ({k} pairs)" if k > 1 else "")
                          for a, b, k in zip(ex["from"], ex["to"], ex["pairs"]))
-    return (f"**Brownfield.** `$Q plan {SCENARIO} --out out/brown {' '.join(BROWN_SETS)}`\n"
-            f"(installed pairs {pairs}; nodes holding them count as built): "
-            f"{_eur(cb['total_eur'])} EUR\nof new spending instead of {_eur(demo['total_eur'])}, with "
-            f"{_eur(cb['sunk_brownfield_eur'])} EUR reported as sunk.\n")
+    return _wrap(f"**Brownfield.** `$Q plan {SCENARIO} --out out/brown {' '.join(BROWN_SETS)}` "
+                 f"(installed pairs {pairs}; nodes holding them count as built): "
+                 f"{_eur(cb['total_eur'])} EUR of new spending instead of {_eur(demo['total_eur'])}, with "
+                 f"{_eur(cb['sunk_brownfield_eur'])} EUR reported as sunk.")
 
 
 def block_rollout(w: Work) -> str:
@@ -217,6 +225,7 @@ def block_repeater_mode(w: Work) -> str:
     out = w.path / "rep"
     _, text = qtopo("repeaters", SCENARIO, "--out", out, *REPEATER_ARGS)
     text = text.replace(str(out), "out/rep")
+    text = re.sub(r"(repeaters at (?:[^,]+, ){3})[^;]*?(gap )", r"\1..., \2", text)  # the first three stations
     return f"```\n$Q repeaters {SCENARIO} --out out/rep {' '.join(REPEATER_ARGS)}\n{text}\n```\n"
 
 
@@ -339,12 +348,10 @@ _TIMING = re.compile(r"\[\s*[\d.]+s\]|\([\d.]+ s(?:; hand-off [\d.]+ s)?\)|\([\d
 _NUMBER = re.compile(r"(?<![\w.-])-?\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?%?")
 
 
-def _shape(text: str) -> list[tuple[str, list[str]]]:
-    out = []
-    for ln in text.splitlines():
-        ln = _TIMING.sub("<t>", ln)
-        out.append((" ".join(_NUMBER.sub("#", ln).split()), _NUMBER.findall(ln)))
-    return [x for x in out if x[0]]
+def _shape(text: str) -> tuple[list[str], list[str]]:
+    """The block's words with every number as ``#`` (line breaks ignored: wrapping may move), and its numbers."""
+    text = _TIMING.sub("<t>", text)
+    return _NUMBER.sub("#", text).split(), _NUMBER.findall(text)
 
 
 def _close(x: str, y: str) -> bool:
@@ -358,14 +365,19 @@ def _close(x: str, y: str) -> bool:
 
 def compare(expected: str, got: str) -> list[str]:
     """Differences between a README block and a fresh one: equal words, numbers as in :func:`_close`."""
-    a, b = _shape(expected), _shape(got)
-    if [s for s, _ in a] != [s for s, _ in b]:
+    (wa, na), (wb, nb) = _shape(expected), _shape(got)
+    if wa != wb:
         import difflib
 
-        diff = difflib.unified_diff([s for s, _ in a], [s for s, _ in b], "README", "now", lineterm="", n=0)
-        return ["the text differs (numbers shown as #):\n" + "\n".join(diff)]
-    return [f"{shape!r}: README says {x}, now {y}" for (shape, na), (_, nb) in zip(a, b)
-            for x, y in zip(na, nb) if not _close(x, y)]
+        diff = difflib.unified_diff(wa, wb, "README", "now", lineterm="", n=3)
+        return ["the text differs (words; numbers shown as #):\n" + "\n".join(diff)]
+    out, k = [], 0
+    for i, w in enumerate(wa):  # report each differing number with the words around it
+        for _ in range(w.count("#")):
+            if not _close(na[k], nb[k]):
+                out.append(f"...{' '.join(wa[max(0, i - 6):i + 3])}...: README says {na[k]}, now {nb[k]}")
+            k += 1
+    return out
 
 
 def main(argv=None) -> int:

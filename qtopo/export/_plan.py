@@ -77,6 +77,12 @@ class PlanView:
         return [L for L in self.links if {L.u, L.v} == {a, b}]
 
 
+def _denoised(x: float) -> float:
+    """A solver's rate without its noise: 1999.999999999991 -> 2000.0 (within 1e-9 relative of a whole bit/s)."""
+    r = round(x)
+    return float(r) if abs(x - r) <= 1e-9 * max(1.0, abs(x)) else float(x)
+
+
 def plan_view(plan) -> PlanView:
     """A :class:`PlanView` of a plan: a path to ``plan.json`` (or its folder), a typed
     :class:`qtopo.contract.Plan`, a plan object with ``.data`` or a plan dict (any schema version the plan
@@ -108,7 +114,7 @@ def plan_view(plan) -> PlanView:
                            L.relay, tuple(L.repeaters)) for L in p.links)
     demands = tuple(DemandView(e.source, e.target, e.source_node, e.target_node, float(e.target_bps),
                                float(e.delivered_bps), int(e.k_routes), e.protection, e.disjoint,
-                               tuple(RouteView(tuple(r.nodes), float(r.rate_bps)) for r in e.routes))
+                               tuple(RouteView(tuple(r.nodes), _denoised(float(r.rate_bps))) for r in e.routes))
                     for e in p.demands)
     devs = (p.inputs.scenario or {}).get("devices") or {}
     wl = {}
