@@ -1,5 +1,8 @@
 """Regenerate (or check) the README's demo output and budget-mode example from real runs.
 
+``python docs/readme_examples.py`` (``make readme``) regenerates these and every other block of the README in
+one command; this module holds the demo's own comparison (used by ``tests/test_readme_demo.py``).
+
     .venv/bin/python docs/readme_demo.py            # run `make demo`'s command, rewrite the demo block
     .venv/bin/python docs/readme_demo.py --budget   # also the budget-mode example (about 1-2 minutes)
     .venv/bin/python docs/readme_demo.py --check    # run the demo, compare with the README (CI: tests/test_readme_demo.py)

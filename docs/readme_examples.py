@@ -345,13 +345,14 @@ def block(readme: str, name: str) -> str:
 
 _TIMING = re.compile(r"\[\s*[\d.]+s\]|\([\d.]+ s(?:; hand-off [\d.]+ s)?\)|\([\d.]+ s[^)]*\)|about [\d.]+ s"
                      r"|in [\d.]+ s\b|[\d.]+ s wall|\d{4}-\d{2}-\d{2}")
+NUM = "<#>"  # a number in a block's shape
 _NUMBER = re.compile(r"(?<![\w.-])-?\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?%?")
 
 
 def _shape(text: str) -> tuple[list[str], list[str]]:
     """The block's words with every number as ``#`` (line breaks ignored: wrapping may move), and its numbers."""
     text = _TIMING.sub("<t>", text)
-    return _NUMBER.sub("#", text).split(), _NUMBER.findall(text)
+    return _NUMBER.sub(NUM, text).split(), _NUMBER.findall(text)
 
 
 def _close(x: str, y: str) -> bool:
@@ -370,10 +371,10 @@ def compare(expected: str, got: str) -> list[str]:
         import difflib
 
         diff = difflib.unified_diff(wa, wb, "README", "now", lineterm="", n=3)
-        return ["the text differs (words; numbers shown as #):\n" + "\n".join(diff)]
+        return [f"the text differs (words; numbers shown as {NUM}):\n" + "\n".join(diff)]
     out, k = [], 0
     for i, w in enumerate(wa):  # report each differing number with the words around it
-        for _ in range(w.count("#")):
+        for _ in range(w.count(NUM)):
             if not _close(na[k], nb[k]):
                 out.append(f"...{' '.join(wa[max(0, i - 6):i + 3])}...: README says {na[k]}, now {nb[k]}")
             k += 1
