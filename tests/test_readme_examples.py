@@ -12,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "docs"))
 try:
+    import readme_demo as rd
     import readme_examples as rx
 finally:
     sys.path.pop(0)
@@ -52,8 +53,6 @@ def test_compare_catches_drift_and_ignores_timings():
 def test_budget_block_prefix_matches_a_short_run():
     """The budget-mode block (a 120 s solve, regenerated with --all): what happens before the solve is
     deterministic and checked here with a short time limit; the solve itself in the slow test below."""
-    import readme_demo as rd
-
     text, _ = rd.run_plan(rd.BUDGET_SETS, "out/budget", time_limit="5")
     pre = lambda t: "\n".join(ln for ln in t.splitlines() if re.search(r"\] (read|hops|budget|heuristic):", ln))  # noqa: E731
     assert not rx.compare(pre(rx.block(README, "budget")), pre(text)), HINT
@@ -61,8 +60,6 @@ def test_budget_block_prefix_matches_a_short_run():
 
 @pytest.mark.slow
 def test_budget_block_solve_within_its_gap():
-    import readme_demo as rd
-
     text, _ = rd.run_plan(rd.BUDGET_SETS, "out/budget", time_limit="120")
     pat = r"weighted delivered rate ([\d,]+) bit/s .*gap ([\d.]+)%"
     (r0, g0), (r1, _) = (re.search(pat, t).groups() for t in (rx.block(README, "budget"), text))
