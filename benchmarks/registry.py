@@ -358,14 +358,21 @@ def _fmt_gap(x):
     return "-" if x is None else f"{100 * x:.2f}%"
 
 
+def _gap_time(r: dict, max_gap: float, time_ok: Callable[[float], bool]) -> tuple:
+    """``(met, gap, end-to-end seconds)`` of one run: met when it verified, has a gap <= ``max_gap`` and
+    ``time_ok(seconds)``."""
+    gap, tot = r.get("gap"), (r.get("phases_s") or {}).get("total")
+    met = (r.get("verify_ok") is True and gap is not None and tot is not None and gap <= max_gap + 1e-12
+           and time_ok(tot))
+    return met, gap, tot
+
+
 def _gap_time_target(inst: str, max_gap: float, max_s: float):
     def check(records):
         r = _rec(records, inst)
         if r is None:
             return None, f"no run of {inst}"
-        gap, tot = r.get("gap"), (r.get("phases_s") or {}).get("total")
-        ok = (r.get("verify_ok") is True and gap is not None and tot is not None
-              and gap <= max_gap + 1e-12 and tot < max_s)
+        ok, gap, tot = _gap_time(r, max_gap, lambda t: t < max_s)
         return ok, (f"{inst}: status {r.get('status')}, gap {_fmt_gap(gap)}, end to end {_fmt_s(tot)}, "
                     f"verified {r.get('verify_ok')}")
     return check
@@ -540,10 +547,9 @@ def _national(variant: str, median_gap: float | None, max_gap: float, max_s: flo
             return None, f"no {variant} run of the {tag} family"
         gaps, bad, parts = [], [], []
         for n, r in have:
-            gap, tot = r.get("gap"), (r.get("phases_s") or {}).get("total")
-            ok = r.get("verify_ok") is True and gap is not None and tot is not None and tot <= max_s * 1.1
+            ok, gap, tot = _gap_time(r, max_gap, lambda t: t <= max_s * 1.1)
             gaps.append(gap if (gap is not None and r.get("verify_ok") is True) else float("inf"))
-            if not ok or gap > max_gap + 1e-12:
+            if not ok:
                 bad.append(n)
             parts.append(f"{n.split('-', 1)[1]} {_fmt_gap(gap)} in {_fmt_s(tot)}")
         med = float(sorted(gaps)[len(gaps) // 2]) if len(gaps) % 2 else float(
@@ -585,8 +591,7 @@ def _kdl_gap(records):
     r = _rec(records, "zoo-kdl")
     if r is None:
         return None, "no run of zoo-kdl"
-    gap, tot = r.get("gap"), (r.get("phases_s") or {}).get("total")
-    ok = r.get("verify_ok") is True and gap is not None and gap <= 0.10 and tot is not None and tot < 600.0
+    ok, gap, tot = _gap_time(r, 0.10, lambda t: t < 600.0)
     return ok, f"zoo-kdl: gap {_fmt_gap(gap)}, end to end {_fmt_s(tot)}, verified {r.get('verify_ok')}"
 
 

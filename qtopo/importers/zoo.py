@@ -84,8 +84,21 @@ def parse_zoo(path: str | Path) -> ZooGraph:
     gattr = attrs(graph, "graph")
     network = gattr.get("Network") or gattr.get("label") or p.name.split(".")[0]
     report = ImportReport(source=src, network=network)
+    declared, (node_ids, labels, lons, lats, countries, internal) = _zoo_nodes(graph, attrs, src, probs, report)
+    pairs, edge_ids = _zoo_edges(graph, declared, set(node_ids), src, probs, report)
+    if not node_ids and declared:
+        probs.add(src, f"none of the {len(declared)} nodes has Latitude/Longitude",
+                  "this graph cannot be placed on a map; choose a located variant (e.g. Geant2012 instead of Geant)")
+    elif not declared:
+        probs.add(src, "the graph has no nodes", "give a non-empty graph")
+    probs.raise_if_any()
 
-    # --- nodes (small per-node loop while parsing is fine) ---
+    return ZooGraph(src, network, node_ids, labels, lons, lats, countries, internal, pairs, edge_ids, report)
+
+
+def _zoo_nodes(graph, attrs, src: str, probs: ProblemCollector, report: ImportReport) -> tuple:
+    """The declared node ids, and the located nodes' ids, labels, lon, lat, country codes and internal flags
+    (a small per-node loop while parsing is fine); unlocated nodes skipped with a note."""
     node_ids, labels, lons, lats, countries, internal = [], [], [], [], [], []
     declared = set()
     for n in graph.findall("node"):
@@ -110,9 +123,11 @@ def parse_zoo(path: str | Path) -> ZooGraph:
         lats.append(lat)
         countries.append(country_code(a.get("Country")))
         internal.append(a.get("Internal", "1") not in ("0", "0.0"))
+    return declared, (node_ids, labels, lons, lats, countries, internal)
 
-    # --- edges ---
-    located = set(node_ids)
+
+def _zoo_edges(graph, declared: set, located: set, src: str, probs: ProblemCollector, report: ImportReport):
+    """The usable edges ``(pairs, edge ids)``: between located nodes; others dropped or reported."""
     pairs, edge_ids = [], []
     for i, e in enumerate(graph.findall("edge")):
         u, v = e.get("source"), e.get("target")
@@ -123,15 +138,7 @@ def parse_zoo(path: str | Path) -> ZooGraph:
             continue
         pairs.append((u, v))
         edge_ids.append(eid)
-
-    if not node_ids and declared:
-        probs.add(src, f"none of the {len(declared)} nodes has Latitude/Longitude",
-                  "this graph cannot be placed on a map; choose a located variant (e.g. Geant2012 instead of Geant)")
-    elif not declared:
-        probs.add(src, "the graph has no nodes", "give a non-empty graph")
-    probs.raise_if_any()
-
-    return ZooGraph(src, network, node_ids, labels, lons, lats, countries, internal, pairs, edge_ids, report)
+    return pairs, edge_ids
 
 
 def read_zoo(path: str | Path, *, datacenters=None, operator: str | None = None,
