@@ -303,8 +303,9 @@ def _links(inputs, pairs: np.ndarray) -> list[Link]:
         h = hops.iloc[int(r.hop)]
         npair = int(pairs[i])
         new = npair - int(existing[i])
+        fibre = str(r.fibre) if "fibre" in hd.columns else "dark"
         links.append(Link(
-            id=f"{h.u}--{h.v}:{r.device}", from_node=str(h.u), to_node=str(h.v),
+            id=f"{h.u}--{h.v}:{r.device}" + ("@lit" if fibre == "lit" else ""), from_node=str(h.u), to_node=str(h.v),
             fibre_path=[str(x) for x in h.path], length_km=float(h.length_km), loss_db=float(h.loss_db),
             protocol=str(r.protocol), device=str(r.device), device_pairs=npair, existing_pairs=int(existing[i]),
             rate_bps_per_pair=float(r.rate_bps_per_pair), capacity_bps=float(npair * r.rate_bps_per_pair),
@@ -312,6 +313,7 @@ def _links(inputs, pairs: np.ndarray) -> list[Link]:
             load_bps=0.0, utilisation=0.0,
             relay=str(r.relay) if "relay" in hd.columns and r.relay is not None else None,
             repeaters=[str(x) for x in r.repeaters] if "repeaters" in hd.columns and len(r.repeaters) else [],
+            fibre=fibre,
         ))
     return links
 
