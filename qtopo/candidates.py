@@ -527,11 +527,24 @@ def _hop_table(paths: _Paths, hd: pd.DataFrame, conn: float, fibre_eur_per_km: f
 
 def _apply_brownfield(hd: pd.DataFrame, hops: pd.DataFrame, nodes: pd.DataFrame, net, scenario) -> None:
     """Installed device pairs bound their options' pairs from below; the nodes holding them are built (their
-    capex is sunk, like an ``existing`` site's)."""
+    capex is sunk, like an ``existing`` site's). An installed pair of an MDI / twin-field device comes with its
+    untrusted relay station, an installed repeater chain with its repeater stations (both are fixed by the hop and
+    the device): those stations are built too (``relay_built`` / ``repeater_built``; capex 0, nominal capex
+    reported as sunk), so a plan read back from its own export buys nothing again."""
     _apply_existing_links(hd, hops, net, scenario)
     hd["ub_pairs"] = np.maximum(hd["ub_pairs"], hd["existing_pairs"])
-    h_ex = hd.loc[hd["existing_pairs"] > 0, "hop"].to_numpy(int)
+    ex_opt = hd["existing_pairs"].to_numpy(int) > 0
+    h_ex = hd.loc[ex_opt, "hop"].to_numpy(int)
     ex_nodes = set(hops.u.to_numpy()[h_ex]) | set(hops.v.to_numpy()[h_ex])
+    relays = {r for r in hd.loc[ex_opt, "relay"] if r is not None} if "relay" in hd.columns else set()
+    reps = {x for rs in hd.loc[ex_opt, "repeaters"] for x in rs} if "repeaters" in hd.columns else set()
+    nodes["relay_built"] = nodes.index.isin(relays)
+    nodes["repeater_built"] = nodes.index.isin(reps)
+    costs = scenario.costs
+    nominal_relay = np.where(nodes["kind"].to_numpy() == "hut", costs["hut_node_eur"], costs["relay_node_eur"])
+    rep_eur = float(scenario.repeaters["repeater_node_eur"]) if getattr(scenario, "repeaters", None) else 0.0
+    nodes["relay_sunk_eur"] = np.where(nodes["relay_built"].to_numpy(bool), nominal_relay, 0.0)
+    nodes["repeater_sunk_eur"] = np.where(nodes["repeater_built"].to_numpy(bool), rep_eur, 0.0)
     mask = nodes.index.isin(ex_nodes) & ~nodes["existing"].to_numpy(bool)
     nodes.loc[mask, "sunk_capex_eur"] = nodes.loc[mask, "capex_eur"]
     nodes.loc[mask, "capex_eur"] = 0.0
@@ -665,7 +678,10 @@ def _apply_existing_links(hd, hops, net, scenario) -> None:
 
     path = scenario.input_path("existing_links")
     ex = read_existing_links(path)
-    check_existing_devices(ex, {d.name: d.max_pairs_per_link for d in scenario.devices}, path)
+    caps = {d.name: d.max_pairs_per_link for d in scenario.devices}
+    if (hd["device"] == "repeater").any():  # repeater chains: the option's device name (see _hop_device_options)
+        caps["repeater"] = int(hd.loc[hd["device"] == "repeater", "max_pairs"].max())
+    check_existing_devices(ex, caps, path)
     col = ProblemCollector(f"invalid existing links file {path}")
     key = {}
     fibre = hd["fibre"].to_numpy() if "fibre" in hd.columns else np.full(len(hd), "dark")

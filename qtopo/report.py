@@ -712,6 +712,13 @@ def _assumptions(d: Plan) -> Section:
         ("Opex", val("costs", "opex_fraction_per_year", " x capex per year")),
         ("Horizon", val("costs", "horizon_years", " years")),
     ]
+    if any(getattr(L, "fibre", "dark") == "lit" for L in d.links):  # only plans with lit links list the Raman model
+        items += [
+            ("Lit fibre: Raman cross-section", val("fibre", "raman_cross_section_per_km_nm", " per km per nm")),
+            ("Lit fibre: receiver filter", val("fibre", "raman_filter_nm", " nm")),
+            ("Lit fibre: detection gate (0: one clock period)", val("fibre", "raman_window_ns", " ns")),
+            ("Lit fibre: classical light direction", val("fibre", "raman_direction")),
+        ]
     blocks = ["Loss model: hop loss = (attenuation + splice loss) x fibre length + connector loss; the detector is "
               "part of the device. Key rates are asymptotic or finite-key as the device's protocol states. Cost "
               "figures are as given in the scenario (illustrative unless the scenario says otherwise); "

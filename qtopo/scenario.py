@@ -178,6 +178,9 @@ DEVICE_KEYS: dict[str, tuple] = {
     "pair_cost_eur": (_F, 100000.0, 0.0, MAX_ITEM_EUR, "cost of one QKD transmitter/receiver pair (EUR)"),
     "max_pairs_per_link": (_I, 8, 1, 10000, "most device pairs of this type on one hop"),
     "enabled": (_B, True, None, None, "set false to keep a device in the file but not use it"),
+    "wavelength_nm": (_I, None, 400, 2500, "centre wavelength of the quantum channel (nm), from the vendor's data "
+                      "sheet; only exported (ETSI GS QKD 015 phys_wavelength, wavelength_range), the key rates use "
+                      "the fibre's attenuation"),
 }
 
 #: Endings a solver log file may have (``solver.log_file``): never the name of another output.

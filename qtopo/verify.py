@@ -295,6 +295,12 @@ def check_nodes(c: _Check) -> None:
         c.checks += 1
         if t not in c.open_nodes:
             c.violation(f"demand endpoint node {t} is not in the plan's nodes")
+    # stations of installed pairs (per the brownfield file): an MDI / TF pair's relay, a repeater chain's repeaters
+    stations: dict = {"relay": set(), "repeater": set()}
+    for L in plan.links:
+        if c.existing.get((tuple(sorted((L.from_node, L.to_node))), L.device), 0) > 0:
+            stations["relay"] |= {L.relay} if L.relay else set()
+            stations["repeater"] |= set(L.repeaters)
     seen = set()
     for n in plan.nodes:
         c.checks += 1
@@ -307,12 +313,14 @@ def check_nodes(c: _Check) -> None:
         row = net.nodes.loc[n.id]
         nominal = _nominal_node_cost(c, n.kind, row)
         existing = bool(row.get("existing", False)) or n.id in c.existing_ends
-        cap = 0.0 if existing else nominal
+        built = n.kind in ("relay", "repeater") and n.id in stations[n.kind]
+        cap = 0.0 if existing or built else nominal
         if n.kind in ("site", "trusted"):
             c.cost["nodes_eur"] += cap
             c.cost["sunk_brownfield_eur"] += nominal if existing else 0.0
         else:
             c.cost[f"{n.kind}s_eur"] += cap
+            c.cost["sunk_brownfield_eur"] += nominal if built else 0.0
         if not _close(cap, n.cost_eur):
             c.violation(f"node {n.id}: cost {n.cost_eur} differs from the scenario's {cap}")
 
@@ -351,7 +359,7 @@ def check_links(c: _Check) -> None:
         c.cap_hop[key] = c.cap_hop.get(key, 0.0) + cap
         c.cost["devices_and_fibre_eur"] += cost
         c.cost["device_pairs_eur"] += (L.device_pairs - L.existing_pairs) * pair_cost
-        lease = _link_fibre(c, L)[0] if L.device != "repeater" and L.existing_pairs else 0.0
+        lease = _link_fibre(c, L)[0] if L.existing_pairs else 0.0  # installed repeater chains too
         c.cost["sunk_brownfield_eur"] += L.existing_pairs * (
             pair_cost + c.scenario.costs["fibre_eur_per_km"] * length + lease)
         if not _close(cost, L.cost_eur):
@@ -466,13 +474,15 @@ def _check_repeater_link(c: _Check, L: Link, length: float):
                         f"L_max = {rep['l_max_km']:.3f} km")
     if not _close(L.rate_bps_per_pair, rep["rate_bps"]):
         c.violation(f"link {L.id}: chain rate {L.rate_bps_per_pair} differs from the scenario's {rep['rate_bps']}")
-    k = L.device_pairs
-    if not 1 <= k <= rep["max_chains_per_link"]:
-        c.violation(f"link {L.id}: {k} chains, must be in [1, {rep['max_chains_per_link']}]")
+    k, ex = L.device_pairs, L.existing_pairs
+    if ex != c.existing.get((tuple(sorted((L.from_node, L.to_node))), L.device), 0):
+        c.violation(f"link {L.id}: existing_pairs {ex} differs from the brownfield file")
+    if not (1 <= k <= max(rep["max_chains_per_link"], ex) and k >= ex):
+        c.violation(f"link {L.id}: {k} chains, must be in [max(1, existing {ex}), {rep['max_chains_per_link']}]")
     cap = k * rep["rate_bps"]
     if not _close(cap, L.capacity_bps):
         c.violation(f"link {L.id}: capacity {L.capacity_bps:.6g}, recomputed {cap:.6g} bit/s")
-    cost = k * (rep["chain_cost_eur"] + c.scenario.costs["fibre_eur_per_km"] * length + _link_fibre(c, L)[0])
+    cost = (k - ex) * (rep["chain_cost_eur"] + c.scenario.costs["fibre_eur_per_km"] * length + _link_fibre(c, L)[0])
     return cap, cost, rep["chain_cost_eur"]
 
 
