@@ -39,7 +39,7 @@ class HeuristicSolution:
 
 class _State:
     def __init__(self, inputs, scenario=None):
-        from .model import relay_costs
+        from .model import relay_costs, repeater_costs
 
         self.inputs = inputs
         hd = inputs.hop_devices
@@ -53,14 +53,13 @@ class _State:
             self.hop_of[(v, u)] = h
         relay = hd["relay"].to_numpy() if "relay" in hd.columns else np.full(len(hd), None)
         reps = hd["repeaters"].to_numpy() if "repeaters" in hd.columns else [()] * len(hd)
-        self.rep_capex = float(scenario.repeaters["repeater_node_eur"]) if scenario is not None and \
-            getattr(scenario, "repeaters", None) else 0.0
+        self.rep_capex = dict(zip(inputs.nodes.index, repeater_costs(inputs, scenario)))
         self.existing = hd["existing_pairs"].to_numpy(int) if "existing_pairs" in hd.columns else np.zeros(len(hd), int)
         self.opts: dict[int, list] = {}
         for i, (h, r, mx, c) in enumerate(zip(hd["hop"].to_numpy(int), hd["rate_bps_per_pair"].to_numpy(),
                                               hd["max_pairs"].to_numpy(int), hd["cost_per_pair_eur"].to_numpy())):
             fixed = self.relay_capex.get(relay[i], 0.0) if relay[i] is not None else 0.0
-            fixed += self.rep_capex * len(reps[i])
+            fixed += sum(self.rep_capex.get(x, 0.0) for x in reps[i])
             self.opts.setdefault(int(h), []).append((i, float(r), int(mx), float(c), fixed, int(self.existing[i])))
         self.adj: dict = {n: [] for n in inputs.nodes.index}
         for h in self.opts:
@@ -129,7 +128,7 @@ class _State:
             relays = relays | {("rep", x) for rs in hd["repeaters"].to_numpy()[pairs > 0] for x in rs}
         cost = sum(self.capex[n] for n in open_nodes | self.terminal)
         cost += float(((pairs - self.existing) * cpp).sum())
-        cost += sum(self.rep_capex if isinstance(r, tuple) else self.relay_capex[r] for r in relays)
+        cost += sum(self.rep_capex[r[1]] if isinstance(r, tuple) else self.relay_capex[r] for r in relays)
         return cost, pairs, relays
 
     def extra_cost(self, h: int, amount: float) -> float:
@@ -671,11 +670,12 @@ def construct(inputs, scenario=None, time_budget_s: float = 10.0) -> HeuristicSo
 
 def remap_solution(sol: HeuristicSolution, old, new) -> HeuristicSolution | None:
     """``sol`` (built on the tables of ``old`` inputs) on the tables of ``new`` inputs (a pruned copy): device pairs
-    are matched by (hop end nodes, device). None if the plan uses an option ``new`` no longer has."""
+    are matched by (hop end nodes, device, fibre). None if the plan uses an option ``new`` no longer has."""
     def keys(inp):
         h = inp.hop_devices["hop"].to_numpy(int)
         u, v = inp.hops.u.to_numpy()[h], inp.hops.v.to_numpy()[h]
-        return [(min(a, b, key=str), max(a, b, key=str), dv) for a, b, dv in zip(u, v, inp.hop_devices["device"])]
+        fb = inp.hop_devices["fibre"] if "fibre" in inp.hop_devices.columns else ["dark"] * len(h)
+        return [(min(a, b, key=str), max(a, b, key=str), dv, f) for a, b, dv, f in zip(u, v, inp.hop_devices["device"], fb)]
     where = {k: i for i, k in enumerate(keys(new))}
     pairs = np.zeros(len(new.hop_devices), dtype=sol.pairs.dtype)
     for k, n in zip(keys(old), sol.pairs):
