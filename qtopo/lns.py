@@ -85,7 +85,7 @@ def restrict(inputs, allowed: set):
 def solution_cost(inputs, scenario, open_nodes, relays, pairs) -> float:
     """The plan's capex from the planning tables: terminals and opened nodes, new device pairs, relays and
     repeater sites (the model's objective, :func:`qtopo.model.add_objective`, computed independently)."""
-    from .model import relay_costs
+    from .model import relay_costs, repeater_costs
 
     nodes = inputs.nodes
     cap = nodes["capex_eur"]
@@ -95,9 +95,8 @@ def solution_cost(inputs, scenario, open_nodes, relays, pairs) -> float:
     ex = hd["existing_pairs"].to_numpy(int) if "existing_pairs" in hd.columns else np.zeros(len(hd), int)
     cost += float(((np.asarray(pairs) - ex).clip(min=0) * hd["cost_per_pair_eur"].to_numpy()).sum())
     rc = dict(zip(nodes.index, relay_costs(inputs, scenario)))
-    rep = float(scenario.repeaters["repeater_node_eur"]) if scenario is not None and \
-        getattr(scenario, "repeaters", None) else 0.0
-    cost += sum(rep if isinstance(r, tuple) else rc[r] for r in relays)
+    rp = dict(zip(nodes.index, repeater_costs(inputs, scenario)))  # (nothing where a repeater is installed)
+    cost += sum(rp[r[1]] if isinstance(r, tuple) else rc[r] for r in relays)
     return cost
 
 
