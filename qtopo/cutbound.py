@@ -105,18 +105,40 @@ class _Design:
         self.ny, self.no, self.nn = len(self.yv), len(self.H), len(hd)
         self.o0 = self.ny
         self.n0 = self.ny + self.no
+        # a demand of zero rate needs no path of installed pairs (a zero-rate route may cross a hop without pairs)
+        self.dk = np.where(self.drate > 0, self.dk, 0)
+        # directed (Steiner arborescence) part: only where the positive demands join all their endpoints into one
+        # component (then every plan's installed hops hold one tree spanning them); otherwise a forest: left out
+        pos = (self.drate > 0) & (self.ds != self.dt)
+        self.ends = np.unique(np.r_[self.ds[pos], self.dt[pos]])
+        self.directed = False
+        self.root = -1
+        if len(self.ends) >= 2:
+            from scipy.sparse import csr_matrix
+            from scipy.sparse.csgraph import connected_components
+
+            G = csr_matrix((np.ones(int(pos.sum())), (self.ds[pos], self.dt[pos])), shape=(self.N, self.N))
+            _, lab = connected_components(G, directed=False)
+            self.directed = len(np.unique(lab[self.ends])) == 1
+            self.root = int(self.ends[0])
+        # arcs: both orientations of each usable hop (arc j < no: hu -> hv, arc no + j: hv -> hu)
+        self.at = np.r_[self.hu, self.hv]
+        self.ah = np.r_[self.hv, self.hu]
+        self.x0 = self.n0 + self.nn
 
 
-def _base_lp(D: _Design):
-    """The design LP without cuts, as a ``highspy.HighsLp`` (rows: hop opening and node linking)."""
+def _base_lp(D: _Design, directed: bool = False):
+    """The design LP without cuts, as a ``highspy.HighsLp`` (rows: hop opening and node linking; with
+    ``directed``, the arc columns ``x`` and their rows, see :func:`cutset_bound`)."""
     import highspy
     import scipy.sparse as sp
 
-    ncol = D.ny + D.no + D.nn
-    cost = np.r_[D.capex[D.yv], np.zeros(D.no), D.cost]
-    lo = np.r_[np.zeros(D.ny + D.no), D.lb]
-    up = np.r_[np.ones(D.ny + D.no), D.ub]
-    R, C, V, rhs = [], [], [], []
+    nx = 2 * D.no if directed else 0
+    ncol = D.ny + D.no + D.nn + nx
+    cost = np.r_[D.capex[D.yv], np.zeros(D.no), D.cost, np.zeros(nx)]
+    lo = np.r_[np.zeros(D.ny + D.no), D.lb, np.zeros(nx)]
+    up = np.r_[np.ones(D.ny + D.no), D.ub, np.ones(nx)]
+    R, C, V, rhs, lhs = [], [], [], [], []
     r = 0
     # o_h - sum n_i <= 0
     R += [np.arange(D.no) + r, D.opt_hop + r]
@@ -142,12 +164,53 @@ def _base_lp(D: _Design):
         V += [np.ones(k), -D.ub[mo]]
         rhs.append(np.zeros(k))
         r += k
+    lhs.append(np.full(r, -highspy.kHighsInf))
+    if directed:
+        arcs = np.arange(nx)
+        # x_uv + x_vu - o_h <= 0
+        R += [np.r_[np.arange(D.no), np.arange(D.no)] + r, np.arange(D.no) + r]
+        C += [D.x0 + arcs, D.o0 + np.arange(D.no)]
+        V += [np.ones(nx), -np.ones(D.no)]
+        rhs.append(np.zeros(D.no))
+        lhs.append(np.full(D.no, -highspy.kHighsInf))
+        r += D.no
+        # in-degree: = 1 at demand endpoints other than the root, <= 1 at other terminals, <= y_v elsewhere
+        nodes = np.setdiff1d(np.unique(D.ah), [D.root])
+        row = -np.ones(D.N, int)
+        row[nodes] = np.arange(len(nodes))
+        into = arcs[D.ah != D.root]
+        R.append(row[D.ah[into]] + r)
+        C.append(D.x0 + into)
+        V.append(np.ones(len(into)))
+        yv = nodes[D.ypos[nodes] >= 0]
+        R.append(row[yv] + r)
+        C.append(D.ypos[yv])
+        V.append(-np.ones(len(yv)))
+        isend = np.isin(nodes, D.ends)
+        hasy = D.ypos[nodes] >= 0
+        rhs.append(np.where(hasy, 0.0, 1.0))
+        lhs.append(np.where(isend, np.where(hasy, 0.0, 1.0), -highspy.kHighsInf))
+        r += len(nodes)
+        # out >= in where no demand ends (a minimal tree's leaves are demand endpoints): in - out <= 0
+        mid = nodes[~isend]
+        row[:] = -1
+        row[mid] = np.arange(len(mid))
+        a_in = arcs[row[D.ah] >= 0]
+        a_out = arcs[row[D.at] >= 0]
+        R += [row[D.ah[a_in]] + r, row[D.at[a_out]] + r]
+        C += [D.x0 + a_in, D.x0 + a_out]
+        V += [np.ones(len(a_in)), -np.ones(len(a_out))]
+        rhs.append(np.zeros(len(mid)))
+        lhs.append(np.full(len(mid), -highspy.kHighsInf))
+        r += len(mid)
+        up[D.x0 + arcs[D.ah == D.root]] = 0.0  # nothing enters the root
     A = sp.csc_matrix((np.concatenate(V), (np.concatenate(R), np.concatenate(C))), shape=(r, ncol))
+    A.sum_duplicates()
     A.sort_indices()
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = ncol, r
     lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, lo, up
-    lp.row_lower_ = np.full(r, -highspy.kHighsInf)
+    lp.row_lower_ = np.concatenate(lhs)
     lp.row_upper_ = np.concatenate(rhs)
     lp.offset_ = D.const - D.sunk
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
@@ -176,6 +239,36 @@ def _min_cut(N: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, s: int, t: int
     side = np.zeros(N, bool)
     side[breadth_first_order(R, s, directed=True, return_predecessors=False)] = True
     return side, res.flow_value / _FLOW_SCALE
+
+
+def _min_dicut(N: int, tail: np.ndarray, head: np.ndarray, w: np.ndarray, s: int, t: int):
+    """Minimum s-t cut of the directed graph with arc weights ``w``: ``(source side, sink side, value)``, the
+    source side being what ``s`` reaches in the residual graph and the sink side what reaches ``t`` there."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import breadth_first_order, maximum_flow
+
+    cap = np.floor(np.clip(w, 0.0, None) * _FLOW_SCALE).astype(np.int64)
+    keep = cap > 0
+    cap = np.minimum(cap[keep], np.iinfo(np.int32).max // 4).astype(np.int32)
+    G = csr_matrix((cap, (tail[keep], head[keep])), shape=(N, N))
+    G.sum_duplicates()
+    res = maximum_flow(G, s, t)
+    R = (G - res.flow).tocsr()
+    R.data[R.data < 0] = 0
+    R.eliminate_zeros()
+    src = np.zeros(N, bool)
+    src[breadth_first_order(R, s, directed=True, return_predecessors=False)] = True
+    snk = np.zeros(N, bool)
+    snk[breadth_first_order(R.T.tocsr(), t, directed=True, return_predecessors=False)] = True
+    return src, snk, res.flow_value / _FLOW_SCALE
+
+
+def _dicut_row(D: _Design, inside: np.ndarray, x: np.ndarray):
+    """The directed cut row ``sum_{a into S} x_a >= 1`` of node set ``S = inside`` if violated at ``x``."""
+    arcs = np.flatnonzero(inside[D.ah] & ~inside[D.at])
+    if len(arcs) == 0 or x[D.x0 + arcs].sum() >= 1 - _VIOLATION:
+        return None
+    return (D.x0 + arcs, np.ones(len(arcs)), 1.0)
 
 
 def _cut_rows(D: _Design, side: np.ndarray, x: np.ndarray):
@@ -215,8 +308,12 @@ def _cut_rows(D: _Design, side: np.ndarray, x: np.ndarray):
     return rows
 
 
+DIRECTED_METHOD = ("directed cut-set LP (Steiner arborescence, connectivity, capacity and Chvatal-Gomory cuts), "
+                   "safe dual bound")
+
+
 def cutset_bound(inputs, time_limit_s: float = 30.0, max_rounds: int = 200, threads: int = 1,
-                 upper_bound_eur: float | None = None) -> CutBound:
+                 upper_bound_eur: float | None = None, directed: bool = True) -> CutBound:
     """Lower bound on the cost of every plan of ``inputs`` (see the module docstring).
 
     Parameters
@@ -225,6 +322,9 @@ def cutset_bound(inputs, time_limit_s: float = 30.0, max_rounds: int = 200, thre
         Wall-clock budget of the cutting-plane loop; the bound of the last LP solved is returned.
     upper_bound_eur : float, optional
         Cost of a known plan: the loop stops once the bound is within 1e-6 of it.
+    directed : bool
+        Add the directed (Steiner arborescence) rows where they are valid (the positive demands join all their
+        endpoints); False: the undirected LP only.
     """
     import highspy
 
@@ -238,9 +338,12 @@ def cutset_bound(inputs, time_limit_s: float = 30.0, max_rounds: int = 200, thre
         return CutBound(None, None, status="not applicable: no hop-device options or no demands")
     from . import highs as backend
 
+    directed = bool(directed and D.directed)
     h = backend.new_highs()
-    h.passModel(_base_lp(D))
+    h.passModel(_base_lp(D, directed))
     out = CutBound(None, None)
+    if directed:
+        out.method = DIRECTED_METHOD
     seen = set()
     # separate on the connectivity and the capacity weightings, each demand
     pairs = sorted({(int(s), int(t)) for s, t in zip(D.ds, D.dt)})
@@ -273,9 +376,27 @@ def cutset_bound(inputs, time_limit_s: float = 30.0, max_rounds: int = 200, thre
         x = np.asarray(sol.col_value)
         o = x[D.o0:D.o0 + D.no]
         capw = np.zeros(D.no)
-        np.add.at(capw, D.opt_hop, x[D.n0:] * D.rate)
+        np.add.at(capw, D.opt_hop, x[D.n0:D.n0 + D.nn] * D.rate)
         new = []
-        for w, scale in ((o, 1.0), (capw, 1.0 / max(float(D.drate.max()), 1e-9))):
+        if directed:
+            xa = x[D.x0:]
+            for t in D.ends:
+                if t == D.root:
+                    continue
+                src, snk, val = _min_dicut(D.N, D.at, D.ah, xa, D.root, int(t))
+                if val >= 1 - _VIOLATION:
+                    continue
+                for inside in (~src, snk):  # the cut nearest the root and the one nearest t (back cut)
+                    key = b"d" + inside.tobytes()
+                    row = None if key in seen else _dicut_row(D, inside, x)
+                    if row is not None:
+                        seen.add(key)
+                        new.append(row)
+        # with the arcs, connectivity rows asking for one route are implied: the o weighting only for k >= 2
+        weights = [(capw, 1.0 / max(float(D.drate.max()), 1e-9))]
+        if not directed or int(D.dk.max()) >= 2:
+            weights.insert(0, (o, 1.0))
+        for w, scale in weights:
             for s, t in pairs:
                 side, val = _min_cut(D.N, D.hu, D.hv, w * scale, s, t)
                 key = side.tobytes()
@@ -297,7 +418,11 @@ def cutset_bound(inputs, time_limit_s: float = 30.0, max_rounds: int = 200, thre
         out.cuts += len(new)
         for cols, vals, rhs in new:  # in the MILP's terms: pairs of options (connectivity: >= k pairs across)
             cols = np.asarray(cols)
-            if cols.min() >= D.n0:
+            if cols.min() >= D.x0:  # a directed cut: at least one pair on the hops of its arcs
+                hops = np.unique((cols - D.x0) % D.no)
+                opts = np.flatnonzero(np.isin(D.opt_hop, hops))
+                out.rows.append((opts, np.ones(len(opts)), float(rhs)))
+            elif cols.min() >= D.n0:
                 out.rows.append((cols - D.n0, np.asarray(vals, float), float(rhs)))
             else:
                 hops = cols - D.o0
