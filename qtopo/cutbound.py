@@ -271,6 +271,48 @@ def _dicut_row(D: _Design, inside: np.ndarray, x: np.ndarray):
     return (D.x0 + arcs, np.ones(len(arcs)), 1.0)
 
 
+def _node_arc_rows(D: _Design, x: np.ndarray):
+    """Per demand ``d`` (rate ``r_d``), the node-arc cut row violated at ``x``, if any.
+
+    Every plan carries ``r_d`` from ``s`` to ``t`` on a flow whose part on hop ``h`` is at most
+    ``sum_i min(r_d, r_i) n_i`` (at most ``r_d`` on a cycle-free flow, at most the capacity, and ``n`` integer) and
+    whose inflow into a non-terminal ``v`` is at most ``r_d y_v`` (nothing passes a closed node: its pairs are
+    0). Scaled by ``r_d``: a flow of 1 in the split-node graph (node arcs ``v_in -> v_out`` of capacity ``y_v``,
+    hop arcs ``u_out -> v_in`` of ``sum_i min(1, r_i / r_d) n_i`` each way). Its cut condition is the row
+    ``sum_{h in C} sum_i min(1, r_i / r_d) n_i + sum_{v in W} y_v >= 1`` for every hop set ``C`` and node set
+    ``W`` whose removal separates ``s`` from ``t``; found by max-flow.
+    """
+    N = D.N
+    yv = np.full(N, 2.0)  # terminals: never in a cut of value < 1
+    yv[D.yv] = x[:D.ny]
+    xn = x[D.n0:D.n0 + D.nn]
+    tail = np.r_[np.arange(N), D.hu + N, D.hv + N]
+    head = np.r_[np.arange(N) + N, D.hv, D.hu]
+    rows = []
+    done = set()
+    for j in np.flatnonzero(D.drate > 0):
+        s, t, rd = int(D.ds[j]), int(D.dt[j]), float(D.drate[j])
+        if s == t or (s, t, rd) in done:
+            continue
+        done.add((s, t, rd))
+        a = np.minimum(1.0, D.rate / rd)
+        c = np.zeros(D.no)
+        np.add.at(c, D.opt_hop, a * xn)
+        src, _, val = _min_dicut(2 * N, tail, head, np.r_[yv, c, c], s + N, t)
+        if val >= 1 - _VIOLATION:
+            continue
+        W = np.flatnonzero(src[:N] & ~src[N:])
+        if (D.ypos[W] < 0).any():
+            continue
+        C = (src[D.hu + N] & ~src[D.hv]) | (src[D.hv + N] & ~src[D.hu])
+        opts = np.flatnonzero(C[D.opt_hop])
+        cols = np.r_[D.ypos[W], D.n0 + opts]
+        vals = np.r_[np.ones(len(W)), a[opts]]
+        if len(cols) and float((vals * x[cols]).sum()) < 1 - _VIOLATION:
+            rows.append((cols, vals, 1.0))
+    return rows
+
+
 def _cut_rows(D: _Design, side: np.ndarray, x: np.ndarray):
     """The rows of node set ``side`` (connectivity, capacity, CG roundings) violated at LP point ``x``."""
     cross_h = side[D.hu] != side[D.hv]
@@ -313,7 +355,8 @@ DIRECTED_METHOD = ("directed cut-set LP (Steiner arborescence, connectivity, cap
 
 
 def cutset_bound(inputs, time_limit_s: float = 30.0, max_rounds: int = 200, threads: int = 1,
-                 upper_bound_eur: float | None = None, directed: bool = True) -> CutBound:
+                 upper_bound_eur: float | None = None, directed: bool = True,
+                 node_arc: bool = True) -> CutBound:
     """Lower bound on the cost of every plan of ``inputs`` (see the module docstring).
 
     Parameters
@@ -392,6 +435,8 @@ def cutset_bound(inputs, time_limit_s: float = 30.0, max_rounds: int = 200, thre
                     if row is not None:
                         seen.add(key)
                         new.append(row)
+        if node_arc:
+            new.extend(_node_arc_rows(D, x))
         # with the arcs, connectivity rows asking for one route are implied: the o weighting only for k >= 2
         weights = [(capw, 1.0 / max(float(D.drate.max()), 1e-9))]
         if not directed or int(D.dk.max()) >= 2:
@@ -418,6 +463,8 @@ def cutset_bound(inputs, time_limit_s: float = 30.0, max_rounds: int = 200, thre
         out.cuts += len(new)
         for cols, vals, rhs in new:  # in the MILP's terms: pairs of options (connectivity: >= k pairs across)
             cols = np.asarray(cols)
+            if cols.min() < D.o0:  # a node-arc cut (y columns): not in the options' terms alone
+                continue
             if cols.min() >= D.x0:  # a directed cut: at least one pair on the hops of its arcs
                 hops = np.unique((cols - D.x0) % D.no)
                 opts = np.flatnonzero(np.isin(D.opt_hop, hops))
