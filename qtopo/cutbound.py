@@ -437,11 +437,9 @@ def cutset_bound(inputs, time_limit_s: float = 30.0, max_rounds: int = 200, thre
                         new.append(row)
         if node_arc:
             new.extend(_node_arc_rows(D, x))
-        # with the arcs, connectivity rows asking for one route are implied: the o weighting only for k >= 2
-        weights = [(capw, 1.0 / max(float(D.drate.max()), 1e-9))]
-        if not directed or int(D.dk.max()) >= 2:
-            weights.insert(0, (o, 1.0))
-        for w, scale in weights:
+        # (with the arcs, the connectivity rows asking for one route are implied, but the o weighting still finds
+        # the node sets whose capacity rows are violated)
+        for w, scale in ((o, 1.0), (capw, 1.0 / max(float(D.drate.max()), 1e-9))):
             for s, t in pairs:
                 side, val = _min_cut(D.N, D.hu, D.hv, w * scale, s, t)
                 key = side.tobytes()
