@@ -477,3 +477,123 @@ def cutset_bound(inputs, time_limit_s: float = 30.0, max_rounds: int = 200, thre
     log.info("cut-set bound: %s after %d rounds, %d cuts, %.1f s (%s)", out.bound_eur, out.rounds, out.cuts,
              out.seconds, out.status)
     return out
+
+
+def steiner_dual_ascent(inputs, root=None, time_limit_s: float = 10.0):
+    """Lower bound on the plan cost from the Steiner arborescence every plan contains (Wong's dual ascent).
+
+    Why it is a bound: where the positive demands join all their endpoints (see :class:`_Design`), the hops with
+    device pairs of any plan hold a tree spanning the endpoints; orient it from ``root`` and drop non-endpoint
+    leaves. Every non-root node of that arborescence has in-degree 1 and is open, and every arc's hop has at least
+    one pair (none to buy where brownfield pairs are already installed). So the plan costs at least the terminals'
+    capex plus ``sum_{a in tree} c_a`` with arc cost ``c_a = capex(head) [non-terminal head] + min_i cost_i``
+    (the cheapest option of the arc's hop; 0 if the hop has existing pairs); relay and repeater capex and every
+    other pair are >= 0. The minimum of that directed Steiner problem is bounded below by any feasible dual of
+    its cut LP ``min c x : x(delta^-(S)) >= 1 for S holding an endpoint and not the root, x >= 0``; Wong
+    (1984), "A dual ascent approach for Steiner tree problems on a directed graph", Math. Program. 28, builds one:
+    for an endpoint ``t`` the root cannot reach on arcs of reduced cost 0, raise the dual of ``W`` (the nodes
+    reaching ``t`` on such arcs) by the least reduced cost entering ``W``. Reduced costs stay >= 0 in floating
+    point (``fl(a - b) >= 0`` for ``a >= b``); the sum is shaved by 1e-9 relative for the rounding in them.
+
+    Returns ``(bound_eur or None, seconds)``; None where the rows do not hold (budget mode, a forest of demands).
+    """
+    t0 = time.perf_counter()
+    if inputs.params.get("budget_mode"):
+        return None, 0.0
+    D = _Design(inputs)
+    if not D.directed or D.nn == 0:
+        return None, time.perf_counter() - t0
+    hopcost = np.full(D.no, np.inf)
+    np.minimum.at(hopcost, D.opt_hop, np.where(D.lb > 0, 0.0, D.cost))
+    hasold = np.zeros(D.no, bool)
+    hasold[D.opt_hop[D.lb > 0]] = True
+    hopcost[hasold] = 0.0
+    head_capex = np.where(D.ypos >= 0, D.capex, 0.0)
+    base = np.r_[hopcost, hopcost] + head_capex[D.ah]
+    base = np.maximum(base, 0.0)
+    roots = [int(root)] if root is not None else [int(r) for r in D.ends]
+    best = None
+    # arcs by head (for the backward search over arcs of reduced cost 0)
+    order = np.argsort(D.ah, kind="stable")
+    start = np.searchsorted(D.ah[order], np.arange(D.N + 1))
+    for r in roots:
+        if time.perf_counter() - t0 > time_limit_s:
+            break
+        c = base.copy()
+        c[D.ah == r] = np.inf  # nothing enters the root (those arcs are in no minimal arborescence)
+        lb = 0.0
+        terms = [int(t) for t in D.ends if t != r]
+        inW = {t: np.zeros(D.N, bool) for t in terms}
+        cut = {}
+        active = []
+        for t in terms:
+            inW[t][t] = True
+            cut[t] = order[start[t]:start[t + 1]]
+            active.append(t)
+
+        def into(F):
+            """Arcs entering the nodes ``F`` (int array)."""
+            lens = start[F + 1] - start[F]
+            tot = int(lens.sum())
+            if tot == 0:
+                return np.zeros(0, int)
+            first = np.repeat(start[F] - np.r_[0, np.cumsum(lens)[:-1]], lens)
+            return order[first + np.arange(tot)]
+
+        def grow(t, new_nodes):
+            """Add ``new_nodes`` and everything reaching them on arcs of reduced cost 0 to ``W_t``; returns the
+            arcs entering the nodes added."""
+            w = inW[t]
+            F = np.unique(new_nodes)
+            F = F[~w[F]]
+            w[F] = True
+            arcs_in = []
+            while len(F):
+                ai = into(F)
+                arcs_in.append(ai)
+                tl = D.at[ai]
+                F = np.unique(tl[(c[ai] <= 0.0) & ~w[tl]])
+                w[F] = True
+            return np.concatenate(arcs_in) if arcs_in else np.zeros(0, int)
+
+        timed_out = False
+        while active:
+            if time.perf_counter() - t0 > time_limit_s:
+                timed_out = True
+                break
+            nxt = []
+            for t in active:
+                w = inW[t]
+                if w[r]:
+                    continue
+                # Wong's rule: raise only where no other active endpoint's W lies inside this one (that endpoint
+                # reaches t; once the root reaches it, it reaches t): such a t waits, and fewer duals are raised
+                if any(w[u] and (not inW[u][t] or u < t) for u in active if u != t and not inW[u][r]):
+                    nxt.append(t)
+                    continue
+                ca = cut[t]
+                ca = ca[~w[D.at[ca]]]  # arcs whose tail joined W are no longer in the cut
+                if len(ca) == 0:
+                    return None, time.perf_counter() - t0  # (cannot happen: the demand would be unservable)
+                delta = float(c[ca].min())
+                if not np.isfinite(delta):
+                    return None, time.perf_counter() - t0
+                lb += delta
+                c[ca] -= delta
+                sat = ca[c[ca] <= 0.0]
+                more = grow(t, D.at[sat])
+                if len(more):
+                    ca = np.concatenate([ca, more])
+                    ca = ca[~w[D.at[ca]]]
+                cut[t] = ca
+                if not w[r]:
+                    nxt.append(t)
+            active = nxt
+        if timed_out:
+            # the duals raised so far are feasible: the partial sum is still a bound
+            pass
+        b = D.const - 0.0 + lb
+        b -= 1e-9 * abs(b)
+        if best is None or b > best:
+            best = b
+    return best, time.perf_counter() - t0
