@@ -101,7 +101,8 @@ def test_planner_reports_the_cut_bound_and_its_method(corridor_factory):
     path = corridor_factory(length_km=300.0, hut_spacing_km=50.0, target_bps=1000.0)
     p = qtopo.plan(path, overrides={"solver.cut_bound": "on"}, write_outputs=False)
     cb = p.cut_bound
-    assert cb.bound_eur is not None and cb.rounds >= 1
+    # (here the arborescence dual ascent alone reaches the heuristic plan's cost: no LP round is needed)
+    assert cb.bound_eur is not None and (cb.rounds >= 1 or "dual ascent" in cb.method)
     # the solver proved optimality here, so its bound is at least as good and stays the reported one
     assert p.solver.options["bound_method"] in ("milp", "cut-set LP")
 
