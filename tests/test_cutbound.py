@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from qtopo.candidates import build_inputs
-from qtopo.cutbound import cutset_bound
+from qtopo.cutbound import cutset_bound, steiner_dual_ascent
 from qtopo.model import build_model
 from qtopo.planner import load_scenario_and_inputs, read_network
 from qtopo.solve import Status, solve
@@ -165,11 +165,14 @@ def test_chain_of_huts_needs_m_huts_and_the_directed_bound_sees_them():
     inputs = _toy(pos, {0, 10}, hops, capex, {(0, 10): 1.0}, pair_cost=lambda km: 1.0)
     opt = 2 * 1 + 3 * 10 + 4 * 1
     assert _toy_optimum(inputs) == pytest.approx(opt)
-    d = cutset_bound(inputs, time_limit_s=30.0)
-    u = cutset_bound(inputs, time_limit_s=30.0, directed=False, node_arc=False)
+    d = cutset_bound(inputs, time_limit_s=30.0, dual_ascent=False)
+    u = cutset_bound(inputs, time_limit_s=30.0, directed=False, node_arc=False, dual_ascent=False)
     assert d.status == "converged" and d.method.startswith("directed")
     assert d.bound_eur == pytest.approx(opt, rel=1e-6)
     assert u.bound_eur < opt - 1.0  # the weakness the directed rows remove
+    # the dual ascent on the arc-cost arborescence (head capex + pair) finds the same bound without an LP
+    da, _ = steiner_dual_ascent(inputs)
+    assert da == pytest.approx(opt, rel=1e-6) and da <= opt
 
 
 def _random_toy(seed: int):
@@ -200,8 +203,13 @@ def test_directed_bound_below_optimum_and_above_undirected_on_random_toys(seed):
         opt = _toy_optimum(inputs)
     except AssertionError:
         pytest.skip("toy instance infeasible")
-    d = cutset_bound(inputs, time_limit_s=20.0)
-    u = cutset_bound(inputs, time_limit_s=20.0, directed=False, node_arc=False)
+    d = cutset_bound(inputs, time_limit_s=20.0, dual_ascent=False)
+    u = cutset_bound(inputs, time_limit_s=20.0, directed=False, node_arc=False, dual_ascent=False)
     assert d.status == "converged" and u.status == "converged"
     assert d.bound_eur <= opt * (1 + 1e-9) + 1e-6, (d.to_dict(), opt)
     assert u.bound_eur <= d.bound_eur * (1 + 1e-7) + 1e-6
+    da, _ = steiner_dual_ascent(inputs)
+    assert da is not None and da <= opt * (1 + 1e-9) + 1e-6, (da, opt)
+    both = cutset_bound(inputs, time_limit_s=20.0)
+    assert both.bound_eur <= opt * (1 + 1e-9) + 1e-6
+    assert both.bound_eur >= max(da, u.bound_eur) * (1 - 1e-7) - 1e-6 or both.status != "converged"
