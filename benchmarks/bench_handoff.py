@@ -13,7 +13,8 @@ scenario; no heuristic and no bound pruning against a heuristic plan, so the siz
 model to a ``highspy.Highs`` object that holds the model, ready to ``run()``:
 
 ``appsi``
-    ``pyomo.contrib.appsi.solvers.Highs()`` + ``set_instance(m)``: what ``qtopo/solve.py`` does today.
+    ``pyomo.contrib.appsi.solvers.Highs()`` + ``set_instance(m)``: what ``qtopo/solve.py`` did before ``standard_form`` (its former
+    ``handoff="appsi"``, since removed); the reference the other paths are compared with.
 ``contrib_solver``
     the new solver interface: ``pyomo.contrib.solver.common.factory.SolverFactory('highs')`` (class
     ``pyomo.contrib.solver.solvers.highs.Highs``) + its public ``set_instance(m)`` (a separate load step; no

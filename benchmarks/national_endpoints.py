@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.registry import NATIONAL, ROOT
+from benchmarks.registry import HELDOUT, NATIONAL, ROOT
 
 RADIUS_KM = 20.0
 MIN_APART_KM = 30.0
@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     raw = json.loads(gzip.open(a.shared / "geonames" / "cities15000.json.gz").read())
     cities = list(raw.values()) if isinstance(raw, dict) else raw
     same = True
-    for name, (file, ids, _) in NATIONAL.items():
+    for name, (file, ids, _) in {**NATIONAL, **HELDOUT}.items():
         got = endpoints(ROOT / "data" / "zoo" / file, cities)
         same &= tuple(i for i, _, _ in got) == tuple(ids)
         print(f"{name}: " + ", ".join(f"{i} ({c}, {p:,})" for i, c, p in got))

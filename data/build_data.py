@@ -199,7 +199,9 @@ def build_cloud(shared: Path, out_root: Path) -> Path:
 ZOO_GRAPHS = ["Abilene", "Nsfnet", "Sprint", "Surfnet", "Geant2012", "Dfn", "Colt", "Cogentco", "UsCarrier",
               "Kdl", "Bellcanada",
               # the national family of benchmarks/registry.py (issue 12)
-              "Arnes", "Carnet", "Forthnet", "Grnet", "Chinanet", "Evolink"]
+              "Arnes", "Carnet", "Forthnet", "Grnet", "Chinanet", "Evolink",
+              # its held-out networks (benchmarks/registry.py HELDOUT)
+              "Garr201201", "Cesnet201006", "Renater2010", "Uninett2010", "Niif", "GtsPoland"]
 #: Files larger than this are stored gzipped (``.graphml.gz``; the importer reads both).
 ZOO_GZIP_ABOVE_BYTES = 100_000
 

@@ -35,8 +35,8 @@ def _short(link: dict) -> dict:
     for k in ("qtopo-plan:link", "qtopo-plan:key_relay"):
         if k in out:
             ext = dict(out[k])
-            if len(ext.get("fiber_path", [])) > 3:
-                ext["fiber_path"] = ext["fiber_path"][:2] + ["..."] + ext["fiber_path"][-1:]
+            if len(ext.get("fibre_path", [])) > 3:
+                ext["fibre_path"] = ext["fibre_path"][:2] + ["..."] + ext["fibre_path"][-1:]
             for f in ("length_km", "loss_db"):
                 if f in ext:
                     ext[f] = round(ext[f], 3)

@@ -36,6 +36,7 @@ _PUBLIC = {
     "SolveResult": "solve", "Status": "contract", "solve": "solve",
     "FibreNetwork": "topology", "build_fibre_network": "topology",
     "VerificationReport": "verify", "verify": "verify",
+    "explore": "viz",
 }
 
 __all__ = list(_PUBLIC)
@@ -80,3 +81,4 @@ if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
     from .solve import SolveResult, solve  # noqa: F401
     from .topology import FibreNetwork, build_fibre_network, read_network  # noqa: F401
     from .verify import VerificationReport, verify  # noqa: F401
+    from .viz import explore  # noqa: F401

@@ -25,7 +25,7 @@ import pandas as pd
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra, maximum_flow
 
-from .errors import InputError, ProblemCollector
+from .errors import ProblemCollector
 from .topology import FibreNetwork
 
 log = logging.getLogger(__name__)
@@ -228,9 +228,17 @@ def build_inputs(net: FibreNetwork, demands: pd.DataFrame, scenario, *, prune: b
                 "aggregate": aggregate, "budget_mode": budget_mode, "repeaters": rep},
     )
     inputs.diagnosis = diagnose_demands(inputs, G)
+    n_options = len(hd)
+    n_dominated = 0
+    if prune:
+        keep = dominated_options_keep(inputs)
+        n_dominated = int((~keep).sum())
+        if n_dominated:
+            inputs.hop_devices = inputs.hop_devices[keep].reset_index(drop=True)
     inputs.stats = {"fibre_nodes": n_fibre_nodes, "fibre_edges": int(len(edges)),
                     "candidates": int(len(nodes)), "pruned_nodes": len(dropped), "hops": int(len(hops)),
-                    "hop_devices": int(len(hd)), "tiny_capacity_options": n_tiny, "demands": int(len(d)),
+                    "hop_devices": int(len(inputs.hop_devices)), "hop_devices_before_dominance": int(n_options),
+                    "dominated_options": n_dominated, "tiny_capacity_options": n_tiny, "demands": int(len(d)),
                     "commodities": int(d["commodity"].nunique())}
     inputs.timings_s = {"prune": t_prune - t0, "paths": t_paths - t_prune, "rates": t_rates - t_paths,
                         "diagnose": time.perf_counter() - t_rates}
@@ -786,6 +794,52 @@ def _bottleneck_detail(inputs, G: nx.Graph, s, t) -> str:
     return (f"; the best path still has a span {wa[0]} - {wa[1]} of {worst + conn:.1f} dB ({worst:.1f} dB fibre + "
             f"{conn:g} dB connectors), beyond the best device's reach of {reach:.1f} dB. Add candidate huts "
             f"(network.hut_spacing_km) or a longer-reach device")
+
+
+def dominated_options_keep(inputs: PlanningInputs) -> np.ndarray:
+    """Exact reduction: which hop-device options to keep (False: dominated on its own hop).
+
+    Let ``top`` be the total demand (sum of target x routes; the model's capacity coefficients are capped at it
+    because a hop of a cycle-free plan never carries more). A *plain* option ``j`` (no relay, no repeaters, no
+    installed pairs, no cost but its pairs) carries any load of its hop with ``K_j = ceil(top / r_j)`` pairs,
+    within its pair limit when ``K_j <= max_pairs_j``, at ``K_j c_j``. Every other option ``i`` of the same hop
+    with no installed pairs and ``c_i >= K_j c_j`` (one pair of ``i`` costs at least that) is dominated: in an
+    optimal plan (made cycle-free) replace all of ``i``'s pairs by ``max(n_j, K_j)`` pairs of ``j``. The
+    capacity rows (plain and per commodity, ``min(D_k, r) n``), the route rows and the node-linking rows (same
+    hop, same ends) still hold, and the cost does not rise; relay and repeater costs only fall. So the optimum
+    is unchanged (tests/test_reductions.py asserts it against the unreduced model). Per hop the dominating
+    option is the plain one with the least ``K_j c_j``, which is itself kept.
+    """
+    hd = inputs.hop_devices
+    n = len(hd)
+    if n == 0:
+        return np.ones(0, bool)
+    d = inputs.demands
+    top = float((d["target_bps"] * d["k_routes"]).sum()) if "k_routes" in d.columns else float(
+        d["target_bps"].sum())
+    rate = hd["rate_bps_per_pair"].to_numpy(float)
+    cost = hd["cost_per_pair_eur"].to_numpy(float)
+    hop = hd["hop"].to_numpy(int)
+    existing = hd["existing_pairs"].to_numpy(int) > 0 if "existing_pairs" in hd.columns else np.zeros(n, bool)
+    plain = ~existing
+    if "relay" in hd.columns:
+        plain &= hd["relay"].isna().to_numpy(bool)
+    if "repeaters" in hd.columns:
+        plain &= np.array([not r for r in hd["repeaters"]], bool)
+    k = np.ceil(top / np.maximum(rate, 1e-300) - 1e-9)
+    can = plain & (rate > 0) & (k <= hd["max_pairs"].to_numpy(float))
+    if not can.any() or top <= 0:
+        return np.ones(n, bool)
+    val = np.where(can, k * cost, np.inf)
+    order = np.lexsort((np.arange(n), val, hop))  # per hop: the least K_j c_j first (ties: lowest index)
+    first = np.ones(n, bool)
+    first[1:] = hop[order][1:] != hop[order][:-1]
+    best_idx = np.full(int(hop.max()) + 1, -1)
+    best_val = np.full(int(hop.max()) + 1, np.inf)
+    best_idx[hop[order][first]] = order[first]
+    best_val[hop[order][first]] = val[order][first]
+    dominated = (~existing) & (cost + 1e-9 >= best_val[hop]) & (best_idx[hop] != np.arange(n))
+    return ~dominated
 
 
 def prune_by_bound(inputs: PlanningInputs, upper_bound_eur: float) -> PlanningInputs:

@@ -11,6 +11,7 @@ import math
 
 
 from .contract import Plan, to_jsonable
+from .numeric import fmt_eur
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +84,20 @@ def compare_plans(a, b) -> dict:
     cba = to_jsonable(da.cost_breakdown) if da.cost_breakdown else {}
     cbb = to_jsonable(db.cost_breakdown) if db.cost_breakdown else {}
     out["cost_breakdown"] = {k: _delta(cba.get(k), cbb.get(k)) for k in list(dict.fromkeys([*cba, *cbb]))}
+    out["nodes"] = _compare_nodes(da, db)
+    out["links"] = _compare_links(da, db)
+    dem, expo = _compare_demands(da, db)
+    out["demands"] = dem
+    out["exposure"] = expo
+    out["same"] = (da.status == db.status and not _differs(da.cost_eur, db.cost_eur)
+                   and not any(out["nodes"].values()) and not any(out["links"].values()) and not expo
+                   and not any(r["only_in"] or _differs(r["delivered_bps"]["a"], r["delivered_bps"]["b"])
+                               or _differs(r["target_bps"]["a"], r["target_bps"]["b"]) for r in dem))
+    return out
 
-    # nodes
+
+def _compare_nodes(da: Plan, db: Plan) -> dict:
+    """Nodes added, removed, and changed (kind, site kind, cost, brownfield)."""
     # a place can be both a trusted node and an untrusted relay: the relay entry is a node of its own
     def nkey(n):
         return (n.id, n.kind == "relay")
@@ -97,21 +110,25 @@ def compare_plans(a, b) -> dict:
               if _differs(getattr(na[i], f), getattr(nb[i], f))}
         if ch:
             changed.append({"id": i[0], "kind": na[i].kind, "changes": ch})
-    out["nodes"] = {"added": [to_jsonable(nb[i]) for i in sorted(set(nb) - set(na))],
-                    "removed": [to_jsonable(na[i]) for i in sorted(set(na) - set(nb))], "changed": changed}
+    return {"added": [to_jsonable(nb[i]) for i in sorted(set(nb) - set(na))],
+            "removed": [to_jsonable(na[i]) for i in sorted(set(na) - set(nb))], "changed": changed}
 
-    # links, per hop
-    def hops(d):
-        h = {}
-        for L in d.links:
-            e = h.setdefault(_hop(L), {"devices": {}, "capacity_bps": 0.0, "cost": 0.0, "ids": []})
-            e["devices"][L.device] = e["devices"].get(L.device, 0) + L.device_pairs
-            e["capacity_bps"] += L.capacity_bps
-            e["cost"] += L.cost_eur
-            e["ids"].append(L.id)
-        return h
 
-    ha, hb = hops(da), hops(db)
+def _hops(d: Plan) -> dict:
+    """The plan's links summed per hop: device pairs per device, capacity, cost and link ids."""
+    h = {}
+    for L in d.links:
+        e = h.setdefault(_hop(L), {"devices": {}, "capacity_bps": 0.0, "cost": 0.0, "ids": []})
+        e["devices"][L.device] = e["devices"].get(L.device, 0) + L.device_pairs
+        e["capacity_bps"] += L.capacity_bps
+        e["cost"] += L.cost_eur
+        e["ids"].append(L.id)
+    return h
+
+
+def _compare_links(da: Plan, db: Plan) -> dict:
+    """Hops added, removed, and changed (devices, capacity or cost)."""
+    ha, hb = _hops(da), _hops(db)
     lchanged = []
     for h in sorted(set(ha) & set(hb)):
         x, y = ha[h], hb[h]
@@ -124,10 +141,13 @@ def compare_plans(a, b) -> dict:
         return {"hop": list(h), "devices": e["devices"], "capacity_bps": e["capacity_bps"], "cost": e["cost"],
                 "ids": e["ids"]}
 
-    out["links"] = {"added": [item(h, hb[h]) for h in sorted(set(hb) - set(ha))],
-                    "removed": [item(h, ha[h]) for h in sorted(set(ha) - set(hb))], "changed": lchanged}
+    return {"added": [item(h, hb[h]) for h in sorted(set(hb) - set(ha))],
+            "removed": [item(h, ha[h]) for h in sorted(set(ha) - set(hb))], "changed": lchanged}
 
-    # demands and exposure
+
+def _compare_demands(da: Plan, db: Plan) -> tuple[list, list]:
+    """Per demand in either plan its target and delivered rate in both; and, for the demands in both, how the
+    trusted nodes holding its key changed (exposure)."""
     ma = {_dkey(x): x for x in da.demands}
     mb = {_dkey(x): x for x in db.demands}
     dem, expo = [], []
@@ -142,17 +162,11 @@ def compare_plans(a, b) -> dict:
                 expo.append({"demand": k, "added": sorted(tb - ta), "removed": sorted(ta - tb),
                              "intermediate_a": len(x.intermediate_trusted_nodes),
                              "intermediate_b": len(y.intermediate_trusted_nodes)})
-    out["demands"] = dem
-    out["exposure"] = expo
-    out["same"] = (da.status == db.status and not _differs(da.cost_eur, db.cost_eur)
-                   and not any(out["nodes"].values()) and not any(out["links"].values()) and not expo
-                   and not any(r["only_in"] or _differs(r["delivered_bps"]["a"], r["delivered_bps"]["b"])
-                               or _differs(r["target_bps"]["a"], r["target_bps"]["b"]) for r in dem))
-    return out
+    return dem, expo
 
 
 def _eur(v) -> str:
-    return "-" if v is None else f"{v:,.0f} EUR"
+    return "-" if v is None else f"{fmt_eur(v)} EUR"
 
 
 def _signed(v, unit: str = "") -> str:

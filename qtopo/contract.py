@@ -348,45 +348,21 @@ class Plan:
         plan.path = p
         return plan
 
-    # ------------------------------------------------------------------ geo views (GeoPandas, loaded lazily)
-    def nodes_gdf(self):
-        from .plan import nodes_gdf
+    def __getattr__(self, name):
+        # only reached when normal lookup fails: the geo views and writers live in the layers that own them
+        if name in _MOVED:
+            raise AttributeError(f"Plan.{name}() is {_MOVED[name]} (the plan contract imports no output module)")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-        return nodes_gdf(self)
 
-    def links_gdf(self):
-        from .plan import links_gdf
-
-        return links_gdf(self)
-
-    def routes_gdf(self):
-        from .plan import routes_gdf
-
-        return routes_gdf(self)
-
-    def layers(self, sites=None, fibre=None) -> dict:
-        """Non-empty GeoDataFrame layers ``sites``, ``fibre`` (when given), ``nodes``, ``links``, ``demand_routes``."""
-        from .plan import layers
-
-        return layers(self, sites=sites, fibre=fibre)
-
-    def write_gpkg(self, path, sites=None, fibre=None) -> None:
-        """Write layers ``sites``, ``fibre``, ``nodes``, ``links``, ``demand_routes`` to one GeoPackage."""
-        from .plan import write_gpkg
-
-        write_gpkg(self, path, sites=sites, fibre=fibre)
-
-    def write_layers(self, folder, fmt: str = "parquet", sites=None, fibre=None) -> list:
-        """Write each layer to ``folder/<layer>.<ext>`` (GeoParquet, FlatGeobuf or GeoPackage); returns the paths."""
-        from .plan import write_layers
-
-        return write_layers(self, folder, fmt=fmt, sites=sites, fibre=fibre)
-
-    def explore(self, **kw):
-        """An interactive folium map of the plan (for notebooks)."""
-        from .viz import plan_map_folium
-
-        return plan_map_folium(self, **kw)
+#: The plan's former convenience methods -> the functions that do the job, in the layers that own them.
+_MOVED = {
+    "nodes_gdf": "qtopo.plan.nodes_gdf(plan)", "links_gdf": "qtopo.plan.links_gdf(plan)",
+    "routes_gdf": "qtopo.plan.routes_gdf(plan)", "layers": "qtopo.plan.layers(plan, sites=, fibre=)",
+    "write_gpkg": "qtopo.plan.write_gpkg(plan, path, sites=, fibre=)",
+    "write_layers": "qtopo.plan.write_layers(plan, folder, fmt, sites=, fibre=)",
+    "explore": "qtopo.explore(plan, network=)",
+}
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ naming the file, the feature or row, what is wrong and how to fix it. The CLI pr
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)

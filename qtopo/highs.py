@@ -272,7 +272,8 @@ def status_of(model_status, has_solution: bool) -> Status:
 
 
 def termination_name(h, model_status) -> str:
-    """The termination names Pyomo's APPSI reports (plans read the same whatever the hand-off)."""
+    """HiGHS's model status as the termination names Pyomo's APPSI reports (what plans recorded before the APPSI
+    hand-off was removed, so ``solver.termination`` reads as it did)."""
     import highspy
 
     M = highspy.HighsModelStatus

@@ -334,16 +334,39 @@ def read_sites(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
         col.raise_if_any()
     geom = gdf.geometry.values
     types = shapely.get_type_id(geom)
-    bad_read = _unreadable_mask(gdf)
-    empty = (shapely.is_empty(geom) | pd.isna(gdf.geometry).to_numpy()) & ~bad_read
-    for i in np.flatnonzero(empty):
-        col.add(f"{path.name}, {_row_label(gdf, i)}",
-                "empty geometry (no coordinates, or both coordinates NaN: not finite)",
-                "give the site a point location or delete it")
-    empty |= bad_read
+    empty = _empty_geometries(gdf, path, col, "empty geometry (no coordinates, or both coordinates NaN: not finite)",
+                              "give the site a point location or delete it")
     for i in np.flatnonzero(~empty & (types != 0)):
         col.add(f"{path.name}, {_row_label(gdf, i)}", f"geometry is {geom[i].geom_type}, not Point",
                 "sites must be points; use the centroid or the building entrance")
+    _check_site_ids(gdf, path, col)
+    _check_site_lonlat(gdf, ~empty & (types == 0), path, col)
+    _check_site_columns(gdf, path, col)
+    col.raise_if_any()
+    gdf = _to_wgs84(gdf, path, "sites", col)
+    col.raise_if_any()
+    gdf = gdf.reset_index(drop=True)
+    gdf["id"] = gdf["id"].map(normalize_id)
+    if "kind" not in gdf.columns:
+        gdf["kind"] = "site"
+    gdf["kind"] = gdf["kind"].astype(object).fillna("site").astype(str)
+    if "name" not in gdf.columns:
+        gdf["name"] = gdf["id"]
+    return gdf
+
+
+def _empty_geometries(gdf: gpd.GeoDataFrame, path: Path, col: ProblemCollector, problem: str, fix: str) -> np.ndarray:
+    """Rows without a usable geometry: empty or missing ones (each reported) and unreadable ones (reported when
+    read)."""
+    bad_read = _unreadable_mask(gdf)
+    empty = (shapely.is_empty(gdf.geometry.values) | pd.isna(gdf.geometry).to_numpy()) & ~bad_read
+    for i in np.flatnonzero(empty):
+        col.add(f"{path.name}, {_row_label(gdf, i)}", problem, fix)
+    return empty | bad_read
+
+
+def _check_site_ids(gdf: gpd.GeoDataFrame, path: Path, col: ProblemCollector) -> None:
+    """Every site has an id, unique once Unicode-normalised, and unique ignoring letter case."""
     ids = gdf["id"]
     missing = ids.isna() | (ids.astype(str).str.strip() == "")
     for i in np.flatnonzero(missing.to_numpy()):
@@ -365,7 +388,10 @@ def read_sites(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
         col.add(f"{path.name}, rows {rows}",
                 f"site ids {', '.join(repr(ids_s.iloc[i]) for i in rows)} differ only by letter case",
                 "use one spelling for one site, or distinct ids for distinct sites")
-    good = ~empty & (types == 0)
+
+
+def _check_site_lonlat(gdf: gpd.GeoDataFrame, good: np.ndarray, path: Path, col: ProblemCollector) -> None:
+    """The points (rows ``good``) lie within lon [-180, 180] / lat [-90, 90] once in WGS84."""
     if good.any():
         pts = gdf[good].to_crs(WGS84) if not gdf.crs.equals(WGS84) else gdf[good]
         xy = shapely.get_coordinates(pts.geometry.values)
@@ -376,6 +402,10 @@ def read_sites(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
             col.add(f"{path.name}, {_row_label(gdf, i)}",
                     f"coordinates ({xy[j, 0]:g}, {xy[j, 1]:g}) are not finite or outside lon [-180,180] / lat [-90,90]",
                     _coord_hint(xy[j, 0], xy[j, 1]))
+
+
+def _check_site_columns(gdf: gpd.GeoDataFrame, path: Path, col: ProblemCollector) -> None:
+    """Optional columns: ``capex_eur`` a plausible cost, ``country`` an ISO code; no near-miss column names."""
     if "capex_eur" in gdf.columns:
         from .scenario import MAX_ITEM_EUR
 
@@ -399,17 +429,6 @@ def read_sites(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
             if why:
                 col.add(f"{path.name}, {_row_label(gdf, i)}", f"country {why}",
                         "the country column holds ISO 3166-1 alpha-2 codes (or leave it empty to look it up)")
-    col.raise_if_any()
-    gdf = _to_wgs84(gdf, path, "sites", col)
-    col.raise_if_any()
-    gdf = gdf.reset_index(drop=True)
-    gdf["id"] = gdf["id"].map(normalize_id)
-    if "kind" not in gdf.columns:
-        gdf["kind"] = "site"
-    gdf["kind"] = gdf["kind"].astype(object).fillna("site").astype(str)
-    if "name" not in gdf.columns:
-        gdf["name"] = gdf["id"]
-    return gdf
 
 
 def read_routes(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
@@ -436,7 +455,28 @@ def read_routes(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
     if len(gdf) == 0:
         col.add(str(path), "routes layer has no features", "add the fibre routes as LineStrings")
         col.raise_if_any()
-    gdf = gdf.reset_index(drop=True)
+    gdf = _route_ids(gdf.reset_index(drop=True), path, col)
+    _check_route_geometries(gdf, path, col)
+    _unknown_columns(col, path, gdf.columns, "routes")
+    lk_given = _check_route_columns(gdf, path, col)
+    col.raise_if_any()
+    gdf = _to_wgs84(gdf, path, "routes", col)
+    col.raise_if_any()
+    _check_route_lonlat(gdf, path, col)
+    if lk_given is not None and lk_given.notna().any():
+        _check_surveyed_lengths(gdf, lk_given, path, col, notes)
+    gdf = _split_multilines(gdf)
+    gdf.attrs["notes"] = notes
+    lengths = geodesic_length_km(gdf.geometry.values)
+    for i in np.flatnonzero(lengths <= 1e-6):
+        col.add(f"{path.name}, {_row_label(gdf, i)}", "zero-length line", "delete it or give it its real vertices")
+    col.raise_if_any()
+    gdf["geodesic_km"] = lengths
+    return gdf
+
+
+def _route_ids(gdf: gpd.GeoDataFrame, path: Path, col: ProblemCollector) -> gpd.GeoDataFrame:
+    """Route ids as text, the missing ones numbered ``route<row>``; duplicates reported."""
     if "id" not in gdf.columns:
         gdf["id"] = [f"route{i}" for i in range(len(gdf))]
     rid = gdf["id"]
@@ -448,15 +488,15 @@ def read_routes(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
         rows = np.flatnonzero((gdf["id"] == v).to_numpy()).tolist()
         col.add(f"{path.name}, rows {rows}", f"duplicate route id {v!r}",
                 "make route ids unique (they name fibre cuts in reports), or leave them empty to have them numbered")
+    return gdf
+
+
+def _check_route_geometries(gdf: gpd.GeoDataFrame, path: Path, col: ProblemCollector) -> None:
+    """Every route a valid, simple (Multi)LineString of at least two finite vertices."""
     geom = gdf.geometry.values
-    isna = pd.isna(gdf.geometry).to_numpy()
-    bad_read = _unreadable_mask(gdf)
-    empty = (isna | shapely.is_empty(geom)) & ~bad_read
     types = shapely.get_type_id(geom)
     line = (types == 1) | (types == 5)
-    for i in np.flatnonzero(empty):
-        col.add(f"{path.name}, {_row_label(gdf, i)}", "empty geometry", "draw the route or delete the feature")
-    empty |= bad_read
+    empty = _empty_geometries(gdf, path, col, "empty geometry", "draw the route or delete the feature")
     for i in np.flatnonzero(~empty & ~line):
         col.add(f"{path.name}, {_row_label(gdf, i)}", f"geometry is {geom[i].geom_type}, not a LineString",
                 "routes must be lines (LineString or MultiLineString)")
@@ -484,7 +524,11 @@ def read_routes(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
                 col.add(f"{path.name}, {_row_label(gdf, i)}",
                         "line crosses itself or doubles back (self-intersecting)",
                         "fix the vertex order, or split it at the crossing into separate routes")
-    _unknown_columns(col, path, gdf.columns, "routes")
+
+
+def _check_route_columns(gdf: gpd.GeoDataFrame, path: Path, col: ProblemCollector):
+    """Optional ``length_km`` (positive, below the Earth's circumference) and ``attenuation_db_per_km``; returns
+    the usable surveyed lengths (NaN where not given or bad), or None without the column."""
     if "length_km" in gdf.columns:
         from .columns import column
 
@@ -508,9 +552,11 @@ def read_routes(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
         for i in np.flatnonzero(bad.to_numpy()):
             col.add(f"{path.name}, {_row_label(gdf, i)}", "attenuation_db_per_km must be within [0, 10] dB/km",
                     "fix the value or leave it empty for the scenario default")
-    col.raise_if_any()
-    gdf = _to_wgs84(gdf, path, "routes", col)
-    col.raise_if_any()
+    return lk_given
+
+
+def _check_route_lonlat(gdf: gpd.GeoDataFrame, path: Path, col: ProblemCollector) -> None:
+    """Every vertex (in WGS84) within lon [-180, 180] / lat [-90, 90]; raises on any outside."""
     xy = shapely.get_coordinates(gdf.geometry.values)
     ok = check_lonlat(xy[:, 0], xy[:, 1])
     if not ok.all():
@@ -521,25 +567,38 @@ def read_routes(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
                     f"coordinates outside lon [-180,180] / lat [-90,90], e.g. ({xy[j, 0]:g}, {xy[j, 1]:g})",
                     _coord_hint(xy[j, 0], xy[j, 1]))
         col.raise_if_any()
-    if lk_given is not None and lk_given.notna().any():
-        parts, pidx = shapely.get_parts(gdf.geometry.values, return_index=True)
-        drawn = np.bincount(pidx, geodesic_length_km(parts), minlength=len(gdf))
-        lk_arr = lk_given.to_numpy()
-        absurd = lk_arr < LENGTH_REFUSE_RATIO * drawn
-        short = ~absurd & (lk_arr < drawn - np.maximum(LENGTH_TOLERANCE * drawn, LENGTH_TOLERANCE_KM))
-        for i in np.flatnonzero(absurd):
-            col.add(f"{path.name}, {_row_label(gdf, i)}",
-                    f"length_km {_show(gdf['length_km'].iloc[i])} is less than {LENGTH_REFUSE_RATIO:.0%} of the route's "
-                    f"drawn geodesic length {drawn[i]:.3f} km; a fibre is never shorter than the line it follows (the geodesic "
-                    "length is a lower bound)", "give the surveyed length in km (not metres), or leave it empty "
-                    "to use geodesic x route_factor")
-        if short.any():
-            rows = np.flatnonzero(short)
-            notes.append(f"{len(rows)} route(s) have a length_km below their drawn geodesic length (a lower bound; "
-                         "the drawing is schematic or the length is wrong): " + ", ".join(
-                             f"{gdf['id'].iloc[i]} {lk_arr[i]:g} < {drawn[i]:.1f} km" for i in rows[:5]))
-        col.raise_if_any()
-    # split multilines into parts
+
+
+def _check_surveyed_lengths(gdf: gpd.GeoDataFrame, lk_given: pd.Series, path: Path, col: ProblemCollector,
+                            notes: list) -> None:
+    """A surveyed ``length_km`` is never shorter than the drawn line's geodesic length (a lower bound): far below
+    it is refused, a little below it noted (a schematic drawing, or a wrong length)."""
+    from .geo import geodesic_length_km
+
+    parts, pidx = shapely.get_parts(gdf.geometry.values, return_index=True)
+    drawn = np.bincount(pidx, geodesic_length_km(parts), minlength=len(gdf))
+    lk_arr = lk_given.to_numpy()
+    absurd = lk_arr < LENGTH_REFUSE_RATIO * drawn
+    short = ~absurd & (lk_arr < drawn - np.maximum(LENGTH_TOLERANCE * drawn, LENGTH_TOLERANCE_KM))
+    for i in np.flatnonzero(absurd):
+        col.add(f"{path.name}, {_row_label(gdf, i)}",
+                f"length_km {_show(gdf['length_km'].iloc[i])} is less than {LENGTH_REFUSE_RATIO:.0%} of the route's "
+                f"drawn geodesic length {drawn[i]:.3f} km; a fibre is never shorter than the line it follows (the geodesic "
+                "length is a lower bound)", "give the surveyed length in km (not metres), or leave it empty "
+                "to use geodesic x route_factor")
+    if short.any():
+        rows = np.flatnonzero(short)
+        notes.append(f"{len(rows)} route(s) have a length_km below their drawn geodesic length (a lower bound; "
+                     "the drawing is schematic or the length is wrong): " + ", ".join(
+                         f"{gdf['id'].iloc[i]} {lk_arr[i]:g} < {drawn[i]:.1f} km" for i in rows[:5]))
+    col.raise_if_any()
+
+
+def _split_multilines(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """MultiLineStrings split into their parts (ids ``<id>.<part>`` from the second part on), a surveyed length
+    shared out by the parts' geodesic lengths."""
+    from .geo import geodesic_length_km
+
     if (shapely.get_type_id(gdf.geometry.values) == 5).any():
         gdf = gdf.explode(index_parts=True)
         part = gdf.index.get_level_values(1)
@@ -551,12 +610,6 @@ def read_routes(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
             lkp = pd.to_numeric(gdf["length_km"], errors="coerce").to_numpy(float)
             gdf["length_km"] = np.where(np.isfinite(lkp) & (tot > 0), lkp * lp / np.where(tot > 0, tot, 1.0), lkp)
         gdf = gdf.reset_index(drop=True)
-    gdf.attrs["notes"] = notes
-    lengths = geodesic_length_km(gdf.geometry.values)
-    for i in np.flatnonzero(lengths <= 1e-6):
-        col.add(f"{path.name}, {_row_label(gdf, i)}", "zero-length line", "delete it or give it its real vertices")
-    col.raise_if_any()
-    gdf["geodesic_km"] = lengths
     return gdf
 
 
@@ -569,15 +622,29 @@ def read_demands(path: str | Path, site_ids=None) -> pd.DataFrame:
         Listing every problem: missing columns, unknown sites (with close matches), self-demands, duplicate
         pairs, targets that are not finite positive numbers.
     """
-    import difflib
-
     path = Path(path)
     col = ProblemCollector(f"invalid demands file {path}")
-    if not _check_file(path, "demands", col, {".csv", ".txt"}):
-        col.raise_if_any()
-    from .columns import column
+    df = _demands_table(path, col)
+    tgt = _check_demand_rows(df, path, col, site_ids)
+    if not col.problems:
+        df["source"] = df["source"].map(normalize_id)
+        df["target"] = df["target"].map(normalize_id)
+        key = df[["source", "target"]].apply(lambda r: tuple(sorted(r)), axis=1)
+        for k in sorted(set(key[key.duplicated()])):
+            col.add(str(path), f"pair {k[0]!r}-{k[1]!r} appears more than once", "merge them into one row")
+    col.raise_if_any()
+    df["target_bps"] = tgt.astype(float)
+    df = df.reset_index(drop=True)
+    df.attrs["file"] = path.name  # for messages about rows found wrong later (requirements, governance)
+    return df
+
+
+def _demands_table(path: Path, col: ProblemCollector) -> pd.DataFrame:
+    """The demands CSV read as UTF-8, with its required columns and at least one row (raises otherwise)."""
     from .textfile import decode_utf8
 
+    if not _check_file(path, "demands", col, {".csv", ".txt"}):
+        col.raise_if_any()
     try:
         text = decode_utf8(path.read_bytes(), str(path), "demands file")
     except InputError as e:
@@ -603,6 +670,16 @@ def read_demands(path: str | Path, site_ids=None) -> pd.DataFrame:
     if len(df) == 0:
         col.add(str(path), "no demands", "add at least one row source,target,target_bps")
         col.raise_if_any()
+    return df
+
+
+def _check_demand_rows(df: pd.DataFrame, path: Path, col: ProblemCollector, site_ids) -> pd.Series:
+    """Each row: two different known sites (close matches suggested) and a plausible ``target_bps``; returns the
+    targets as numbers (NaN where not)."""
+    import difflib
+
+    from .columns import column
+
     _unknown_columns(col, path, df.columns, "demands")
     tspec = column("demands", "target_bps")
     tgt = pd.to_numeric(df["target_bps"], errors="coerce")
@@ -631,17 +708,7 @@ def read_demands(path: str | Path, site_ids=None) -> pd.DataFrame:
         elif v < tspec.lo:
             col.add(where, f"target_bps {_show(raw)} is below {tspec.lo:g} bit/s (less than 90 key bits a day)",
                     f"check the unit: targets are in bit/s (plausible: {tspec.lo:g} to {tspec.hi:g})")
-    if not col.problems:
-        df["source"] = df["source"].map(normalize_id)
-        df["target"] = df["target"].map(normalize_id)
-        key = df[["source", "target"]].apply(lambda r: tuple(sorted(r)), axis=1)
-        for k in sorted(set(key[key.duplicated()])):
-            col.add(str(path), f"pair {k[0]!r}-{k[1]!r} appears more than once", "merge them into one row")
-    col.raise_if_any()
-    df["target_bps"] = tgt.astype(float)
-    df = df.reset_index(drop=True)
-    df.attrs["file"] = path.name  # for messages about rows found wrong later (requirements, governance)
-    return df
+    return tgt
 
 
 def _sep_hint(header: str) -> str | None:
@@ -668,11 +735,6 @@ def read_existing_links(path: str | Path, max_pairs: dict | None = None) -> pd.D
         counts that are not whole numbers in range (``inf`` too), unknown devices, duplicate rows for one hop
         and device (either direction).
     """
-    import io as _io
-
-    from .columns import column
-    from .textfile import decode_utf8
-
     path = Path(path)
     col = ProblemCollector(f"invalid existing links file {path}")
     if not path.exists():
@@ -682,6 +744,25 @@ def read_existing_links(path: str | Path, max_pairs: dict | None = None) -> pd.D
         from .etsi import existing_links_from_etsi
 
         return existing_links_from_etsi(path)
+    ex = _existing_table(path, col)
+    pairs = _check_existing_rows(ex, path, col)
+    col.raise_if_any()
+    ex["from"] = ex["from"].map(normalize_id)
+    ex["to"] = ex["to"].map(normalize_id)
+    ex["device"] = ex["device"].astype(str).str.strip()
+    ex["pairs"] = pairs.astype(int)
+    out = ex[list(EXISTING_LINK_COLUMNS)].reset_index(drop=True)
+    if max_pairs is not None:
+        check_existing_devices(out, max_pairs, path)
+    return out
+
+
+def _existing_table(path: Path, col: ProblemCollector) -> pd.DataFrame:
+    """The brownfield CSV read as UTF-8, with its required columns (raises otherwise)."""
+    import io as _io
+
+    from .textfile import decode_utf8
+
     if not _check_file(path, "existing links", col, {".csv", ".txt"}):
         col.raise_if_any()
     try:
@@ -702,6 +783,14 @@ def read_existing_links(path: str | Path, max_pairs: dict | None = None) -> pd.D
                 f"the file looks {sep}-separated: save it comma-separated with the header from,to,device,pairs"
                 if sep else "header: from,to,device,pairs")
         col.raise_if_any()
+    return ex
+
+
+def _check_existing_rows(ex: pd.DataFrame, path: Path, col: ProblemCollector) -> pd.Series:
+    """Each row: from, to and device given, a whole plausible number of pairs, one row per hop and device (either
+    direction); returns the pair counts as numbers."""
+    from .columns import column
+
     _unknown_columns(col, path, ex.columns, "existing_links")
     spec = column("existing_links", "pairs")
     pairs = pd.to_numeric(ex["pairs"], errors="coerce")
@@ -727,15 +816,7 @@ def read_existing_links(path: str | Path, max_pairs: dict | None = None) -> pd.D
                     "table)", "give one row per hop and device, with the total number of pairs")
         else:
             seen[key] = i + 2
-    col.raise_if_any()
-    ex["from"] = ex["from"].map(normalize_id)
-    ex["to"] = ex["to"].map(normalize_id)
-    ex["device"] = ex["device"].astype(str).str.strip()
-    ex["pairs"] = pairs.astype(int)
-    out = ex[list(EXISTING_LINK_COLUMNS)].reset_index(drop=True)
-    if max_pairs is not None:
-        check_existing_devices(out, max_pairs, path)
-    return out
+    return pairs
 
 
 def check_existing_devices(ex: pd.DataFrame, max_pairs: dict, path: str | Path) -> None:

@@ -28,7 +28,8 @@ from .errors import InputError, VerificationError
 from .atomic import atomic_output_dir
 from .io import read_input_files, read_sites, sha256_file
 from .model import build_model
-from .plan import Plan, extract_plan
+from .numeric import fmt_eur
+from .plan import Plan, extract_plan, write_gpkg
 from .scenario import Scenario, load_scenario
 from .solve import SolveResult, Status, relative_gap, solve
 from .topology import read_network  # noqa: F401 (public here too: qtopo.planner.read_network)
@@ -210,7 +211,7 @@ def _objective_text(value, scen: Scenario) -> str:
     if scen.objective.get("mode") == "max_rate":
         return ("weighted delivered rate unknown" if value is None else
                 f"weighted delivered rate {value:,.0f} bit/s (budget {scen.objective['budget_eur']:,.0f} EUR)")
-    return f"cost {value if value is None else f'{value:,.0f}'}"
+    return f"cost {value if value is None else fmt_eur(value)}"
 
 
 @dataclass
@@ -259,7 +260,7 @@ class StartPlan:
     def summary(self) -> str:
         if self.solution is None:
             return f"heuristic: no start plan ({self.seconds:.2f} s)"
-        return (f"heuristic: start plan costing {self.cost_eur:,.0f}; bound pruning kept {len(self.inputs.hop_devices)}"
+        return (f"heuristic: start plan costing {fmt_eur(self.cost_eur)}; bound pruning kept {len(self.inputs.hop_devices)}"
                 f" of {self.hop_devices_before} hop-device options ({self.seconds:.2f} s)")
 
 
@@ -340,7 +341,7 @@ def _start_plan_as_plan(start: StartPlan, res: SolveResult, scen: Scenario, wors
                    "returned")
     res.status = Status.FEASIBLE
     res.objective = sol.cost
-    res.gap = (sol.cost - res.bound) / max(abs(sol.cost), 1e-9) if res.bound is not None else None
+    res.gap = relative_gap(sol.cost, res.bound)
     if cut is not None:
         _apply_cut_bound(res, cut)
     p = assemble_plan(_plan_header(start.inputs, res, scen), start.inputs, scen, y_open=sol.open_nodes,
@@ -447,7 +448,7 @@ def write_plan(p: Plan, out_dir, scen: Scenario, net=None) -> Path:
                 sites["fibre_node"] = sites["id"].map(net.site_node) if net is not None else None
             except InputError:  # inputs changed since planning: the plan layers are still written
                 pass
-            p.write_gpkg(tmp / "plan.gpkg", sites=sites, fibre=fibre)
+            write_gpkg(p, tmp / "plan.gpkg", sites=sites, fibre=fibre)
         failures = None
         if p.has_plan:
             from .failures import analyse_failures

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from .contract import Status
 from .errors import SolverError
+from .numeric import finite_or_none
 from .solver_names import Resolved, check_name, resolve
 
 log = logging.getLogger(__name__)
@@ -95,14 +96,6 @@ def solve(model, name: str, time_limit_s: float = 120.0, mip_gap: float = 1e-4, 
                    sizes=_sizes(model))
 
 
-def _finite(x):
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
-
-
 def _solve_contrib(opt, model, time_limit_s, mip_gap, threads, log_file, stream):
     """pyomo.contrib.solver: ``load_solutions=False``, no exception on a non-optimal result (FIELD-NOTES)."""
     import contextlib
@@ -137,8 +130,8 @@ def _solve_contrib(opt, model, time_limit_s, mip_gap, threads, log_file, stream)
     obj = bound = None
     if status.has_plan:
         res.solution_loader.load_vars()
-        obj = _finite(res.incumbent_objective)
-        bound = _finite(res.objective_bound)
+        obj = finite_or_none(res.incumbent_objective)
+        bound = finite_or_none(res.objective_bound)
     return status, tc.name, obj, bound
 
 
@@ -176,8 +169,8 @@ def _solve_legacy(opt, resolved, model, time_limit_s, mip_gap, threads, log_file
         from pyomo.contrib.appsi.base import TerminationCondition as ATC
 
         tc = res.termination_condition
-        obj = _finite(res.best_feasible_objective)
-        bound = _finite(res.best_objective_bound)
+        obj = finite_or_none(res.best_feasible_objective)
+        bound = finite_or_none(res.best_objective_bound)
         if tc == ATC.optimal:
             status = Status.OPTIMAL
         elif tc in (ATC.infeasible, ATC.infeasibleOrUnbounded):
@@ -207,7 +200,7 @@ def _solve_legacy(opt, resolved, model, time_limit_s, mip_gap, threads, log_file
         obj = float(pyo.value(objs[0])) if objs else None
         prob = res.problem[0] if len(res.problem) else None
         if prob is not None and obj is not None:
-            lb, ub = _finite(prob.lower_bound), _finite(prob.upper_bound)
+            lb, ub = finite_or_none(prob.lower_bound), finite_or_none(prob.upper_bound)
             bound = lb if objs[0].sense == pyo.minimize else ub
     return status, str(tc), obj, bound
 

@@ -374,18 +374,22 @@ def _pair_arcs(adj, hs, ht, s, t, V, H, mode, k_model):
     return ai[rep], aj[rep], lo[rep] + offs
 
 
-def _prepare(G: nx.Graph, end_nodes: Sequence, L_max_km: float, N_max: int, D: int, K: int, weight: str,
-             reduce: bool = True, multi_path: str = "auto") -> _Inputs:
-    if G.is_multigraph():  # parallel fibres: the shortest one counts (to_scipy would add them up)
-        S = nx.Graph()
-        S.add_nodes_from(G.nodes)
-        for u, v, w in G.edges(data=weight):
-            if not S.has_edge(u, v) or w < S.edges[u, v][weight]:
-                S.add_edge(u, v, **{weight: w})
-        G = S
-    nodes = list(G.nodes)
-    index = {v: i for i, v in enumerate(nodes)}
-    n = len(nodes)
+def _shortest_parallel(G: nx.Graph, weight: str) -> nx.Graph:
+    """``G`` without parallel fibres: of several between two nodes the shortest counts (to_scipy would add them
+    up)."""
+    if not G.is_multigraph():
+        return G
+    S = nx.Graph()
+    S.add_nodes_from(G.nodes)
+    for u, v, w in G.edges(data=weight):
+        if not S.has_edge(u, v) or w < S.edges[u, v][weight]:
+            S.add_edge(u, v, **{weight: w})
+    return S
+
+
+def _reach(G: nx.Graph, nodes: list, weight: str, L_max_km: float) -> tuple:
+    """Shortest fibre distances up to ``L_max_km`` (+ tolerance) between all nodes: ``(dist, pred, adj, comp)``,
+    ``adj[i, j]`` when an elementary link i-j is possible, ``comp`` the connected component of each node."""
     W = csr_matrix(nx.to_scipy_sparse_array(G, nodelist=nodes, weight=weight, format="csr"))
     if W.nnz and (W.data == 0).any():  # zero-length fibre must stay an explicit edge for SciPy
         W.data[W.data == 0] = 1e-12
@@ -395,6 +399,52 @@ def _prepare(G: nx.Graph, end_nodes: Sequence, L_max_km: float, N_max: int, D: i
     adj = np.isfinite(dist)
     np.fill_diagonal(adj, False)
     _, comp = connected_components(W, directed=False)
+    return dist, pred, adj, comp
+
+
+def _hops_and_sets(adj: np.ndarray, alive: np.ndarray, end_idx: list, pairs_idx: list, k_model: dict,
+                   H: int) -> tuple:
+    """Hop distances from every end node over the live candidates, and each pair's candidate repeaters (those
+    on some path of at most ``H`` elementary links; none for a pair its direct links serve in full)."""
+    members = np.flatnonzero(alive)
+    hops = {c: _hops_from(adj, members, c) for c in end_idx}
+    sets = {}
+    for s, t in pairs_idx:
+        if k_model[(s, t)] == 0:
+            sets[(s, t)] = np.zeros(0, dtype=np.int64)
+            continue
+        ok = alive & (hops[s] + hops[t] <= H)
+        sets[(s, t)] = np.flatnonzero(ok)
+    return hops, sets
+
+
+def _pair_sets(adj: np.ndarray, hops: dict, s: int, t: int, V: np.ndarray, H: int, km: int, direct: bool,
+               multi_path: str) -> _PairSets:
+    """One pair's model arcs: none (served by direct links), one path, or ``km`` paths (layered or hop-indexed,
+    ``auto``: whichever has fewer arcs)."""
+    if km == 0:
+        mode = "none"
+        ai = aj = ah = np.zeros(0, dtype=np.int64)
+    else:
+        if km == 1:
+            mode = "single"
+        elif multi_path in ("layered", "indexed"):
+            mode = multi_path
+        else:  # auto: fewer model arcs
+            n_lay = len(_pair_arcs(adj, hops[s], hops[t], s, t, V, H, "layered", km)[0])
+            n_idx = km * len(_pair_arcs(adj, hops[s], hops[t], s, t, V, H, "single", 1)[0])
+            mode = "layered" if n_lay <= n_idx else "indexed"
+        ai, aj, ah = _pair_arcs(adj, hops[s], hops[t], s, t, V, H, mode, km)
+    return _PairSets(s=s, t=t, direct=direct, k_model=km, mode=mode, nodes=V, arc_i=ai, arc_j=aj, arc_h=ah)
+
+
+def _prepare(G: nx.Graph, end_nodes: Sequence, L_max_km: float, N_max: int, D: int, K: int, weight: str,
+             reduce: bool = True, multi_path: str = "auto") -> _Inputs:
+    G = _shortest_parallel(G, weight)
+    nodes = list(G.nodes)
+    index = {v: i for i, v in enumerate(nodes)}
+    n = len(nodes)
+    dist, pred, adj, comp = _reach(G, nodes, weight, L_max_km)
     end_idx = [index[c] for c in end_nodes]
     is_end = np.zeros(n, dtype=bool)
     is_end[end_idx] = True
@@ -403,20 +453,8 @@ def _prepare(G: nx.Graph, end_nodes: Sequence, L_max_km: float, N_max: int, D: i
     direct = {(s, t): bool(adj[s, t]) for s, t in pairs_idx}
     k_model = {q: K - int(d) for q, d in direct.items()}
 
-    def hops_and_sets(alive):
-        members = np.flatnonzero(alive)
-        hops = {c: _hops_from(adj, members, c) for c in end_idx}
-        sets = {}
-        for s, t in pairs_idx:
-            if k_model[(s, t)] == 0:
-                sets[(s, t)] = np.zeros(0, dtype=np.int64)
-                continue
-            ok = alive & (hops[s] + hops[t] <= H)
-            sets[(s, t)] = np.flatnonzero(ok)
-        return hops, sets
-
     alive = ~is_end
-    hops, sets = hops_and_sets(alive)
+    hops, sets = _hops_and_sets(adj, alive, end_idx, pairs_idx, k_model, H)
     # reduction: dominance, valid when every pair routes at most one path through repeaters and no
     # repeater can be asked for more than D uses (users(v) <= D for every candidate v)
     users = np.zeros(n, dtype=np.int64)
@@ -430,29 +468,12 @@ def _prepare(G: nx.Graph, end_nodes: Sequence, L_max_km: float, N_max: int, D: i
         n_dom = int(alive.sum() - kept.sum())
         if n_dom:
             alive = kept
-            hops, sets = hops_and_sets(alive)
+            hops, sets = _hops_and_sets(adj, alive, end_idx, pairs_idx, k_model, H)
 
     inp = _Inputs(nodes=nodes, index=index, end_idx=end_idx, is_end=is_end, dist_km=dist, pred=pred, adj=adj,
                   comp=comp, alive=alive, hops=hops, pairs=[], dominance=use_dominance, n_dominated=n_dom)
-    for s, t in pairs_idx:
-        km = k_model[(s, t)]
-        V = sets[(s, t)]
-        if km == 0:
-            mode = "none"
-            ai = aj = ah = np.zeros(0, dtype=np.int64)
-        else:
-            if km == 1:
-                mode = "single"
-            elif multi_path in ("layered", "indexed"):
-                mode = multi_path
-            else:  # auto: fewer model arcs
-                ai, aj, ah = _pair_arcs(adj, hops[s], hops[t], s, t, V, H, "layered", km)
-                n_lay = len(ai)
-                n_idx = km * len(_pair_arcs(adj, hops[s], hops[t], s, t, V, H, "single", 1)[0])
-                mode = "layered" if n_lay <= n_idx else "indexed"
-            ai, aj, ah = _pair_arcs(adj, hops[s], hops[t], s, t, V, H, mode, km)
-        inp.pairs.append(_PairSets(s=s, t=t, direct=direct[(s, t)], k_model=km, mode=mode, nodes=V,
-                                   arc_i=ai, arc_j=aj, arc_h=ah))
+    inp.pairs = [_pair_sets(adj, hops, s, t, sets[(s, t)], H, k_model[(s, t)], direct[(s, t)], multi_path)
+                 for s, t in pairs_idx]
     return inp
 
 
@@ -1054,16 +1075,8 @@ def plan_repeaters(
     """
     t0 = time.perf_counter()
     C = list(end_nodes)
-    n_pairs = len(C) * (len(C) - 1) // 2
-    if D is None or D == math.inf:  # unlimited capacity: a repeater serves at most one path per pair
-        D = max(n_pairs, 1)
-    if N_max is None or N_max == math.inf:
-        N_max = max(G.number_of_nodes() - len(C), 0)
-    _validate(G, C, L_max_km, N_max, D, K, weight)
-    if eps is None:
-        eps = default_eps(n_pairs, int(K), int(N_max), L_max_km)
-    params = dict(L_max_km=float(L_max_km), N_max=int(N_max), D=int(D), K=int(K), eps=float(eps))
-    plan = RepeaterPlan(params=params)
+    N_max, D, eps = _resolved_limits(G, C, L_max_km, N_max, D, K, eps, weight)
+    plan = RepeaterPlan(params=dict(L_max_km=float(L_max_km), N_max=N_max, D=D, K=int(K), eps=eps))
 
     inp = _prepare(G, C, L_max_km, int(N_max), int(D), int(K), weight, reduce=reduce, multi_path=multi_path)
     t1 = time.perf_counter()
@@ -1084,15 +1097,7 @@ def plan_repeaters(
     sizes.update(dominated=inp.n_dominated, modes=sorted({p.mode for p in inp.pairs}))
     plan.sizes = sizes
     t2 = time.perf_counter()
-    if len(m.arcs) == 0:  # every pair is served by fixed direct links
-        res = _SolveResult(status="optimal", objective=math.nan, bound=math.nan)
-    else:
-        if strategy == "auto":
-            strategy = "lexicographic" if m.n_capacity > 0 else "weighted"
-        sizes["strategy"] = strategy
-        res, info = _solve_fast(m, inp, float(eps), strategy, time_limit_s, mip_gap, threads)
-        plan.timings_s.update({k: v for k, v in info.items() if k.endswith("_s")})
-        sizes["solve_path"] = {k: v for k, v in info.items() if not k.endswith("_s")}
+    res = _solve_model(m, inp, plan, float(eps), strategy, time_limit_s, mip_gap, threads)
     t3 = time.perf_counter()
     plan.status = res.status
     if Status(res.status).has_plan:
@@ -1105,6 +1110,34 @@ def plan_repeaters(
     log.info("repeaters: %s, %d repeaters, objective %.6f, build %.2f s, solve %.2f s", plan.status,
              plan.n_repeaters, plan.objective, t2 - t0, t3 - t2)
     return plan
+
+
+def _resolved_limits(G: nx.Graph, C: list, L_max_km: float, N_max, D, K: int, eps, weight: str) -> tuple:
+    """``(N_max, D, eps)`` with "no limit" (None or ``math.inf``) made finite and the default eps; the input
+    validated (:class:`InputError` on a bad one)."""
+    n_pairs = len(C) * (len(C) - 1) // 2
+    if D is None or D == math.inf:  # unlimited capacity: a repeater serves at most one path per pair
+        D = max(n_pairs, 1)
+    if N_max is None or N_max == math.inf:
+        N_max = max(G.number_of_nodes() - len(C), 0)
+    _validate(G, C, L_max_km, N_max, D, K, weight)
+    if eps is None:
+        eps = default_eps(n_pairs, int(K), int(N_max), L_max_km)
+    return int(N_max), int(D), float(eps)
+
+
+def _solve_model(m, inp: _Inputs, plan: RepeaterPlan, eps: float, strategy: str, time_limit_s: float,
+                 mip_gap: float, threads) -> _SolveResult:
+    """Solve the built model (``auto`` strategy resolved); the solve path and its timings go into ``plan``."""
+    if len(m.arcs) == 0:  # every pair is served by fixed direct links
+        return _SolveResult(status="optimal", objective=math.nan, bound=math.nan)
+    if strategy == "auto":
+        strategy = "lexicographic" if m.n_capacity > 0 else "weighted"
+    plan.sizes["strategy"] = strategy
+    res, info = _solve_fast(m, inp, eps, strategy, time_limit_s, mip_gap, threads)
+    plan.timings_s.update({k: v for k, v in info.items() if k.endswith("_s")})
+    plan.sizes["solve_path"] = {k: v for k, v in info.items() if not k.endswith("_s")}
+    return res
 
 
 def _fill_plan(plan: RepeaterPlan, inp: _Inputs, chains: dict, res: _SolveResult, eps: float) -> None:
@@ -1187,58 +1220,85 @@ def verify_repeater_plan(G: nx.Graph, end_nodes: Iterable[Hashable], plan: Repea
         if key not in plan.segments:
             v.append(f"pair ({s!r}, {t!r}): no paths")
             continue
-        segs_q = plan.segments[key]
-        if len(segs_q) != K:
-            v.append(f"pair {key}: {len(segs_q)} paths, K = {K} required")
-        seen_reps: set = set()
-        direct_uses = 0
-        for k, segs in enumerate(segs_q):
-            if not segs:
-                v.append(f"pair {key} path {k}: empty")
-                continue
-            chain = [segs[0][0]] + [sg[-1] for sg in segs]
-            if {chain[0], chain[-1]} != {s, t}:
-                v.append(f"pair {key} path {k}: runs {chain[0]!r} -> {chain[-1]!r}")
-            inner = chain[1:-1]
-            if len(inner) > N_max:
-                v.append(f"pair {key} path {k}: {len(inner)} repeaters > N_max = {N_max}")
-            for r in inner:
-                if r in Cset:
-                    v.append(f"pair {key} path {k}: end node {r!r} used as a repeater")
-                elif r not in reps:
-                    v.append(f"pair {key} path {k}: uses {r!r}, which holds no repeater")
-            if len(set(inner)) != len(inner):
-                v.append(f"pair {key} path {k}: repeats a repeater")
-            if seen_reps & set(inner):
-                v.append(f"pair {key}: paths share repeater(s) {sorted(map(str, seen_reps & set(inner)))}")
-            seen_reps |= set(inner)
-            if not inner:
-                direct_uses += 1
-            for r in inner:
-                use[r] = use.get(r, 0) + 1
-            for a, sg in enumerate(segs):
-                if sg[0] != chain[a] or sg[-1] != chain[a + 1]:
-                    v.append(f"pair {key} path {k} link {a}: segment does not join {chain[a]!r}-{chain[a + 1]!r}")
-                L = 0.0
-                for u, w in zip(sg[:-1], sg[1:]):
-                    if not G.has_edge(u, w):
-                        v.append(f"pair {key} path {k} link {a}: no fibre {u!r}-{w!r}")
-                        L = math.nan
-                        break
-                    L += (float(G.edges[u, w][weight]) if not G.is_multigraph()
-                          else min(float(d[weight]) for d in G.get_edge_data(u, w).values()))
-                if not math.isfinite(L):
-                    continue
-                total_km += L
-                if L > L_max_km * (1 + rel_tol) + LENGTH_TOL_KM:
-                    v.append(f"pair {key} path {k} link {a} ({chain[a]!r}-{chain[a + 1]!r}): "
-                             f"{L:.6f} km > L_max = {L_max_km} km")
-                sp = nx.shortest_path_length(G, sg[0], sg[-1], weight=weight)
-                if L > sp * (1 + rel_tol) + LENGTH_TOL_KM:
-                    v.append(f"pair {key} path {k} link {a}: segment {L:.6f} km is not a shortest fibre path "
-                             f"({sp:.6f} km)")
-        if direct_uses > 1:
-            v.append(f"pair {key}: the direct link is used by {direct_uses} paths")
+        total_km += _check_pair(G, v, key, s, t, plan.segments[key], use, Cset, reps, L_max_km, N_max, K, weight,
+                                rel_tol)
+    _check_totals(v, plan, reps, use, D, total_km)
+    return v
+
+
+def _check_pair(G: nx.Graph, v: list, key: tuple, s, t, segs_q: list, use: dict, Cset: set, reps: set,
+                L_max_km: float, N_max: int, K: int, weight: str, rel_tol: float) -> float:
+    """Check one pair's K paths (appending to ``v``; counting repeater uses in ``use``); their total km."""
+    if len(segs_q) != K:
+        v.append(f"pair {key}: {len(segs_q)} paths, K = {K} required")
+    seen_reps: set = set()
+    direct_uses = 0
+    km = 0.0
+    for k, segs in enumerate(segs_q):
+        if not segs:
+            v.append(f"pair {key} path {k}: empty")
+            continue
+        chain = [segs[0][0]] + [sg[-1] for sg in segs]
+        inner = chain[1:-1]
+        _check_chain(v, f"pair {key} path {k}", chain, s, t, N_max, Cset, reps)
+        if seen_reps & set(inner):
+            v.append(f"pair {key}: paths share repeater(s) {sorted(map(str, seen_reps & set(inner)))}")
+        seen_reps |= set(inner)
+        if not inner:
+            direct_uses += 1
+        for r in inner:
+            use[r] = use.get(r, 0) + 1
+        km += _check_links(G, v, f"pair {key} path {k}", chain, segs, L_max_km, weight, rel_tol)
+    if direct_uses > 1:
+        v.append(f"pair {key}: the direct link is used by {direct_uses} paths")
+    return km
+
+
+def _check_chain(v: list, where: str, chain: list, s, t, N_max: int, Cset: set, reps: set) -> None:
+    """A repeater chain runs between its pair's end nodes through at most N_max distinct placed repeaters."""
+    if {chain[0], chain[-1]} != {s, t}:
+        v.append(f"{where}: runs {chain[0]!r} -> {chain[-1]!r}")
+    inner = chain[1:-1]
+    if len(inner) > N_max:
+        v.append(f"{where}: {len(inner)} repeaters > N_max = {N_max}")
+    for r in inner:
+        if r in Cset:
+            v.append(f"{where}: end node {r!r} used as a repeater")
+        elif r not in reps:
+            v.append(f"{where}: uses {r!r}, which holds no repeater")
+    if len(set(inner)) != len(inner):
+        v.append(f"{where}: repeats a repeater")
+
+
+def _check_links(G: nx.Graph, v: list, where: str, chain: list, segs: list, L_max_km: float, weight: str,
+                 rel_tol: float) -> float:
+    """Each elementary link's fibre segment joins its chain nodes, exists in ``G``, is at most L_max long and a
+    shortest fibre path (the paper's link length); returns the total km of the segments that exist."""
+    total = 0.0
+    for a, sg in enumerate(segs):
+        if sg[0] != chain[a] or sg[-1] != chain[a + 1]:
+            v.append(f"{where} link {a}: segment does not join {chain[a]!r}-{chain[a + 1]!r}")
+        L = 0.0
+        for u, w in zip(sg[:-1], sg[1:]):
+            if not G.has_edge(u, w):
+                v.append(f"{where} link {a}: no fibre {u!r}-{w!r}")
+                L = math.nan
+                break
+            L += (float(G.edges[u, w][weight]) if not G.is_multigraph()
+                  else min(float(d[weight]) for d in G.get_edge_data(u, w).values()))
+        if not math.isfinite(L):
+            continue
+        total += L
+        if L > L_max_km * (1 + rel_tol) + LENGTH_TOL_KM:
+            v.append(f"{where} link {a} ({chain[a]!r}-{chain[a + 1]!r}): {L:.6f} km > L_max = {L_max_km} km")
+        sp = nx.shortest_path_length(G, sg[0], sg[-1], weight=weight)
+        if L > sp * (1 + rel_tol) + LENGTH_TOL_KM:
+            v.append(f"{where} link {a}: segment {L:.6f} km is not a shortest fibre path ({sp:.6f} km)")
+    return total
+
+
+def _check_totals(v: list, plan: RepeaterPlan, reps: set, use: dict, D: int, total_km: float) -> None:
+    """Repeater capacity, no idle repeater, the count and the objective recomputed."""
     for r, n_use in use.items():
         if n_use > D:
             v.append(f"repeater {r!r}: used by {n_use} paths > D = {D}")
@@ -1252,4 +1312,3 @@ def verify_repeater_plan(G: nx.Graph, end_nodes: Iterable[Hashable], plan: Repea
         obj = len(reps) + eps * total_km
         if abs(obj - plan.objective) > 1e-7 * max(1.0, abs(obj)):
             v.append(f"objective {plan.objective!r} differs from recomputed {obj!r}")
-    return v

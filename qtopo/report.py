@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .contract import CostBreakdown, DemandResult, Node, Plan
+from .numeric import fmt_eur  # noqa: F401 (EUR amounts are formatted in one place; kept here for callers)
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +91,6 @@ class Section:
 # ------------------------------------------------------------------------------------------------------
 # formatting
 # ------------------------------------------------------------------------------------------------------
-def fmt_eur(v) -> str:
-    """EUR amount: thousands separators, no decimals (``1,617,832``); ``-`` for missing."""
-    if v is None or not _finite(v):
-        return "-"
-    return f"{float(v):,.0f}"
-
-
 def fmt_bps(v) -> str:
     """Bit rate in bit/s: whole numbers with separators from 100 bit/s, else 3 significant digits."""
     if v is None or not _finite(v):

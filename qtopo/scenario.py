@@ -12,7 +12,7 @@ import copy
 import difflib
 import math
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, Mapping
 
@@ -331,6 +331,21 @@ def scenario_from_dict(raw: Mapping[str, Any], path: Path | str | None = None) -
     if not isinstance(raw, Mapping):
         col.add(fname, "the scenario is not a table of sections")
         col.raise_if_any()
+    sections = _check_sections(raw, col, fname)
+    _check_section_rules(sections, col, fname)
+    devices = _check_devices(raw, col, fname)
+    col.raise_if_any()
+    return Scenario(path=path, raw=copy.deepcopy(dict(raw)), devices=tuple(devices), **sections)
+
+
+#: Solver keys with a fixed set of choices (the first is the default).
+_SOLVER_CHOICES = {"commodities": ("auto", "demand", "source"), "cut_bound": ("auto", "on", "off"),
+                   "root_lp": ("auto", "simplex", "ipm")}
+
+
+def _check_sections(raw: Mapping, col: ProblemCollector, fname: str) -> dict[str, dict]:
+    """Each section of :data:`SCHEMA` with its keys checked and defaults filled; unknown sections and keys
+    reported with the close match."""
     known_sections = set(SCHEMA) | {"devices", "options"}
     for sec in raw:
         if sec not in known_sections:
@@ -354,6 +369,12 @@ def scenario_from_dict(raw: Mapping[str, Any], path: Path | str | None = None) -
                     col.add(where, f"missing required key '{k}'", f"add {k} = \"path/to/file\" (path relative to the scenario)")
                 out[k] = spec[1]
         sections[sec] = out
+    return sections
+
+
+def _check_section_rules(sections: dict, col: ProblemCollector, fname: str) -> None:
+    """Rules across keys: enabled repeaters need their targets, budget mode a budget, the solver log a safe file
+    name, the solver's choice keys one of their choices and a solver name one that Pyomo runs here."""
     rp = sections["repeaters"]
     if rp.get("enabled"):
         if not rp.get("rate_bps"):
@@ -377,15 +398,11 @@ def scenario_from_dict(raw: Mapping[str, Any], path: Path | str | None = None) -
         col.add(f"{fname} [solver]", f"log_file = {lf!r} is not a log file name (it must end in "
                 f"{' or '.join(LOG_SUFFIXES)}, so it can never replace an output such as plan.json)",
                 "give a plain file name such as \"highs.log\" (it is written into --out)")
-    if sections["solver"].get("commodities") not in ("auto", "demand", "source", None):
-        col.add(f"{fname} [solver]", f"commodities = {sections['solver']['commodities']!r} is not one of "
-                "'auto', 'demand', 'source'", "use commodities = \"auto\"")
-    if sections["solver"].get("cut_bound") not in ("auto", "on", "off", None):
-        col.add(f"{fname} [solver]", f"cut_bound = {sections['solver']['cut_bound']!r} is not one of "
-                "'auto', 'on', 'off'", "use cut_bound = \"auto\"")
-    if sections["solver"].get("root_lp") not in ("auto", "simplex", "ipm", None):
-        col.add(f"{fname} [solver]", f"root_lp = {sections['solver']['root_lp']!r} is not one of "
-                "'auto', 'simplex', 'ipm'", "use root_lp = \"auto\"")
+    for key, choices in _SOLVER_CHOICES.items():
+        v = sections["solver"].get(key)
+        if v is not None and v not in choices:
+            col.add(f"{fname} [solver]", f"{key} = {v!r} is not one of {', '.join(map(repr, choices))}",
+                    f"use {key} = \"{choices[0]}\"")
     name = sections["solver"].get("name")
     if name is not None and (not isinstance(name, str) or name.strip().lower() != "highs"):
         from .solver_names import check_name  # imports Pyomo: only for a solver other than the default
@@ -393,7 +410,10 @@ def scenario_from_dict(raw: Mapping[str, Any], path: Path | str | None = None) -
         msg = check_name(name)
         if msg:
             col.add(f"{fname} [solver]", msg, "install the solver (and its Pyomo interface) or use name = \"highs\"")
-    # devices
+
+
+def _check_devices(raw: Mapping, col: ProblemCollector, fname: str) -> list[DeviceSpec]:
+    """The enabled device types, each resolved against the physics catalog (preset and overrides checked)."""
     devices: list[DeviceSpec] = []
     dev_raw = raw.get("devices", {})
     if not isinstance(dev_raw, Mapping) or not dev_raw:
@@ -437,8 +457,7 @@ def scenario_from_dict(raw: Mapping[str, Any], path: Path | str | None = None) -
     if dev_raw and not devices and not col.problems:
         col.add(f"{fname} [devices]", "every device type is disabled (enabled = false)",
                 "enable at least one device type")
-    col.raise_if_any()
-    return Scenario(path=path, raw=copy.deepcopy(dict(raw)), devices=tuple(devices), **sections)
+    return devices
 
 
 def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Scenario:

@@ -2,9 +2,9 @@
 
 :func:`solve` never raises on infeasibility or a time limit: it returns a :class:`SolveResult` whose
 ``status`` is one of :class:`Status`. Only a crash of the solver itself becomes :class:`qtopo.errors.SolverError`.
-The model reaches HiGHS in memory, by default through Pyomo's linear standard-form compiler and
-``highspy.Highs.passModel`` (the fastest path measured by ``benchmarks/bench_handoff.py``; no LP file), with the
-MIP start passed as a HiGHS solution; Pyomo's APPSI interface is the alternative (``handoff="appsi"``).
+The model reaches HiGHS in memory through the back-end's one compile path (:func:`qtopo.highs.compile_pyomo`:
+Pyomo's linear standard-form compiler and ``highspy.Highs.passModel``, the fastest hand-off measured by
+``benchmarks/bench_handoff.py``; no LP file), with the MIP start passed as a HiGHS solution.
 On large models the LP relaxation is solved alongside the MIP on its own thread and gives a rigorous bound
 (:data:`LP_BOUND_FROM_NONZEROS`, :func:`safe_lp_bound`) where HiGHS's MIP root does not finish in time.
 """
@@ -48,10 +48,14 @@ class SolveResult:
 
 
 def relative_gap(obj: float | None, bound: float | None) -> float | None:
-    """|obj - bound| / max(|obj|, 1e-9); None where either is unknown."""
+    """|obj - bound| / max(|obj|, 1); None where either is unknown.
+
+    Relative to the objective, or to one unit (1 EUR, 1 bit/s) when the objective is smaller: a brownfield plan
+    that costs nothing has an objective of about 1e-11 EUR (its cost less the sunk cost, cancelled in floating
+    point), which must not read as a 1% gap to a bound of 0."""
     if obj is None or bound is None or not math.isfinite(obj) or not math.isfinite(bound):
         return None
-    return abs(obj - bound) / max(abs(obj), 1e-9)
+    return abs(obj - bound) / max(abs(obj), 1.0)
 
 def highs_version() -> str:
     return _highs.version()
@@ -168,17 +172,9 @@ class _LpBound:
         return out
 
 
-#: How :func:`solve` hands the model to HiGHS: ``standard_form`` (Pyomo's LinearStandardFormCompiler -> NumPy
-#: arrays -> ``highspy.Highs.passModel``) or ``appsi`` (Pyomo's APPSI interface). benchmarks/bench_handoff.py
-#: measured standard_form 3.1x (syn-100-20, 0.35M nonzeros) and 3.6x (syn-200-30, 1.2M) faster than APPSI, with
-#: an identical model (every coefficient, bound and integrality flag compared).
-HANDOFF = "standard_form"
-
-
 def solve(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: int = 1,
           log_file: str | None = None, warmstart: bool = False, stream: bool = False,
-          extra_options: dict | None = None, root_lp: str = "auto", handoff: str | None = None,
-          solver: str = "highs") -> SolveResult:
+          extra_options: dict | None = None, root_lp: str = "auto", solver: str = "highs") -> SolveResult:
     """Solve ``model`` with HiGHS (or the Pyomo solver ``solver``) and load the best solution found, if any.
 
     Parameters
@@ -186,7 +182,7 @@ def solve(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: in
     solver : str
         ``"highs"`` (default): the back-end :mod:`qtopo.highs`, with the options below. Any other name (``gurobi``,
         ``cplex``, ``scip``, ``cbc``, ``glpk``...) goes through Pyomo (:mod:`qtopo.pyomo_solvers`); there
-        ``root_lp``, ``extra_options`` and ``handoff`` do not apply.
+        ``root_lp`` and ``extra_options`` do not apply.
     time_limit_s : float
         Wall-clock limit (HiGHS treats it as soft). 0 means no limit.
     mip_gap : float
@@ -201,16 +197,16 @@ def solve(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: in
         simplex. ``auto`` picks interior point from :data:`IPM_FROM_NONZEROS` nonzeros: the multi-commodity flow
         LPs of this model are so degenerate that dual simplex had not finished the root after 120 s on a
         100-node instance that interior point solves in 20 s, and without a root LP the bound is trivial.
-    handoff : {"standard_form", "appsi"}, optional
-        Default :data:`HANDOFF`.
+
+    The model is handed to HiGHS by the back-end's one compile path (Pyomo standard form -> ``passModel``):
+    ``benchmarks/bench_handoff.py`` measured it 3.1x (syn-100-20, 0.35M nonzeros) and 3.6x (syn-200-30, 1.2M)
+    faster than Pyomo's APPSI interface, with an identical model (every coefficient, bound and integrality flag
+    compared); the APPSI path was removed (issue 14: one compile path).
     """
     if (solver or "highs").lower() != "highs":
         return _solve_pyomo(model, solver, time_limit_s, mip_gap, threads, log_file, warmstart, stream)
-    kw = dict(time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads, log_file=log_file, warmstart=warmstart,
-              stream=stream, extra_options=extra_options, root_lp=root_lp)
-    if (handoff or HANDOFF) == "appsi":
-        return _solve_appsi(model, **kw)
-    return _solve_highspy(model, **kw)
+    return _solve_highspy(model, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads, log_file=log_file,
+                          warmstart=warmstart, stream=stream, extra_options=extra_options, root_lp=root_lp)
 
 
 def _solve_pyomo(model, solver, time_limit_s, mip_gap, threads, log_file, warmstart, stream) -> SolveResult:
@@ -362,82 +358,4 @@ def _solve_highspy(model, time_limit_s, mip_gap, threads, log_file, warmstart, s
         model._qtimings.update(timings)
     return SolveResult(status=status, termination=out.termination, objective=obj, bound=bound, gap=gap,
                        timings_s=timings, solver_version=highs_version(), options=options, sizes=sizes,
-                       message=message)
-
-
-def _solve_appsi(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: int = 1,
-                 log_file: str | None = None, warmstart: bool = False, stream: bool = False,
-                 extra_options: dict | None = None, root_lp: str = "auto") -> SolveResult:
-    """The APPSI path of :func:`solve` (``handoff="appsi"``)."""
-    from pyomo.contrib.appsi.solvers import Highs
-
-    THREADS.use(threads)
-    opt = Highs()
-    if not opt.available():
-        raise SolverError("HiGHS (highspy) is not available: pip install highspy")
-    opt.config.load_solution = False
-    opt.config.time_limit = float(time_limit_s) if time_limit_s and time_limit_s > 0 else None
-    opt.config.mip_gap = float(mip_gap)
-    opt.config.warmstart = bool(warmstart)
-    opt.config.stream_solver = bool(stream)
-    if log_file:
-        opt.config.logfile = str(log_file)
-    opt.highs_options = {"threads": int(threads), "random_seed": 0, **(extra_options or {})}
-    options = {"time_limit_s": time_limit_s, "mip_gap": mip_gap, "threads": threads, "warmstart": warmstart,
-               **(extra_options or {})}
-    t0 = time.perf_counter()
-    import gc
-
-    gc_was = gc.isenabled()
-    try:
-        gc.disable()  # millions of small objects: bench_handoff measured 2.39 s -> 1.91 s on syn-100-20
-        try:
-            opt.set_instance(model)  # hand-off: Pyomo -> HiGHS in memory
-        finally:
-            if gc_was:
-                gc.enable()
-        t_handoff = time.perf_counter() - t0
-        nnz = int(opt._solver_model.getNumNz())
-        use_ipm = _use_ipm(root_lp, nnz)
-        if use_ipm and "mip_lp_solver" not in opt.highs_options:
-            opt.highs_options["mip_lp_solver"] = "ipm"
-        options["root_lp"] = "ipm" if use_ipm else "simplex"
-        options["handoff"] = "appsi"
-        t0 = time.perf_counter()
-        res = opt.solve(model)
-    except KeyboardInterrupt:
-        raise
-    except Exception as e:  # HiGHS or Pyomo crashed: a clear error, status kept
-        raise SolverError(f"HiGHS failed: {type(e).__name__}: {e}") from e
-    t_solve = time.perf_counter() - t0
-    tc = res.termination_condition
-    obj = res.best_feasible_objective
-    bound = res.best_objective_bound
-    obj = float(obj) if obj is not None and math.isfinite(obj) else None
-    bound = float(bound) if bound is not None and math.isfinite(bound) else None
-    sizes = {}
-    try:
-        hm = opt._solver_model
-        lp = hm.getLp()
-        sizes = {"variables": int(lp.num_col_), "constraints": int(lp.num_row_),
-                 "nonzeros": int(hm.getNumNz())}
-    except Exception:  # pragma: no cover
-        pass
-    # the back-end's one status mapping, on the HiGHS instance APPSI drove
-    hm = opt._solver_model
-    status = _highs.status_of(hm.getModelStatus(), int(hm.getInfo().primal_solution_status) == 2)
-    if status.has_plan:
-        try:
-            res.solution_loader.load_vars()
-        except Exception as e:
-            raise SolverError(f"HiGHS reported a solution but it could not be loaded: {e}") from e
-        if bound is None:
-            bound = obj if status is Status.OPTIMAL else None
-    status, obj, bound, message = _trusted(model, status, obj, bound)
-    gap = relative_gap(obj, bound) if status.has_plan else None
-    timings = {"handoff": t_handoff, "solve": t_solve}
-    if hasattr(model, "_qtimings"):
-        model._qtimings.update(timings)
-    return SolveResult(status=status, termination=str(getattr(tc, "name", tc)), objective=obj, bound=bound,
-                       gap=gap, timings_s=timings, solver_version=highs_version(), options=options, sizes=sizes,
                        message=message)

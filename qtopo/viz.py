@@ -331,7 +331,6 @@ def plan_map_png(plan, path, network=None, countries=None, *, color_by: str = "c
     is added. Uses matplotlib's object API with the Agg canvas (no pyplot state, no display needed).
     """
     import geopandas as gpd
-    import matplotlib.patheffects as pe
     import shapely
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.collections import LineCollection
@@ -356,19 +355,7 @@ def plan_map_png(plan, path, network=None, countries=None, *, color_by: str = "c
     ax = fig.add_subplot(1, 1, 1)
     ax.set_facecolor("#eaf2f8")
     ax.set_aspect("equal")
-
-    # extent (projected)
-    if lonlat.size:
-        pts = gpd.GeoSeries(gpd.points_from_xy(lonlat[:, 0], lonlat[:, 1]), crs="EPSG:4326").to_crs(crs)
-        xs, ys = pts.x.to_numpy(), pts.y.to_numpy()
-        x0, x1, y0, y1 = xs.min(), xs.max(), ys.min(), ys.max()
-        span = max(x1 - x0, y1 - y0, 20_000.0)
-        pad = 0.08 * span
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        hw, hh = max(x1 - x0, 0.45 * span) / 2 + pad, max(y1 - y0, 0.45 * span) / 2 + pad
-        ax.set_xlim(cx - hw, cx + hw)
-        ax.set_ylim(cy - hh, cy + hh)
-        fig.set_size_inches(10, float(np.clip(10 * hh / hw, 5.5, 13)))
+    limits = _png_extent(fig, ax, lonlat, crs)
 
     # countries (nothing located: no outlines, a message instead)
     ctry = _countries(countries, lonlat) if lonlat.size else None
@@ -380,87 +367,116 @@ def plan_map_png(plan, path, network=None, countries=None, *, color_by: str = "c
         fig.set_size_inches(8, 4)
     if ctry is not None and len(ctry):
         ctry.to_crs(crs).plot(ax=ax, facecolor="#f7f5f0", edgecolor="#8c8c8c", linewidth=0.6, zorder=1)
-        if lonlat.size:
-            ax.set_xlim(cx - hw, cx + hw)
-            ax.set_ylim(cy - hh, cy + hh)
+        if limits is not None:  # plotting the outlines moved the limits
+            ax.set_xlim(*limits[0])
+            ax.set_ylim(*limits[1])
 
-    # fibre
+    legend = []
     if fibre:
         ax.add_collection(LineCollection(proj([c for c, _ in fibre]), colors=_FIBRE_COLOR, linewidths=0.9,
                                          zorder=2))
-
-    # links
-    links = d.links
-    legend = []
-    if fibre:
         legend.append(Line2D([], [], color=_FIBRE_COLOR, lw=0.9, label="fibre route"))
-    if links:
-        norm, cmap, clabel = _color_scale(d, color_by)
-        order = sorted(range(len(links)), key=lambda i: -links[i].device_pairs)
-        segs = proj([_link_coords(d, (links[i].from_node, links[i].to_node), links[i].fibre_path) for i in order])
-        vals = np.array([max(float(getattr(links[i], color_by) or 0.0), 1e-300) for i in order])
-        lc = LineCollection(segs, colors=cmap(norm(vals)), linewidths=[_width(links[i].device_pairs)
-                                                                       for i in order],
-                            capstyle="round", joinstyle="round", zorder=3)
-        ax.add_collection(lc)
-        from matplotlib.cm import ScalarMappable
-
-        sm = ScalarMappable(norm=norm, cmap=cmap)
-        cb = fig.colorbar(sm, ax=ax, shrink=0.55, pad=0.02, fraction=0.04)
-        cb.set_label(clabel)
-        for p in sorted({L.device_pairs or 1 for L in links})[:4]:
-            legend.append(Line2D([], [], color="#555555", lw=_width(p),
-                                 label=f"{p} device pair{'s' if p != 1 else ''}"))
-
-    # nodes
+    if d.links:
+        _png_links(fig, ax, d, proj, color_by, legend)
     if nodes:
-        npts = gpd.GeoSeries(gpd.points_from_xy([n.lon for n in nodes], [n.lat for n in nodes]),
-                             crs="EPSG:4326").to_crs(crs)
-        nx_, ny_ = npts.x.to_numpy(), npts.y.to_numpy()
-        kinds = np.array([node_kind(n) for n in nodes])
-        for k in _KIND_ORDER:
-            m = kinds == k
-            if not m.any():
-                continue
-            label, marker, color, size, _, _ = KIND_STYLE[k]
-            ax.scatter(nx_[m], ny_[m], s=size, marker=marker, c=color, edgecolors="white", linewidths=0.9,
-                       zorder=5 if k == "site" else 4)
-            legend.append(Line2D([], [], ls="", marker=marker, color=color, markeredgecolor="white",
-                                 markersize=math.sqrt(size), label=f"{label} ({int(m.sum())})"))
-        if label_sites:
-            for n, x, y, k in zip(nodes, nx_, ny_, kinds):
-                if k == "site":
-                    ax.annotate(n.id, (x, y), xytext=(6, 5), textcoords="offset points", fontsize=8.5,
-                                color="#1a1a1a", zorder=6,
-                                path_effects=[pe.withStroke(linewidth=2.5, foreground="white")])
+        _png_nodes(ax, nodes, crs, label_sites, legend)
+    _png_decorations(ax, d, legend, crs, bool(lonlat.size), ctry is not None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", bbox_inches="tight", dpi=dpi)
+    return path
 
-    # decorations
-    title = _title(d)
+
+def _png_extent(fig, ax, lonlat: np.ndarray, crs):
+    """Axes limits (projected) around everything located, with a margin, and a figure height to match;
+    ``((x0, x1), (y0, y1))``, or None when nothing is located."""
+    import geopandas as gpd
+
+    if not lonlat.size:
+        return None
+    pts = gpd.GeoSeries(gpd.points_from_xy(lonlat[:, 0], lonlat[:, 1]), crs="EPSG:4326").to_crs(crs)
+    xs, ys = pts.x.to_numpy(), pts.y.to_numpy()
+    x0, x1, y0, y1 = xs.min(), xs.max(), ys.min(), ys.max()
+    span = max(x1 - x0, y1 - y0, 20_000.0)
+    pad = 0.08 * span
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    hw, hh = max(x1 - x0, 0.45 * span) / 2 + pad, max(y1 - y0, 0.45 * span) / 2 + pad
+    limits = ((cx - hw, cx + hw), (cy - hh, cy + hh))
+    ax.set_xlim(*limits[0])
+    ax.set_ylim(*limits[1])
+    fig.set_size_inches(10, float(np.clip(10 * hh / hw, 5.5, 13)))
+    return limits
+
+
+def _png_links(fig, ax, d: Plan, proj, color_by: str, legend: list) -> None:
+    """The QKD links, widest (most device pairs) first, coloured by ``color_by`` with a colour bar."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.collections import LineCollection
+    from matplotlib.lines import Line2D
+
+    links = d.links
+    norm, cmap, clabel = _color_scale(d, color_by)
+    order = sorted(range(len(links)), key=lambda i: -links[i].device_pairs)
+    segs = proj([_link_coords(d, (links[i].from_node, links[i].to_node), links[i].fibre_path) for i in order])
+    vals = np.array([max(float(getattr(links[i], color_by) or 0.0), 1e-300) for i in order])
+    lc = LineCollection(segs, colors=cmap(norm(vals)), linewidths=[_width(links[i].device_pairs) for i in order],
+                        capstyle="round", joinstyle="round", zorder=3)
+    ax.add_collection(lc)
+    sm = ScalarMappable(norm=norm, cmap=cmap)
+    cb = fig.colorbar(sm, ax=ax, shrink=0.55, pad=0.02, fraction=0.04)
+    cb.set_label(clabel)
+    for p in sorted({L.device_pairs or 1 for L in links})[:4]:
+        legend.append(Line2D([], [], color="#555555", lw=_width(p), label=f"{p} device pair{'s' if p != 1 else ''}"))
+
+
+def _png_nodes(ax, nodes: list, crs, label_sites: bool, legend: list) -> None:
+    """The plan's nodes, one marker per kind (sites on top), sites labelled when asked."""
+    import geopandas as gpd
+    import matplotlib.patheffects as pe
+    from matplotlib.lines import Line2D
+
+    npts = gpd.GeoSeries(gpd.points_from_xy([n.lon for n in nodes], [n.lat for n in nodes]),
+                         crs="EPSG:4326").to_crs(crs)
+    nx_, ny_ = npts.x.to_numpy(), npts.y.to_numpy()
+    kinds = np.array([node_kind(n) for n in nodes])
+    for k in _KIND_ORDER:
+        m = kinds == k
+        if not m.any():
+            continue
+        label, marker, color, size, _, _ = KIND_STYLE[k]
+        ax.scatter(nx_[m], ny_[m], s=size, marker=marker, c=color, edgecolors="white", linewidths=0.9,
+                   zorder=5 if k == "site" else 4)
+        legend.append(Line2D([], [], ls="", marker=marker, color=color, markeredgecolor="white",
+                             markersize=math.sqrt(size), label=f"{label} ({int(m.sum())})"))
+    if label_sites:
+        for n, x, y, k in zip(nodes, nx_, ny_, kinds):
+            if k == "site":
+                ax.annotate(n.id, (x, y), xytext=(6, 5), textcoords="offset points", fontsize=8.5,
+                            color="#1a1a1a", zorder=6, path_effects=[pe.withStroke(linewidth=2.5, foreground="white")])
+
+
+def _png_decorations(ax, d: Plan, legend: list, crs, located: bool, outlines: bool) -> None:
+    """Title with the plan's summary, legend, scale bar and the projection's name."""
     sub = []
-    if links:
-        sub.append(f"{len(links)} QKD links, {sum(L.device_pairs for L in links)} device pairs")
+    if d.links:
+        sub.append(f"{len(d.links)} QKD links, {sum(L.device_pairs for L in d.links)} device pairs")
     dem = d.demands
     if dem:
         met = sum(1 for x in dem if x.delivered_bps >= x.target_bps * (1 - 1e-6))
         sub.append(f"{met}/{len(dem)} demands met")
     if not d.has_plan:
         sub.append(f"no plan: {len(d.diagnosis)} diagnosis item(s), see report")
-    ax.set_title(title + ("\n" + "; ".join(sub) if sub else ""), fontsize=11)
+    ax.set_title(_title(d) + ("\n" + "; ".join(sub) if sub else ""), fontsize=11)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_xlabel("")
     ax.set_ylabel("")
     if legend:
         ax.legend(handles=legend, loc="upper left", fontsize=8, framealpha=0.9)
-    if lonlat.size:
+    if located:
         _scale_bar(ax)
-    crs_name = f"EPSG:{crs.to_epsg()}" if crs.to_epsg() else "LAEA centred on the plan"
-    if lonlat.size:
-        ax.text(0.995, 0.005, crs_name + ("; outlines: Natural Earth" if ctry is not None else ""),
+        crs_name = f"EPSG:{crs.to_epsg()}" if crs.to_epsg() else "LAEA centred on the plan"
+        ax.text(0.995, 0.005, crs_name + ("; outlines: Natural Earth" if outlines else ""),
                 transform=ax.transAxes, ha="right", va="bottom", fontsize=6.5, color="#555555", zorder=7)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", bbox_inches="tight", dpi=dpi)
-    return path
 
 
 def _scale_bar(ax) -> None:
@@ -549,12 +565,30 @@ def plan_map_folium(plan, network=None, *, tiles: str | None = None, color_by: s
         those present). Popups give the plan's numbers. Save with :func:`save_map_html` for offline use.
     """
     import folium
-    import shapely
 
     d = _data(plan)
     fibre = _fibre_lines(plan, network)
     nodes = _plan_nodes(plan, network)
     lonlat = _all_lonlat(plan, fibre, nodes)
+    m = _folium_base(lonlat, tiles)
+    if tiles is None:
+        _folium_countries(m, countries, lonlat)
+    _folium_fibre(m, fibre)
+    if d.links:
+        _folium_links(m, d, color_by)
+    _folium_demands(m, d, demand_layers)
+    _folium_nodes(m, d, nodes)  # on top
+    m.get_root().html.add_child(folium.Element(
+        f"<div class='qtopo-box' style='position:fixed;top:10px;left:60px;z-index:1000'>"
+        f"<b>{_html.escape(_title(d))}</b></div>"))
+    folium.LayerControl(collapsed=False).add_to(m)
+    return m
+
+
+def _folium_base(lonlat: np.ndarray, tiles):
+    """The map, fitted to everything located (else centred on Europe), with qtopo's styles."""
+    import folium
+
     if lonlat.size:
         sw = [float(lonlat[:, 1].min()), float(lonlat[:, 0].min())]
         ne = [float(lonlat[:, 1].max()), float(lonlat[:, 0].max())]
@@ -569,18 +603,30 @@ def plan_map_folium(plan, network=None, *, tiles: str | None = None, color_by: s
         "<style>.folium-map.leaflet-container{background:#eaf2f8}.qtopo-popup th{font-weight:600}"
         ".qtopo-box{background:rgba(255,255,255,.92);padding:6px 9px;border-radius:4px;"
         "box-shadow:0 1px 4px rgba(0,0,0,.3);font:12px/1.35 sans-serif}</style>"))
+    return m
 
-    if tiles is None:
-        ctry = _countries(countries, lonlat, margin_deg=6.0)
-        if ctry is not None and len(ctry):
-            g = folium.FeatureGroup(name="Country outlines", show=True)
-            ctry = ctry[["name", "geometry"]].copy()
-            ctry["geometry"] = shapely.set_precision(ctry.geometry.values, 1e-3)  # display only: ~100 m
-            folium.GeoJson(ctry.to_json(), name="countries",
-                           style_function=lambda _: {"fillColor": "#f7f5f0", "fillOpacity": 1.0,
-                                                     "color": "#8c8c8c", "weight": 0.8},
-                           tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False)).add_to(g)
-            g.add_to(m)
+
+def _folium_countries(m, countries, lonlat: np.ndarray) -> None:
+    """Layer ``Country outlines`` (a map without tiles works offline)."""
+    import folium
+    import shapely
+
+    ctry = _countries(countries, lonlat, margin_deg=6.0)
+    if ctry is None or not len(ctry):
+        return
+    g = folium.FeatureGroup(name="Country outlines", show=True)
+    ctry = ctry[["name", "geometry"]].copy()
+    ctry["geometry"] = shapely.set_precision(ctry.geometry.values, 1e-3)  # display only: ~100 m
+    folium.GeoJson(ctry.to_json(), name="countries",
+                   style_function=lambda _: {"fillColor": "#f7f5f0", "fillOpacity": 1.0,
+                                             "color": "#8c8c8c", "weight": 0.8},
+                   tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False)).add_to(g)
+    g.add_to(m)
+
+
+def _folium_fibre(m, fibre: list) -> None:
+    """Layer ``Fibre routes``, each segment with its length as tooltip."""
+    import folium
 
     g = folium.FeatureGroup(name="Fibre routes", show=True)
     for line, attrs in fibre:
@@ -591,22 +637,30 @@ def plan_map_folium(plan, network=None, *, tiles: str | None = None, color_by: s
                         tooltip=tip).add_to(g)
     g.add_to(m)
 
-    links = d.links
-    if links:
-        norm, cmap, clabel = _color_scale(d, color_by)
-        from matplotlib.colors import to_hex
 
-        g = folium.FeatureGroup(name="QKD links", show=True)
-        for L in sorted(links, key=lambda L: -L.device_pairs):
-            v = max(float(getattr(L, color_by) or 0.0), 1e-300)
-            folium.PolyLine([(la, lo) for lo, la in _link_coords(d, (L.from_node, L.to_node), L.fibre_path)],
-                            color=to_hex(cmap(norm(v))),
-                            weight=_width(L.device_pairs) * 1.4, opacity=0.95,
-                            tooltip=f"{L.id}: {_fmt_bps(L.capacity_bps)}",
-                            popup=folium.Popup(_popup_table(f"link {L.id}", link_popup_rows(L)),
-                                               max_width=420)).add_to(g)
-        g.add_to(m)
-        m.get_root().html.add_child(folium.Element(_legend_html(norm, cmap, clabel)))
+def _folium_links(m, d: Plan, color_by: str) -> None:
+    """Layer ``QKD links`` coloured by ``color_by`` (with its legend), popups with each link's numbers."""
+    import folium
+    from matplotlib.colors import to_hex
+
+    norm, cmap, clabel = _color_scale(d, color_by)
+    g = folium.FeatureGroup(name="QKD links", show=True)
+    for L in sorted(d.links, key=lambda L: -L.device_pairs):
+        v = max(float(getattr(L, color_by) or 0.0), 1e-300)
+        folium.PolyLine([(la, lo) for lo, la in _link_coords(d, (L.from_node, L.to_node), L.fibre_path)],
+                        color=to_hex(cmap(norm(v))),
+                        weight=_width(L.device_pairs) * 1.4, opacity=0.95,
+                        tooltip=f"{L.id}: {_fmt_bps(L.capacity_bps)}",
+                        popup=folium.Popup(_popup_table(f"link {L.id}", link_popup_rows(L)),
+                                           max_width=420)).add_to(g)
+    g.add_to(m)
+    m.get_root().html.add_child(folium.Element(_legend_html(norm, cmap, clabel)))
+
+
+def _folium_demands(m, d: Plan, demand_layers: int) -> None:
+    """Each demand's routes in a hidden layer ``Demand: A - B``; with more than ``demand_layers`` demands, all in
+    one layer ``Demand routes``."""
+    import folium
 
     demands = d.demands
     single = len(demands) > demand_layers
@@ -633,7 +687,11 @@ def plan_map_folium(plan, network=None, *, tiles: str | None = None, color_by: s
     if single:
         gall.add_to(m)
 
-    # nodes by kind, on top
+
+def _folium_nodes(m, d: Plan, nodes: list) -> None:
+    """One layer per node kind (``Sites``, ``Trusted nodes``, ...), popups with cost, links, relayed key."""
+    import folium
+
     groups = {}
     through = through_traffic_bps(d)
     placed = bool(d.nodes)  # else the network's sites, drawn for an infeasible plan: no cost, no links
@@ -661,11 +719,9 @@ def plan_map_folium(plan, network=None, *, tiles: str | None = None, color_by: s
         if layer in groups:
             groups[layer].add_to(m)
 
-    m.get_root().html.add_child(folium.Element(
-        f"<div class='qtopo-box' style='position:fixed;top:10px;left:60px;z-index:1000'>"
-        f"<b>{_html.escape(_title(d))}</b></div>"))
-    folium.LayerControl(collapsed=False).add_to(m)
-    return m
+
+#: ``qtopo.explore(plan, network=...)``: the interactive map for notebooks (formerly ``Plan.explore()``).
+explore = plan_map_folium
 
 
 def through_traffic_bps(d: Plan) -> dict:

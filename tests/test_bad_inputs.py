@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 import qtopo
 import qtopo.io
@@ -47,7 +47,7 @@ def _leftovers(parent: Path) -> list[str]:
     return sorted(p.name for p in parent.iterdir() if ".tmp-" in p.name or ".old-" in p.name)
 
 
-def _invoke(*args) -> "click.testing.Result":  # noqa: F821
+def _invoke(*args) -> Result:
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=True)
 
 

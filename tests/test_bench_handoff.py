@@ -23,7 +23,7 @@ def test_handoff_paths_agree_on_syn_30_5(monkeypatch, tmp_path):
     by = {r["path"]: r for r in inst["paths"]}
     assert set(by) == set(bh.PATHS)
     assert inst["reference"] == "appsi"
-    for p in ("appsi", "standard_form"):  # what qtopo uses today, and the candidate replacement: must work
+    for p in ("appsi", "standard_form"):  # the reference, and the path qtopo uses: must work
         assert by[p]["status"] == "ok", by[p]["error"]
     ref = by["appsi"]
     assert ref["model_rows"] == inst["pyomo_model"]["constraints"]

@@ -75,9 +75,9 @@ def test_two_hop_plan_exports_exactly_the_expected_document():
                                          "existing": existing}}
 
     ah_ext = {"link": "A--H:d1", "pair": 0, "device": "d1", "protocol": "bb84-decoy", "length_km": 50.0,
-              "loss_db": 11.0, "fiber_path": ["A", "x1", "H"], "existing": False}
+              "loss_db": 11.0, "fibre_path": ["A", "x1", "H"], "existing": False}
     hb_ext = lambda k: {"link": "H--B:cv", "pair": k, "device": "cv", "protocol": "cv-gg02",  # noqa: E731
-                        "length_km": 20.0, "loss_db": 5.1234, "fiber_path": ["H", "B"], "existing": k < 1}
+                        "length_km": 20.0, "loss_db": 5.1234, "fibre_path": ["H", "B"], "existing": k < 1}
 
     def phys(lid, here, hi, there, ti, att, role, cons, skr, ext):
         return {"qkdl_id": lid, "qkdl_local": {"qkdn_id": N(here), "qkdi_id": hi},

@@ -10,14 +10,13 @@ import html.parser
 import json
 import math
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from qtopo.contract import InputRecord, Plan
-from qtopo.report import allocate_costs, cost_summary, write_report
+from qtopo.report import allocate_costs, write_report
 
 SECONDS_PER_YEAR = 365.25 * 86400.0
 
@@ -327,7 +326,6 @@ def test_markdown_cost_per_demand_matches_allocation(written):
     out, plan, _ = written
     md = (out / "report.md").read_text()
     al = allocate_costs(plan)["per_demand"]
-    cs = cost_summary(plan)
     rows = md_table_with(md, "Capex EUR")
     for r in rows:
         a = al[f"{r['Source']}->{r['Target']}"]

@@ -86,17 +86,69 @@ def test_bad_out_found_before_any_work(tmp_path, make, fragment):
     assert "read:" not in r.output and "internal error" not in r.output
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root can write anywhere")
+def _as_nobody(fn):
+    """Run ``fn()`` (returning a str) in a forked child that dropped root to uid/gid 65534 (nobody)."""
+    rd, wr = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never returns into pytest
+        code = 1
+        try:
+            os.close(rd)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            out = fn()
+            os.write(wr, out.encode())
+            code = 0
+        except BaseException as e:  # noqa: BLE001 - reported to the parent through the pipe
+            os.write(wr, f"child failed: {e!r}".encode())
+        finally:
+            os._exit(code)
+    os.close(wr)
+    chunks = []
+    while chunk := os.read(rd, 65536):
+        chunks.append(chunk)
+    os.close(rd)
+    _, status = os.waitpid(pid, 0)
+    text = b"".join(chunks).decode()
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    return text
+
+
 def test_unwritable_out_parent(tmp_path):
-    scen = _base(tmp_path)
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o555)
+    """A parent folder the user cannot write to is refused before any work.
+
+    As root every folder is writable (no read-only mount or chattr here), so the command then runs in a forked
+    child that dropped to uid 65534 (nobody), in a world-readable temporary folder, with the modules already
+    imported (nobody cannot read root's Python installation)."""
+    import shutil
+    import tempfile
+
+    root = os.geteuid() == 0 if hasattr(os, "geteuid") else False
+    base = Path(tempfile.mkdtemp(prefix="qtopo-ro-")) if root else tmp_path
     try:
-        r = _invoke("plan", scen, "--out", ro / "out")
-        assert r.exit_code == 4 and "is not writable" in r.output, r.output
+        base.chmod(0o755)
+        scen = _base(base)
+        for p in [scen.parent, *scen.parent.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+        ro = base / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        (base / "afile").write_text("x")
+        assert _invoke("plan", scen, "--out", base / "afile" / "x").exit_code == 4  # imports the CLI's modules
+        if root:
+            text = _as_nobody(lambda: (lambda r: f"{r.exit_code}\n{r.output}")(_invoke("plan", scen, "--out",
+                                                                                       ro / "out")))
+            code, output = int(text.split("\n", 1)[0]), text.split("\n", 1)[1]
+        else:
+            r = _invoke("plan", scen, "--out", ro / "out")
+            code, output = r.exit_code, r.output
+        assert code == 4 and "is not writable" in output and "cannot write output" in output, output
+        assert "read:" not in output and not (ro / "out").exists()
     finally:
-        ro.chmod(0o755)
+        (base / "ro").chmod(0o755) if (base / "ro").exists() else None
+        if root:
+            shutil.rmtree(base, ignore_errors=True)
 
 
 def test_stale_temp_litter_cleaned_at_next_start(tmp_path):
@@ -225,20 +277,11 @@ def test_sigterm_while_reading_leaves_previous_output(tmp_path, delay_s):
 def test_budget_mode_does_not_buy_idle_endpoints(tmp_path):
     """Budget = two sites + one pair: only a plan that leaves endpoint B unbought fits. The old model counted
     every endpoint as bought (3 sites > budget: no plan); now A-C is served in full and B is not in the plan."""
-    from test_optimizer_features import PAIR, SITE, network
+    from test_optimizer_features import PAIR, SITE, budget_plan_serving_a_c
 
-    nodes = {"A": (5.0, 52.0), "B": (6.0, 52.0), "C": (5.0, 53.0)}
-    edges = [("A", "B", 70.0), ("A", "C", 112.0)]
-    p = network(tmp_path, nodes, edges, [("A", "B", 1000.0), ("A", "C", 1000.0)],
-                demand_cols={"weight": [1.0, 3.0]},
-                sections={"objective": {"mode": "max_rate", "budget_eur": 2 * SITE + PAIR}})
-    plan = qtopo.plan(p)
-    got = {(d.source, d.target): d.delivered_bps for d in plan.demands}
-    assert got[("A", "C")] == pytest.approx(1000.0)
-    assert got[("A", "B")] == pytest.approx(0.0, abs=1e-6)
+    plan = budget_plan_serving_a_c(tmp_path, 70.0, 112.0, 2 * SITE + PAIR)
     assert sorted(n.id for n in plan.nodes) == ["A", "C"]
     assert plan.cost_eur == pytest.approx(2 * SITE + PAIR)
-    assert plan.verification.ok
 
 
 def test_budget_progress_line_names_a_rate_not_a_cost(tmp_path):
@@ -380,3 +423,45 @@ def test_every_validated_column_is_documented():
 
     demand_cols = {c.name for c in TABLES["demands"][0]}
     assert set(COLUMNS) | {"source", "target", "target_bps"} == demand_cols
+
+
+@pytest.mark.parametrize("cmd", ["zoo", "sndlib", "csv"])
+@pytest.mark.parametrize("make,fragment", [
+    (lambda t: (t / "afile").write_text("x") and t / "afile" / "out", "is a file, not a folder"),
+    (lambda t: t / "x" / "nonexistent" / ".." / "out", "which does not exist"),
+    (lambda t: os.symlink(t / "gone", t / "dangling") or t / "dangling", "is a symbolic link"),
+    (lambda t: (t / "full").mkdir() or (t / "full" / "notes.txt").write_text("x") and t / "full",
+     "folder exists and is not empty"),
+])
+def test_import_bad_out_found_before_any_network_is_read(tmp_path, monkeypatch, cmd, make, fragment):
+    """`qtopo import ... --out X` checks X completely before reading or converting anything (issue 15)."""
+    import qtopo.importers as imp
+    import qtopo.importers.csvnet as csvnet
+    import qtopo.importers.sndlib as sndlib
+
+    read = []
+
+    def spy(*a, **k):
+        read.append(a)
+        raise AssertionError("the network was read before --out was checked")
+
+    monkeypatch.setattr(imp, "read_zoo", spy)
+    monkeypatch.setattr(sndlib, "read_sndlib", spy)
+    monkeypatch.setattr(csvnet, "read_csv_network", spy)
+    net = tmp_path / "net.txt"
+    net.write_text("x")
+    files = [net, net] if cmd == "csv" else [net]
+    t0 = time.perf_counter()
+    r = _invoke("import", cmd, *files, "--datacenters", "a,b", "--out", make(tmp_path))
+    assert r.exit_code == 4, r.output
+    assert fragment in r.output and not read, r.output
+    assert "internal error" not in r.output and time.perf_counter() - t0 < 5
+
+
+def test_import_bad_out_and_bad_options_reported_together(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    r = _invoke("import", "csv", tmp_path / "missing.csv", tmp_path / "missing.csv", "--route-factor", "0.5",
+                "--out", tmp_path / "afile" / "out")
+    assert r.exit_code == 4, r.output
+    assert "is a file, not a folder" in r.output and "--route-factor" in r.output
+    assert "missing.csv" not in r.output  # nothing was read

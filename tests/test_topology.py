@@ -12,7 +12,6 @@ import qtopo
 from qtopo.candidates import _prune_blocks, edge_loss_db, prune_by_bound
 from qtopo.geo import geodesic_length_km
 from qtopo.topology import build_fibre_network
-from conftest import write_scenario
 
 
 def _routes(lines, **cols):

@@ -1,4 +1,4 @@
-"""qtopo verify on stored plans: tampering and changed inputs are caught; Plan.explore works."""
+"""qtopo verify on stored plans: tampering and changed inputs are caught; qtopo.explore works."""
 from __future__ import annotations
 
 import json
@@ -34,6 +34,6 @@ def test_plan_explore_returns_a_folium_map(corridor_factory):
     import folium
 
     plan = qtopo.plan(corridor_factory())
-    m = plan.explore()
+    m = qtopo.explore(plan)
     assert isinstance(m, folium.Map)
     assert "QKD links" in m.get_root().render()

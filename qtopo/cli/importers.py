@@ -50,8 +50,11 @@ def _demands_for(sites, how: str, target_bps: float):
     return dm.gravity(sites, total_bps=target_bps * len(chosen))
 
 
-def _check_common(route_factor: float, target_bps: float) -> None:
-    probs = []
+def _check_common(route_factor: float, target_bps: float, out_dir: str, overwrite: bool) -> None:
+    """Every command-line problem, --out included, before any file is read or converted."""
+    from qtopo.importers import project_dir_problems
+
+    probs = list(project_dir_problems(out_dir, overwrite))
     if not (1.0 <= route_factor <= 5.0):
         probs.append(Problem("--route-factor", f"{route_factor:g} is outside [1, 5]",
                              "fibre is never shorter than the geodesic; typical values are 1.2-1.5"))
@@ -88,7 +91,7 @@ def zoo_command(graphml, out_dir, route_factor, datacenters, target_bps, name, o
     """Import a Topology Zoo GraphML file (.graphml or .graphml.gz)."""
     from qtopo.importers import read_zoo
 
-    _check_common(route_factor, target_bps)
+    _check_common(route_factor, target_bps, out_dir, overwrite)
     sites, routes, report = read_zoo(graphml, datacenters=_split(datacenters))
     demands = _demands_for(sites, how, target_bps)
     _finish(sites.drop(columns=["source_id"]), routes, demands, report, out_dir, route_factor, name, overwrite,
@@ -111,7 +114,7 @@ def sndlib_command(network_file, out_dir, route_factor, datacenters, target_bps,
 
     from qtopo.importers.sndlib import read_sndlib
 
-    _check_common(route_factor, target_bps)
+    _check_common(route_factor, target_bps, out_dir, overwrite)
     sites, routes, sdem, report = read_sndlib(network_file, datacenters=_split(datacenters),
                                               coordinates=coordinates)
     if how == "file":
@@ -139,7 +142,7 @@ def csv_command(nodes_csv, links_csv, out_dir, route_factor, datacenters, target
     """Import a network from NODES_CSV (id,lon,lat[,name,kind]) and LINKS_CSV (from,to[,length_km])."""
     from qtopo.importers.csvnet import read_csv_network
 
-    _check_common(route_factor, target_bps)
+    _check_common(route_factor, target_bps, out_dir, overwrite)
     sites, routes, report = read_csv_network(nodes_csv, links_csv, datacenters=_split(datacenters))
     demands = _demands_for(sites, how, target_bps)
     _finish(sites, routes, demands, report, out_dir, route_factor, name, overwrite, vector_format,

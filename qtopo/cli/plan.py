@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from ..numeric import fmt_eur
 from ._common import EXIT_INFEASIBLE, EXIT_OK, EXIT_SOLVER, EXIT_VERIFY, _err, _Progress, guarded
 
 
@@ -47,7 +48,7 @@ def plan_cmd(scenario, out_dir, time_limit, mip_gap, threads, sets, quiet):
             gap_s = "gap unknown (stopped before a lower bound was found; not proven optimal)"
         else:
             gap_s = "gap 0.00%"
-        click.echo(f"{st}: cost {p.cost_eur:,.0f} EUR, {gap_s} -> {os.path.join(out_dir, 'plan.json')}")
+        click.echo(f"{st}: cost {fmt_eur(p.cost_eur)} EUR, {gap_s} -> {os.path.join(out_dir, 'plan.json')}")
         sys.exit(EXIT_OK)
     if st == "infeasible":
         _err("infeasible: no plan can meet every demand")

@@ -6,6 +6,7 @@ Examples::
     qtopo rates --device gys-2005 --device tf-sns --distance-km 0:400:5 --plot rates.png
     qtopo rates --protocol tf-sns --set detector_efficiency=0.8 --distance-km 50,100,200 --format json
     qtopo rates --list
+    qtopo rates --device apd-bb84 --launch-power-dbm -10 --distance-km 0:100:10   # lit fibre (Raman noise)
 
 Per distance: channel loss (dB) = attenuation x distance + fixed loss, secret bits per pulse (per channel use
 / symbol / pulse pair) and bit/s (bits per pulse x the device's repetition rate). The PLOB column and plot
@@ -134,8 +135,21 @@ def _fmt(x: float) -> str:
     return "0" if x == 0 else f"{x:.4g}"
 
 
-def compute(distances_km, devices, attenuation_db_per_km, fixed_loss_db=0.0) -> dict:
-    """Rates of every device at every distance (the data behind all output formats)."""
+def _lit_reach_km(dev, lit, att: float, fixed_loss_db: float, dark_km: float) -> float:
+    """Longest distance (0.5 km grid) with a positive key on lit fibre (Raman noise depends on the length)."""
+    from qtopo.keyrate.raman import lit_span_rate_bps
+
+    grid = np.arange(0.0, (dark_km if math.isfinite(dark_km) else 1000.0) + 0.5, 0.5)
+    r = lit_span_rate_bps(grid, att * grid, att * grid + fixed_loss_db, dev, lit)
+    pos = np.flatnonzero(r > 0)
+    return float(grid[pos[-1]]) if pos.size else 0.0
+
+
+def compute(distances_km, devices, attenuation_db_per_km, fixed_loss_db=0.0, lit=None) -> dict:
+    """Rates of every device at every distance (the data behind all output formats).
+
+    ``lit`` (a :class:`qtopo.keyrate.raman.LitFibre`): the fibre carries classical DWDM channels; the Raman
+    noise they scatter into the receiver is added to its dark counts (see :mod:`qtopo.keyrate.raman`)."""
     from qtopo.keyrate import (max_distance_km, max_reach_db, plob_bound_loss, secret_bits_per_pulse)
 
     loss = attenuation_db_per_km * np.asarray(distances_km, float) + fixed_loss_db
@@ -143,6 +157,19 @@ def compute(distances_km, devices, attenuation_db_per_km, fixed_loss_db=0.0) -> 
     for dev in devices:
         bpp = secret_bits_per_pulse(loss, dev)
         reach = max_reach_db(dev)
+        lit_info = None
+        if lit is not None and lit.lit:
+            from qtopo.keyrate.raman import lit_bits_per_pulse, span_noise_photons
+
+            d = np.asarray(distances_km, float)
+            noise = span_noise_photons(d, attenuation_db_per_km * d, dev, lit)
+            bpp = lit_bits_per_pulse(loss, dev, noise)
+            dark_km = max_distance_km(dev, attenuation_db_per_km, fixed_loss_db) if math.isfinite(reach) else math.inf
+            lit_km = _lit_reach_km(dev, lit, attenuation_db_per_km, fixed_loss_db, dark_km)
+            lit_info = {"launch_power_dbm": lit.launch_power_dbm, "direction": lit.direction,
+                        "cross_section_per_km_nm": lit.cross_section_per_km_nm, "filter_nm": lit.filter_nm,
+                        "window_ns": lit.window_s(dev) * 1e9, "max_distance_km": lit_km,
+                        "dark_max_distance_km": dark_km if math.isfinite(dark_km) else None}
         curves.append({
             "device": dev.name,
             "protocol": dev.protocol,
@@ -154,6 +181,8 @@ def compute(distances_km, devices, attenuation_db_per_km, fixed_loss_db=0.0) -> 
             "bits_per_pulse": bpp,
             "rate_bps": bpp * dev.repetition_rate_hz,
         })
+        if lit_info is not None:
+            curves[-1]["lit_fibre"] = lit_info
     return {"distance_km": np.asarray(distances_km, float), "loss_db": loss,
             "plob_bits_per_use": plob_bound_loss(loss), "curves": curves,
             "attenuation_db_per_km": attenuation_db_per_km, "fixed_loss_db": fixed_loss_db}
@@ -207,6 +236,12 @@ def render(data, fmt: str) -> str:
         lines.append(f"# {c['device']} ({c['protocol']}), {c['repetition_rate_hz']:.4g} Hz, max reach "
                      + (f"{c['max_reach_db']:.2f} dB = {reach:.1f} km" if reach is not None else "unbounded"))
         lines.append(f"#   source: {c['source']}")
+        if c.get("lit_fibre"):
+            li = c["lit_fibre"]
+            lines.append(f"#   lit fibre: {li['launch_power_dbm']:g} dBm classical launch power ({li['direction']}), "
+                         f"Raman cross-section {li['cross_section_per_km_nm']:.3g} /(km nm), filter "
+                         f"{li['filter_nm']:g} nm, gate {li['window_ns']:.3g} ns: max distance {li['max_distance_km']:g} "
+                         f"km (0.5 km grid; dark fibre above)")
         head = ["distance_km", "loss_db", "bits_per_pulse", "rate_bps", "plob_bits_per_use"]
         table = [[f"{r['distance_km']:g}", f"{r['loss_db']:.2f}", _fmt(r["bits_per_pulse"]), _fmt(r["rate_bps"]),
                   _fmt(r["plob_bits_per_use"])] for r in rows if r["device"] == c["device"]]
@@ -298,8 +333,21 @@ def list_text(fmt: str) -> str:
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Also draw bits per pulse vs distance with the PLOB bound to this image file.")
 @click.option("--list", "list_", is_flag=True, help="List protocols, device presets and fibre types with sources.")
+@click.option("--launch-power-dbm", type=float, default=None,
+              help="Lit fibre: total classical DWDM launch power in the same fibre (dBm); Raman noise is added to "
+                   "the receiver's dark counts (docs/lit_fibre.md). Default: dark fibre.")
+@click.option("--raman-cross-section", type=float, default=None,
+              help="Lit fibre: effective Raman cross-section rho per km per nm [default: 3e-9, a C-band channel "
+                   "~20 nm from its classical neighbours; an assumption, see docs/lit_fibre.md].")
+@click.option("--raman-filter-nm", type=float, default=None, help="Lit fibre: receiver filter width (nm) [default: 0.8].")
+@click.option("--raman-window-ns", type=float, default=None,
+              help="Lit fibre: detection gate per pulse (ns) [default: one clock period].")
+@click.option("--raman-direction", type=click.Choice(["forward", "backward", "both"]), default="forward",
+              show_default=True, help="Lit fibre: classical light with (forward) or against (backward) the quantum "
+                                      "signal, or both ways.")
 def rates_command(protocols, devices, distance, attenuation_db_per_km, fibre, fixed_loss_db, set_, fmt, plot_path,
-                  list_):
+                  list_, launch_power_dbm=None, raman_cross_section=None, raman_filter_nm=None, raman_window_ns=None,
+                  raman_direction="forward"):
     """Secret-key rate (bits per pulse and bit/s) versus distance for QKD protocols and device presets."""
     from qtopo.keyrate import FIBRE_TYPES
     from qtopo.keyrate.devices import _suggest
@@ -323,12 +371,26 @@ def rates_command(protocols, devices, distance, attenuation_db_per_km, fibre, fi
         devs = _devices(list(protocols), list(devices), _parse_set(set_))
     except InputError as e:
         probs += e.problems
+    lit = None
+    if launch_power_dbm is not None:
+        from qtopo.keyrate.raman import LitFibre
+
+        kw = {k: v for k, v in (("cross_section_per_km_nm", raman_cross_section), ("filter_nm", raman_filter_nm),
+                                ("window_ns", raman_window_ns)) if v is not None}
+        try:
+            lit = LitFibre(launch_power_dbm, direction=raman_direction, **kw)
+        except InputError as e:
+            probs += [Problem("--launch-power-dbm / --raman-*", f"{p.where}: {p.what}", p.fix) for p in e.problems]
+        cv = [d.name for d in (devs or []) if d.protocol == "cv-gg02"]
+        if cv:
+            probs.append(Problem("--launch-power-dbm", f"lit fibre is not modelled for CV-QKD devices {cv}",
+                                 "drop the CV device or the launch power"))
     if probs:
         raise InputError(probs, "invalid qtopo rates options")
     att = attenuation_db_per_km
     if att is None:
         att = FIBRE_TYPES[fibre].attenuation_db_per_km if fibre else FIBRE_TYPES["standard"].attenuation_db_per_km
-    data = compute(dist, devs, att, fixed_loss_db)
+    data = compute(dist, devs, att, fixed_loss_db, lit=lit)
     click.echo(render(data, fmt), nl=False)
     if plot_path:
         plot(data, plot_path)

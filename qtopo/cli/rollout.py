@@ -5,6 +5,7 @@ import math
 
 import click
 
+from ..numeric import fmt_eur
 from ..rollout import schedule_rollout
 
 
@@ -36,7 +37,7 @@ def rollout_command(plan_path, budgets, first_year):
     out = (out if out.is_dir() else out.parent) / "rollout.json"
     write_json_atomic(out, to_jsonable(ro))
     for st in ro.stages:
-        click.echo(f"{st.year}: spend {st.spend_eur:>12,.0f} EUR  nodes {', '.join(st.nodes) or '-'}; "
+        click.echo(f"{st.year}: spend {fmt_eur(st.spend_eur):>12} EUR  nodes {', '.join(st.nodes) or '-'}; "
                    f"links {len(st.links)}; serves {len(st.demands_served)} demands "
                    f"({st.served_bps:,.0f} bit/s)")
     if ro.unbuilt:

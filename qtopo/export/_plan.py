@@ -37,7 +37,7 @@ class LinkView:
     capacity_bps: float
     load_bps: float
     cost_eur: float
-    fiber_path: tuple
+    fibre_path: tuple
     relay: str | None
     repeaters: tuple
 

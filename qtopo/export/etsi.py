@@ -43,6 +43,7 @@ def etsi_topology(plan) -> dict:
 
 
 def _node_documents(view: PlanView) -> dict:
+    """One ETSI GS QKD 015 node document per plan node: its interfaces, physical and virtual (key-relay) links."""
     roles: dict = {}
     info: dict = {}
     for n in view.nodes:
@@ -51,59 +52,11 @@ def _node_documents(view: PlanView) -> dict:
     relay_nodes = {x for d in view.demands for r in d.routes for x in r.nodes[1:-1]}
     ifaces: dict = {nid: [] for nid in roles}
     links: dict = {nid: [] for nid in roles}
-    iface_of: dict = {}
     for L in sorted(view.links, key=lambda L: L.id):
-        two_way_tx = L.relay is not None  # MDI / twin field: both ends send, the untrusted relay measures
-        for k in range(L.device_pairs):
-            for end in (L.u, L.v):
-                i = len(ifaces[end]) + 1
-                iface_of[(L.id, k, end)] = i
-                role = "TRANSMITTER" if (end == L.u or two_way_tx) else "RECEIVER"
-                ifaces[end].append({
-                    "qkdi_id": i, "qkdi_model": L.device, "qkdi_type": technology(L.protocol),
-                    "qkdi_capabilities": {"role_support": identity(role)},
-                    f"{EXT}:interface": {"link": L.id, "pair": k, "device": L.device, "protocol": L.protocol,
-                                         "existing": k < L.existing_pairs},
-                })
-        for k in range(L.device_pairs):
-            lid = derived_uuid("qkdl/phys", L.id, k)
-            ext = {"link": L.id, "pair": k, "device": L.device, "protocol": L.protocol,
-                   "length_km": L.length_km, "loss_db": L.loss_db, "fiber_path": list(L.fiber_path),
-                   "existing": k < L.existing_pairs}
-            if L.relay is not None:
-                ext["untrusted_relay"] = L.relay
-            if L.repeaters:
-                ext["repeaters"] = list(L.repeaters)
-            for here, there in ((L.u, L.v), (L.v, L.u)):
-                role = "TRANSMITTER" if (here == L.u or two_way_tx) else "RECEIVER"
-                links[here].append({
-                    "qkdl_id": lid,
-                    "qkdl_local": {"qkdn_id": node_uuid(here), "qkdi_id": iface_of[(L.id, k, here)]},
-                    "qkdl_remote": {"qkdn_id": node_uuid(there), "qkdi_id": iface_of[(L.id, k, there)]},
-                    "qkdl_type": identity("PHYS"),
-                    "phys_channel_att": f"{L.loss_db:.3f}",
-                    "phys_qkd_role": identity(role),
-                    "qkdl_performance": {"expected_consumption": uint32(L.load_bps / L.device_pairs, up=True),
-                                         "skr": uint32(L.rate_bps_per_pair)},
-                    f"{EXT}:link": ext,
-                })
+        iface_of = _interfaces(L, ifaces)
+        _phys_links(L, iface_of, links)
     for d in view.demands:
-        for k, r in enumerate(d.routes):
-            lid = derived_uuid("qkdl/virt", d.source, d.target, k)
-            hops = list(r.nodes)
-            for i, here in enumerate(hops):
-                far = hops[-1] if i < len(hops) - 1 else hops[0]
-                near = hops[0] if i < len(hops) - 1 else hops[-1]
-                e = {"qkdl_id": lid, "qkdl_local": {"qkdn_id": node_uuid(near)},
-                     "qkdl_remote": {"qkdn_id": node_uuid(far)}, "qkdl_type": identity("VIRT")}
-                if i > 0:
-                    e["virt_prev_hop"] = node_uuid(hops[i - 1])
-                if i < len(hops) - 1:
-                    e["virt_next_hop"] = [node_uuid(hops[i + 1])]
-                e["virt_bandwidth"] = uint32(r.rate_bps, up=True)
-                e[f"{EXT}:key_relay"] = {"demand": f"{d.source}->{d.target}", "route": k, "hops": hops,
-                                         "position": i, "rate_bps": r.rate_bps}
-                links[here].append(e)
+        _virt_links(d, links)
     out = {}
     for nid in roles:
         n = info[nid]
@@ -118,6 +71,74 @@ def _node_documents(view: PlanView) -> dict:
                                "lat": n.lat, "existing": n.existing}
         out[nid] = {NODE_KEY: body}
     return out
+
+
+def _interfaces(L, ifaces: dict) -> dict:
+    """A QKD interface at both ends of each device pair of link ``L`` (appended to ``ifaces[node]``); returns
+    ``(pair, node) -> interface id``. MDI / twin field: both ends send, the untrusted relay measures."""
+    two_way_tx = L.relay is not None
+    iface_of = {}
+    for k in range(L.device_pairs):
+        for end in (L.u, L.v):
+            i = len(ifaces[end]) + 1
+            iface_of[(k, end)] = i
+            role = "TRANSMITTER" if (end == L.u or two_way_tx) else "RECEIVER"
+            ifaces[end].append({
+                "qkdi_id": i, "qkdi_model": L.device, "qkdi_type": technology(L.protocol),
+                "qkdi_capabilities": {"role_support": identity(role)},
+                f"{EXT}:interface": {"link": L.id, "pair": k, "device": L.device, "protocol": L.protocol,
+                                     "existing": k < L.existing_pairs},
+            })
+    return iface_of
+
+
+def _phys_links(L, iface_of: dict, links: dict) -> None:
+    """A physical QKD link (``PHYS``) per device pair of ``L``, in the documents of both its ends."""
+    two_way_tx = L.relay is not None
+    for k in range(L.device_pairs):
+        lid = derived_uuid("qkdl/phys", L.id, k)
+        # members of our extension are qtopo's names (one spelling: fibre); the members of the ETSI YANG model
+        # (qkdl_*, phys_*, qkdi_*) keep the standard's names as written
+        ext = {"link": L.id, "pair": k, "device": L.device, "protocol": L.protocol,
+               "length_km": L.length_km, "loss_db": L.loss_db, "fibre_path": list(L.fibre_path),
+               "existing": k < L.existing_pairs}
+        if L.relay is not None:
+            ext["untrusted_relay"] = L.relay
+        if L.repeaters:
+            ext["repeaters"] = list(L.repeaters)
+        for here, there in ((L.u, L.v), (L.v, L.u)):
+            role = "TRANSMITTER" if (here == L.u or two_way_tx) else "RECEIVER"
+            links[here].append({
+                "qkdl_id": lid,
+                "qkdl_local": {"qkdn_id": node_uuid(here), "qkdi_id": iface_of[(k, here)]},
+                "qkdl_remote": {"qkdn_id": node_uuid(there), "qkdi_id": iface_of[(k, there)]},
+                "qkdl_type": identity("PHYS"),
+                "phys_channel_att": f"{L.loss_db:.3f}",
+                "phys_qkd_role": identity(role),
+                "qkdl_performance": {"expected_consumption": uint32(L.load_bps / L.device_pairs, up=True),
+                                     "skr": uint32(L.rate_bps_per_pair)},
+                f"{EXT}:link": ext,
+            })
+
+
+def _virt_links(d, links: dict) -> None:
+    """A virtual QKD link (``VIRT``, key relay) per route of demand ``d``, in the document of every node on it."""
+    for k, r in enumerate(d.routes):
+        lid = derived_uuid("qkdl/virt", d.source, d.target, k)
+        hops = list(r.nodes)
+        for i, here in enumerate(hops):
+            far = hops[-1] if i < len(hops) - 1 else hops[0]
+            near = hops[0] if i < len(hops) - 1 else hops[-1]
+            e = {"qkdl_id": lid, "qkdl_local": {"qkdn_id": node_uuid(near)},
+                 "qkdl_remote": {"qkdn_id": node_uuid(far)}, "qkdl_type": identity("VIRT")}
+            if i > 0:
+                e["virt_prev_hop"] = node_uuid(hops[i - 1])
+            if i < len(hops) - 1:
+                e["virt_next_hop"] = [node_uuid(hops[i + 1])]
+            e["virt_bandwidth"] = uint32(r.rate_bps, up=True)
+            e[f"{EXT}:key_relay"] = {"demand": f"{d.source}->{d.target}", "route": k, "hops": hops,
+                                     "position": i, "rate_bps": r.rate_bps}
+            links[here].append(e)
 
 
 def node_file_names(topology: dict) -> dict:

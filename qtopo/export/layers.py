@@ -18,7 +18,7 @@ def write_plan_layers(plan, out_dir, fmt: str = "parquet") -> list:
         The file names written.
     """
     from ..atomic import atomic_output_dir
-    from ..plan import Plan
+    from ..plan import Plan, write_layers
 
     p = Plan.from_json(plan) if isinstance(plan, (str, Path)) else plan
     extra = {}
@@ -31,5 +31,5 @@ def write_plan_layers(plan, out_dir, fmt: str = "parquet") -> list:
             if layer in names:
                 extra[layer] = gpd.read_file(gpkg, layer=layer, engine="pyogrio")
     with atomic_output_dir(out_dir) as tmp:
-        written = p.write_layers(tmp, fmt, **extra)
+        written = write_layers(p, tmp, fmt, **extra)
     return [w.name for w in written]

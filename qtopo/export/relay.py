@@ -27,7 +27,7 @@ def _route_fibre(view: PlanView, nodes: tuple) -> tuple[set, set]:
     segs, fnodes = set(), set()
     for a, b in zip(nodes[:-1], nodes[1:]):
         for L in view.links_between(a, b)[:1]:
-            fp = L.fiber_path
+            fp = L.fibre_path
             segs |= {tuple(sorted(e)) for e in zip(fp[:-1], fp[1:])}
             fnodes |= set(fp)
     return segs, fnodes

@@ -113,6 +113,26 @@ threads = 2
 """
 
 
+def project_dir_problems(out_dir, overwrite: bool = False) -> list[Problem]:
+    """Everything that would stop :func:`write_project` from writing ``out_dir`` (empty list: it can).
+
+    The same checks as ``qtopo plan --out`` (:func:`qtopo.atomic.check_output_dir`: a file or symlink in its
+    place, a parent that is a file or not writable, ``..`` after a missing folder, a mount point) plus: a
+    non-empty folder needs ``overwrite``, and ``overwrite`` replaces only a folder ``qtopo import`` wrote (its
+    ``.qtopo-import`` marker). Cheap (no network is read): ``qtopo import`` calls it before converting anything.
+    """
+    from qtopo.atomic import IMPORT_MARKER, check_output_dir
+
+    out = Path(out_dir)
+    if out.is_dir() and not out.is_symlink() and any(out.iterdir()) and not overwrite:
+        return [Problem(str(out), "folder exists and is not empty", "choose another --out or overwrite")]
+    try:  # --overwrite replaces only a folder qtopo wrote (its marker), never the user's own folder
+        check_output_dir(out, marker=IMPORT_MARKER)
+    except InputError as e:
+        return list(e.problems)
+    return []
+
+
 def write_project(sites, routes, demands, out_dir, *, route_factor: float = DEFAULT_ROUTE_FACTOR,
                   name: str | None = None, description: str = "", overwrite: bool = False,
                   scenario_header: str = "", vector_format: str = "gpkg", **scenario_kw) -> Path:
@@ -154,17 +174,10 @@ def write_project(sites, routes, demands, out_dir, *, route_factor: float = DEFA
     from qtopo.io import write_gpkg
     from qtopo.io import VECTOR_FORMATS, write_vector
 
-    from qtopo.atomic import IMPORT_MARKER, check_output_dir, write_marker
+    from qtopo.atomic import IMPORT_MARKER, write_marker
 
     out = Path(out_dir)
-    probs = []
-    if out.is_dir() and not out.is_symlink() and any(out.iterdir()) and not overwrite:
-        probs.append(Problem(str(out), "folder exists and is not empty", "choose another --out or overwrite"))
-    else:
-        try:  # --overwrite replaces only a folder qtopo wrote (its marker), never the user's own folder
-            check_output_dir(out, marker=IMPORT_MARKER)
-        except InputError as e:
-            probs += e.problems
+    probs = project_dir_problems(out, overwrite)
     if vector_format not in ("gpkg", "parquet", "fgb"):
         probs.append(Problem("vector_format", f"unknown format {vector_format!r}", "use gpkg, parquet or fgb"))
     if "id" not in sites.columns or not sites["id"].is_unique:

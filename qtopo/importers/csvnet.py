@@ -102,46 +102,11 @@ def read_csv_network(nodes_path: str | Path, links_path: str | Path, *, datacent
     lc = _columns(links, _LINK_ALIASES, lpath, probs, {"from", "to"})
     probs.raise_if_any()
     report = ImportReport(source=f"{npath} + {lpath}", network=npath.stem)
-
-    # --- nodes (vectorised checks; line = row index + 2) ---
-    ids = nodes[nc["id"]]
-    lon = pd.to_numeric(nodes[nc["lon"]], errors="coerce").to_numpy(float)
-    lat = pd.to_numeric(nodes[nc["lat"]], errors="coerce").to_numpy(float)
-    line = np.arange(len(nodes)) + 2
-    for i in np.flatnonzero(ids.to_numpy() == ""):
-        probs.add(f"{npath.name}, line {line[i]}", "empty id", "give every node an id")
-    for i in np.flatnonzero(ids.duplicated().to_numpy() & (ids.to_numpy() != "")):
-        probs.add(f"{npath.name}, line {line[i]}, id {ids.iloc[i]!r}", "duplicate id", "make node ids unique")
-    for name, vals, lim in (("lon", lon, 180.0), ("lat", lat, 90.0)):
-        raw = nodes[nc[name]].to_numpy()
-        for i in np.flatnonzero(~np.isfinite(vals)):
-            probs.add(f"{npath.name}, line {line[i]}, id {ids.iloc[i]!r}",
-                      f"{name} {raw[i]!r} is not a number" if raw[i] else f"{name} is missing",
-                      "give coordinates in decimal degrees (WGS84)")
-        for i in np.flatnonzero(np.isfinite(vals) & (np.abs(vals) > lim)):
-            probs.add(f"{npath.name}, line {line[i]}, id {ids.iloc[i]!r}", f"{name} {vals[i]:g} out of range",
-                      f"{name} must be within [-{lim:g}, {lim:g}] degrees (x/y in metres are not supported)")
+    ids, lon, lat = _check_nodes(nodes, nc, npath, probs)
     lower = {c.lower(): c for c in nodes.columns}
     names = nodes[lower["name"]] if "name" in lower else ids
     kinds = nodes[lower["kind"]].replace("", "pop") if "kind" in lower else pd.Series("pop", index=nodes.index)
-
-    # --- links ---
-    known = set(ids)
-    src, dst = links[lc["from"]], links[lc["to"]]
-    lline = np.arange(len(links)) + 2
-    lcol = {c.lower(): c for c in links.columns}.get("length_km")
-    length = (pd.to_numeric(links[lcol].replace("", np.nan), errors="coerce").to_numpy(float)
-              if lcol else np.full(len(links), np.nan))
-    for i in np.flatnonzero(~src.isin(known).to_numpy() | ~dst.isin(known).to_numpy()):
-        unknown = [x for x in (src.iloc[i], dst.iloc[i]) if x not in known]
-        probs.add(f"{lpath.name}, line {lline[i]}", f"unknown node id(s) {', '.join(map(repr, unknown))}",
-                  f"link endpoints must be ids in {npath.name}")
-    if lcol:
-        raw = links[lcol].to_numpy()
-        bad = (raw != "") & ~(np.isfinite(length) & (length > 0))  # inf too: the scenario would refuse it
-        for i in np.flatnonzero(bad):
-            probs.add(f"{lpath.name}, line {lline[i]}", f"length_km {raw[i]!r} is not a positive number",
-                      "give the surveyed fibre length in km, or leave the cell empty")
+    src, dst, lline, length = _check_links(links, lc, set(ids), npath, lpath, probs)
     probs.raise_if_any()
 
     loops = (src == dst).to_numpy()
@@ -162,3 +127,48 @@ def read_csv_network(nodes_path: str | Path, links_path: str | Path, *, datacent
     report.n_sites, report.n_routes = len(sites), len(routes)
     report.notes += isolated_note(sites["id"], routes)
     return sites, routes, report
+
+
+def _check_nodes(nodes: pd.DataFrame, nc: dict, npath: Path, probs: ProblemCollector) -> tuple:
+    """Node ids present and unique, coordinates numbers within range (vectorised; line = row index + 2);
+    returns ``(ids, lon, lat)``."""
+    ids = nodes[nc["id"]]
+    lon = pd.to_numeric(nodes[nc["lon"]], errors="coerce").to_numpy(float)
+    lat = pd.to_numeric(nodes[nc["lat"]], errors="coerce").to_numpy(float)
+    line = np.arange(len(nodes)) + 2
+    for i in np.flatnonzero(ids.to_numpy() == ""):
+        probs.add(f"{npath.name}, line {line[i]}", "empty id", "give every node an id")
+    for i in np.flatnonzero(ids.duplicated().to_numpy() & (ids.to_numpy() != "")):
+        probs.add(f"{npath.name}, line {line[i]}, id {ids.iloc[i]!r}", "duplicate id", "make node ids unique")
+    for name, vals, lim in (("lon", lon, 180.0), ("lat", lat, 90.0)):
+        raw = nodes[nc[name]].to_numpy()
+        for i in np.flatnonzero(~np.isfinite(vals)):
+            probs.add(f"{npath.name}, line {line[i]}, id {ids.iloc[i]!r}",
+                      f"{name} {raw[i]!r} is not a number" if raw[i] else f"{name} is missing",
+                      "give coordinates in decimal degrees (WGS84)")
+        for i in np.flatnonzero(np.isfinite(vals) & (np.abs(vals) > lim)):
+            probs.add(f"{npath.name}, line {line[i]}, id {ids.iloc[i]!r}", f"{name} {vals[i]:g} out of range",
+                      f"{name} must be within [-{lim:g}, {lim:g}] degrees (x/y in metres are not supported)")
+    return ids, lon, lat
+
+
+def _check_links(links: pd.DataFrame, lc: dict, known: set, npath: Path, lpath: Path,
+                 probs: ProblemCollector) -> tuple:
+    """Link endpoints known node ids, ``length_km`` (when given) positive; returns ``(src, dst, line numbers,
+    length_km with NaN where not given)``."""
+    src, dst = links[lc["from"]], links[lc["to"]]
+    lline = np.arange(len(links)) + 2
+    lcol = {c.lower(): c for c in links.columns}.get("length_km")
+    length = (pd.to_numeric(links[lcol].replace("", np.nan), errors="coerce").to_numpy(float)
+              if lcol else np.full(len(links), np.nan))
+    for i in np.flatnonzero(~src.isin(known).to_numpy() | ~dst.isin(known).to_numpy()):
+        unknown = [x for x in (src.iloc[i], dst.iloc[i]) if x not in known]
+        probs.add(f"{lpath.name}, line {lline[i]}", f"unknown node id(s) {', '.join(map(repr, unknown))}",
+                  f"link endpoints must be ids in {npath.name}")
+    if lcol:
+        raw = links[lcol].to_numpy()
+        bad = (raw != "") & ~(np.isfinite(length) & (length > 0))  # inf too: the scenario would refuse it
+        for i in np.flatnonzero(bad):
+            probs.add(f"{lpath.name}, line {lline[i]}", f"length_km {raw[i]!r} is not a positive number",
+                      "give the surveyed fibre length in km, or leave the cell empty")
+    return src, dst, lline, length

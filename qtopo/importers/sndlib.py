@@ -114,26 +114,10 @@ def _parse_native(data: bytes, src: str):
     probs = ProblemCollector(_HEADER)
     text = data.decode("utf-8", errors="replace")
     lines = text.splitlines()
-    first = next(((i, ln.strip()) for i, ln in enumerate(lines, 1) if ln.strip() and not ln.strip().startswith("#")),
-                 None)
-    if first is None:
-        raise InputError([Problem(src, "file is empty", "give an SNDlib network file")], _HEADER)
-    if not first[1].startswith(_NATIVE_MAGIC):
-        raise InputError([Problem(f"{src}, line {first[0]}", f"not an SNDlib file: first line is {first[1][:60]!r}",
-                                  f"native SNDlib files start with '{_NATIVE_MAGIC}; type: network; "
-                                  "version: 1.0'; XML files with '<?xml'")], _HEADER)
-    m = re.search(r"type:\s*([A-Za-z_]+)", first[1])
-    if m and m.group(1).lower() != "network":
-        raise InputError([Problem(f"{src}, line {first[0]}", f"SNDlib file of type {m.group(1)!r}",
-                                  "give the network file of the instance (type: network)")], _HEADER)
-    network = ""
-    for ln in lines[: first[0] + 5]:
-        mm = re.match(r"^#\s*network\s+(\S+)", ln.strip())
-        if mm:
-            network = mm.group(1)
+    start, network = _native_header(lines, src)
     nodes, links, demands = [], [], []
     section, seen, ctype = None, set(), None
-    for i, raw in enumerate(lines[first[0]:], first[0] + 1):
+    for i, raw in enumerate(lines[start:], start + 1):
         ln = raw.split("#", 1)[0].strip()
         if not ln:
             continue
@@ -151,45 +135,78 @@ def _parse_native(data: bytes, src: str):
         if ln == ")":
             section = None
             continue
-        if section == "META":
-            mm = re.match(r"^(\S+)\s*=\s*(.*)$", ln)
-            if mm and mm.group(1).lower() in ("coordinatestype", "coordinates_type", "coordinates"):
-                ctype = mm.group(2).strip().lower()
-        elif section == "NODES":
-            mm = _NODE_RE.match(ln)
-            if not mm:
-                probs.add(f"{src}, line {i}", f"cannot read node line {ln[:80]!r}",
-                          "write nodes as: <id> ( <longitude> <latitude> )")
-                continue
-            x = float(mm.group(2)) if mm.group(2) is not None else None
-            y = float(mm.group(3)) if mm.group(3) is not None else None
-            nodes.append((mm.group(1), x, y, i))
-        elif section in ("LINKS", "DEMANDS"):
-            mm = _PAIR_RE.match(ln)
-            if not mm:
-                what = "link" if section == "LINKS" else "demand"
-                probs.add(f"{src}, line {i}", f"cannot read {what} line {ln[:80]!r}",
-                          f"write {what}s as: <id> ( <source> <target> ) ...")
-                continue
-            lid, s, t, rest = mm.groups()
-            if section == "LINKS":
-                links.append((lid, s, t, i))
-            else:
-                toks = rest.split()
-                try:
-                    val = float(toks[1])
-                except (IndexError, ValueError):
-                    probs.add(f"{src}, line {i}, demand {lid}", f"no numeric demand value in {rest[:60]!r}",
-                              "write demands as: <id> ( <source> <target> ) <routing_unit> <demand_value> "
-                              "<max_path_length>")
-                    continue
-                demands.append((lid, s, t, val, i))
+        got = _native_record(section, ln, i, src, probs, nodes, links, demands)
+        if got is not None:
+            ctype = got
     if section is not None:
         probs.add(src, f"section {section} is not closed (missing ')')", "close every section with ')'")
     if "NODES" not in seen:
         probs.add(src, "no NODES section", "an SNDlib network file needs NODES ( ... )")
         probs.raise_if_any()
     return nodes, links, demands, ctype, network, probs
+
+
+def _native_header(lines: list, src: str) -> tuple:
+    """The native file's first line checked (magic, ``type: network``); returns ``(its line number, the network
+    name from a '# network NAME' comment or "")``."""
+    first = next(((i, ln.strip()) for i, ln in enumerate(lines, 1) if ln.strip() and not ln.strip().startswith("#")),
+                 None)
+    if first is None:
+        raise InputError([Problem(src, "file is empty", "give an SNDlib network file")], _HEADER)
+    if not first[1].startswith(_NATIVE_MAGIC):
+        raise InputError([Problem(f"{src}, line {first[0]}", f"not an SNDlib file: first line is {first[1][:60]!r}",
+                                  f"native SNDlib files start with '{_NATIVE_MAGIC}; type: network; "
+                                  "version: 1.0'; XML files with '<?xml'")], _HEADER)
+    m = re.search(r"type:\s*([A-Za-z_]+)", first[1])
+    if m and m.group(1).lower() != "network":
+        raise InputError([Problem(f"{src}, line {first[0]}", f"SNDlib file of type {m.group(1)!r}",
+                                  "give the network file of the instance (type: network)")], _HEADER)
+    network = ""
+    for ln in lines[: first[0] + 5]:
+        mm = re.match(r"^#\s*network\s+(\S+)", ln.strip())
+        if mm:
+            network = mm.group(1)
+    return first[0], network
+
+
+def _native_record(section: str, ln: str, i: int, src: str, probs: ProblemCollector, nodes: list, links: list,
+                   demands: list):
+    """One line inside a section of a native file, appended to its list; a coordinate type read from META is
+    returned (else None)."""
+    if section == "META":
+        mm = re.match(r"^(\S+)\s*=\s*(.*)$", ln)
+        if mm and mm.group(1).lower() in ("coordinatestype", "coordinates_type", "coordinates"):
+            return mm.group(2).strip().lower()
+    elif section == "NODES":
+        mm = _NODE_RE.match(ln)
+        if not mm:
+            probs.add(f"{src}, line {i}", f"cannot read node line {ln[:80]!r}",
+                      "write nodes as: <id> ( <longitude> <latitude> )")
+            return None
+        x = float(mm.group(2)) if mm.group(2) is not None else None
+        y = float(mm.group(3)) if mm.group(3) is not None else None
+        nodes.append((mm.group(1), x, y, i))
+    elif section in ("LINKS", "DEMANDS"):
+        mm = _PAIR_RE.match(ln)
+        if not mm:
+            what = "link" if section == "LINKS" else "demand"
+            probs.add(f"{src}, line {i}", f"cannot read {what} line {ln[:80]!r}",
+                      f"write {what}s as: <id> ( <source> <target> ) ...")
+            return None
+        lid, s, t, rest = mm.groups()
+        if section == "LINKS":
+            links.append((lid, s, t, i))
+        else:
+            toks = rest.split()
+            try:
+                val = float(toks[1])
+            except (IndexError, ValueError):
+                probs.add(f"{src}, line {i}, demand {lid}", f"no numeric demand value in {rest[:60]!r}",
+                          "write demands as: <id> ( <source> <target> ) <routing_unit> <demand_value> "
+                          "<max_path_length>")
+                return None
+            demands.append((lid, s, t, val, i))
+    return None
 
 
 def _parse_xml(data: bytes, src: str):
@@ -248,7 +265,35 @@ def _assemble(src, nodes, links, demands, ctype, network, probs, coordinates, da
         probs.add(src, f"{declared}: node positions are drawing coordinates, not longitude/latitude",
                   _PIXEL_HINT)
         probs.raise_if_any()
+    ids, seen_ids, xs_a, ys_a = _located_nodes(src, nodes, ctype, coordinates, probs, report)
+    located = set(ids)
+    f_ids, t_ids, l_ids = [], [], []
+    for lid, s, t, line in links:
+        if not usable_link(s, t, seen_ids, located, f"{src}, line {line}, link {lid}", f"{lid} (line {line})", probs,
+                           report.dropped_links, unknown_text="unknown node(s) {}",
+                           unknown_fix="links must join nodes declared in NODES", show=repr):
+            continue
+        f_ids.append(s)
+        t_ids.append(t)
+        l_ids.append(lid or f"line{line}")
+    dem_rows = _usable_demands(src, demands, seen_ids, located, probs, report)
+    probs.raise_if_any()
 
+    sites = gpd.GeoDataFrame({"id": ids, "name": ids,
+                              "kind": datacenter_kinds(ids, datacenters, src, _HEADER)},
+                             geometry=gpd.points_from_xy(xs_a, ys_a), crs=CRS)
+    routes, n_par = routes_between(sites, f_ids, t_ids, l_ids, operator=operator, spacing_km=spacing_km)
+    if n_par:
+        report.notes.append(f"collapsed parallel links on {n_par} node pair(s) into single routes")
+    report.n_sites, report.n_routes = len(sites), len(routes)
+    report.notes += isolated_note(ids, routes)
+    dem = pd.DataFrame(dem_rows, columns=DEMAND_COLUMNS)
+    return sites[SITE_COLUMNS], routes, dem, report
+
+
+def _located_nodes(src, nodes: list, ctype, coordinates: str, probs: ProblemCollector, report: ImportReport):
+    """Declared nodes (ids checked) and those with longitude/latitude; pixel (drawing) coordinates refused.
+    Returns ``(located ids, all declared ids, lon array, lat array)``."""
     ids, seen_ids, xs, ys = [], set(), [], []
     for nid, x, y, line in nodes:
         if not declare_node(nid, f"{src}, line {line}", seen_ids, probs, missing_text="node without id"):
@@ -279,17 +324,13 @@ def _assemble(src, nodes, links, demands, ctype, network, probs, coordinates, da
     if ctype is None and coordinates == "auto":
         report.notes.append("coordinate type not stated in the file; values are within longitude/latitude "
                             "ranges and were read as geographical (x = longitude, y = latitude)")
+    return ids, seen_ids, xs_a, ys_a
 
-    located = set(ids)
-    f_ids, t_ids, l_ids = [], [], []
-    for lid, s, t, line in links:
-        if not usable_link(s, t, seen_ids, located, f"{src}, line {line}, link {lid}", f"{lid} (line {line})", probs,
-                           report.dropped_links, unknown_text="unknown node(s) {}",
-                           unknown_fix="links must join nodes declared in NODES", show=repr):
-            continue
-        f_ids.append(s)
-        t_ids.append(t)
-        l_ids.append(lid or f"line{line}")
+
+def _usable_demands(src, demands: list, seen_ids: set, located: set, probs: ProblemCollector,
+                    report: ImportReport) -> list:
+    """Demands between declared nodes (others reported); those with an endpoint without coordinates, or from a
+    node to itself, dropped with a note."""
     dem_rows = []
     for did, s, t, val, line in demands:
         unknown = [x for x in (s, t) if x not in seen_ids]
@@ -301,15 +342,4 @@ def _assemble(src, nodes, links, demands, ctype, network, probs, coordinates, da
             dem_rows.append((did, s, t, val))
         else:
             report.notes.append(f"demand {did} (line {line}) dropped: endpoint without coordinates or self-demand")
-    probs.raise_if_any()
-
-    sites = gpd.GeoDataFrame({"id": ids, "name": ids,
-                              "kind": datacenter_kinds(ids, datacenters, src, _HEADER)},
-                             geometry=gpd.points_from_xy(xs_a, ys_a), crs=CRS)
-    routes, n_par = routes_between(sites, f_ids, t_ids, l_ids, operator=operator, spacing_km=spacing_km)
-    if n_par:
-        report.notes.append(f"collapsed parallel links on {n_par} node pair(s) into single routes")
-    report.n_sites, report.n_routes = len(sites), len(routes)
-    report.notes += isolated_note(ids, routes)
-    dem = pd.DataFrame(dem_rows, columns=DEMAND_COLUMNS)
-    return sites[SITE_COLUMNS], routes, dem, report
+    return dem_rows

@@ -8,13 +8,13 @@ planners multiply their geodesic length by an explicit route factor.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from qtopo.errors import ProblemCollector
+from qtopo.numeric import finite_or_none
 from qtopo.importers._common import (CRS, DENSIFY_KM, ImportReport, check_file, country_code, datacenter_kinds,
                                      declare_node, isolated_note, parse_xml, read_text, routes_between, unique_slugs,
                                      usable_link)
@@ -23,14 +23,6 @@ _HEADER = "cannot import Topology Zoo file"
 
 SITE_COLUMNS = ["id", "name", "kind", "country", "internal", "source_id", "geometry"]
 ROUTE_COLUMNS = ["id", "from_pop", "to_pop", "operator", "geodesic_km", "multiplicity", "source_ids", "geometry"]
-
-
-def _parse_float(text):
-    try:
-        v = float(text)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 @dataclass
@@ -92,8 +84,21 @@ def parse_zoo(path: str | Path) -> ZooGraph:
     gattr = attrs(graph, "graph")
     network = gattr.get("Network") or gattr.get("label") or p.name.split(".")[0]
     report = ImportReport(source=src, network=network)
+    declared, (node_ids, labels, lons, lats, countries, internal) = _zoo_nodes(graph, attrs, src, probs, report)
+    pairs, edge_ids = _zoo_edges(graph, declared, set(node_ids), src, probs, report)
+    if not node_ids and declared:
+        probs.add(src, f"none of the {len(declared)} nodes has Latitude/Longitude",
+                  "this graph cannot be placed on a map; choose a located variant (e.g. Geant2012 instead of Geant)")
+    elif not declared:
+        probs.add(src, "the graph has no nodes", "give a non-empty graph")
+    probs.raise_if_any()
 
-    # --- nodes (small per-node loop while parsing is fine) ---
+    return ZooGraph(src, network, node_ids, labels, lons, lats, countries, internal, pairs, edge_ids, report)
+
+
+def _zoo_nodes(graph, attrs, src: str, probs: ProblemCollector, report: ImportReport) -> tuple:
+    """The declared node ids, and the located nodes' ids, labels, lon, lat, country codes and internal flags
+    (a small per-node loop while parsing is fine); unlocated nodes skipped with a note."""
     node_ids, labels, lons, lats, countries, internal = [], [], [], [], [], []
     declared = set()
     for n in graph.findall("node"):
@@ -104,7 +109,7 @@ def parse_zoo(path: str | Path) -> ZooGraph:
         label = a.get("label") or ""
         if label.strip().lower() in ("none", "null", "nan"):       # the zoo writes unlabelled nodes as "None"
             label = ""
-        lon, lat = _parse_float(a.get("Longitude")), _parse_float(a.get("Latitude"))
+        lon, lat = finite_or_none(a.get("Longitude")), finite_or_none(a.get("Latitude"))
         if lon is None or lat is None:
             report.skipped_nodes.append(f"{nid} ({label or 'no label'}): no Latitude/Longitude")
             continue
@@ -118,9 +123,11 @@ def parse_zoo(path: str | Path) -> ZooGraph:
         lats.append(lat)
         countries.append(country_code(a.get("Country")))
         internal.append(a.get("Internal", "1") not in ("0", "0.0"))
+    return declared, (node_ids, labels, lons, lats, countries, internal)
 
-    # --- edges ---
-    located = set(node_ids)
+
+def _zoo_edges(graph, declared: set, located: set, src: str, probs: ProblemCollector, report: ImportReport):
+    """The usable edges ``(pairs, edge ids)``: between located nodes; others dropped or reported."""
     pairs, edge_ids = [], []
     for i, e in enumerate(graph.findall("edge")):
         u, v = e.get("source"), e.get("target")
@@ -131,15 +138,7 @@ def parse_zoo(path: str | Path) -> ZooGraph:
             continue
         pairs.append((u, v))
         edge_ids.append(eid)
-
-    if not node_ids and declared:
-        probs.add(src, f"none of the {len(declared)} nodes has Latitude/Longitude",
-                  "this graph cannot be placed on a map; choose a located variant (e.g. Geant2012 instead of Geant)")
-    elif not declared:
-        probs.add(src, "the graph has no nodes", "give a non-empty graph")
-    probs.raise_if_any()
-
-    return ZooGraph(src, network, node_ids, labels, lons, lats, countries, internal, pairs, edge_ids, report)
+    return pairs, edge_ids
 
 
 def read_zoo(path: str | Path, *, datacenters=None, operator: str | None = None,

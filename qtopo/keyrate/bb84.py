@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._util import h2, h2_capped, maximise
+from ._util import h2_capped, maximise
 from .devices import Device
 
 E0 = 0.5
