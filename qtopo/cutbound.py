@@ -21,6 +21,22 @@ in rounds (a root cutting-plane loop), for node sets ``S`` that separate some de
   ``lam > 0``, ``sum ceil(lam a_i) n_i >= ceil(lam)`` (``lam`` just below ``1/a_j`` for each distinct ``a_j``:
   a cut whose best option has 65 % of the demand's rate needs two pairs).
 
+Directed part (where the positive demands join all their endpoints into one component, e.g. all pairs; with a
+forest of demands it is left out, as a plan's hops then need not hold one tree): every plan's hops with pairs
+hold a tree spanning the demand endpoints; oriented from a root endpoint and without non-endpoint leaves it is a
+Steiner arborescence. Columns ``x_a`` for both orientations of each hop, rows ``x_uv + x_vu <= o_h``, in-degree
+``= 1`` at the other endpoints, ``<= y_v`` at non-terminal candidates (``<= 1`` at other terminals), ``out >= in``
+where no demand ends, nothing into the root, and directed cuts ``x(delta^-(S)) >= 1`` (``S`` holds an endpoint,
+not the root; separated by max-flow from the root, with back cuts). The directed cuts ask for one route only:
+for ``k_routes = 2`` the undirected ``k(S)`` rows on ``o`` stay. Node-arc cuts per demand (capacity must pass
+open nodes, :func:`_node_arc_rows`) are separated too. Forbidden nodes (jurisdictions), trusted-node limits,
+relays and repeaters are not used by any row (a relaxation); brownfield pairs are lower bounds on ``n``.
+
+Before the LP, :func:`steiner_dual_ascent` bounds the arc-cost arborescence (head capex + cheapest pair per
+arc) by Wong's dual ascent in about a second: on hut-heavy networks, where the LP's cut rounds are too slow to
+converge within the bound's share of the time limit, it is most of the bound. The bound reported is the better
+of the two.
+
 Every row holds for every feasible plan (capacities and flows of the MILP imply them), relay and repeater capex
 is left out (costs are >= 0), so the LP optimum is a lower bound on the MILP optimum. The bound reported is not
 HiGHS's objective but a *safe* bound from its row duals (:func:`qtopo.solve.safe_lp_bound`, Neumaier &
