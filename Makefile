@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all bench bench-smoke venv clean data
+.PHONY: demo test test-all bench bench-smoke venv clean data readme
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,6 +34,10 @@ bench: $(STAMP)
 
 bench-smoke: $(STAMP)
 	$(BIN)/python -m benchmarks.run --suite smoke --out benchmarks/results-smoke
+
+## Regenerate every number of README.md from real runs (docs/readme_examples.py; --all: also budget mode and sweep)
+readme: $(STAMP)
+	$(BIN)/python docs/readme_examples.py --all
 
 data: $(STAMP)
 	$(BIN)/python data/build_data.py

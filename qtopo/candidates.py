@@ -207,6 +207,7 @@ def build_inputs(net: FibreNetwork, demands: pd.DataFrame, scenario, *, prune: b
     min_target = float(d["target_bps"].min()) if len(d) else 0.0
     floor_share = 0.0 if scenario.inputs.get("existing_links") else MIN_CAPACITY_SHARE
     hd, n_tiny = _hop_device_options(paths, devices, rep, conn, floor_share * min_target)
+    hd, n_lit = _fibre_options(hd, paths, edges, loss_e, devices, conn, fib, floor_share * min_target)
     total = float(d["target_bps"].sum() * max(1, d["k_routes"].max()))
     hops, hd = _hop_table(paths, hd, conn, scenario.costs["fibre_eur_per_km"], total)
     if scenario.inputs.get("existing_links"):
@@ -240,6 +241,8 @@ def build_inputs(net: FibreNetwork, demands: pd.DataFrame, scenario, *, prune: b
                     "hop_devices": int(len(inputs.hop_devices)), "hop_devices_before_dominance": int(n_options),
                     "dominated_options": n_dominated, "tiny_capacity_options": n_tiny, "demands": int(len(d)),
                     "commodities": int(d["commodity"].nunique())}
+    if n_lit is not None:  # only for networks with lit / dark fibre columns (other plans keep their stats)
+        inputs.stats["lit_options"] = n_lit
     inputs.timings_s = {"prune": t_prune - t0, "paths": t_paths - t_prune, "rates": t_rates - t_paths,
                         "diagnose": time.perf_counter() - t_rates}
     log.info("hops: %s", inputs.stats)
@@ -399,6 +402,107 @@ def _hop_device_options(paths: _Paths, devices: dict, rep: dict | None, conn: fl
     return hd, n_tiny
 
 
+def hop_fibre(paths_nodes, edges, loss_e: np.ndarray) -> dict | None:
+    """Lit / dark fibre attributes of each hop's fibre path, or None when the routes carry none of the columns.
+
+    Per hop (in the order of ``paths_nodes``): ``dark`` (every segment on the path offers dark fibre),
+    ``lease_eur`` (sum of the segments' shares of their routes' dark-fibre leases), ``lit`` (every segment is
+    lit) and ``launch_dbm`` (the highest launch power of its segments; ``-inf`` if not lit). Between two nodes
+    the lowest-loss segment is the one a path uses (as in :func:`_lowest_loss_paths`). Vectorised over all
+    path steps: one ``reduceat`` per attribute.
+    """
+    from .risk import lowest_loss_segment_index
+    from .topology import FIBRE_COLUMNS
+
+    if not any(c in edges.columns for c in FIBRE_COLUMNS):
+        return None
+    n = len(paths_nodes)
+    seg_of = lowest_loss_segment_index(edges, loss_e)
+    counts = np.fromiter((len(p) - 1 for p in paths_nodes), int, n)
+    seg = np.fromiter((seg_of[(a, b)] for p in paths_nodes for a, b in zip(p[:-1], p[1:])), int, int(counts.sum()))
+    dark_e = edges["dark_fibre"].to_numpy(bool) if "dark_fibre" in edges.columns else np.ones(len(edges), bool)
+    lease_e = (np.nan_to_num(edges["dark_lease_eur"].to_numpy(float)) if "dark_lease_eur" in edges.columns
+               else np.zeros(len(edges)))
+    launch_e = (edges["lit_launch_dbm"].to_numpy(float) if "lit_launch_dbm" in edges.columns
+                else np.full(len(edges), np.nan))
+    out = {"dark": np.ones(n, bool), "lease_eur": np.zeros(n), "lit": np.zeros(n, bool),
+           "launch_dbm": np.full(n, -np.inf)}
+    ok = counts > 0
+    if seg.size:
+        start = np.r_[0, np.cumsum(counts)[:-1]][ok]
+        lit_s = np.isfinite(launch_e[seg])
+        out["dark"][ok] = np.minimum.reduceat(dark_e[seg].astype(int), start).astype(bool)
+        out["lease_eur"][ok] = np.add.reduceat(lease_e[seg], start)
+        out["lit"][ok] = np.minimum.reduceat(lit_s.astype(int), start).astype(bool)
+        out["launch_dbm"][ok] = np.maximum.reduceat(np.where(lit_s, launch_e[seg], -np.inf), start)
+    out["launch_dbm"] = np.where(out["lit"], out["launch_dbm"], -np.inf)
+    return out
+
+
+def lit_fibre_params(fib: dict, launch_dbm: float | None = None):
+    """The scenario's Raman parameters (``[fibre] raman_*``) as a :class:`qtopo.keyrate.raman.LitFibre`."""
+    from .keyrate.raman import LitFibre
+
+    w = fib.get("raman_window_ns", 0.0)
+    return LitFibre(launch_dbm, cross_section_per_km_nm=fib.get("raman_cross_section_per_km_nm", 3e-9),
+                    filter_nm=fib.get("raman_filter_nm", 0.8), window_ns=w if w else None,
+                    direction=fib.get("raman_direction", "forward"))
+
+
+def lit_hop_rates(dev, length_km, fibre_loss_db, loss_db, launch_dbm, fib: dict) -> np.ndarray:
+    """Key rate per device pair (bit/s) on lit hops: Raman noise of the classical launch power ``launch_dbm``
+    (per hop) over the hop's whole length, added to the receiver's dark counts (docs/lit_fibre.md)."""
+    from .keyrate.raman import lit_key_rate_bps, noise_photons_per_window, raman_power_w
+
+    lit = lit_fibre_params(fib)
+    p = raman_power_w(np.asarray(launch_dbm, float), length_km, fibre_loss_db, lit.beta_per_km, lit.direction)
+    noise = noise_photons_per_window(p, lit.window_s(dev), lit.wavelength_nm)
+    return lit_key_rate_bps(np.asarray(loss_db, float), dev, noise)
+
+
+def _fibre_options(hd: pd.DataFrame, paths: _Paths, edges, loss_e: np.ndarray, devices: dict, conn: float,
+                   fib: dict, floor_bps: float) -> tuple[pd.DataFrame, int | None]:
+    """Dark and lit fibre per hop (docs/lit_fibre.md). Returns the options and the number of lit options (None
+    when the routes carry no lit / dark fibre columns: then every option is dark, as before, at no lease).
+
+    A hop is *dark* only if every route segment it follows offers dark fibre; a dark pair pays the sum of the
+    segments' lease shares (``lease_eur``, on top of ``fibre_eur_per_km``). A hop is offered *lit* only if every
+    segment is lit; its noise is that of the highest segment launch power over the hop's whole length (the
+    classical channels run the hop end to end; no amplification inside a hop), and a lit pair pays its device
+    pair only. Lit options are added for point-to-point DV devices (not MDI / twin-field relays, CV-QKD or
+    repeater chains) where the device has a dark-fibre key, after the dark options, so row order of plans
+    without the columns is unchanged.
+    """
+    from .keyrate import PROTOCOLS
+
+    hd = hd.copy()
+    hd["fibre"] = "dark"
+    info = hop_fibre(paths.nodes, edges, loss_e)
+    if info is None:
+        return hd, None
+    h = hd["hop"].to_numpy(int)
+    hd["lease_eur"] = info["lease_eur"][h] if len(hd) else []
+    rows = []
+    for name, (spec, dev) in devices.items():
+        if PROTOCOLS[dev.protocol].relay_in_middle or dev.protocol == "cv-gg02":
+            continue
+        cand = np.unique(h[(hd["device"] == name).to_numpy()])
+        cand = cand[info["lit"][cand]]
+        if cand.size == 0:
+            continue
+        r = lit_hop_rates(dev, paths.length_km[cand], paths.loss_db[cand], paths.loss_db[cand] + conn,
+                          info["launch_dbm"][cand], fib)
+        m = (r > 0) & (r * spec.max_pairs_per_link >= floor_bps)
+        rows.append(pd.DataFrame({"hop": cand[m], "device": name, "protocol": dev.protocol,
+                                  "rate_bps_per_pair": r[m], "max_pairs": spec.max_pairs_per_link,
+                                  "pair_cost_eur": spec.pair_cost_eur, "relay": None,
+                                  "repeaters": [()] * int(m.sum()), "fibre": "lit", "lease_eur": 0.0}))
+    keep = info["dark"][h] if len(hd) else np.zeros(0, bool)
+    n_lit = int(sum(len(x) for x in rows))
+    out = pd.concat([hd[keep], *rows], ignore_index=True) if rows or not keep.all() else hd
+    return out, n_lit
+
+
 def _hop_table(paths: _Paths, hd: pd.DataFrame, conn: float, fibre_eur_per_km: float,
                total_bps: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The hops that have an option (renumbered), and the options with length, cost per pair and the tight
@@ -413,6 +517,9 @@ def _hop_table(paths: _Paths, hd: pd.DataFrame, conn: float, fibre_eur_per_km: f
                          "loss_db": paths.loss_db[used_hops] + conn, "path": [paths.nodes[i] for i in used_hops]})
     hd["length_km"] = lengths[hd["hop"].to_numpy(int)] if len(hd) else []
     hd["cost_per_pair_eur"] = hd["pair_cost_eur"] + fibre_eur_per_km * hd["length_km"]
+    if "lease_eur" in hd.columns:  # lit / dark fibre (see _fibre_options): dark pairs lease, lit pairs share
+        lit = (hd["fibre"] == "lit").to_numpy()
+        hd["cost_per_pair_eur"] = np.where(lit, hd["pair_cost_eur"], hd["cost_per_pair_eur"] + hd["lease_eur"])
     hd["ub_pairs"] = np.minimum(hd["max_pairs"], np.ceil(total_bps / hd["rate_bps_per_pair"] - 1e-9)).astype(int)
     hd["existing_pairs"] = 0
     return hops, hd
@@ -420,11 +527,24 @@ def _hop_table(paths: _Paths, hd: pd.DataFrame, conn: float, fibre_eur_per_km: f
 
 def _apply_brownfield(hd: pd.DataFrame, hops: pd.DataFrame, nodes: pd.DataFrame, net, scenario) -> None:
     """Installed device pairs bound their options' pairs from below; the nodes holding them are built (their
-    capex is sunk, like an ``existing`` site's)."""
+    capex is sunk, like an ``existing`` site's). An installed pair of an MDI / twin-field device comes with its
+    untrusted relay station, an installed repeater chain with its repeater stations (both are fixed by the hop and
+    the device): those stations are built too (``relay_built`` / ``repeater_built``; capex 0, nominal capex
+    reported as sunk), so a plan read back from its own export buys nothing again."""
     _apply_existing_links(hd, hops, net, scenario)
     hd["ub_pairs"] = np.maximum(hd["ub_pairs"], hd["existing_pairs"])
-    h_ex = hd.loc[hd["existing_pairs"] > 0, "hop"].to_numpy(int)
+    ex_opt = hd["existing_pairs"].to_numpy(int) > 0
+    h_ex = hd.loc[ex_opt, "hop"].to_numpy(int)
     ex_nodes = set(hops.u.to_numpy()[h_ex]) | set(hops.v.to_numpy()[h_ex])
+    relays = {r for r in hd.loc[ex_opt, "relay"] if r is not None} if "relay" in hd.columns else set()
+    reps = {x for rs in hd.loc[ex_opt, "repeaters"] for x in rs} if "repeaters" in hd.columns else set()
+    nodes["relay_built"] = nodes.index.isin(relays)
+    nodes["repeater_built"] = nodes.index.isin(reps)
+    costs = scenario.costs
+    nominal_relay = np.where(nodes["kind"].to_numpy() == "hut", costs["hut_node_eur"], costs["relay_node_eur"])
+    rep_eur = float(scenario.repeaters["repeater_node_eur"]) if getattr(scenario, "repeaters", None) else 0.0
+    nodes["relay_sunk_eur"] = np.where(nodes["relay_built"].to_numpy(bool), nominal_relay, 0.0)
+    nodes["repeater_sunk_eur"] = np.where(nodes["repeater_built"].to_numpy(bool), rep_eur, 0.0)
     mask = nodes.index.isin(ex_nodes) & ~nodes["existing"].to_numpy(bool)
     nodes.loc[mask, "sunk_capex_eur"] = nodes.loc[mask, "capex_eur"]
     nodes.loc[mask, "capex_eur"] = 0.0
@@ -558,11 +678,16 @@ def _apply_existing_links(hd, hops, net, scenario) -> None:
 
     path = scenario.input_path("existing_links")
     ex = read_existing_links(path)
-    check_existing_devices(ex, {d.name: d.max_pairs_per_link for d in scenario.devices}, path)
+    caps = {d.name: d.max_pairs_per_link for d in scenario.devices}
+    if (hd["device"] == "repeater").any():  # repeater chains: the option's device name (see _hop_device_options)
+        caps["repeater"] = int(hd.loc[hd["device"] == "repeater", "max_pairs"].max())
+    check_existing_devices(ex, caps, path)
     col = ProblemCollector(f"invalid existing links file {path}")
     key = {}
+    fibre = hd["fibre"].to_numpy() if "fibre" in hd.columns else np.full(len(hd), "dark")
     for i, (u, v, dv) in enumerate(zip(hops.u.to_numpy()[hd.hop], hops.v.to_numpy()[hd.hop], hd.device)):
-        key[(u, v, dv)] = key[(v, u, dv)] = i
+        if fibre[i] == "dark":  # installed pairs are on dark fibre (lit options are new)
+            key[(u, v, dv)] = key[(v, u, dv)] = i
     for i, (a, b, dv, pairs) in enumerate(ex.itertuples(index=False)):
         u, v = net.site_node.get(a, a), net.site_node.get(b, b)
         j = key.get((u, v, dv))

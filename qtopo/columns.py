@@ -91,6 +91,16 @@ ROUTES: tuple[Column, ...] = (
            description="fibre attenuation of this route", example="0.21", lo=0.0, hi=10.0),
     Column("operator", "text", default="(none)", description="operator of the route (reports, huts' operator)",
            example="surf"),
+    Column("dark_fibre", "boolean", default="true", description="a dark fibre strand can be leased along this "
+           "route for each QKD device pair (`true`/`false`, `1`/`0`, `yes`/`no`); a hop is dark only if every "
+           "route it follows is (docs/lit_fibre.md)", example="false"),
+    Column("dark_lease_eur", "number", "EUR", default="0", description="cost of leasing one dark fibre strand "
+           "along the whole route, per device pair (added to costs.fibre_eur_per_km; a hop over part of the route "
+           "pays its share by length)", example="20000", lo=0.0, hi=_MAX_ITEM_EUR),
+    Column("lit_launch_dbm", "number", "dBm", default="(no lit option)", description="total classical DWDM launch "
+           "power in the route's lit fibre: QKD may share it at no lease, its rate reduced by Raman noise "
+           "(fibre.raman_* scenario keys); a hop is offered lit only if every route it follows has a value, at the "
+           "highest of them over its whole length", example="0", lo=-60.0, hi=30.0),
 )
 
 DEMANDS: tuple[Column, ...] = (

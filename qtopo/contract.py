@@ -136,7 +136,7 @@ class Node:
 class Link:
     """QKD device pairs on one hop between two trusted nodes, over a fibre path."""
 
-    id: str = _f("'<from>--<to>:<device>'")
+    id: str = _f("'<from>--<to>:<device>', with '@lit' appended for pairs on lit fibre")
     from_node: str = _f("trusted node at one end", json_name="from")
     to_node: str = _f("trusted node at the other end", json_name="to")
     fibre_path: list[str] = _f("fibre nodes from 'from' to 'to'", minItems=2)
@@ -154,6 +154,9 @@ class Link:
     utilisation: float = _f("load_bps / capacity_bps", minimum=0)
     relay: str | None = _f("untrusted relay node (MDI / twin-field), null otherwise", None)
     repeaters: list[str] = _f("repeater stations along a repeater chain, empty otherwise", factory=list)
+    fibre: str = _f("'dark': the pairs use leased dark fibre; 'lit': they share a fibre carrying classical DWDM "
+                    "traffic, their rate reduced by its Raman noise (docs/lit_fibre.md)", "dark",
+                    enum=["dark", "lit"], optional=True)
 
 
 @dataclass

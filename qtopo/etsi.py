@@ -29,8 +29,9 @@ UINT32_MAX = 2**32 - 1
 SPECIFICATIONS = {
     "node_model": "ETSI GS QKD 015 V2.1.1 (2022-04), YANG module etsi-qkd-sdn-node revision 2022-01-30",
     "encoding": "IETF RFC 7951 (JSON encoding of YANG data)",
-    "topology": "qtopo collection of GS QKD 015 node documents (the GS QKD 018 V1.1.1 YANG module "
-                "etsi-qkd-sdn-topology was not available to derive from; see docs/standards.md)",
+    "topology": "qtopo collection of GS QKD 015 node documents, shaped after GS QKD 018 V1.1.1 (its YANG module "
+                "etsi-qkd-sdn-topology could not be found to derive a schema from, so this level is not validated; "
+                "docs/standards.md lists what was searched)",
     "key_relay": "ITU-T Y.3800 (2019), Y.3802 (2020), Y.3803 (2020)",
 }
 ROLES = {"site": "endpoint", "trusted": "trusted-node", "relay": "untrusted-relay", "repeater": "repeater"}

@@ -17,7 +17,7 @@ import heapq
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,11 +34,12 @@ class HeuristicSolution:
     seconds: float
     first_plan_s: float | None = None    # seconds until the first complete (greedy) plan existed
     greedy_cost: float | None = None
+    alternatives: list = field(default_factory=list)  # node sets of the other starts' plans (qtopo.lns merges them)
 
 
 class _State:
     def __init__(self, inputs, scenario=None):
-        from .model import relay_costs
+        from .model import relay_costs, repeater_costs
 
         self.inputs = inputs
         hd = inputs.hop_devices
@@ -52,14 +53,13 @@ class _State:
             self.hop_of[(v, u)] = h
         relay = hd["relay"].to_numpy() if "relay" in hd.columns else np.full(len(hd), None)
         reps = hd["repeaters"].to_numpy() if "repeaters" in hd.columns else [()] * len(hd)
-        self.rep_capex = float(scenario.repeaters["repeater_node_eur"]) if scenario is not None and \
-            getattr(scenario, "repeaters", None) else 0.0
+        self.rep_capex = dict(zip(inputs.nodes.index, repeater_costs(inputs, scenario)))
         self.existing = hd["existing_pairs"].to_numpy(int) if "existing_pairs" in hd.columns else np.zeros(len(hd), int)
         self.opts: dict[int, list] = {}
         for i, (h, r, mx, c) in enumerate(zip(hd["hop"].to_numpy(int), hd["rate_bps_per_pair"].to_numpy(),
                                               hd["max_pairs"].to_numpy(int), hd["cost_per_pair_eur"].to_numpy())):
             fixed = self.relay_capex.get(relay[i], 0.0) if relay[i] is not None else 0.0
-            fixed += self.rep_capex * len(reps[i])
+            fixed += sum(self.rep_capex.get(x, 0.0) for x in reps[i])
             self.opts.setdefault(int(h), []).append((i, float(r), int(mx), float(c), fixed, int(self.existing[i])))
         self.adj: dict = {n: [] for n in inputs.nodes.index}
         for h in self.opts:
@@ -128,7 +128,7 @@ class _State:
             relays = relays | {("rep", x) for rs in hd["repeaters"].to_numpy()[pairs > 0] for x in rs}
         cost = sum(self.capex[n] for n in open_nodes | self.terminal)
         cost += float(((pairs - self.existing) * cpp).sum())
-        cost += sum(self.rep_capex if isinstance(r, tuple) else self.relay_capex[r] for r in relays)
+        cost += sum(self.rep_capex[r[1]] if isinstance(r, tuple) else self.relay_capex[r] for r in relays)
         return cost, pairs, relays
 
     def extra_cost(self, h: int, amount: float) -> float:
@@ -453,6 +453,82 @@ def _slope_scaling(S, d, iterations: int = 12):
     return best
 
 
+def _tree_routes(S, d, order):
+    """Every demand routed inside one Steiner tree of the demand endpoints (a shared backbone).
+
+    With low rates (a few kbit/s per demand, one pair carrying them all) a plan is close to a node-weighted
+    Steiner tree: every demand routed on its own cheapest path opens a chain of huts per demand, while one tree
+    opens each hut once. The tree is the 2-approximation of Kou, Markowsky & Berman ("A fast algorithm for
+    Steiner trees", Acta Informatica 15, 1981): a minimum spanning tree of the endpoints' shortest-path metric,
+    each of its edges expanded into its path, where entering a node costs its capex and a hop the device cost of
+    carrying the largest traffic one endpoint originates. Demands are then routed one after another (marginal
+    costs, as the greedy) on the tree's nodes only; a demand that cannot be (K disjoint routes, limits) is routed
+    on the whole graph. Returns the routes (loads left applied to ``S``), or None.
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import dijkstra, minimum_spanning_tree
+
+    nodes = list(S.adj)
+    idx = {n: i for i, n in enumerate(nodes)}
+    H = np.array(sorted(S.opts), dtype=int)
+    if not len(H) or len(d) == 0:
+        return None
+    hops = S.inputs.hops
+    iu = np.array([idx[x] for x in hops.u.to_numpy()[H]])
+    iv = np.array([idx[x] for x in hops.v.to_numpy()[H]])
+    ends = np.concatenate([d["source_node"].to_numpy(), d["target_node"].to_numpy()])
+    amt = np.concatenate([d["target_bps"].to_numpy(float)] * 2)
+    per_end: dict = {}
+    for e, a in zip(ends, amt):
+        per_end[e] = per_end.get(e, 0.0) + a
+    est = max(per_end.values())
+    def one_type(h):  # cheapest single device type carrying est on hop h (existing pairs free), inf if none
+        best = math.inf
+        for _, r, mx, c, fixed, ex in S.opts[int(h)]:
+            k = math.ceil(est / r - 1e-9)
+            if k <= mx:
+                best = min(best, max(k - ex, 0) * c + (fixed if k > ex else 0.0))
+        return best
+
+    hc = np.array([one_type(h) for h in H])
+    ok = np.isfinite(hc)
+    capex = np.array([0.0 if n in S.terminal else S.capex[n] for n in nodes])
+    w = np.concatenate([hc[ok] + capex[iv[ok]], hc[ok] + capex[iu[ok]]]) + 1e-9
+    nn = len(nodes)
+    G = csr_matrix((w, (np.concatenate([iu[ok], iv[ok]]), np.concatenate([iv[ok], iu[ok]]))), shape=(nn, nn))
+    terms = sorted(set(ends), key=str)
+    ti = np.array([idx[t] for t in terms])
+    dist, pred = dijkstra(G, directed=True, indices=ti, return_predecessors=True)
+    D = dist[:, ti]
+    if not np.isfinite(D).all():
+        return None
+    mst = minimum_spanning_tree(csr_matrix(np.triu(np.minimum(D, D.T), 1) + 1e-12 * np.triu(np.ones_like(D), 1)))
+    keep = set(terms)
+    for a, b in zip(*mst.nonzero()):
+        j = ti[b]
+        while j != ti[a] and j >= 0:
+            keep.add(nodes[j])
+            j = pred[a, j]
+    banned = frozenset(n for n in nodes if n not in keep)
+    routes: dict = {}
+
+    def used():
+        return {x for rs in routes.values() if rs for p, _ in rs for x in p[1:-1]} - S.terminal
+
+    for i in order:
+        i = int(i)
+        rs = _route_demand(S, d, i, used(), extra_banned=banned)
+        if rs is None:
+            rs = _route_demand(S, d, i, used())
+        if rs is None:
+            for r2 in routes.values():
+                for p, a in r2:
+                    S.apply(p, a, -1.0)
+            return None
+        routes[i] = rs
+    return routes
+
+
 def _local_search(S, d, order, routes, used_nodes, t_end) -> float:
     """Rip up and reroute each demand, then try closing each opened node, until no move helps (in place)."""
     best = S.plan_cost(used_nodes())[0]
@@ -526,13 +602,25 @@ def construct(inputs, scenario=None, time_budget_s: float = 10.0) -> HeuristicSo
     def used_nodes():
         return {x for rs in routes.values() if rs for p, _ in rs for x in p[1:-1]} - S.terminal
 
+    # the Steiner-tree start first: it is the cheapest to compute (one Dijkstra per endpoint, then routing on the
+    # tree's nodes only), so the first complete plan exists after it
+    tree = _tree_routes(S, d, order)
+    tree_cost = None
+    first_s = None
+    if tree is not None:
+        tree_cost = S.plan_cost({x for rs in tree.values() for p, _ in rs for x in p[1:-1]} - S.terminal)[0]
+        first_s = time.perf_counter() - t0
+        for rs in tree.values():
+            for p, a in rs:
+                S.apply(p, a, -1.0)
     for i in order:
         rs = _route_demand(S, d, int(i), used_nodes())
         if rs is None:
             return None
         routes[int(i)] = rs
     greedy = S.plan_cost(used_nodes())[0]
-    first_s = time.perf_counter() - t0  # a complete plan exists from here on (the greedy one)
+    if first_s is None:
+        first_s = time.perf_counter() - t0  # a complete plan exists from here on (the greedy one)
     # slope scaling routes on its own copy of the loads: take the greedy routes off while it runs
     for rs in routes.values():
         for p, a in rs:
@@ -541,44 +629,53 @@ def construct(inputs, scenario=None, time_budget_s: float = 10.0) -> HeuristicSo
     for rs in routes.values():
         for p, a in rs:
             S.apply(p, a, 1.0)
-    log.info("heuristic: greedy %.0f, slope scaling %s", greedy, f"{ss[1]:.0f}" if ss else "n/a")
+    log.info("heuristic: greedy %.0f, slope scaling %s, Steiner tree %s", greedy, f"{ss[1]:.0f}" if ss else "n/a",
+             f"{tree_cost:.0f}" if tree_cost is not None else "n/a")
 
     def load(rts, sign):
         for rs in rts.values():
             for p, a in rs:
                 S.apply(p, a, sign)
 
-    # local search from each start (half the time budget each when there are two); keep the cheaper plan
-    starts = [dict(routes)] + ([dict(ss[0])] if ss is not None else [])
+    # local search from each start, cheapest start first, each with an equal share of the time left (so the best
+    # start gets its share even when building the starts used most of the budget); keep the cheapest plan
+    cand = [(greedy, 0, "greedy", dict(routes))]
+    if ss is not None:
+        cand.append((ss[1], 1, "slope scaling", dict(ss[0])))
+    if tree is not None:
+        cand.append((tree_cost, 2, "Steiner tree", dict(tree)))
+    cand.sort(key=lambda c: (c[0], c[1]))
     load(routes, -1.0)
     results = []
-    for k, start in enumerate(starts):
+    for j, (_, k, name, start) in enumerate(cand):
         routes = start
         load(routes, 1.0)
-        t_end = t0 + time_budget_s * (k + 1) / len(starts)
+        now = time.perf_counter()
+        t_end = now + max(t0 + time_budget_s - now, 0.0) / (len(cand) - j)
         cost = _local_search(S, d, order, routes, used_nodes, t_end)
-        results.append((cost, k, dict(routes)))
+        results.append((cost, k, dict(routes), name))
         load(routes, -1.0)
-    cost, k, routes = min(results, key=lambda r: (r[0], r[1]))
+    cost, k, routes, _ = min(results, key=lambda r: (r[0], r[1]))
     load(routes, 1.0)
-    log.info("heuristic: local search from %s", ", ".join(f"{n} -> {c:.0f}" for (c, _, _), n in
-                                                          zip(results, ("greedy", "slope scaling"))))
+    log.info("heuristic: local search from %s", ", ".join(f"{n} -> {c:.0f}" for c, _, _, n in results))
     cost, pairs, relays = S.plan_cost(used_nodes())
     if math.isinf(cost):
         return None
+    alts = [{x for rs in r.values() if rs for p, _ in rs for x in p} for c_, k_, r, _ in results if k_ != k]
     sol = HeuristicSolution(used_nodes(), relays, pairs, routes, cost, time.perf_counter() - t0,
-                            first_plan_s=first_s, greedy_cost=greedy)
+                            first_plan_s=first_s, greedy_cost=greedy, alternatives=alts)
     log.info("heuristic: cost %.0f in %.2f s", sol.cost, sol.seconds)
     return sol
 
 
 def remap_solution(sol: HeuristicSolution, old, new) -> HeuristicSolution | None:
     """``sol`` (built on the tables of ``old`` inputs) on the tables of ``new`` inputs (a pruned copy): device pairs
-    are matched by (hop end nodes, device). None if the plan uses an option ``new`` no longer has."""
+    are matched by (hop end nodes, device, fibre). None if the plan uses an option ``new`` no longer has."""
     def keys(inp):
         h = inp.hop_devices["hop"].to_numpy(int)
         u, v = inp.hops.u.to_numpy()[h], inp.hops.v.to_numpy()[h]
-        return [(min(a, b, key=str), max(a, b, key=str), dv) for a, b, dv in zip(u, v, inp.hop_devices["device"])]
+        fb = inp.hop_devices["fibre"] if "fibre" in inp.hop_devices.columns else ["dark"] * len(h)
+        return [(min(a, b, key=str), max(a, b, key=str), dv, f) for a, b, dv, f in zip(u, v, inp.hop_devices["device"], fb)]
     where = {k: i for i, k in enumerate(keys(new))}
     pairs = np.zeros(len(new.hop_devices), dtype=sol.pairs.dtype)
     for k, n in zip(keys(old), sol.pairs):
@@ -588,7 +685,8 @@ def remap_solution(sol: HeuristicSolution, old, new) -> HeuristicSolution | None
                 return None
             pairs[j] = n
     return HeuristicSolution(set(sol.open_nodes), set(sol.relays), pairs, sol.routes, sol.cost, sol.seconds,
-                             first_plan_s=sol.first_plan_s, greedy_cost=sol.greedy_cost)
+                             first_plan_s=sol.first_plan_s, greedy_cost=sol.greedy_cost,
+                             alternatives=list(sol.alternatives))
 
 
 def set_mip_start(model, inputs, sol: HeuristicSolution) -> None:

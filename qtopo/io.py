@@ -431,11 +431,63 @@ def _check_site_columns(gdf: gpd.GeoDataFrame, path: Path, col: ProblemCollector
                         "the country column holds ISO 3166-1 alpha-2 codes (or leave it empty to look it up)")
 
 
+_TRUE = ("1", "true", "yes", "y", "t")
+_FALSE = ("0", "false", "no", "n", "f")
+
+
+def parse_bool_column(values: pd.Series, default: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(values as bool, bad mask)``: true/false, 1/0, yes/no (any case); empty cells take ``default``."""
+    out = np.full(len(values), default, bool)
+    bad = np.zeros(len(values), bool)
+    for i, v in enumerate(values.tolist()):
+        if v is None or (isinstance(v, float) and not np.isfinite(v)) or (isinstance(v, str) and not v.strip()):
+            continue
+        if isinstance(v, (bool, np.bool_)):
+            out[i] = bool(v)
+            continue
+        t = str(v).strip().lower()
+        if isinstance(v, (int, float, np.integer, np.floating)) and float(v) in (0.0, 1.0):
+            t = str(int(v))
+        if t in _TRUE:
+            out[i] = True
+        elif t in _FALSE:
+            out[i] = False
+        else:
+            bad[i] = True
+    return out, bad
+
+
+def _check_fibre_columns(gdf: gpd.GeoDataFrame, path: Path, col: ProblemCollector) -> None:
+    """Validate the lit/dark fibre columns (``dark_fibre``, ``dark_lease_eur``, ``lit_launch_dbm``) in place:
+    ``dark_fibre`` becomes bool, the numbers float (NaN where empty)."""
+    from .columns import column
+
+    if "dark_fibre" in gdf.columns:
+        val, bad = parse_bool_column(gdf["dark_fibre"], True)
+        for i in np.flatnonzero(bad):
+            col.add(f"{path.name}, {_row_label(gdf, i)}", f"dark_fibre {_show(gdf['dark_fibre'].iloc[i])} is not "
+                    "true or false", "write true/false (or 1/0, yes/no); empty means true")
+        gdf["dark_fibre"] = val
+    for name, fix in (("dark_lease_eur", "the lease of one dark fibre strand along the route in EUR (empty: 0)"),
+                      ("lit_launch_dbm", "the classical launch power in dBm (empty: no lit fibre on this route)")):
+        if name not in gdf.columns:
+            continue
+        spec = column("routes", name)
+        num = pd.to_numeric(gdf[name], errors="coerce")
+        given = gdf[name].notna() & (gdf[name].astype(str).str.strip() != "")
+        bad = given & (num.isna() | ~np.isfinite(num.fillna(0.0)) | ~num.fillna(spec.lo).map(spec.in_range))
+        for i in np.flatnonzero(bad.to_numpy()):
+            col.add(f"{path.name}, {_row_label(gdf, i)}", f"{name} {_show(gdf[name].iloc[i])} is not a number "
+                    f"in [{spec.lo:g}, {spec.hi:g}] {spec.unit}", fix)
+        gdf[name] = num.where(given & ~bad).astype(float)
+
+
 def read_routes(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
     """Read fibre routes (LineStrings; MultiLineStrings are split into their parts).
 
     Optional columns: ``id``, ``length_km`` (surveyed fibre length, used instead of geodesic x route factor),
-    ``attenuation_db_per_km`` (per-route override), ``operator``.
+    ``attenuation_db_per_km`` (per-route override), ``operator``, and the lit/dark fibre columns ``dark_fibre``,
+    ``dark_lease_eur``, ``lit_launch_dbm`` (see :mod:`qtopo.columns`).
 
     Raises
     ------
@@ -552,6 +604,7 @@ def _check_route_columns(gdf: gpd.GeoDataFrame, path: Path, col: ProblemCollecto
         for i in np.flatnonzero(bad.to_numpy()):
             col.add(f"{path.name}, {_row_label(gdf, i)}", "attenuation_db_per_km must be within [0, 10] dB/km",
                     "fix the value or leave it empty for the scenario default")
+    _check_fibre_columns(gdf, path, col)
     return lk_given
 
 
@@ -609,6 +662,12 @@ def _split_multilines(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
             tot = pd.Series(lp).groupby(row).transform("sum").to_numpy()
             lkp = pd.to_numeric(gdf["length_km"], errors="coerce").to_numpy(float)
             gdf["length_km"] = np.where(np.isfinite(lkp) & (tot > 0), lkp * lp / np.where(tot > 0, tot, 1.0), lkp)
+        if "dark_lease_eur" in gdf.columns:  # a lease is the whole route's too: share it by geodesic length
+            row = gdf.index.get_level_values(0).to_numpy()
+            lp = geodesic_length_km(gdf.geometry.values)
+            tot = pd.Series(lp).groupby(row).transform("sum").to_numpy()
+            le = gdf["dark_lease_eur"].to_numpy(float)
+            gdf["dark_lease_eur"] = np.where(np.isfinite(le) & (tot > 0), le * lp / np.where(tot > 0, tot, 1.0), le)
         gdf = gdf.reset_index(drop=True)
     return gdf
 

@@ -510,10 +510,9 @@ def add_objective(m, inputs, scenario=None) -> None:
     cpp = inputs.hop_devices["cost_per_pair_eur"].to_numpy()
     relay_capex = relay_costs(inputs, scenario)
     m.cost_nodes = pyo.Expression(expr=sum(float(capex[v]) * m.y[v] for v in q.open_nodes) + q.constant_cost_eur)
-    rep_capex = float(scenario.repeaters["repeater_node_eur"]) if scenario is not None and \
-        getattr(scenario, "repeaters", None) else 0.0
+    rep_capex = repeater_costs(inputs, scenario)
     m.cost_relays = pyo.Expression(expr=sum(float(relay_capex[v]) * m.z[v] for v in q.relay_nodes)
-                                   + sum(rep_capex * m.w[v] for v in q.repeater_nodes))
+                                   + sum(float(rep_capex[v]) * m.w[v] for v in q.repeater_nodes))
     m.cost_devices = pyo.Expression(expr=sum(float(cpp[i]) * m.n[i] for i in m.D) - q.sunk_cost_eur)
     cost = m.cost_nodes + m.cost_relays + m.cost_devices
     if not q.budget_mode:
@@ -582,6 +581,18 @@ def relay_costs(inputs, scenario=None) -> np.ndarray:
     base = np.where(kind == "hut", costs["hut_node_eur"], costs["relay_node_eur"])
     if "existing" in inputs.nodes.columns:
         base = np.where(inputs.nodes["existing"].to_numpy(bool), 0.0, base)
+    if "relay_built" in inputs.nodes.columns:  # brownfield: the relay station of an installed MDI / TF pair
+        base = np.where(inputs.nodes["relay_built"].to_numpy(bool), 0.0, base)
+    return base
+
+
+def repeater_costs(inputs, scenario=None) -> np.ndarray:
+    """Capex of a repeater station at each node: ``repeaters.repeater_node_eur``, nothing where an installed
+    repeater chain (brownfield) already has one."""
+    rep = getattr(scenario, "repeaters", None) if scenario is not None else None
+    base = np.full(len(inputs.nodes), float(rep["repeater_node_eur"]) if rep else 0.0)
+    if "repeater_built" in inputs.nodes.columns:
+        base = np.where(inputs.nodes["repeater_built"].to_numpy(bool), 0.0, base)
     return base
 
 

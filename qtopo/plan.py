@@ -303,8 +303,9 @@ def _links(inputs, pairs: np.ndarray) -> list[Link]:
         h = hops.iloc[int(r.hop)]
         npair = int(pairs[i])
         new = npair - int(existing[i])
+        fibre = str(r.fibre) if "fibre" in hd.columns else "dark"
         links.append(Link(
-            id=f"{h.u}--{h.v}:{r.device}", from_node=str(h.u), to_node=str(h.v),
+            id=f"{h.u}--{h.v}:{r.device}" + ("@lit" if fibre == "lit" else ""), from_node=str(h.u), to_node=str(h.v),
             fibre_path=[str(x) for x in h.path], length_km=float(h.length_km), loss_db=float(h.loss_db),
             protocol=str(r.protocol), device=str(r.device), device_pairs=npair, existing_pairs=int(existing[i]),
             rate_bps_per_pair=float(r.rate_bps_per_pair), capacity_bps=float(npair * r.rate_bps_per_pair),
@@ -312,6 +313,7 @@ def _links(inputs, pairs: np.ndarray) -> list[Link]:
             load_bps=0.0, utilisation=0.0,
             relay=str(r.relay) if "relay" in hd.columns and r.relay is not None else None,
             repeaters=[str(x) for x in r.repeaters] if "repeaters" in hd.columns and len(r.repeaters) else [],
+            fibre=fibre,
         ))
     return links
 
@@ -359,7 +361,7 @@ def _set_loads(links: list[Link], hop_load: dict) -> None:
 
 def _nodes(inputs, scenario, links, y_open, relay_open, repeater_open):
     """Opened nodes (sites, trusted nodes, relays, repeater stations) with their capex."""
-    from .model import relay_costs
+    from .model import relay_costs, repeater_costs
 
     nodes_df = inputs.nodes
     term = set(nodes_df.index[nodes_df["terminal"].to_numpy()])
@@ -369,7 +371,7 @@ def _nodes(inputs, scenario, links, y_open, relay_open, repeater_open):
     open_set = term | set(y_open) | ends
     relays = {L.relay for L in links if L.relay is not None} | set(relay_open)
     repeaters = {x for L in links for x in L.repeaters} | set(repeater_open)
-    rep_capex = float(scenario.repeaters["repeater_node_eur"]) if getattr(scenario, "repeaters", None) else 0.0
+    rep_capex = dict(zip(nodes_df.index, repeater_costs(inputs, scenario)))
     rcost = dict(zip(nodes_df.index, relay_costs(inputs, scenario)))
     degree: dict = {}
     for L in links:
@@ -383,10 +385,12 @@ def _nodes(inputs, scenario, links, y_open, relay_open, repeater_open):
         if nid in open_set:
             out.append(Node(**base, kind="site" if nid in term else "trusted", cost_eur=float(row.capex_eur),
                             degree=degree.get(nid, 0)))
-        if nid in relays:
-            out.append(Node(**base, kind="relay", cost_eur=float(rcost[nid]), degree=0))
+        if nid in relays:  # a relay station of an installed (brownfield) MDI / TF pair is existing
+            out.append(Node(**{**base, "existing": base["existing"] or bool(row.get("relay_built", False))},
+                            kind="relay", cost_eur=float(rcost[nid]), degree=0))
         if nid in repeaters:
-            out.append(Node(**base, kind="repeater", cost_eur=rep_capex, degree=0))
+            out.append(Node(**{**base, "existing": base["existing"] or bool(row.get("repeater_built", False))},
+                            kind="repeater", cost_eur=float(rep_capex[nid]), degree=0))
     return out, open_set, relays, repeaters
 
 
@@ -404,5 +408,7 @@ def _cost_breakdown(inputs, nodes_out, links, open_set) -> CostBreakdown:
         repeaters_eur=cost_repeaters, total_eur=cost_nodes + cost_relays + cost_repeaters + cost_links,
         sunk_brownfield_eur=float(nodes_df["sunk_capex_eur"].loc[list(open_set)].sum()
                                   if "sunk_capex_eur" in nodes_df.columns else 0.0)
-        + float(sum(L.existing_pairs * L.cost_per_pair_eur for L in links)),
+        + float(sum(L.existing_pairs * L.cost_per_pair_eur for L in links))
+        + float(sum(nodes_df.at[nd.id, f"{nd.kind}_sunk_eur"] for nd in nodes_out
+                    if nd.kind in ("relay", "repeater") and f"{nd.kind}_sunk_eur" in nodes_df.columns)),
     )

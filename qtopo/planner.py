@@ -166,7 +166,8 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
             T["first_plan"] = T["read"] + T["hops"] + fp
         say(start.summary())
     if start.found:
-        extra["heuristic_cost_eur"] = start.cost_eur
+        extra["heuristic_cost_eur"] = start.heuristic_cost_eur if start.heuristic_cost_eur is not None else \
+            start.cost_eur
     inputs, sol = start.inputs, start.solution
     cut = None
     if _use_cut_bound(scen, inputs):
@@ -191,7 +192,26 @@ def plan(scenario: Scenario | str | Path, out_dir: str | Path | None = None, *,
             "without writing anything")
     if cut is not None and opts["time_limit_s"]:  # the bound's seconds come out of the solver's time limit
         opts["time_limit_s"] = max(1.0, float(opts["time_limit_s"]) - T["cut_bound"])
-    res, solver_log = _solve_with_log(model, opts, warmstart=start.warm(model))
+    alongside = None
+    if start.found and use_lns(scen, start.inputs):
+        tl_milp = float(opts["time_limit_s"] or 0.0)
+        from .lns import LNS_MARGIN_S
+
+        alongside = LnsAlongside(start, scen, max(1.0, tl_milp - LNS_MARGIN_S) if tl_milp > 0 else 600.0)
+    try:
+        res, solver_log = _solve_with_log(model, opts, warmstart=start.warm(model),
+                                          before_run=alongside.begin if alongside is not None else None)
+    finally:
+        if alongside is not None:
+            alongside.stop.set()
+    if alongside is not None:
+        t = time.perf_counter()
+        start = alongside.finish()
+        T["lns_wait"] = time.perf_counter() - t
+        if start.lns and "seconds" in start.lns:
+            T["lns"] = start.lns["seconds"]
+            say(f"lns: {start.lns['iterations']} sub-MIPs alongside the MILP, {start.lns['start_cost_eur']:,.0f} -> "
+                f"{start.lns['cost_eur']:,.0f} ({start.lns['seconds']:.1f} s)")
     extra["solver_log_file"] = scen.solver.get("log_file") or f"{scen.solver.get('name') or 'highs'}.log"
     T["handoff"] = res.timings_s.get("handoff", 0.0)
     T["solve"] = res.timings_s.get("solve", 0.0)
@@ -224,7 +244,8 @@ class StartPlan:
     inputs : PlanningInputs
         The inputs to build the model on: bound-pruned when that dropped options, else the inputs given.
     solution : HeuristicSolution or None
-        The start plan on ``inputs`` (None: heuristic off, or it found no plan).
+        The start plan on ``inputs`` (None: heuristic off, or it found no plan); improved by the
+        large-neighbourhood search (:mod:`qtopo.lns`) when that ran (``method == "lns"``).
     cost_eur : float or None
         Its cost (EUR): an upper bound on the optimum.
     hop_devices_before : int
@@ -237,6 +258,9 @@ class StartPlan:
     cost_eur: float | None = None
     hop_devices_before: int = 0
     seconds: float = 0.0
+    method: str = "heuristic"          # what produced ``solution``: "heuristic" or "lns" (qtopo.lns improved it)
+    heuristic_cost_eur: float | None = None  # the constructive heuristic's own cost (before the search)
+    lns: dict | None = None             # the search's record (qtopo.lns.LnsRecord.to_dict), when it ran
 
     @property
     def found(self) -> bool:
@@ -265,9 +289,25 @@ class StartPlan:
 
 
 def heuristic_budget_s(scen: Scenario) -> float:
-    """The local search's share of the time limit (s): 20 %, at least 10 s; 60 s without a limit."""
+    """The local search's share of the time limit (s): 20 %, at least 10 s; 60 s without a limit. (The
+    large-neighbourhood search runs alongside the MILP and takes nothing from it: with 10 % here nat-dfn's start
+    was 7.07 M instead of 5.96 M and the search did not make up for it in 300 s, benchmarks/README.md.)"""
     tl = float(scen.solver["time_limit_s"] or 0.0)
     return max(10.0, 0.2 * tl) if tl > 0 else 60.0
+
+
+def use_lns(scen: Scenario, inputs: PlanningInputs) -> bool:
+    """Whether :func:`plan` runs the large-neighbourhood search (:mod:`qtopo.lns`) alongside the MILP
+    (``[solver] lns``: on, off, or auto: from :data:`qtopo.lns.LNS_FROM_OPTIONS` hop-device options). Never in
+    budget mode, without the start heuristic, or with a MILP solver other than HiGHS."""
+    from .lns import LNS_FROM_OPTIONS
+
+    mode = scen.solver.get("lns", "auto") or "auto"
+    if mode == "off" or inputs.params.get("budget_mode") or not scen.solver["heuristic_start"]:
+        return False
+    if (scen.solver.get("name") or "highs").lower() != "highs":
+        return False
+    return mode == "on" or len(inputs.hop_devices) >= LNS_FROM_OPTIONS
 
 
 def start_plan(inputs: PlanningInputs, scen: Scenario, time_budget_s: float | None = None) -> StartPlan:
@@ -295,17 +335,69 @@ def start_plan(inputs: PlanningInputs, scen: Scenario, time_budget_s: float | No
             sol2 = construct(pruned, scen, time_budget_s=budget)
         if sol2 is not None and sol2.cost <= sol.cost + 1e-6:
             inputs, sol = pruned, sol2
-    return StartPlan(inputs, sol, sol.cost if sol is not None else cost, n0, time.perf_counter() - t)
+    return StartPlan(inputs, sol, sol.cost if sol is not None else cost, n0, time.perf_counter() - t,
+                     heuristic_cost_eur=sol.cost if sol is not None else None)
 
 
-def _solve_with_log(model, opts: dict, warmstart: bool):
+class LnsAlongside:
+    """The large-neighbourhood search (:func:`qtopo.lns.improve`) from the start plan on a thread while HiGHS
+    works on the full MILP on the main thread (its root LP is what gives the bound on national networks, so it
+    keeps the whole time limit; HiGHS releases the GIL while it runs). :meth:`finish` stops the search after its
+    current sub-MIP and returns the start plan with the search's solution when that is cheaper."""
+
+    def __init__(self, start: StartPlan, scen: Scenario, budget_s: float):
+        import threading
+
+        self.start_plan = start
+        self.stop = threading.Event()
+        self.result = None
+        self.error: BaseException | None = None
+        self._args = (start.inputs, scen, start.solution, budget_s, int(scen.scenario["seed"]),
+                      int(scen.solver["threads"]))
+        self.thread = threading.Thread(target=self._run, name="qtopo-lns", daemon=True)
+
+    def _run(self) -> None:
+        from .lns import improve
+
+        inputs, scen, sol, budget, seed, threads = self._args
+        try:
+            self.result = improve(inputs, scen, sol, budget, seed=seed, threads=threads, stop=self.stop)
+        except BaseException as e:  # noqa: BLE001 - reported by finish(); the MILP's plan stands
+            self.error = e
+
+    def begin(self) -> "LnsAlongside":
+        self.thread.start()
+        return self
+
+    def finish(self) -> StartPlan:
+        import dataclasses
+
+        self.stop.set()
+        if self.thread.ident is not None:  # (not started when the solve failed before HiGHS ran)
+            self.thread.join()
+        start = self.start_plan
+        if self.error is not None:
+            if isinstance(self.error, KeyboardInterrupt):
+                raise self.error
+            log.warning("large-neighbourhood search failed (%s: %s): the heuristic's plan stands",
+                        type(self.error).__name__, self.error)
+            return dataclasses.replace(start, lns={"error": f"{type(self.error).__name__}: {self.error}"})
+        if self.result is None:
+            return start
+        sol, rec = self.result
+        if rec.improvements and sol.cost < start.cost_eur - 1e-6 * max(1.0, start.cost_eur):
+            return dataclasses.replace(start, solution=sol, cost_eur=sol.cost, method="lns", lns=rec.to_dict())
+        return dataclasses.replace(start, lns=rec.to_dict())
+
+
+def _solve_with_log(model, opts: dict, warmstart: bool, before_run=None):
     """:func:`solve` with ``opts`` (:func:`solver_options`), its log captured: ``(SolveResult, log text)``."""
     import tempfile
 
     fd, log_path = tempfile.mkstemp(prefix="qtopo-solver-", suffix=".log")
     os.close(fd)
     try:
-        res = solve(model, **opts, warmstart=warmstart, log_file=log_path)
+        res = solve(model, **opts, warmstart=warmstart, log_file=log_path, before_run=before_run)
         return res, Path(log_path).read_text(encoding="utf-8", errors="replace")
     finally:
         Path(log_path).unlink(missing_ok=True)
@@ -319,8 +411,17 @@ def plan_from_solve(model, start: StartPlan, result: SolveResult, scen: Scenario
     (:func:`qtopo.cutbound.cutset_bound`) applied to the result where it beats the solver's."""
     inputs, sol = start.inputs, start.solution
     res = result
-    worse = (res.status is Status.FEASIBLE and sol is not None and res.objective is not None
+    # (an "optimal" MILP plan is optimal within the MIP gap: the search's plan alongside can still be cheaper)
+    worse = (res.status in (Status.FEASIBLE, Status.OPTIMAL) and sol is not None and res.objective is not None
              and sol.cost < res.objective - 1e-6 * max(1.0, abs(sol.cost)))
+    # which method produced the plan: the start's (heuristic or lns) unless the MILP found a cheaper one
+    same = (sol is not None and res.objective is not None
+            and res.objective >= sol.cost - 1e-6 * max(1.0, abs(sol.cost)))
+    res.options["plan_method"] = (start.method if sol is not None and (res.status is Status.NO_SOLUTION or worse
+                                                                       or same) else
+                                  "highs" if res.status.has_plan else None)
+    if start.lns is not None:
+        res.options["lns"] = dict(start.lns)
     if (res.status is Status.NO_SOLUTION or worse) and sol is not None:
         return _start_plan_as_plan(start, res, scen, worse, extra, cut)
     if res.status is Status.INFEASIBLE:
@@ -336,10 +437,12 @@ def _start_plan_as_plan(start: StartPlan, res: SolveResult, scen: Scenario, wors
     from .plan import _plan_header, assemble_plan
 
     sol = start.solution
-    res.message = ("time limit before the MILP found a plan: heuristic plan returned" if not worse else
-                   f"the MILP's best plan ({res.objective:,.0f}) was dearer than the start plan: heuristic plan "
+    what = "heuristic plan" if start.method == "heuristic" else "start plan (heuristic + large-neighbourhood search)"
+    res.message = (f"time limit before the MILP found a plan: {what} returned" if not worse else
+                   f"the MILP's best plan ({res.objective:,.0f}) was dearer than the start plan: {what} "
                    "returned")
-    res.status = Status.FEASIBLE
+    if res.status is not Status.OPTIMAL:  # (optimal within the MIP gap stays optimal: the bound is the MILP's)
+        res.status = Status.FEASIBLE
     res.objective = sol.cost
     res.gap = relative_gap(sol.cost, res.bound)
     if cut is not None:

@@ -312,7 +312,8 @@ def _headline(d: Plan, cs: dict | None) -> Section:
                   ("Key rate delivered", f"{fmt_bps(cs['delivered_bps'])} bit/s (target {fmt_bps(cs['target_bps'])} bit/s)"),
                   ("Cost per delivered key bit", f"{fmt_sci(cs['eur_per_bit'])} EUR/bit"),
                   ("Nodes", f"{len(d.nodes)} ({sum(1 for n in d.nodes if n.kind != 'site')} besides the sites)"),
-                  ("QKD links", f"{len(d.links)} with {sum(L.device_pairs for L in d.links)} device pairs")]
+                  ("QKD links", f"{len(d.links)} with {sum(L.device_pairs for L in d.links)} device pairs"
+                   + _lit_note(d.links))]
     v = d.verification
     if v is not None:
         items.append(("Verification", "passed" if v.ok else "FAILED"))
@@ -414,16 +415,25 @@ def _demands(d: Plan) -> Section:
     return Section("Demands", [text, Table(cols, rows, num)], "demands")
 
 
+def _lit_note(links) -> str:
+    """', k of them on lit fibre' when any link shares a lit fibre (nothing otherwise)."""
+    k = sum(1 for L in links if getattr(L, "fibre", "dark") == "lit")
+    return f" ({k} on lit fibre, {len(links) - k} on dark fibre)" if k else ""
+
+
 def _links(d: Plan) -> Section:
     links = d.links
     brown = any(L.existing_pairs for L in links)
     relay = any(L.relay for L in links)
+    lit = any(getattr(L, "fibre", "dark") == "lit" for L in links)
     rows = []
     for L in links:
         r = [L.id, L.from_node, L.to_node, L.device, L.protocol, str(L.device_pairs),
              fmt_num(L.length_km), fmt_num(L.loss_db), fmt_bps(L.rate_bps_per_pair),
              fmt_bps(L.capacity_bps), fmt_bps(L.load_bps), fmt_pct(L.utilisation, 1),
              fmt_eur(L.cost_eur)]
+        if lit:
+            r.insert(5, getattr(L, "fibre", "dark"))
         if brown:
             r.insert(6, str(L.existing_pairs))
         if relay:
@@ -432,6 +442,9 @@ def _links(d: Plan) -> Section:
     cols = ["Link", "From", "To", "Device", "Protocol", "Pairs", "Length km", "Loss dB", "Rate/pair bit/s",
             "Capacity bit/s", "Load bit/s", "Utilisation", "Cost EUR"]
     num = [False] * 5 + [True] * 8
+    if lit:
+        cols.insert(5, "Fibre")
+        num.insert(5, False)
     if brown:
         cols.insert(6, "Existing pairs")
         num.insert(6, True)
@@ -440,7 +453,10 @@ def _links(d: Plan) -> Section:
         num.insert(3, False)
     text = ("Loss is the total channel loss between the link's trusted ends (fibre, splices, connectors); for a "
             "link through an untrusted relay (MDI, twin-field) the end-to-end loss. Cost = new pairs x (device "
-            "pair + fibre per km x length)" + (": existing (brownfield) pairs cost nothing." if brown else "."))
+            "pair + fibre per km x length)" + (": existing (brownfield) pairs cost nothing." if brown else ".")
+            + (" Fibre: 'dark' pairs lease a dark fibre strand (the routes' dark_lease_eur is in their cost); "
+               "'lit' pairs share a fibre carrying classical DWDM traffic at no lease, their rate per pair reduced "
+               "by its Raman noise (docs/lit_fibre.md)." if lit else ""))
     return Section("QKD links", [text, Table(cols, rows, num)], "links")
 
 
@@ -696,6 +712,13 @@ def _assumptions(d: Plan) -> Section:
         ("Opex", val("costs", "opex_fraction_per_year", " x capex per year")),
         ("Horizon", val("costs", "horizon_years", " years")),
     ]
+    if any(getattr(L, "fibre", "dark") == "lit" for L in d.links):  # only plans with lit links list the Raman model
+        items += [
+            ("Lit fibre: Raman cross-section", val("fibre", "raman_cross_section_per_km_nm", " per km per nm")),
+            ("Lit fibre: receiver filter", val("fibre", "raman_filter_nm", " nm")),
+            ("Lit fibre: detection gate (0: one clock period)", val("fibre", "raman_window_ns", " ns")),
+            ("Lit fibre: classical light direction", val("fibre", "raman_direction")),
+        ]
     blocks = ["Loss model: hop loss = (attenuation + splice loss) x fibre length + connector loss; the detector is "
               "part of the device. Key rates are asymptotic or finite-key as the device's protocol states. Cost "
               "figures are as given in the scenario (illustrative unless the scenario says otherwise); "

@@ -94,6 +94,13 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "attenuation_db_per_km": (_F, 0.2, 0.0, 10.0, "fibre attenuation (dB/km)"),
         "connector_loss_db": (_F, 1.0, 0.0, 50.0, "connector loss per hop, both ends together (dB)"),
         "splice_loss_db_per_km": (_F, 0.0, 0.0, 5.0, "splice loss averaged per km (dB/km)"),
+        "raman_cross_section_per_km_nm": (_F, 3e-9, 0.0, 1e-6, "lit fibre: effective Raman cross-section rho "
+                                          "(1/(km nm)); an assumption for a C-band channel ~20 nm from its "
+                                          "classical neighbours, see docs/lit_fibre.md"),
+        "raman_filter_nm": (_F, 0.8, 1e-4, 100.0, "lit fibre: QKD receiver filter width (nm)"),
+        "raman_window_ns": (_F, 0.0, 0.0, 1e6, "lit fibre: detection gate (ns); 0: one clock period of the device"),
+        "raman_direction": (_S, "forward", None, None, "lit fibre: classical light 'forward' (with the quantum "
+                            "signal), 'backward' or 'both'"),
     },
     "costs": {
         "trusted_node_eur": (_F, 100000.0, 0.0, MAX_ITEM_EUR, "capex of a trusted node at a point of presence (EUR)"),
@@ -156,6 +163,10 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "cut_bound": (_S, "auto", None, None,
                       "rigorous lower bound from a cut-set LP before the MILP (qtopo.cutbound): 'on', 'off', or "
                       "'auto' (on from 2,000 hop-device options, where the MILP's root LP may not finish)"),
+        "lns": (_S, "auto", None, None,
+                "large-neighbourhood search on sub-MIPs from the start plan, on a thread alongside the MILP "
+                "(qtopo.lns): 'on', 'off', or 'auto' (on from 2,000 hop-device options, where the MILP does not "
+                "improve the start plan in time)"),
         "name": (_S, "highs", None, None,
                  "MILP solver: 'highs' (default, the fast path) or any solver Pyomo runs here by name ('gurobi', "
                  "'cplex', 'scip', 'xpress', 'cbc', 'glpk', ...)"),
@@ -167,6 +178,9 @@ DEVICE_KEYS: dict[str, tuple] = {
     "pair_cost_eur": (_F, 100000.0, 0.0, MAX_ITEM_EUR, "cost of one QKD transmitter/receiver pair (EUR)"),
     "max_pairs_per_link": (_I, 8, 1, 10000, "most device pairs of this type on one hop"),
     "enabled": (_B, True, None, None, "set false to keep a device in the file but not use it"),
+    "wavelength_nm": (_I, None, 400, 2500, "centre wavelength of the quantum channel (nm), from the vendor's data "
+                      "sheet; only exported (ETSI GS QKD 015 phys_wavelength, wavelength_range), the key rates use "
+                      "the fibre's attenuation"),
 }
 
 #: Endings a solver log file may have (``solver.log_file``): never the name of another output.
@@ -340,7 +354,7 @@ def scenario_from_dict(raw: Mapping[str, Any], path: Path | str | None = None) -
 
 #: Solver keys with a fixed set of choices (the first is the default).
 _SOLVER_CHOICES = {"commodities": ("auto", "demand", "source"), "cut_bound": ("auto", "on", "off"),
-                   "root_lp": ("auto", "simplex", "ipm")}
+                   "lns": ("auto", "on", "off"), "root_lp": ("auto", "simplex", "ipm")}
 
 
 def _check_sections(raw: Mapping, col: ProblemCollector, fname: str) -> dict[str, dict]:
@@ -398,6 +412,9 @@ def _check_section_rules(sections: dict, col: ProblemCollector, fname: str) -> N
         col.add(f"{fname} [solver]", f"log_file = {lf!r} is not a log file name (it must end in "
                 f"{' or '.join(LOG_SUFFIXES)}, so it can never replace an output such as plan.json)",
                 "give a plain file name such as \"highs.log\" (it is written into --out)")
+    if sections["fibre"].get("raman_direction") not in ("forward", "backward", "both", None):
+        col.add(f"{fname} [fibre]", f"raman_direction = {sections['fibre']['raman_direction']!r} is not one of "
+                "'forward', 'backward', 'both'", "use raman_direction = \"forward\"")
     for key, choices in _SOLVER_CHOICES.items():
         v = sections["solver"].get(key)
         if v is not None and v not in choices:

@@ -174,7 +174,8 @@ class _LpBound:
 
 def solve(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: int = 1,
           log_file: str | None = None, warmstart: bool = False, stream: bool = False,
-          extra_options: dict | None = None, root_lp: str = "auto", solver: str = "highs") -> SolveResult:
+          extra_options: dict | None = None, root_lp: str = "auto", solver: str = "highs",
+          lp_bound: bool = True, before_run=None) -> SolveResult:
     """Solve ``model`` with HiGHS (or the Pyomo solver ``solver``) and load the best solution found, if any.
 
     Parameters
@@ -197,6 +198,13 @@ def solve(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: in
         simplex. ``auto`` picks interior point from :data:`IPM_FROM_NONZEROS` nonzeros: the multi-commodity flow
         LPs of this model are so degenerate that dual simplex had not finished the root after 120 s on a
         100-node instance that interior point solves in 20 s, and without a root LP the bound is trivial.
+    lp_bound : bool
+        Solve the LP relaxation alongside for a bound on large models (:data:`LP_BOUND_FROM_NONZEROS`); off for
+        the sub-MIPs of :mod:`qtopo.lns`, whose bounds mean nothing for the full problem.
+    before_run : callable, optional
+        Called (no arguments) after the hand-off, just before HiGHS starts: the planner starts the search of
+        :mod:`qtopo.lns` there, so that its Python work does not compete with the hand-off for the GIL (HiGHS
+        itself runs without it). A solver other than HiGHS gets it before its solve.
 
     The model is handed to HiGHS by the back-end's one compile path (Pyomo standard form -> ``passModel``):
     ``benchmarks/bench_handoff.py`` measured it 3.1x (syn-100-20, 0.35M nonzeros) and 3.6x (syn-200-30, 1.2M)
@@ -204,9 +212,12 @@ def solve(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: in
     compared); the APPSI path was removed (issue 14: one compile path).
     """
     if (solver or "highs").lower() != "highs":
+        if before_run is not None:
+            before_run()
         return _solve_pyomo(model, solver, time_limit_s, mip_gap, threads, log_file, warmstart, stream)
     return _solve_highspy(model, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads, log_file=log_file,
-                          warmstart=warmstart, stream=stream, extra_options=extra_options, root_lp=root_lp)
+                          warmstart=warmstart, stream=stream, extra_options=extra_options, root_lp=root_lp,
+                          lp_bound=lp_bound, before_run=before_run)
 
 
 def _solve_pyomo(model, solver, time_limit_s, mip_gap, threads, log_file, warmstart, stream) -> SolveResult:
@@ -302,7 +313,7 @@ def _apply_lp_bound(options: dict, status: Status, obj, bound):
 
 
 def _solve_highspy(model, time_limit_s, mip_gap, threads, log_file, warmstart, stream, extra_options,
-                   root_lp) -> SolveResult:
+                   root_lp, lp_bound: bool = True, before_run=None) -> SolveResult:
     """:func:`solve` through the back-end (:mod:`qtopo.highs`): compile, options, MIP start, the LP bound on its
     own thread for large models, run, one status mapping."""
     if not _highs_available():
@@ -323,10 +334,12 @@ def _solve_highspy(model, time_limit_s, mip_gap, threads, log_file, warmstart, s
                                    extra_options).items():
             h.setOptionValue(k, v)
         lpb = None
-        if nnz >= LP_BOUND_FROM_NONZEROS and h.getObjectiveSense()[1] == highspy.ObjSense.kMinimize:
+        if lp_bound and nnz >= LP_BOUND_FROM_NONZEROS and h.getObjectiveSense()[1] == highspy.ObjSense.kMinimize:
             lpb = _LpBound(h, int(threads), time_limit_s, _implied_ub(model, cols))
         if warmstart and cols:
             _highs.set_start(h, [v.value if v.value is not None else 0.0 for v in cols])
+        if before_run is not None:
+            before_run()
         t0 = time.perf_counter()
         try:
             _run_highs(h)

@@ -31,6 +31,9 @@ from .geo import WGS84, geodesic_length_km, local_metric_crs, split_line_geodesi
 
 log = logging.getLogger(__name__)
 
+#: Optional lit / dark fibre attributes of the routes carried onto their segments (docs/lit_fibre.md).
+FIBRE_COLUMNS = ("dark_fibre", "dark_lease_eur", "lit_launch_dbm")
+
 #: Sanity limit on in-line hut candidates: beyond it the all-pairs hop table cannot be planned in useful time.
 MAX_HUT_CANDIDATES = 5000
 
@@ -47,7 +50,8 @@ class FibreNetwork:
         ``country``, ``operator``.
     edges : geopandas.GeoDataFrame
         One row per fibre segment: ``u``, ``v``, ``length_km``, ``route_id``, ``attenuation_db_per_km``
-        (NaN: scenario default), ``operator``, geometry (EPSG:4326).
+        (NaN: scenario default), ``operator``, geometry (EPSG:4326); when the routes carry them, ``dark_fibre``
+        (bool), ``dark_lease_eur`` (the segment's share of its route's lease), ``lit_launch_dbm`` (NaN: not lit).
     site_node : dict
         Site id -> node id.
     notes : list of str
@@ -144,6 +148,7 @@ def build_fibre_network(
         "u": [name_of[k] for k in seg["u"]], "v": [name_of[k] for k in seg["v"]],
         "length_km": seg["length_km"].to_numpy(), "route_id": seg["route_id"].to_numpy(),
         "attenuation_db_per_km": seg["attenuation_db_per_km"].to_numpy(), "operator": seg["operator"].to_numpy(),
+        **{c: seg[c].to_numpy() for c in FIBRE_COLUMNS if c in seg.columns},
     }, geometry=seg.geometry.values, crs=WGS84)
     net = FibreNetwork(nodes=nodes, edges=edges, site_node=site_node, notes=notes)
     if hut_spacing_km and hut_spacing_km > 0:
@@ -242,6 +247,14 @@ def _segments(routes, lines_m, metric, pr, pg, pu, pv, route_factor: float, note
                                        if "attenuation_db_per_km" in routes.columns else np.full(len(pieces), np.nan))
     pieces["operator"] = (routes["operator"].astype(str).to_numpy()[r] if "operator" in routes.columns
                           else np.full(len(pieces), ""))
+    # lit / dark fibre (docs/lit_fibre.md): only when the routes carry the columns, so that networks without them
+    # keep exactly their former edge table; a route's dark-fibre lease is shared by length like its length
+    if "dark_fibre" in routes.columns:
+        pieces["dark_fibre"] = routes["dark_fibre"].to_numpy(bool)[r]
+    if "dark_lease_eur" in routes.columns:
+        pieces["dark_lease_eur"] = np.nan_to_num(routes["dark_lease_eur"].to_numpy(float)[r]) * frac
+    if "lit_launch_dbm" in routes.columns:
+        pieces["lit_launch_dbm"] = routes["lit_launch_dbm"].to_numpy(float)[r]
     return pieces
 
 
@@ -370,7 +383,9 @@ def add_huts(net: FibreNetwork, spacing_km: float) -> FibreNetwork:
         chain = [e.u, *ids, e.v]
         for j in range(k):
             rows.append({"u": chain[j], "v": chain[j + 1], "length_km": e.length_km / k, "route_id": e.route_id,
-                         "attenuation_db_per_km": e.attenuation_db_per_km, "operator": e.operator})
+                         "attenuation_db_per_km": e.attenuation_db_per_km, "operator": e.operator,
+                         **{c: (getattr(e, c) / k if c == "dark_lease_eur" else getattr(e, c))
+                            for c in FIBRE_COLUMNS if c in net.edges.columns}})
             geoms.append(pieces[j])
     if not rows:
         return net

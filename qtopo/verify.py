@@ -118,7 +118,7 @@ class _Check:
     scenario: object
     net: object
     demands: object          # requirement table (parse_requirements) with source_node / target_node
-    seg: dict                # (u, v) -> (length_km, loss_db) of the lowest-loss fibre segment
+    seg: dict                # (u, v) -> (length_km, loss_db, dark, lease_eur, lit_launch_dbm), lowest-loss segment
     existing: dict           # ((a, b) sorted, device) -> existing pairs (brownfield file)
     existing_ends: set       # nodes at the ends of brownfield pairs (their capex is sunk)
     V: list = field(default_factory=list)
@@ -171,17 +171,57 @@ def _scenario_of(plan: Plan):
 
 
 def _fibre_segments(net, fib: dict) -> dict:
-    """(u, v) and (v, u) -> (length_km, loss_db) of the lowest-loss fibre segment between u and v."""
+    """(u, v) and (v, u) -> (length_km, loss_db, dark, lease_eur, lit_launch_dbm) of the lowest-loss fibre
+    segment between u and v (dark fibre, no lease and not lit where the routes carry no such columns)."""
     seg = {}
     e = net.edges
     att = np.where(np.isfinite(e.attenuation_db_per_km.to_numpy(float)), e.attenuation_db_per_km,
                    fib["attenuation_db_per_km"])
-    for u, v, L, a in zip(e.u, e.v, e.length_km, att):
+    n = len(e)
+    dark = e["dark_fibre"].to_numpy(bool) if "dark_fibre" in e.columns else np.ones(n, bool)
+    lease = np.nan_to_num(e["dark_lease_eur"].to_numpy(float)) if "dark_lease_eur" in e.columns else np.zeros(n)
+    launch = e["lit_launch_dbm"].to_numpy(float) if "lit_launch_dbm" in e.columns else np.full(n, np.nan)
+    for u, v, L, a, dk, ls, lp in zip(e.u, e.v, e.length_km, att, dark, lease, launch):
         loss = (a + fib["splice_loss_db_per_km"]) * L
         for key in ((u, v), (v, u)):
             if key not in seg or loss < seg[key][1]:
-                seg[key] = (L, loss)
+                seg[key] = (L, loss, bool(dk), float(ls), float(lp))
     return seg
+
+
+def _link_fibre(c, L: Link) -> tuple[float, float | None]:
+    """Recompute a link's fibre kind from the routes: ``(lease per pair in EUR, lit launch power in dBm or None)``.
+
+    Dark fibre: every segment of the path must offer it; a pair pays the sum of the segments' lease shares.
+    Lit fibre: every segment must be lit; the noise is that of the highest launch power over the whole hop
+    (docs/lit_fibre.md). Violations are recorded on ``c``."""
+    segs = [c.seg[(a, b)] for a, b in zip(L.fibre_path[:-1], L.fibre_path[1:]) if (a, b) in c.seg]
+    kind = getattr(L, "fibre", "dark")
+    if kind == "lit":
+        if not segs or any(not math.isfinite(s[4]) for s in segs):
+            c.violation(f"link {L.id}: on lit fibre, but a route along its path has no lit_launch_dbm")
+            return 0.0, None
+        return 0.0, max(s[4] for s in segs)
+    if kind != "dark":
+        c.violation(f"link {L.id}: fibre {kind!r} is not 'dark' or 'lit'")
+    if any(not s[2] for s in segs):
+        c.violation(f"link {L.id}: on dark fibre, but a route along its path has dark_fibre = false")
+    return sum(s[3] for s in segs), None
+
+
+def _lit_rate_bps(c, dev, length: float, loss: float, launch_dbm: float) -> float:
+    """Key rate per pair on a lit hop, recomputed from the physics layer and the scenario's [fibre] raman_* keys."""
+    from .keyrate.raman import LitFibre, lit_key_rate_bps, noise_photons_per_window, raman_power_w
+
+    fib = c.scenario.fibre
+    w = fib.get("raman_window_ns", 0.0)
+    lit = LitFibre(launch_dbm, cross_section_per_km_nm=fib.get("raman_cross_section_per_km_nm", 3e-9),
+                   filter_nm=fib.get("raman_filter_nm", 0.8), window_ns=w if w else None,
+                   direction=fib.get("raman_direction", "forward"))
+    fibre_loss = loss - fib["connector_loss_db"]
+    power = raman_power_w(launch_dbm, length, fibre_loss, lit.beta_per_km, lit.direction)
+    noise = noise_photons_per_window(power, lit.window_s(dev), lit.wavelength_nm)
+    return float(lit_key_rate_bps(np.array([loss]), dev, np.array([float(noise)]))[0])
 
 
 def _read_existing_links(scenario, net) -> tuple[dict, set]:
@@ -255,6 +295,12 @@ def check_nodes(c: _Check) -> None:
         c.checks += 1
         if t not in c.open_nodes:
             c.violation(f"demand endpoint node {t} is not in the plan's nodes")
+    # stations of installed pairs (per the brownfield file): an MDI / TF pair's relay, a repeater chain's repeaters
+    stations: dict = {"relay": set(), "repeater": set()}
+    for L in plan.links:
+        if c.existing.get((tuple(sorted((L.from_node, L.to_node))), L.device), 0) > 0:
+            stations["relay"] |= {L.relay} if L.relay else set()
+            stations["repeater"] |= set(L.repeaters)
     seen = set()
     for n in plan.nodes:
         c.checks += 1
@@ -267,12 +313,14 @@ def check_nodes(c: _Check) -> None:
         row = net.nodes.loc[n.id]
         nominal = _nominal_node_cost(c, n.kind, row)
         existing = bool(row.get("existing", False)) or n.id in c.existing_ends
-        cap = 0.0 if existing else nominal
+        built = n.kind in ("relay", "repeater") and n.id in stations[n.kind]
+        cap = 0.0 if existing or built else nominal
         if n.kind in ("site", "trusted"):
             c.cost["nodes_eur"] += cap
             c.cost["sunk_brownfield_eur"] += nominal if existing else 0.0
         else:
             c.cost[f"{n.kind}s_eur"] += cap
+            c.cost["sunk_brownfield_eur"] += nominal if built else 0.0
         if not _close(cap, n.cost_eur):
             c.violation(f"node {n.id}: cost {n.cost_eur} differs from the scenario's {cap}")
 
@@ -311,8 +359,9 @@ def check_links(c: _Check) -> None:
         c.cap_hop[key] = c.cap_hop.get(key, 0.0) + cap
         c.cost["devices_and_fibre_eur"] += cost
         c.cost["device_pairs_eur"] += (L.device_pairs - L.existing_pairs) * pair_cost
+        lease = _link_fibre(c, L)[0] if L.existing_pairs else 0.0  # installed repeater chains too
         c.cost["sunk_brownfield_eur"] += L.existing_pairs * (
-            pair_cost + c.scenario.costs["fibre_eur_per_km"] * length)
+            pair_cost + c.scenario.costs["fibre_eur_per_km"] * length + lease)
         if not _close(cost, L.cost_eur):
             c.violation(f"link {L.id}: cost {L.cost_eur:.2f}, recomputed {cost:.2f} EUR")
 
@@ -361,7 +410,13 @@ def _check_device_link(c: _Check, L: Link, length: float, loss: float, relay_nod
         arm = sum(c.seg[(a, b)][1] for a, b in zip(fp[:k_r], fp[1:k_r + 1]))
         fibre_loss = loss - fib["connector_loss_db"]
         eff = 2 * max(arm, fibre_loss - arm) + fib["connector_loss_db"]
-    rate = float(secret_key_rate_bps(np.array([eff]), dev)[0])
+    lease, launch = _link_fibre(c, L)
+    if launch is not None and PROTOCOLS[dev.protocol].relay_in_middle:
+        c.violation(f"link {L.id}: lit fibre is only planned for point-to-point devices, not {dev.protocol}")
+    if launch is not None and L.existing_pairs:
+        c.violation(f"link {L.id}: existing (brownfield) pairs are on dark fibre, not lit")
+    rate = (_lit_rate_bps(c, dev, length, loss, launch) if launch is not None
+            else float(secret_key_rate_bps(np.array([eff]), dev)[0]))
     if not _close(rate, L.rate_bps_per_pair):
         c.violation(f"link {L.id}: rate per pair {L.rate_bps_per_pair:.6g} bit/s, recomputed {rate:.6g} bit/s")
     if dev.protocol != L.protocol:
@@ -375,7 +430,9 @@ def _check_device_link(c: _Check, L: Link, length: float, loss: float, relay_nod
     cap = k * rate
     if not _close(cap, L.capacity_bps):
         c.violation(f"link {L.id}: capacity {L.capacity_bps:.6g}, recomputed {cap:.6g} bit/s")
-    cost = (k - ex) * (spec.pair_cost_eur + c.scenario.costs["fibre_eur_per_km"] * length)
+    per_pair = (spec.pair_cost_eur if launch is not None  # a lit pair shares a fibre already paid for
+                else spec.pair_cost_eur + c.scenario.costs["fibre_eur_per_km"] * length + lease)
+    cost = (k - ex) * per_pair
     return cap, cost, spec.pair_cost_eur
 
 
@@ -417,13 +474,15 @@ def _check_repeater_link(c: _Check, L: Link, length: float):
                         f"L_max = {rep['l_max_km']:.3f} km")
     if not _close(L.rate_bps_per_pair, rep["rate_bps"]):
         c.violation(f"link {L.id}: chain rate {L.rate_bps_per_pair} differs from the scenario's {rep['rate_bps']}")
-    k = L.device_pairs
-    if not 1 <= k <= rep["max_chains_per_link"]:
-        c.violation(f"link {L.id}: {k} chains, must be in [1, {rep['max_chains_per_link']}]")
+    k, ex = L.device_pairs, L.existing_pairs
+    if ex != c.existing.get((tuple(sorted((L.from_node, L.to_node))), L.device), 0):
+        c.violation(f"link {L.id}: existing_pairs {ex} differs from the brownfield file")
+    if not (1 <= k <= max(rep["max_chains_per_link"], ex) and k >= ex):
+        c.violation(f"link {L.id}: {k} chains, must be in [max(1, existing {ex}), {rep['max_chains_per_link']}]")
     cap = k * rep["rate_bps"]
     if not _close(cap, L.capacity_bps):
         c.violation(f"link {L.id}: capacity {L.capacity_bps:.6g}, recomputed {cap:.6g} bit/s")
-    cost = k * (rep["chain_cost_eur"] + c.scenario.costs["fibre_eur_per_km"] * length)
+    cost = (k - ex) * (rep["chain_cost_eur"] + c.scenario.costs["fibre_eur_per_km"] * length + _link_fibre(c, L)[0])
     return cap, cost, rep["chain_cost_eur"]
 
 

@@ -94,7 +94,7 @@ def test_rate_non_increasing_in_launch_power_and_below_plob(name):
     for p in (-60, -40, -30, -25, -20, -15, -10, -5, 0, 5, 10):
         r = lit_span_rate_bps(L, 0.2 * L, loss, dev, LitFibre(p))
         assert np.all(r <= dark)                          # exactly: never above the dark-fibre rate
-        # between noise levels: up to the lookup tables' interpolation error (qtopo.keyrate.rates: < 1e-4)
+        # between noise levels: up to the dark lookup table's interpolation error (< 1e-4) and optimiser noise
         assert np.all(r <= prev * (1 + 1e-4)), (p, r, prev)
         strictly |= bool(np.any(r < prev))
         if PROTOCOLS[dev.protocol].repeaterless:
@@ -169,3 +169,149 @@ def test_rates_cli_lit_fibre():
     np.testing.assert_allclose([p["rate_bps"] for p in l_pts], want, rtol=1e-12)
     res, _ = _rates_cli("--device", "cv-jouguet-2013", "--launch-power-dbm", "0")
     assert res.exit_code != 0 and "CV-QKD" in str(res.exception or res.output)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# planner: dark or lit fibre per hop (hand-derived instance)
+# ----------------------------------------------------------------------------------------------------------
+PAIR_EUR, LEASE_AB, LEASE_BC, LAUNCH = 10_000.0, 5_000.0, 20_000.0, -15.0
+
+
+def _line_scenario(folder, *, fibre_columns=True, dark_bc=True):
+    """A - B 10 km, B - C 80 km (surveyed), demands A-B 1 Mbit/s and B-C 0.5 Mbit/s, device apd-bb84."""
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    from conftest import write_scenario
+
+    sites = gpd.GeoDataFrame({"id": ["A", "B", "C"], "kind": ["datacenter"] * 3},
+                             geometry=[shapely.Point(5.0, 52.0), shapely.Point(5.1, 52.0), shapely.Point(5.9, 52.0)],
+                             crs="EPSG:4326")
+    cols = {"id": ["ab", "bc"], "length_km": [10.0, 80.0]}
+    if fibre_columns:
+        cols |= {"dark_fibre": [True, dark_bc], "dark_lease_eur": [LEASE_AB, LEASE_BC],
+                 "lit_launch_dbm": [LAUNCH, LAUNCH]}
+    routes = gpd.GeoDataFrame(cols, geometry=[shapely.LineString([(5.0, 52.0), (5.1, 52.0)]),
+                                              shapely.LineString([(5.1, 52.0), (5.9, 52.0)])], crs="EPSG:4326")
+    demands = pd.DataFrame({"source": ["A", "B"], "target": ["B", "C"], "target_bps": [1e6, 5e5]})
+    dev = f'[devices.apd]\npreset = "apd-bb84"\npair_cost_eur = {PAIR_EUR}\nmax_pairs_per_link = 8\n'
+    return write_scenario(
+        folder, sites, routes, demands, dev,
+        network={"route_factor": 1.0, "node_tolerance_m": 100.0, "snap_tolerance_m": 1000.0},
+        fibre={"attenuation_db_per_km": 0.2, "connector_loss_db": 1.0, "splice_loss_db_per_km": 0.0},
+        costs={"trusted_node_eur": 1000.0, "fibre_eur_per_km": 0.0},
+        solver={"time_limit_s": 60.0, "mip_gap": 1e-9, "threads": 1},
+    )
+
+
+def _hand_lit_rate(length_km: float) -> float:
+    """The lit rate per pair derived by hand from docs/lit_fibre.md (not through qtopo.keyrate.raman):
+    forward Raman power P_in 10^(-A/10) rho dlambda L, photons in a 1 ns gate, clicks per detector
+    1 - exp(-eta n / 2) rounded up to 20 levels per decade, added to the dark counts."""
+    dev = get_device("apd-bb84")
+    a = 0.2 * length_km
+    p_w = 1e-3 * 10 ** (LAUNCH / 10) * 10 ** (-a / 10) * 3e-9 * 0.8 * length_km
+    n = p_w * 1e-9 * 1550e-9 / (6.62607015e-34 * 299792458.0)
+    p_r = 1 - math.exp(-dev.detector_efficiency * n / 2)
+    p_r = 10 ** (math.ceil(math.log10(p_r) * 20 - 1e-9) / 20)
+    pd_ = 1 - (1 - dev.dark_count_prob) * (1 - p_r)
+    lit = float(secret_key_rate_bps(np.array([a + 1.0]), dev.with_(dark_count_prob=pd_), exact=True)[0])
+    return min(lit, float(secret_key_rate_bps(np.array([a + 1.0]), dev)[0]))
+
+
+def test_lit_wins_short_dark_wins_long(tmp_path):
+    """Hand derivation (rates from _hand_lit_rate and the dark-fibre model, at -15 dBm):
+    A-B (10 km): dark 25.9 Mbit/s, lit 22.3 Mbit/s; one pair carries 1 Mbit/s either way, so lit (10,000 EUR)
+    beats dark (10,000 + 5,000 lease). B-C (80 km): dark 1.01 Mbit/s, lit 99.5 kbit/s; 0.5 Mbit/s needs one dark
+    pair (10,000 + 20,000 lease = 30,000) or six lit pairs (60,000): dark wins. Plan cost = 3 sites x 1,000 +
+    10,000 + 30,000 = 43,000 EUR."""
+    import qtopo
+    from qtopo.contract import Plan
+    from qtopo.verify import verify
+
+    dev = get_device("apd-bb84")
+    r_ab, r_bc = _hand_lit_rate(10.0), _hand_lit_rate(80.0)
+    assert 1e6 <= r_ab < float(secret_key_rate_bps(np.array([3.0]), dev)[0])
+    assert math.ceil(5e5 / r_bc) == 6 and float(secret_key_rate_bps(np.array([17.0]), dev)[0]) >= 5e5
+    path = _line_scenario(tmp_path / "lit")
+    plan = qtopo.plan(path)
+    assert plan.status == "optimal"
+    by_end = {tuple(sorted((L.from_node, L.to_node))): L for L in plan.links}
+    nodes = {d.source: d.source_node for d in plan.demands} | {d.target: d.target_node for d in plan.demands}
+    ab = by_end[tuple(sorted((nodes["A"], nodes["B"])))]
+    bc = by_end[tuple(sorted((nodes["B"], nodes["C"])))]
+    assert len(plan.links) == 2
+    assert (ab.fibre, ab.device_pairs, ab.id.endswith("@lit")) == ("lit", 1, True)
+    assert (bc.fibre, bc.device_pairs) == ("dark", 1)
+    assert ab.rate_bps_per_pair == pytest.approx(r_ab, rel=1e-9)
+    assert ab.cost_eur == pytest.approx(PAIR_EUR) and bc.cost_eur == pytest.approx(PAIR_EUR + LEASE_BC)
+    assert plan.cost_eur == pytest.approx(3 * 1000.0 + PAIR_EUR + PAIR_EUR + LEASE_BC)
+    scen = qtopo.load_scenario(path)
+    rep = verify(plan, scen)
+    assert rep.ok, rep.violations
+    # the plan survives its JSON form (old plans without 'fibre' load as dark)
+    d = plan.to_dict()
+    assert Plan.from_dict(d).links[0].fibre in ("dark", "lit")
+    old = {**d, "links": [{k: v for k, v in L.items() if k != "fibre"} for L in d["links"]]}
+    assert {L.fibre for L in Plan.from_dict(old).links} == {"dark"}
+    # verify catches a link whose fibre kind was changed: the dark rate / lease no longer match
+    bad = Plan.from_dict(d)
+    for L in bad.links:
+        L.fibre = "dark" if L.fibre == "lit" else "lit"
+    rep = verify(bad, scen)
+    assert not rep.ok and any("rate per pair" in v or "cost" in v for v in rep.violations)
+    # report says which
+    from qtopo.report import build_report, render_markdown
+
+    md = render_markdown("t", build_report(plan))
+    assert "| Fibre |" in md and "(1 on lit fibre, 1 on dark fibre)" in md
+    assert "Lit fibre: Raman cross-section" in md
+
+
+def test_no_dark_fibre_forces_lit(tmp_path):
+    """B-C without dark fibre: lit only (the A-C hop runs over B-C too), seven lit pairs in all (one A-B, six for
+    B-C's 0.5 Mbit/s at 99.5 kbit/s each; a 6th pair on the 90 km A-C hop, routing B-A-C, costs the same)."""
+    import qtopo
+    from qtopo.verify import verify
+
+    path = _line_scenario(tmp_path / "nodark", dark_bc=False)
+    plan = qtopo.plan(path)
+    assert {L.fibre for L in plan.links} == {"lit"}
+    assert sum(L.device_pairs for L in plan.links) == 7
+    assert plan.cost_eur == pytest.approx(3 * 1000.0 + 7 * PAIR_EUR)
+    assert verify(plan, qtopo.load_scenario(path)).ok
+
+
+def test_without_fibre_columns_plans_as_before(tmp_path):
+    """No lit / dark columns: every link dark, no lease, as the planner did before lit fibre existed."""
+    import qtopo
+
+    path = _line_scenario(tmp_path / "plain", fibre_columns=False)
+    plan = qtopo.plan(path)
+    assert sorted((L.fibre, L.device_pairs) for L in plan.links) == [("dark", 1), ("dark", 1)]
+    assert plan.cost_eur == pytest.approx(3 * 1000.0 + 2 * PAIR_EUR)
+    assert all(not L.id.endswith("@lit") for L in plan.links)
+
+
+def test_bad_fibre_columns_named(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    from qtopo.io import read_routes
+
+    g = gpd.GeoDataFrame({"id": ["a", "b", "c"], "dark_fibre": ["maybe", "yes", ""],
+                          "dark_lease_eur": [-5.0, 100.0, None], "lit_launch_dbm": [0.0, 45.0, None]},
+                         geometry=[shapely.LineString([(5.0, 52.0 + k), (5.1, 52.0 + k)]) for k in (0, 0.1, 0.2)],
+                         crs="EPSG:4326")
+    p = tmp_path / "routes.geojson"
+    g.to_file(p, driver="GeoJSON")
+    with pytest.raises(InputError) as e:
+        read_routes(p)
+    msg = str(e.value)
+    assert "dark_fibre 'maybe'" in msg and "dark_lease_eur -5" in msg and "lit_launch_dbm 45" in msg
+    g = g.assign(dark_fibre=["no", "1", ""], dark_lease_eur=[5.0, 100.0, None], lit_launch_dbm=[0.0, 3.0, None])
+    g.to_file(p, driver="GeoJSON")
+    r = read_routes(p)
+    assert r["dark_fibre"].tolist() == [False, True, True]
+    assert r["lit_launch_dbm"].iloc[2] != r["lit_launch_dbm"].iloc[2]  # NaN: no lit fibre

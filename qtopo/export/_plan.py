@@ -70,9 +70,17 @@ class PlanView:
     nodes: tuple
     links: tuple
     demands: tuple
+    #: device name -> centre wavelength (nm) from the scenario's ``[devices.NAME] wavelength_nm``; None: unknown
+    wavelength_nm: dict = None
 
     def links_between(self, a: str, b: str) -> list:
         return [L for L in self.links if {L.u, L.v} == {a, b}]
+
+
+def _denoised(x: float) -> float:
+    """A solver's rate without its noise: 1999.999999999991 -> 2000.0 (within 1e-9 relative of a whole bit/s)."""
+    r = round(x)
+    return float(r) if abs(x - r) <= 1e-9 * max(1.0, abs(x)) else float(x)
 
 
 def plan_view(plan) -> PlanView:
@@ -106,6 +114,12 @@ def plan_view(plan) -> PlanView:
                            L.relay, tuple(L.repeaters)) for L in p.links)
     demands = tuple(DemandView(e.source, e.target, e.source_node, e.target_node, float(e.target_bps),
                                float(e.delivered_bps), int(e.k_routes), e.protection, e.disjoint,
-                               tuple(RouteView(tuple(r.nodes), float(r.rate_bps)) for r in e.routes))
+                               tuple(RouteView(tuple(r.nodes), _denoised(float(r.rate_bps))) for r in e.routes))
                     for e in p.demands)
-    return PlanView(p.scenario.name, p.status.value, p.cost_eur, nodes, links, demands)
+    devs = (p.inputs.scenario or {}).get("devices") or {}
+    wl = {}
+    for L in links:
+        spec = devs.get(L.device)
+        v = spec.get("wavelength_nm") if isinstance(spec, dict) else None
+        wl[L.device] = int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else None
+    return PlanView(p.scenario.name, p.status.value, p.cost_eur, nodes, links, demands, wl)

@@ -38,6 +38,8 @@ def etsi_topology(plan) -> dict:
     return {f"{EXT}:topology": {
         "format": TOPOLOGY_FORMAT, "specifications": SPECIFICATIONS, "scenario": view.scenario_name,
         "plan_status": view.status, "objective_cost_eur": view.objective_cost,
+        # per device type of the plan: the quantum channel's wavelength, null where the scenario does not state it
+        "device_wavelength_nm": dict(sorted((view.wavelength_nm or {}).items())),
         "qkd_nodes": [nodes[k] for k in sorted(nodes)],
     }}
 
@@ -53,8 +55,9 @@ def _node_documents(view: PlanView) -> dict:
     ifaces: dict = {nid: [] for nid in roles}
     links: dict = {nid: [] for nid in roles}
     for L in sorted(view.links, key=lambda L: L.id):
-        iface_of = _interfaces(L, ifaces)
-        _phys_links(L, iface_of, links)
+        wl = (view.wavelength_nm or {}).get(L.device)  # None: not known to the planner (docs/standards.md)
+        iface_of = _interfaces(L, ifaces, wl)
+        _phys_links(L, iface_of, links, wl)
     for d in view.demands:
         _virt_links(d, links)
     out = {}
@@ -73,9 +76,10 @@ def _node_documents(view: PlanView) -> dict:
     return out
 
 
-def _interfaces(L, ifaces: dict) -> dict:
+def _interfaces(L, ifaces: dict, wl: int | None = None) -> dict:
     """A QKD interface at both ends of each device pair of link ``L`` (appended to ``ifaces[node]``); returns
-    ``(pair, node) -> interface id``. MDI / twin field: both ends send, the untrusted relay measures."""
+    ``(pair, node) -> interface id``. MDI / twin field: both ends send, the untrusted relay measures. ``wl``:
+    the device's wavelength (nm) when the scenario states it."""
     two_way_tx = L.relay is not None
     iface_of = {}
     for k in range(L.device_pairs):
@@ -83,16 +87,19 @@ def _interfaces(L, ifaces: dict) -> dict:
             i = len(ifaces[end]) + 1
             iface_of[(k, end)] = i
             role = "TRANSMITTER" if (end == L.u or two_way_tx) else "RECEIVER"
+            caps = {"role_support": identity(role)}
+            if wl is not None:
+                caps["wavelength_range"] = str(wl)
             ifaces[end].append({
                 "qkdi_id": i, "qkdi_model": L.device, "qkdi_type": technology(L.protocol),
-                "qkdi_capabilities": {"role_support": identity(role)},
+                "qkdi_capabilities": caps,
                 f"{EXT}:interface": {"link": L.id, "pair": k, "device": L.device, "protocol": L.protocol,
-                                     "existing": k < L.existing_pairs},
+                                     "wavelength_nm": wl, "existing": k < L.existing_pairs},
             })
     return iface_of
 
 
-def _phys_links(L, iface_of: dict, links: dict) -> None:
+def _phys_links(L, iface_of: dict, links: dict, wl: int | None = None) -> None:
     """A physical QKD link (``PHYS``) per device pair of ``L``, in the documents of both its ends."""
     two_way_tx = L.relay is not None
     for k in range(L.device_pairs):
@@ -100,8 +107,8 @@ def _phys_links(L, iface_of: dict, links: dict) -> None:
         # members of our extension are qtopo's names (one spelling: fibre); the members of the ETSI YANG model
         # (qkdl_*, phys_*, qkdi_*) keep the standard's names as written
         ext = {"link": L.id, "pair": k, "device": L.device, "protocol": L.protocol,
-               "length_km": L.length_km, "loss_db": L.loss_db, "fibre_path": list(L.fibre_path),
-               "existing": k < L.existing_pairs}
+               "length_km": L.length_km, "loss_db": L.loss_db, "wavelength_nm": wl,
+               "fibre_path": list(L.fibre_path), "existing": k < L.existing_pairs}
         if L.relay is not None:
             ext["untrusted_relay"] = L.relay
         if L.repeaters:
@@ -113,6 +120,7 @@ def _phys_links(L, iface_of: dict, links: dict) -> None:
                 "qkdl_local": {"qkdn_id": node_uuid(here), "qkdi_id": iface_of[(k, here)]},
                 "qkdl_remote": {"qkdn_id": node_uuid(there), "qkdi_id": iface_of[(k, there)]},
                 "qkdl_type": identity("PHYS"),
+                **({"phys_wavelength": str(wl)} if wl is not None else {}),
                 "phys_channel_att": f"{L.loss_db:.3f}",
                 "phys_qkd_role": identity(role),
                 "qkdl_performance": {"expected_consumption": uint32(L.load_bps / L.device_pairs, up=True),

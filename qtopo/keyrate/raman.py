@@ -3,7 +3,9 @@
 A QKD channel multiplexed into a fibre that carries classical traffic picks up photons Raman-scattered out of the
 classical channels into its pass band. The noise power inside the receiver's filter is (Eraerds, Walenta,
 Legre, Gisin, Zbinden, "Quantum key distribution and 1 Gbps data encryption over a single fibre", NJP 12,
-063027 (2010), Eqs. (1) and (2) of their Sec. 3, with ``beta = rho(lambda) * delta_lambda``)::
+063027 (2010), arXiv:0912.1798, the forward and backward Raman noise equations of their Sec. 2 (numbered (1) and
+(2) in our reading; the numbers were not re-checked against the published text), with
+``beta = rho(lambda) * delta_lambda``)::
 
     forward  (classical and quantum travel the same way):   P_f = P_out * beta * L
     backward (classical travels towards the QKD sender):     P_b = P_out * beta * sinh(alpha L) / alpha
@@ -52,7 +54,8 @@ LN10_OVER_10 = math.log(10.0) / 10.0
 
 #: Effective Raman cross-section rho (1 / (km nm)): order-of-magnitude value for a C-band quantum channel
 #: ~20 nm on the Stokes side of C-band classical channels (the magnitude of the spectrum measured by Eraerds et
-#: al., NJP 12, 063027 (2010)). An assumption: pass the value measured for your fibre and wavelength plan.
+#: al., NJP 12, 063027 (2010); 3e-9 is also quoted as the worst C-band coefficient of Kumar, Qin, Alleaume,
+#: NJP 17, 043027 (2015), not re-checked here). An assumption: pass the value measured for your fibre and plan.
 DEFAULT_CROSS_SECTION_PER_KM_NM = 3.0e-9
 #: Receiver filter bandwidth (nm): one 100 GHz ITU-T G.694.1 DWDM channel (0.8 nm at 1550 nm).
 DEFAULT_FILTER_NM = 0.8
@@ -139,7 +142,7 @@ def dbm_to_w(p_dbm):
 def raman_power_w(launch_power_dbm, length_km, fibre_loss_db, beta_per_km: float, direction: str = "forward"):
     """Raman noise power (W) inside the receiver filter at the end of a lit fibre.
 
-    Eraerds et al., NJP 12, 063027 (2010), Eq. (1) (forward) ``P_out beta L`` and Eq. (2) (backward)
+    Eraerds et al., NJP 12, 063027 (2010), forward ``P_out beta L`` and backward
     ``P_out beta sinh(alpha L) / alpha``, written with the fibre's total loss ``A = alpha L`` in dB so that
     per-route attenuation and splices are taken as given: ``P_out = P_in 10^(-A/10)`` and
     ``P_b = P_in beta L (1 - 10^(-2A/10)) / (2 alpha L)`` (``-> P_in beta L`` as ``A -> 0``).
@@ -168,12 +171,12 @@ def raman_power_w(launch_power_dbm, length_km, fibre_loss_db, beta_per_km: float
     L = np.asarray(length_km, dtype=float)
     A = np.asarray(fibre_loss_db, dtype=float)
     t = np.power(10.0, -A / 10.0)                     # classical transmission exp(-alpha L)
-    fwd = p_in * t * beta_per_km * L                  # Eq. (1)
+    fwd = p_in * t * beta_per_km * L                  # forward (Eraerds Eq. 1)
     aL = A * LN10_OVER_10                             # alpha L (nepers)
     with np.errstate(divide="ignore", invalid="ignore"):
         # (1 - exp(-2 aL)) / (2 aL) -> 1 as aL -> 0 (series 1 - aL + 2/3 aL^2)
         g = np.where(aL > 1e-6, -np.expm1(-2.0 * aL) / (2.0 * aL), 1.0 - aL)
-    bwd = p_in * beta_per_km * L * g                  # Eq. (2): P_out beta sinh(aL)/alpha
+    bwd = p_in * beta_per_km * L * g                  # backward (Eraerds Eq. 2): P_out beta sinh(aL)/alpha
     if direction == "forward":
         return fwd
     if direction == "backward":
@@ -251,11 +254,6 @@ def lit_device(device: Device, click_prob: float) -> Device:
     return device.with_(dark_count_prob=min(pd, 0.5), name=f"{device.name}@lit")
 
 
-#: Protocols whose models are optimised per loss at high cost (finite key): evaluated directly per span
-#: rather than by building one lookup table per noise level.
-_EXPENSIVE = ("bb84-finite",)
-
-
 def lit_bits_per_pulse(loss_db, device: Device, noise_photons) -> np.ndarray:
     """Secret bits per pulse over channels of ``loss_db`` with ``noise_photons`` Raman photons per gate.
 
@@ -272,9 +270,11 @@ def lit_bits_per_pulse(loss_db, device: Device, noise_photons) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        Bits per pulse, never above the dark-fibre rate; noise is rounded up to :data:`LEVELS_PER_DECADE`
-        levels per decade (conservative), so spans with one level share one lookup table. Between two noise
-        levels the rate is non-increasing up to the lookup tables' interpolation error (relative 1e-4).
+        Bits per pulse, never above the dark-fibre rate (the dark rate comes from the lookup table, within
+        1e-4 of the model); noisy spans are optimised directly (``exact``), one vectorised call per noise level,
+        with the noise rounded up to :data:`LEVELS_PER_DECADE` levels per decade (conservative). A lookup table
+        per level would cost a reach search and a table build per level (measured: 38 s instead of a few
+        seconds for the bundled network with every route lit).
     """
     from .rates import _direct, secret_bits_per_pulse
 
@@ -287,13 +287,12 @@ def lit_bits_per_pulse(loss_db, device: Device, noise_photons) -> np.ndarray:
     flat_loss, p = loss.ravel(), quantised_click_prob(noise.ravel(), device)
     out = np.zeros(flat_loss.shape)
     levels, inv = np.unique(p, return_inverse=True)
-    exact = device.protocol in _EXPENSIVE
     for k, lev in enumerate(levels):   # one vectorised evaluation per noise level, not per span
         m = inv == k
         dev = lit_device(device, lev)
         with warnings.catch_warnings():  # "no key even at zero loss" is an expected outcome of strong noise
             warnings.simplefilter("ignore", ValidityWarning)
-            if exact and lev > 0:  # direct optimisation of these spans only (no reach search, no table)
+            if lev > 0:  # direct optimisation of these spans only: no reach search, no lookup table per level
                 out[m] = _direct(flat_loss[m], dev)
             else:
                 out[m] = secret_bits_per_pulse(flat_loss[m], dev)
@@ -303,8 +302,13 @@ def lit_bits_per_pulse(loss_db, device: Device, noise_photons) -> np.ndarray:
 
 
 def lit_key_rate_bps(loss_db, device: Device, noise_photons) -> np.ndarray:
-    """:func:`lit_bits_per_pulse` times ``device.repetition_rate_hz`` (bit/s)."""
-    return lit_bits_per_pulse(loss_db, device, noise_photons) * device.repetition_rate_hz
+    """:func:`lit_bits_per_pulse` times ``device.repetition_rate_hz`` (bit/s), and never above the dark-fibre
+    :func:`qtopo.keyrate.secret_key_rate_bps` (so any system limit applied there, such as a detector or
+    post-processing cap, bounds the lit rate too)."""
+    from .rates import secret_key_rate_bps
+
+    r = lit_bits_per_pulse(loss_db, device, noise_photons) * device.repetition_rate_hz
+    return np.minimum(r, secret_key_rate_bps(loss_db, device))
 
 
 def lit_span_rate_bps(length_km, fibre_loss_db, loss_db, device: Device, lit: LitFibre) -> np.ndarray:
