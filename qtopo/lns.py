@@ -17,9 +17,9 @@ Neighbourhoods (one per iteration, chosen by a seeded generator):
 
 Every incumbent node stays *free* in the sub-MIP (it may close), so a sub-MIP can re-route every demand over the
 union; each sub-MIP is warm-started from the incumbent, so its plan is never dearer. The sub-model is built from
-the planning tables restricted to the allowed nodes (:func:`restrict`), not by fixing columns of the full model:
-measured on nat-grnet (0.72 M nonzeros) HiGHS's presolve alone of the full model with all but 120 node binaries
-fixed takes longer than a whole restricted sub-solve. ``size`` adapts: it grows when a sub-MIP is solved to
+the planning tables restricted to the allowed nodes (:func:`restrict`), not by fixing columns of the full model
+(a design choice, not measured: the full model has 0.7-2.3 M nonzeros on the national networks and would be
+presolved again at every iteration, where a restricted sub-solve took 1-13 s). ``size`` adapts: it grows when a sub-MIP is solved to
 optimality without improvement (the neighbourhood is exhausted) and shrinks when the sub-MIP hits its time limit.
 
 A sub-plan is a plan of the full instance (a subset of its nodes, hops and device options); its cost is recomputed
@@ -85,7 +85,7 @@ def restrict(inputs, allowed: set):
 def solution_cost(inputs, scenario, open_nodes, relays, pairs) -> float:
     """The plan's capex from the planning tables: terminals and opened nodes, new device pairs, relays and
     repeater sites (the model's objective, :func:`qtopo.model.add_objective`, computed independently)."""
-    from .model import relay_costs
+    from .model import relay_costs, repeater_costs
 
     nodes = inputs.nodes
     cap = nodes["capex_eur"]
@@ -95,9 +95,8 @@ def solution_cost(inputs, scenario, open_nodes, relays, pairs) -> float:
     ex = hd["existing_pairs"].to_numpy(int) if "existing_pairs" in hd.columns else np.zeros(len(hd), int)
     cost += float(((np.asarray(pairs) - ex).clip(min=0) * hd["cost_per_pair_eur"].to_numpy()).sum())
     rc = dict(zip(nodes.index, relay_costs(inputs, scenario)))
-    rep = float(scenario.repeaters["repeater_node_eur"]) if scenario is not None and \
-        getattr(scenario, "repeaters", None) else 0.0
-    cost += sum(rep if isinstance(r, tuple) else rc[r] for r in relays)
+    rp = dict(zip(nodes.index, repeater_costs(inputs, scenario)))  # (nothing where a repeater is installed)
+    cost += sum(rp[r[1]] if isinstance(r, tuple) else rc[r] for r in relays)
     return cost
 
 

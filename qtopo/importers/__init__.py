@@ -171,29 +171,14 @@ def write_project(sites, routes, demands, out_dir, *, route_factor: float = DEFA
     pathlib.Path
         The project folder.
     """
-    from qtopo.io import write_gpkg
-    from qtopo.io import VECTOR_FORMATS, write_vector
-
     from qtopo.atomic import IMPORT_MARKER, write_marker
 
     out = Path(out_dir)
-    probs = project_dir_problems(out, overwrite)
-    if vector_format not in ("gpkg", "parquet", "fgb"):
-        probs.append(Problem("vector_format", f"unknown format {vector_format!r}", "use gpkg, parquet or fgb"))
-    if "id" not in sites.columns or not sites["id"].is_unique:
-        probs.append(Problem("sites", "column id missing or not unique", "give every site a unique id"))
     if demands is None:
         import pandas as pd
 
         demands = pd.DataFrame({"source": [], "target": [], "target_bps": []})
-    missing = {"source", "target", "target_bps"} - set(demands.columns)
-    if missing:
-        probs.append(Problem("demands", f"missing column(s) {sorted(missing)}",
-                             "demands need source, target, target_bps"))
-    elif "id" in sites.columns:
-        bad = sorted((set(demands["source"]) | set(demands["target"])) - set(sites["id"]))
-        if bad:
-            probs.append(Problem("demands", f"unknown site id(s) {bad}", "demand endpoints must be site ids"))
+    probs = _project_problems(out, overwrite, vector_format, sites, demands)
     if probs:
         raise InputError(probs, "cannot write project")
 
@@ -203,16 +188,7 @@ def write_project(sites, routes, demands, out_dir, *, route_factor: float = DEFA
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)                             # mkdtemp makes 0700; use normal folder mode
     try:
-        ext = VECTOR_FORMATS[vector_format]
-        if vector_format == "gpkg":
-            write_gpkg(sites, tmp / "sites.gpkg", layer="sites")
-            write_gpkg(routes, tmp / "routes.gpkg", layer="routes")
-        else:
-            write_vector(sites, tmp / f"sites{ext}")
-            write_vector(routes, tmp / f"routes{ext}")
-            scenario_kw = {**scenario_kw, "sites": f"sites{ext}", "routes": f"routes{ext}"}
-        demands[["source", "target", "target_bps"]].to_csv(tmp / "demands.csv", index=False,
-                                                            lineterminator="\n")
+        scenario_kw = _write_tables(tmp, sites, routes, demands, vector_format, scenario_kw)
         (tmp / "scenario.toml").write_text(
             scenario_toml(name or out.name, description, route_factor=route_factor,
                           header=scenario_header, **scenario_kw), encoding="utf-8")
@@ -232,3 +208,39 @@ def write_project(sites, routes, demands, out_dir, *, route_factor: float = DEFA
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def _project_problems(out: Path, overwrite: bool, vector_format: str, sites, demands) -> list:
+    """Everything wrong with a project before writing it: the folder, the format, site ids, demand columns and
+    endpoints."""
+    probs = project_dir_problems(out, overwrite)
+    if vector_format not in ("gpkg", "parquet", "fgb"):
+        probs.append(Problem("vector_format", f"unknown format {vector_format!r}", "use gpkg, parquet or fgb"))
+    if "id" not in sites.columns or not sites["id"].is_unique:
+        probs.append(Problem("sites", "column id missing or not unique", "give every site a unique id"))
+    missing = {"source", "target", "target_bps"} - set(demands.columns)
+    if missing:
+        probs.append(Problem("demands", f"missing column(s) {sorted(missing)}",
+                             "demands need source, target, target_bps"))
+    elif "id" in sites.columns:
+        bad = sorted((set(demands["source"]) | set(demands["target"])) - set(sites["id"]))
+        if bad:
+            probs.append(Problem("demands", f"unknown site id(s) {bad}", "demand endpoints must be site ids"))
+    return probs
+
+
+def _write_tables(tmp: Path, sites, routes, demands, vector_format: str, scenario_kw: dict) -> dict:
+    """Sites and routes in ``vector_format`` and ``demands.csv`` into ``tmp``; returns ``scenario_kw`` naming the
+    vector files when they are not the default GeoPackages."""
+    from qtopo.io import VECTOR_FORMATS, write_gpkg, write_vector
+
+    ext = VECTOR_FORMATS[vector_format]
+    if vector_format == "gpkg":
+        write_gpkg(sites, tmp / "sites.gpkg", layer="sites")
+        write_gpkg(routes, tmp / "routes.gpkg", layer="routes")
+    else:
+        write_vector(sites, tmp / f"sites{ext}")
+        write_vector(routes, tmp / f"routes{ext}")
+        scenario_kw = {**scenario_kw, "sites": f"sites{ext}", "routes": f"routes{ext}"}
+    demands[["source", "target", "target_bps"]].to_csv(tmp / "demands.csv", index=False, lineterminator="\n")
+    return scenario_kw

@@ -302,8 +302,13 @@ def lit_bits_per_pulse(loss_db, device: Device, noise_photons) -> np.ndarray:
 
 
 def lit_key_rate_bps(loss_db, device: Device, noise_photons) -> np.ndarray:
-    """:func:`lit_bits_per_pulse` times ``device.repetition_rate_hz`` (bit/s)."""
-    return lit_bits_per_pulse(loss_db, device, noise_photons) * device.repetition_rate_hz
+    """:func:`lit_bits_per_pulse` times ``device.repetition_rate_hz`` (bit/s), and never above the dark-fibre
+    :func:`qtopo.keyrate.secret_key_rate_bps` (so any system limit applied there, such as a detector or
+    post-processing cap, bounds the lit rate too)."""
+    from .rates import secret_key_rate_bps
+
+    r = lit_bits_per_pulse(loss_db, device, noise_photons) * device.repetition_rate_hz
+    return np.minimum(r, secret_key_rate_bps(loss_db, device))
 
 
 def lit_span_rate_bps(length_km, fibre_loss_db, loss_db, device: Device, lit: LitFibre) -> np.ndarray:
