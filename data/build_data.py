@@ -87,7 +87,7 @@ def build_surfnet(shared: Path, out_root: Path) -> Path:
     return write_project(sites, routes, demands, out_root / "surfnet", route_factor=1.3,
                          name="surfnet-datacenters", description=SURFNET_DESCRIPTION, overwrite=True,
                          scenario_header=SURFNET_HEADER, snap_tolerance_m=2000.0, hut_spacing_km=25.0,
-                         time_limit_s=60.0)
+                         time_limit_s=300.0)
 
 
 # ---------------------------------------------------------------------------------------------- Natural Earth

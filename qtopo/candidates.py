@@ -998,6 +998,9 @@ def prune_by_bound(inputs: PlanningInputs, upper_bound_eur: float) -> PlanningIn
     ends. With T endpoints and ``N_i`` non-terminal ends of option i, such a plan has at least
     ``1 + ceil((T + 2 N_i - 2) / 2)`` links, so it costs at least
     ``terminal capex + capex(N_i) + cost_i + (links - 1) x (cheapest pair cost)``.
+    Connectivity gives a second count: the links join the endpoints of each connected component of the demand
+    graph, so a plan has at least ``endpoints - components`` links besides option i (one fewer when both ends of
+    i are endpoints); the larger count is used.
     Options whose bound exceeds the upper bound (a known plan's cost) cannot be in an optimal plan.
     """
     hd = inputs.hop_devices
@@ -1028,11 +1031,25 @@ def prune_by_bound(inputs: PlanningInputs, upper_bound_eur: float) -> PlanningIn
     cpp = np.where(existing, 0.0, hd["cost_per_pair_eur"].to_numpy())  # installed pairs cost nothing more
     cheapest = float(cpp.min())  # 0 with brownfield pairs: then only an option's own cost counts
     links = 1 + np.ceil(np.maximum(T + 2 * n_non - 2, 0) / 2.0)
+    # connectivity: the plan's links join the endpoints of each connected component of the demand graph, so
+    # besides option i it has at least (endpoints - components) links, one fewer when i joins two endpoints
+    # itself (i then is one of those links; with a non-terminal end, i may lie off that forest: no credit)
+    tree_others = _demand_forest_links(d) - (n_non == 0).astype(int)
+    links = np.maximum(links, 1 + tree_others)
     lb = const + capex_ends + cpp + (links - 1) * cheapest
     keep = (lb <= upper_bound_eur * (1 + 1e-9) + 1e-6) | existing
     if keep.all():
         return inputs
     return _pruned(inputs, keep)
+
+
+def _demand_forest_links(d: pd.DataFrame) -> int:
+    """Fewest links joining the endpoints of every demand with a positive target: endpoints minus the connected
+    components of the demand graph (a spanning forest of the demands' endpoints)."""
+    g = nx.Graph()
+    pos = d[d["target_bps"] > 0]
+    g.add_edges_from(zip(pos["source_node"], pos["target_node"]))
+    return g.number_of_nodes() - nx.number_connected_components(g) if g.number_of_nodes() else 0
 
 
 def _budget_keep(inputs: PlanningInputs, budget_eur: float, existing: np.ndarray) -> np.ndarray:
