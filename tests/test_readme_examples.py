@@ -115,8 +115,8 @@ def _checks() -> list[tuple[str, object]]:
         (r"(2) \(infeasible\) or (3) \(no solution", lambda m: (int(m.group(1)), int(m.group(2))) == (
             EXIT_INFEASIBLE, EXIT_SOLVER)),
         # inputs of the test the sentence names (tests/test_optimizer_features.py)
-        (r"on a (300) km corridor two (50) kEUR repeaters beat one (300) kEUR trusted hut, and lose when a repeater "
-         r"costs (1) MEUR", lambda m: all(x in feat for x in ("length_km=300.0", '"repeaters.repeater_node_eur": 50_000.0',
+        (r"on a (\d+) km corridor two (50) kEUR repeaters beat one (300) kEUR trusted hut, and lose when a repeater "
+         r"costs (1) MEUR", lambda m: all(x in feat for x in (f"length_km={m.group(1)}.0", '"repeaters.repeater_node_eur": 50_000.0',
                                                              "hut_cost=300_000.0", '"repeaters.repeater_node_eur": 1_000_000.0'))),
         (r"\(< (3) min, run by CI", True),                                    # bench-smoke's budget (benchmarks/)
         (r"CC BY (4\.0)", True),                                              # licence names
