@@ -91,6 +91,7 @@ def _checks() -> list[tuple[str, object]]:
     py = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
     feat = (ROOT / "tests" / "test_optimizer_features.py").read_text()
     common = (ROOT / "qtopo" / "cli" / "_common.py").read_text()
+    calib = (ROOT / "qtopo/keyrate/calibration.py").read_text()
     codes = {EXIT_OK, EXIT_INFEASIBLE, EXIT_SOLVER, EXIT_INPUT, EXIT_VERIFY, EXIT_INTERRUPT, EXIT_TERMINATED,
              *([70] if "sys.exit(70)" in common else [])}
     table = {int(x) for x in re.findall(r"^\| (\d+) \|", README, flags=re.M)}
@@ -115,9 +116,15 @@ def _checks() -> list[tuple[str, object]]:
         (r"(2) \(infeasible\) or (3) \(no solution", lambda m: (int(m.group(1)), int(m.group(2))) == (
             EXIT_INFEASIBLE, EXIT_SOLVER)),
         # inputs of the test the sentence names (tests/test_optimizer_features.py)
-        (r"on a (300) km corridor two (50) kEUR repeaters beat one (300) kEUR trusted hut, and lose when a repeater "
-         r"costs (1) MEUR", lambda m: all(x in feat for x in ("length_km=300.0", '"repeaters.repeater_node_eur": 50_000.0',
+        (r"on a (\d+) km corridor two (50) kEUR repeaters beat one (300) kEUR trusted hut, and lose when a repeater "
+         r"costs (1) MEUR", lambda m: all(x in feat for x in (f"length_km={m.group(1)}.0", '"repeaters.repeater_node_eur": 50_000.0',
                                                              "hut_cost=300_000.0", '"repeaters.repeater_node_eur": 1_000_000.0'))),
+        # the calibration paragraph (physics): published values in qtopo/keyrate/calibration.py, its own tests
+        (r"\(rate (0) beyond it\)", True),                                   # zero, not a figure
+        (r"\((304) kbit/s at (14\.5) dB\)", lambda m: "304e3" in calib and "14.5" in calib),
+        (r"the (3\.0) Mbit/s over (102\.4) km", lambda m: "3.0 Mbit/s over 102.4 km" in calib),
+        (r"capped at their (64) Mbit/s", lambda m: "64e6" in calib),
+        (r"by more than (30)% anywhere from (0) to (30) dB", lambda m: "ENVELOPE_RANGE_DB = (0.0, 30.0)" in calib),
         (r"\(< (3) min, run by CI", True),                                    # bench-smoke's budget (benchmarks/)
         (r"CC BY (4\.0)", True),                                              # licence names
     ]
