@@ -20,6 +20,7 @@ Importing this module imports neither ``highspy`` nor Pyomo (``qtopo repeaters``
 from __future__ import annotations
 
 import contextlib
+import importlib
 import math
 import os
 import sys
@@ -35,7 +36,7 @@ from .errors import SolverError
 def available() -> bool:
     """True when ``highspy`` imports."""
     try:
-        import highspy  # noqa: F401
+        importlib.import_module("highspy")
     except ImportError:
         return False
     return True

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import importlib
 import json
 import math
 import warnings
@@ -17,10 +18,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .atomic import (OUTPUT_MARKER, atomic_output_dir, check_output_dir, safe_child,  # noqa: F401 (re-exported)
+from .atomic import (OUTPUT_MARKER, atomic_output_dir, check_output_dir, safe_child,
                      write_json_atomic)
 from .errors import InputError, Problem, ProblemCollector
 from .geo import WGS84, check_lonlat
+
+#: re-exported from :mod:`qtopo.atomic` (older callers import them from here)
+_REEXPORTED = (OUTPUT_MARKER, atomic_output_dir, check_output_dir, safe_child, write_json_atomic)
 
 #: A surveyed ``length_km`` may be below the drawn line's geodesic length by at most this share or
 #: :data:`LENGTH_TOLERANCE_KM`, whichever is larger (digitising noise); more is an error.
@@ -191,7 +195,7 @@ def _read_geoparquet(path: Path, what: str, layer: str | None, col: ProblemColle
                 f"remove inputs.{what}_layer")
         return None
     try:
-        import pyarrow  # noqa: F401
+        importlib.import_module("pyarrow")  # only whether it imports
     except ImportError:
         col.add(str(path), "reading GeoParquet needs pyarrow, which is not installed",
                 "pip install pyarrow (or convert the file to GeoPackage)")
@@ -239,7 +243,7 @@ def write_vector(gdf: gpd.GeoDataFrame, path: str | Path, layer: str | None = No
     suffix = path.suffix.lower()
     if suffix in PARQUET_SUFFIXES:
         try:
-            import pyarrow  # noqa: F401
+            importlib.import_module("pyarrow")  # only whether it imports
         except ImportError:
             raise InputError([Problem(str(path), "writing GeoParquet needs pyarrow, which is not installed",
                                       "pip install pyarrow, or choose gpkg or fgb")], "cannot write output") from None

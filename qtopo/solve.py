@@ -20,7 +20,10 @@ import pyomo.environ as pyo
 from . import highs as _highs
 from .contract import Status  # noqa: F401  (re-exported: the status enum is part of the plan contract)
 from .errors import SolverError
-from .highs import THREADS, safe_lp_bound  # noqa: F401  (safe_lp_bound: re-exported)
+from .highs import THREADS, safe_lp_bound
+
+#: re-exported: the LP bound moved to the back-end (:mod:`qtopo.highs`)
+_REEXPORTED = (safe_lp_bound,)
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 LINT = Path(sys.executable).with_name("lint-imports")
 
@@ -47,3 +49,17 @@ def test_highspy_outside_the_backend_breaks_a_contract(tmp_path):
     r = _lint(tmp_path)
     assert r.returncode != 0
     assert "qtopo is not allowed to import highspy" in r.stdout and "qtopo.cutbound -> highspy" in r.stdout
+
+
+def test_pyflakes_is_clean():
+    """No unused import, undefined name or shadowed variable in qtopo/ (pyflakes ignores ``# noqa``: re-exports
+    are named in ``__all__`` or a ``_REEXPORTED`` tuple)."""
+    pytest.importorskip("pyflakes")
+    r = subprocess.run([sys.executable, "-m", "pyflakes", str(ROOT / "qtopo")], capture_output=True, text=True)
+    assert r.returncode == 0 and not r.stdout.strip(), r.stdout + r.stderr
+
+
+def test_the_literal_all_of_qtopo_is_its_public_names():
+    import qtopo
+
+    assert sorted(qtopo.__all__) == sorted(qtopo._PUBLIC)

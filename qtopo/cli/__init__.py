@@ -21,6 +21,9 @@ import click
 from ._common import (EXIT_INFEASIBLE, EXIT_INPUT, EXIT_INTERRUPT, EXIT_OK, EXIT_SOLVER, EXIT_VERIFY,  # noqa: F401
                       guarded)
 
+#: re-exported: the exit codes (public) and ``guarded`` (used by the command modules)
+_REEXPORTED = (EXIT_INFEASIBLE, EXIT_INPUT, EXIT_INTERRUPT, EXIT_OK, EXIT_SOLVER, EXIT_VERIFY)
+
 #: name -> (module, attribute, first paragraph of the command's help). The help text is repeated here so that
 #: ``qtopo --help`` lists the commands without importing them; a test keeps it equal to the docstring.
 COMMANDS: dict[str, tuple[str, str, str]] = {

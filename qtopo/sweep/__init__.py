@@ -50,3 +50,10 @@ from .driver import (  # noqa: F401
 from .results import (  # noqa: F401
     collect, pareto_front, pareto_plot, summary_line, write_results,
 )
+
+__all__ = [  # the names this package re-exports from its modules
+    'DEMANDS_PREFIX', 'MAX_SCENARIOS', 'SCALE_KEY', 'STATUSES', 'SweepRun', 'SweepSpec', 'apply_demand_overrides',
+    'load_sweep', 'make_label', 'scenario_id', 'sweep_from_dict', '_write_new', 'result_path', 'run_scenario',
+    'summarise_failures', 'summarise_plan', 'SweepLocked', 'run_sweep', 'collect', 'pareto_front', 'pareto_plot',
+    'summary_line', 'write_results',
+]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import math
 import os
@@ -86,7 +87,7 @@ def write_results(df, out_dir: str | Path) -> dict[str, Path]:
     _write_replace(p, df.to_csv(index=False))
     paths["csv"] = p
     try:
-        import pyarrow  # noqa: F401
+        importlib.import_module("pyarrow")  # only whether it imports
 
         p = out_dir / "results.parquet"
         fd, tmp = tempfile.mkstemp(prefix=".results.", suffix=".parquet.tmp", dir=out_dir)
