@@ -39,7 +39,7 @@ of the two.
 
 Every row holds for every feasible plan (capacities and flows of the MILP imply them), relay and repeater capex
 is left out (costs are >= 0), so the LP optimum is a lower bound on the MILP optimum. The bound reported is not
-HiGHS's objective but a *safe* bound from its row duals (:func:`qtopo.solve.safe_lp_bound`, Neumaier &
+HiGHS's objective but a *safe* bound from its row duals (:func:`qtopo.highs.safe_lp_bound`, Neumaier &
 Shcherbina 2004), valid whatever the LP solver's rounding. Separation: minimum s-t cuts by max-flow
 (``scipy.sparse.csgraph.maximum_flow``) on the current LP values, one per demand and per weighting.
 """
@@ -51,6 +51,8 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from .contract import Status
 
 log = logging.getLogger(__name__)
 
@@ -146,9 +148,8 @@ class _Design:
 
 
 def _base_lp(D: _Design, directed: bool = False):
-    """The design LP without cuts, as a ``highspy.HighsLp`` (rows: hop opening and node linking; with
-    ``directed``, the arc columns ``x`` and their rows, see :func:`cutset_bound`)."""
-    import highspy
+    """The design LP without cuts (rows: hop opening and node linking; with ``directed``, the arc columns ``x`` and
+    their rows, see :func:`cutset_bound`), as the keyword arguments of :func:`qtopo.highs.pass_arrays`."""
     import scipy.sparse as sp
 
     nx = 2 * D.no if directed else 0
@@ -182,7 +183,7 @@ def _base_lp(D: _Design, directed: bool = False):
         V += [np.ones(k), -D.ub[mo]]
         rhs.append(np.zeros(k))
         r += k
-    lhs.append(np.full(r, -highspy.kHighsInf))
+    lhs.append(np.full(r, -np.inf))
     if directed:
         arcs = np.arange(nx)
         # x_uv + x_vu - o_h <= 0
@@ -190,7 +191,7 @@ def _base_lp(D: _Design, directed: bool = False):
         C += [D.x0 + arcs, D.o0 + np.arange(D.no)]
         V += [np.ones(nx), -np.ones(D.no)]
         rhs.append(np.zeros(D.no))
-        lhs.append(np.full(D.no, -highspy.kHighsInf))
+        lhs.append(np.full(D.no, -np.inf))
         r += D.no
         # in-degree: = 1 at demand endpoints other than the root, <= 1 at other terminals, <= y_v elsewhere
         nodes = np.setdiff1d(np.unique(D.ah), [D.root])
@@ -207,7 +208,7 @@ def _base_lp(D: _Design, directed: bool = False):
         isend = np.isin(nodes, D.ends)
         hasy = D.ypos[nodes] >= 0
         rhs.append(np.where(hasy, 0.0, 1.0))
-        lhs.append(np.where(isend, np.where(hasy, 0.0, 1.0), -highspy.kHighsInf))
+        lhs.append(np.where(isend, np.where(hasy, 0.0, 1.0), -np.inf))
         r += len(nodes)
         # out >= in where no demand ends (a minimal tree's leaves are demand endpoints): in - out <= 0
         mid = nodes[~isend]
@@ -219,24 +220,14 @@ def _base_lp(D: _Design, directed: bool = False):
         C += [D.x0 + a_in, D.x0 + a_out]
         V += [np.ones(len(a_in)), -np.ones(len(a_out))]
         rhs.append(np.zeros(len(mid)))
-        lhs.append(np.full(len(mid), -highspy.kHighsInf))
+        lhs.append(np.full(len(mid), -np.inf))
         r += len(mid)
         up[D.x0 + arcs[D.ah == D.root]] = 0.0  # nothing enters the root
     A = sp.csc_matrix((np.concatenate(V), (np.concatenate(R), np.concatenate(C))), shape=(r, ncol))
     A.sum_duplicates()
     A.sort_indices()
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = ncol, r
-    lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, lo, up
-    lp.row_lower_ = np.concatenate(lhs)
-    lp.row_upper_ = np.concatenate(rhs)
-    lp.offset_ = D.const - D.sunk
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = A.indptr
-    lp.a_matrix_.index_ = A.indices
-    lp.a_matrix_.value_ = A.data
-    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = ncol, r
-    return lp
+    return dict(col_cost=cost, col_lower=lo, col_upper=up, row_lower=np.concatenate(lhs),
+                row_upper=np.concatenate(rhs), A=A, offset=D.const - D.sunk)
 
 
 def _min_cut(N: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, s: int, t: int):
@@ -395,10 +386,6 @@ def cutset_bound(inputs, time_limit_s: float = 30.0, max_rounds: int = 200, thre
         First bound the arborescence every plan holds by dual ascent (:func:`steiner_dual_ascent`, at most
         :data:`DUAL_ASCENT_SHARE` of the time); the bound returned is the better of it and the LP's.
     """
-    import highspy
-
-    from .solve import safe_lp_bound
-
     t0 = time.perf_counter()
     if inputs.params.get("budget_mode"):
         return CutBound(None, None, status="not applicable: budget mode maximises delivered rate")
@@ -417,7 +404,7 @@ def cutset_bound(inputs, time_limit_s: float = 30.0, max_rounds: int = 200, thre
             out.history.append((round(out.dual_ascent_s, 3), out.bound_eur))
     h = backend.new_highs()
     h_born = time.perf_counter() - t0
-    h.passModel(_base_lp(D, directed))
+    backend.pass_arrays(h, **_base_lp(D, directed))
     if directed:
         out.method = DIRECTED_METHOD
     if out.dual_ascent_eur is not None:
@@ -437,14 +424,12 @@ def cutset_bound(inputs, time_limit_s: float = 30.0, max_rounds: int = 200, thre
         h.setOptionValue("time_limit", float(time_limit_s - h_born))  # HiGHS's clock runs from the instance's creation
         backend.run(h, threads)  # the back-end's thread policy (one scheduler per process)
         h.setOptionValue("presolve", "off")  # later rounds: dual simplex from the previous basis
-        ms = h.getModelStatus()
-        if ms != highspy.HighsModelStatus.kOptimal:
-            out.status = "time limit" if ms == highspy.HighsModelStatus.kTimeLimit else \
-                f"LP {h.modelStatusToString(ms)}"
+        res = backend.outcome(h)  # the back-end's one status mapping
+        if res.status is not Status.OPTIMAL:
+            out.status = "time limit" if res.time_limit else f"LP {res.highs_status}"
             break
-        sol = h.getSolution()
-        out.lp_objective_eur = float(h.getInfo().objective_function_value)
-        b = safe_lp_bound(h.getLp(), sol.row_dual) if sol.dual_valid else None
+        out.lp_objective_eur = res.objective
+        b = backend.safe_bound(h, res.row_dual) if res.row_dual is not None else None
         if b is not None and (out.bound_eur is None or b > out.bound_eur):
             out.bound_eur = b
         out.history.append((round(time.perf_counter() - t0, 3), out.bound_eur))
@@ -455,7 +440,7 @@ def cutset_bound(inputs, time_limit_s: float = 30.0, max_rounds: int = 200, thre
         if out.rounds >= max_rounds:
             out.status = "round limit"
             break
-        x = np.asarray(sol.col_value)
+        x = res.values
         o = x[D.o0:D.o0 + D.no]
         capw = np.zeros(D.no)
         np.add.at(capw, D.opt_hop, x[D.n0:D.n0 + D.nn] * D.rate)
@@ -496,7 +481,7 @@ def cutset_bound(inputs, time_limit_s: float = 30.0, max_rounds: int = 200, thre
         starts = np.cumsum([0] + [len(r[0]) for r in new[:-1]]).astype(np.int32)
         idx = np.concatenate([r[0] for r in new]).astype(np.int32)
         val = np.concatenate([r[1] for r in new]).astype(float)
-        h.addRows(len(new), lo, np.full(len(new), highspy.kHighsInf), len(idx), starts, idx, val)
+        backend.add_rows(h, lo, np.full(len(new), np.inf), starts, idx, val)
         out.cuts += len(new)
         for cols, vals, rhs in new:  # in the MILP's terms: pairs of options (connectivity: >= k pairs across)
             cols = np.asarray(cols)

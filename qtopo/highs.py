@@ -9,8 +9,11 @@ mode (:mod:`qtopo.repeaters`) reach HiGHS only through this module, which owns
 - **one status mapping**: HiGHS's model status -> the contract's :class:`~qtopo.contract.Status` (:func:`status_of`, :func:`outcome`);
 - **one thread policy** (:data:`THREADS`): HiGHS runs every solve of a process on one task scheduler, sized by the
   ``threads`` option of the first solve; a later solve with another count then fails with misleading statuses
-  unless the scheduler is reset first (FIELD-NOTES). :meth:`ThreadPolicy.use` is called before every solve and
-  resets only when the count changes.
+  unless the scheduler is reset first (FIELD-NOTES). :meth:`ThreadPolicy.use` is called before every solve
+  (:func:`run`, :class:`SideRun`) and resets only when the count changes;
+- **LPs and their duals**: the cut-set bound (:mod:`qtopo.cutbound`) and the LP relaxation solved alongside the
+  MIP (:mod:`qtopo.solve`) are built and read here too (:func:`pass_arrays`, :func:`add_rows`,
+  :func:`relaxation`, :class:`SideRun`, :func:`safe_lp_bound`).
 
 Importing this module imports neither ``highspy`` nor Pyomo (``qtopo repeaters`` starts without Pyomo).
 """
@@ -124,10 +127,14 @@ def _quiet_stdout():
         os.close(saved)
 
 
+#: The message of the error raised where HiGHS is needed and ``highspy`` does not import.
+NOT_AVAILABLE = "HiGHS (highspy) is not available: pip install highspy"
+
+
 def new_highs(options: dict | None = None):
     """A silent ``highspy.Highs`` (no banner, ``output_flag`` off, ``random_seed`` 0) with ``options`` set."""
     if not available():
-        raise SolverError("HiGHS (highspy) is not available: pip install highspy")
+        raise SolverError(NOT_AVAILABLE)
     import highspy
 
     with _quiet_stdout():
@@ -144,19 +151,32 @@ def from_arrays(col_cost, col_lower, col_upper, row_lower, row_upper, A, integra
     """A new HiGHS instance (see :func:`new_highs`) holding ``min/max c'x + offset : row_lower <= A x <= row_upper,
     col_lower <= x <= col_upper`` with ``x_j`` integer where ``integrality[j]``; ``A`` is any SciPy sparse matrix,
     infinite bounds are ``+-inf``."""
+    h = new_highs(options)
+    pass_arrays(h, col_cost, col_lower, col_upper, row_lower, row_upper, A, integrality, offset=offset,
+                maximize=maximize)
+    return h
+
+
+def _finite_or_inf(x) -> np.ndarray:
+    """``x`` as a float64 vector with infinities as HiGHS's infinity."""
+    import highspy
+
+    inf = highspy.kHighsInf
+    return np.clip(np.asarray(x, dtype=np.float64).reshape(-1), -inf, inf)
+
+
+def pass_arrays(h, col_cost, col_lower, col_upper, row_lower, row_upper, A, integrality=None, offset: float = 0.0,
+                maximize: bool = False) -> None:
+    """Hand the model of :func:`from_arrays` to the existing instance ``h`` (replacing its model). For a caller
+    that keeps HiGHS's clock running from an instance created earlier (:mod:`qtopo.cutbound`)."""
     import highspy
 
     A = A.tocsc()
     A.sort_indices()
     n_col, n_row = A.shape[1], A.shape[0]
-    inf = highspy.kHighsInf
-
-    def arr(x):
-        return np.clip(np.asarray(x, dtype=np.float64).reshape(-1), -inf, inf)
-
     integ = (np.zeros(n_col, np.int32) if integrality is None
              else np.asarray(integrality, dtype=bool).astype(np.int32))
-    h = new_highs(options)
+    arr = _finite_or_inf
     status = h.passModel(n_col, n_row, int(A.nnz), int(highspy.MatrixFormat.kColwise),
                          int(highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize),
                          float(offset), arr(col_cost), arr(col_lower), arr(col_upper), arr(row_lower),
@@ -164,7 +184,34 @@ def from_arrays(col_cost, col_lower, col_upper, row_lower, row_upper, A, integra
                          A.data.astype(np.float64), integ)
     if status == highspy.HighsStatus.kError:
         raise SolverError(f"HiGHS rejected the model (passModel returned {status})")
-    return h
+
+
+def add_rows(h, row_lower, row_upper, starts, index, value) -> None:
+    """Append rows ``row_lower <= A_new x <= row_upper`` to ``h``'s model; ``A_new`` row-wise (``starts`` of each
+    row into ``index``/``value``); infinite sides are ``+-inf``. A re-run starts from the current basis."""
+    lo, up = _finite_or_inf(row_lower), _finite_or_inf(row_upper)
+    index = np.asarray(index, dtype=np.int32)
+    h.addRows(len(lo), lo, up, len(index), np.asarray(starts, dtype=np.int32), index,
+              np.asarray(value, dtype=np.float64))
+
+
+def relaxation(h, col_upper=None, options: dict | None = None):
+    """A new instance (see :func:`new_highs`, ``options`` set) holding the LP relaxation of ``h``'s model
+    (integrality dropped), with the column upper bounds lowered to ``col_upper`` where that is smaller."""
+    lp = h.getLp()
+    lp.integrality_ = []
+    if col_upper is not None:
+        lp.col_upper_ = np.minimum(np.asarray(lp.col_upper_, dtype=float), col_upper)
+    r = new_highs(options)
+    r.passModel(lp)
+    return r
+
+
+def is_minimize(h) -> bool:
+    """True when ``h``'s model minimises."""
+    import highspy
+
+    return h.getObjectiveSense()[1] == highspy.ObjSense.kMinimize
 
 
 def compile_pyomo(model, details: dict | None = None, options: dict | None = None):
@@ -233,12 +280,19 @@ def set_start(h, values) -> None:
     h.setSolution(sol)
 
 
+def set_threads(h, threads: int | None) -> int:
+    """Set ``h``'s ``threads`` option to ``threads`` (None: 1) under the thread policy; returns the count."""
+    n = THREADS.use(threads)
+    h.setOptionValue("threads", n)
+    return n
+
+
 def run(h, threads: int | None) -> None:
     """``h.run()`` with ``threads`` threads (None: 1) under the thread policy, with Ctrl-C handed to HiGHS (it
     stops at once); the interrupt is then raised again (:func:`qtopo.signals.raise_if_interrupted`)."""
     from .signals import raise_if_interrupted, received
 
-    h.setOptionValue("threads", THREADS.use(threads))
+    set_threads(h, threads)
     h.HandleKeyboardInterrupt = True
     before = received()
     h.run()
@@ -248,6 +302,35 @@ def run(h, threads: int | None) -> None:
     interrupted = h.getModelStatus() == highspy.HighsModelStatus.kInterrupt
     if interrupted or received() != before:
         raise_if_interrupted(solver_interrupted=True)
+
+
+class SideRun:
+    """``h.run()`` on a thread of its own at the lowest CPU priority, beside a solve in the main thread (the LP
+    bound of :mod:`qtopo.solve`): it takes the core the main solve leaves idle, never the main solve's own
+    (measured: without the priority syn-100-20's MIP found a worse plan). The thread count goes through the
+    thread policy here, in the calling thread, before the side thread starts HiGHS's scheduler; use the count of
+    the main solve. Ctrl-C is the main solve's: :meth:`finish` with ``cancel`` stops this run."""
+
+    def __init__(self, h, threads: int | None, name: str = "qtopo-highs-side"):
+        self.h = h
+        set_threads(h, threads)
+        h.HandleUserInterrupt = True  # cancelSolve() stops it through HiGHS's interrupt callbacks
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:  # Linux nice values are per thread
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        except (AttributeError, OSError):  # pragma: no cover - not Linux
+            pass
+        self.h.run()
+
+    def finish(self, cancel: bool) -> "Outcome":
+        """Stop the run (if ``cancel``) or wait for its end; its :func:`outcome`."""
+        if cancel:
+            self.h.cancelSolve()
+        self.thread.join()
+        return outcome(self.h)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -293,18 +376,27 @@ class Outcome:
     bound: float | None = None          # MIP dual bound (the objective for a solved LP or a root-solved MIP)
     values: np.ndarray | None = None    # column values (None without a solution)
     col_dual: np.ndarray | None = None  # reduced costs, when HiGHS has valid duals (LPs)
+    row_dual: np.ndarray | None = None  # row multipliers, when HiGHS has valid duals (LPs; for safe_lp_bound)
+    highs_status: str = ""              # HiGHS's own name of its model status ("Optimal", "Time limit reached")
+    time_limit: bool = False            # HiGHS stopped at its time limit
 
 
 def outcome(h) -> Outcome:
-    """Read the result of the last :func:`run` of ``h`` through the one status mapping."""
+    """Read the result of the last run of ``h`` through the one status mapping."""
+    import highspy
+
     ms = h.getModelStatus()
     info = h.getInfo()
     has_sol = int(info.primal_solution_status) == 2  # kSolutionStatusFeasible
     status = status_of(ms, has_sol)
-    out = Outcome(status=status, termination=termination_name(h, ms))
+    out = Outcome(status=status, termination=termination_name(h, ms), highs_status=h.modelStatusToString(ms),
+                  time_limit=ms == highspy.HighsModelStatus.kTimeLimit)
+    sol = h.getSolution()
+    if sol.dual_valid:
+        out.col_dual = np.asarray(sol.col_dual, dtype=float)
+        out.row_dual = np.asarray(sol.row_dual, dtype=float)
     if not (has_sol and status.has_plan):
         return out
-    sol = h.getSolution()
     out.values = np.asarray(sol.col_value, dtype=float)
     out.objective = float(info.objective_function_value)
     bound = float(info.mip_dual_bound) if int(info.mip_node_count) != -1 else None
@@ -313,6 +405,51 @@ def outcome(h) -> Outcome:
     if bound is None and status is Status.OPTIMAL:
         bound = out.objective
     out.bound = bound
-    if sol.dual_valid:
-        out.col_dual = np.asarray(sol.col_dual, dtype=float)
     return out
+
+
+def is_optimal(h) -> bool:
+    """True when HiGHS proved the last run of ``h`` optimal (a MIP: it closed its gap)."""
+    import highspy
+
+    return h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+
+
+# ------------------------------------------------------------------------------------------------------------
+# A rigorous bound from any LP duals
+# ------------------------------------------------------------------------------------------------------------
+def safe_lp_bound(lp, row_dual) -> float | None:
+    """A lower bound on ``min c'x : L <= Ax <= U, l <= x <= u`` (a ``highspy.HighsLp``) from *any* row
+    multipliers ``row_dual``.
+
+    Lagrangian duality with the box kept: ``c'x = (c - A'y)'x + y'(Ax) >= sum_j min(d_j l_j, d_j u_j) +
+    sum_i min(y_i L_i, y_i U_i)``, valid for every ``y`` (Neumaier & Shcherbina 2004, "Safe bounds in linear
+    and mixed-integer linear programming", Math. Program. 99). So an approximate interior-point dual, without
+    crossover, still gives a rigorous bound; multipliers whose side is infinite are set to zero first. None if a
+    column needs an infinite bound (the model gives every variable a finite one) or the LP is not a minimisation.
+    """
+    from scipy.sparse import csc_matrix
+
+    if int(lp.sense_) != 1:  # ObjSense.kMinimize
+        return None
+    n, m = int(lp.num_col_), int(lp.num_row_)
+    y = np.asarray(row_dual, dtype=float).copy()
+    L, U = np.asarray(lp.row_lower_, dtype=float), np.asarray(lp.row_upper_, dtype=float)
+    y[(y > 0) & ~np.isfinite(L)] = 0.0
+    y[(y < 0) & ~np.isfinite(U)] = 0.0
+    am = lp.a_matrix_
+    A = csc_matrix((np.asarray(am.value_, float), np.asarray(am.index_), np.asarray(am.start_)), shape=(m, n))
+    d = np.asarray(lp.col_cost_, dtype=float) - A.T @ y
+    lo, up = np.asarray(lp.col_lower_, dtype=float), np.asarray(lp.col_upper_, dtype=float)
+    pos, neg = d > 0, d < 0
+    if not (np.isfinite(lo[pos]).all() and np.isfinite(up[neg]).all()):
+        return None
+    cols = (d[pos] * lo[pos]).sum() + (d[neg] * up[neg]).sum()
+    rows = (y[y > 0] * L[y > 0]).sum() + (y[y < 0] * U[y < 0]).sum()
+    b = float(lp.offset_) + float(cols) + float(rows)
+    return b - 1e-9 * abs(b) if math.isfinite(b) else None
+
+
+def safe_bound(h, row_dual) -> float | None:
+    """:func:`safe_lp_bound` of ``h``'s current model (as handed over, not presolved) at ``row_dual``."""
+    return safe_lp_bound(h.getLp(), row_dual)

@@ -3,17 +3,15 @@
 :func:`solve` never raises on infeasibility or a time limit: it returns a :class:`SolveResult` whose
 ``status`` is one of :class:`Status`. Only a crash of the solver itself becomes :class:`qtopo.errors.SolverError`.
 The model reaches HiGHS in memory through the back-end's one compile path (:func:`qtopo.highs.compile_pyomo`:
-Pyomo's linear standard-form compiler and ``highspy.Highs.passModel``, the fastest hand-off measured by
+Pyomo's linear standard-form compiler and HiGHS's ``passModel``, the fastest hand-off measured by
 ``benchmarks/bench_handoff.py``; no LP file), with the MIP start passed as a HiGHS solution.
 On large models the LP relaxation is solved alongside the MIP on its own thread and gives a rigorous bound
-(:data:`LP_BOUND_FROM_NONZEROS`, :func:`safe_lp_bound`) where HiGHS's MIP root does not finish in time.
+(:data:`LP_BOUND_FROM_NONZEROS`, :func:`qtopo.highs.safe_lp_bound`) where HiGHS's MIP root does not finish in time.
 """
 from __future__ import annotations
 
 import logging
 import math
-import os
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -22,7 +20,7 @@ import pyomo.environ as pyo
 from . import highs as _highs
 from .contract import Status  # noqa: F401  (re-exported: the status enum is part of the plan contract)
 from .errors import SolverError
-from .highs import THREADS
+from .highs import THREADS, safe_lp_bound  # noqa: F401  (safe_lp_bound: re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -66,43 +64,11 @@ IPM_FROM_NONZEROS = 100_000
 
 #: From this many nonzeros, :func:`solve` also solves the LP relaxation alongside the MIP (interior point without
 #: crossover, in a second HiGHS instance on its own thread) and reports the better of the MIP's bound and a
-#: rigorous bound from that LP's duals (:func:`safe_lp_bound`). On networks with huts HiGHS's MIP root (interior
+#: rigorous bound from that LP's duals (:func:`qtopo.highs.safe_lp_bound`). On networks with huts HiGHS's MIP root (interior
 #: point *with* crossover) does not finish in 300 s, leaving only the trivial bound, while the LP alone does:
 #: Geant2012 (1.5 M nonzeros) 23.0 M in ~140 s on one thread against a plan of 34.1 M (gap 96 % -> 32 %).
 #: HiGHS's branch and bound is mostly serial, so the LP runs on the core it leaves idle.
 LP_BOUND_FROM_NONZEROS = 100_000
-
-
-def safe_lp_bound(lp, row_dual) -> float | None:
-    """A lower bound on ``min c'x : L <= Ax <= U, l <= x <= u`` from *any* row multipliers ``row_dual``.
-
-    Lagrangian duality with the box kept: ``c'x = (c - A'y)'x + y'(Ax) >= sum_j min(d_j l_j, d_j u_j) +
-    sum_i min(y_i L_i, y_i U_i)``, valid for every ``y`` (Neumaier & Shcherbina 2004, "Safe bounds in linear
-    and mixed-integer linear programming", Math. Program. 99). So an approximate interior-point dual, without
-    crossover, still gives a rigorous bound; multipliers whose side is infinite are set to zero first. None if a
-    column needs an infinite bound (the model gives every variable a finite one) or the LP is not a minimisation.
-    """
-    import numpy as np
-    from scipy.sparse import csc_matrix
-
-    if int(lp.sense_) != 1:  # ObjSense.kMinimize
-        return None
-    n, m = int(lp.num_col_), int(lp.num_row_)
-    y = np.asarray(row_dual, dtype=float).copy()
-    L, U = np.asarray(lp.row_lower_, dtype=float), np.asarray(lp.row_upper_, dtype=float)
-    y[(y > 0) & ~np.isfinite(L)] = 0.0
-    y[(y < 0) & ~np.isfinite(U)] = 0.0
-    am = lp.a_matrix_
-    A = csc_matrix((np.asarray(am.value_, float), np.asarray(am.index_), np.asarray(am.start_)), shape=(m, n))
-    d = np.asarray(lp.col_cost_, dtype=float) - A.T @ y
-    lo, up = np.asarray(lp.col_lower_, dtype=float), np.asarray(lp.col_upper_, dtype=float)
-    pos, neg = d > 0, d < 0
-    if not (np.isfinite(lo[pos]).all() and np.isfinite(up[neg]).all()):
-        return None
-    cols = (d[pos] * lo[pos]).sum() + (d[neg] * up[neg]).sum()
-    rows = (y[y > 0] * L[y > 0]).sum() + (y[y < 0] * U[y < 0]).sum()
-    b = float(lp.offset_) + float(cols) + float(rows)
-    return b - 1e-9 * abs(b) if math.isfinite(b) else None
 
 
 def _implied_ub(model, cols):
@@ -122,53 +88,24 @@ def _implied_ub(model, cols):
 
 
 class _LpBound:
-    """The LP relaxation of a HiGHS MIP, solved on a thread of its own by interior point without crossover."""
+    """The LP relaxation of a HiGHS MIP, solved on a thread of its own (:class:`qtopo.highs.SideRun`, the same
+    thread count as the MIP) by interior point without crossover."""
 
     def __init__(self, h, threads: int, time_limit_s: float | None, implied_ub=None):
-        import highspy
-        import numpy as np
-        from pyomo.common.tee import capture_output
-
         self.t0 = time.perf_counter()
-        self.lp = h.getLp()
-        self.lp.integrality_ = []
-        if implied_ub is not None:  # bounds that hold at some optimum (the model's ``_lp_implied_ub``)
-            self.lp.col_upper_ = np.minimum(np.asarray(self.lp.col_upper_, dtype=float), implied_ub)
-        with capture_output(capture_fd=True):
-            self.h = highspy.Highs()
-        self.h.setOptionValue("output_flag", False)
-        self.h.passModel(self.lp)
-        # the same thread count as the MIP: HiGHS's scheduler is per process (see qtopo.highs.THREADS)
-        for k, v in {"solver": "ipm", "run_crossover": "off", "threads": int(threads), "random_seed": 0}.items():
-            self.h.setOptionValue(k, v)
+        options = {"solver": "ipm", "run_crossover": "off"}
         if time_limit_s and time_limit_s > 0:
-            self.h.setOptionValue("time_limit", float(time_limit_s))
-        self.h.HandleUserInterrupt = True  # cancelSolve() stops it through HiGHS's interrupt callbacks
-        self.thread = threading.Thread(target=self._run, name="qtopo-lp-bound", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        # lowest CPU priority for this thread only (Linux nice values are per thread): the LP takes the core the
-        # MIP leaves idle, never the MIP's own (measured: without it syn-100-20's MIP found a worse plan)
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-        except (AttributeError, OSError):  # pragma: no cover - not Linux
-            pass
-        self.h.run()
+            options["time_limit"] = float(time_limit_s)
+        # implied_ub: bounds that hold at some optimum (the model's ``_lp_implied_ub``)
+        self.h = _highs.relaxation(h, col_upper=implied_ub, options=options)
+        self.run = _highs.SideRun(self.h, threads, name="qtopo-lp-bound")
 
     def finish(self, cancel: bool) -> dict:
         """Stop (if ``cancel``) or wait for the LP; ``{"status", "bound", "seconds"}``."""
-        import highspy
-
-        if cancel:
-            self.h.cancelSolve()
-        self.thread.join()
-        ms = self.h.getModelStatus()
-        out = {"status": self.h.modelStatusToString(ms), "bound": None,
-               "seconds": round(time.perf_counter() - self.t0, 3)}
-        sol = self.h.getSolution()
-        if ms == highspy.HighsModelStatus.kOptimal and sol.dual_valid:
-            out["bound"] = safe_lp_bound(self.lp, sol.row_dual)
+        res = self.run.finish(cancel)
+        out = {"status": res.highs_status, "bound": None, "seconds": round(time.perf_counter() - self.t0, 3)}
+        if res.status is Status.OPTIMAL and res.row_dual is not None:
+            out["bound"] = _highs.safe_bound(self.h, res.row_dual)
         return out
 
 
@@ -215,7 +152,7 @@ def solve(model, time_limit_s: float = 120.0, mip_gap: float = 1e-4, threads: in
         if before_run is not None:
             before_run()
         return _solve_pyomo(model, solver, time_limit_s, mip_gap, threads, log_file, warmstart, stream)
-    return _solve_highspy(model, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads, log_file=log_file,
+    return _solve_highs(model, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads, log_file=log_file,
                           warmstart=warmstart, stream=stream, extra_options=extra_options, root_lp=root_lp,
                           lp_bound=lp_bound, before_run=before_run)
 
@@ -236,7 +173,7 @@ def _solve_pyomo(model, solver, time_limit_s, mip_gap, threads, log_file, warmst
 
 
 def _compile(model, details: dict | None = None):
-    """Pyomo model -> ``(highspy.Highs, columns)`` through the back-end's one compile path
+    """Pyomo model -> ``(HiGHS instance, columns)`` through the back-end's one compile path
     (:func:`qtopo.highs.compile_pyomo`; ``details`` as there)."""
     return _highs.compile_pyomo(model, details)
 
@@ -312,13 +249,12 @@ def _apply_lp_bound(options: dict, status: Status, obj, bound):
     return bound
 
 
-def _solve_highspy(model, time_limit_s, mip_gap, threads, log_file, warmstart, stream, extra_options,
+def _solve_highs(model, time_limit_s, mip_gap, threads, log_file, warmstart, stream, extra_options,
                    root_lp, lp_bound: bool = True, before_run=None) -> SolveResult:
     """:func:`solve` through the back-end (:mod:`qtopo.highs`): compile, options, MIP start, the LP bound on its
     own thread for large models, run, one status mapping."""
     if not _highs_available():
-        raise SolverError("HiGHS (highspy) is not available: pip install highspy")
-    import highspy
+        raise SolverError(_highs.NOT_AVAILABLE)
 
     threads = THREADS.use(threads)  # before the LP-bound thread starts HiGHS's scheduler
     options = {"time_limit_s": time_limit_s, "mip_gap": mip_gap, "threads": threads, "warmstart": warmstart,
@@ -334,7 +270,7 @@ def _solve_highspy(model, time_limit_s, mip_gap, threads, log_file, warmstart, s
                                    extra_options).items():
             h.setOptionValue(k, v)
         lpb = None
-        if lp_bound and nnz >= LP_BOUND_FROM_NONZEROS and h.getObjectiveSense()[1] == highspy.ObjSense.kMinimize:
+        if lp_bound and nnz >= LP_BOUND_FROM_NONZEROS and _highs.is_minimize(h):
             lpb = _LpBound(h, int(threads), time_limit_s, _implied_ub(model, cols))
         if warmstart and cols:
             _highs.set_start(h, [v.value if v.value is not None else 0.0 for v in cols])
@@ -348,7 +284,7 @@ def _solve_highspy(model, time_limit_s, mip_gap, threads, log_file, warmstart, s
                 lpb.finish(cancel=True)
             raise
         if lpb is not None:  # wait for the LP (it has the same time limit) unless the MIP closed its gap
-            done = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+            done = _highs.is_optimal(h)
             options["lp_bound"] = lpb.finish(cancel=done)
         t_solve = time.perf_counter() - t0
     except KeyboardInterrupt:

@@ -36,3 +36,14 @@ def test_an_upward_import_breaks_the_layers(tmp_path):
     r = _lint(tmp_path)
     assert "qtopo.newmod" in r.stdout  # exhaustive: every module must be named in a layer
     assert "qtopo.io is not allowed to import click" in r.stdout
+
+
+def test_highspy_outside_the_backend_breaks_a_contract(tmp_path):
+    """Only qtopo.highs imports highspy (issue 14: one HiGHS back-end); a lazy import elsewhere is caught."""
+    shutil.copytree(ROOT / "qtopo", tmp_path / "qtopo", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / ".importlinter", tmp_path / ".importlinter")
+    cb = tmp_path / "qtopo" / "cutbound.py"
+    cb.write_text(cb.read_text() + "\n\ndef _x():\n    import highspy  # noqa\n")
+    r = _lint(tmp_path)
+    assert r.returncode != 0
+    assert "qtopo is not allowed to import highspy" in r.stdout and "qtopo.cutbound -> highspy" in r.stdout
