@@ -234,3 +234,50 @@ def test_planner_diagnosis_names_block_time_limit():
     msg = _block_time_detail(inputs, reach + 3.0)
     assert "'lim'" in msg and "max_block_time_s = 1 s" in msg and "'apd'" not in msg
     assert _block_time_detail(inputs, reach - 1.0) == ""
+
+
+# ------------------------------------------------------------------ MDI-QKD, Lo-Curty-Qi 2012 (issue 13)
+def test_mdi_lcq_2012_tolerates_over_40_db():
+    """Lo, Curty, Qi, PRL 108, 130503 (2012), text on Fig. 2 (relay in the middle, 0.2 dB/km, e_d 1.5%,
+    eta_d 14.5%, Y0 6.02e-6, f 1.16): MDI-QKD with WCPs and decoy states tolerates a total channel loss
+    of more than 40 dB (about 200 km). The preset must still give a key at 40 dB."""
+    dev = get_device("mdi-lcq-2012")
+    assert float(secret_bits_per_pulse(40.0, dev, exact=True)) > 0.0
+    assert max_reach_db(dev) > 40.0
+
+
+# ------------------------------------------------------------------ CV-QKD GG02 (issue 13)
+def test_gg02_reproduces_lodewyck_2007_25_km():
+    """Lodewyck et al., PRA 76, 042305 (2007), 25 km point: T = 0.302, V_A = 18.5 SNU, xi = 0.005 SNU
+    (channel input), eta = 0.606, v_el = 0.041 SNU, beta = 0.898, 350 kHz: Holevo-bound secret rate
+    12.3 kb/s (their printed Delta I^eff_Holevo). The detector numbers are those of 'cv-jouguet-2013';
+    the model at the paper's parameters must give the paper's rate within 1% (same quantity, asymptotic)."""
+    dev = get_device("cv-jouguet-2013", repetition_rate_hz=350e3, modulation_variance=18.5, excess_noise=0.005,
+                     reconciliation_efficiency=0.898, max_loss_db=20.0)
+    loss = -10.0 * np.log10(0.302)
+    assert float(secret_key_rate_bps(loss, dev, exact=True)) == pytest.approx(12.3e3, rel=0.01)
+
+
+# ------------------------------------------------------------------ apd-bb84-finite against its sources
+def test_apd_finite_approaches_apd_asymptotic_as_block_grows():
+    """apd-bb84-finite is the apd-bb84 hardware under Lim et al. (2014)'s finite-key bound: below the
+    asymptotic rate at every block size, and closer to it the larger the block (the finite-size terms of
+    Lim et al. Eq. (1)-(2) vanish as n_X grows)."""
+    loss = np.array([5.0, 15.0, 25.0])
+    asym = secret_bits_per_pulse(loss, get_device("apd-bb84"), exact=True)
+    ratios = []
+    for n in (1e6, 1e8, 1e10, 1e12):
+        dev = get_device("apd-bb84-finite", block_size=n, max_block_time_s=None)
+        ratios.append(secret_bits_per_pulse(loss, dev, exact=True) / asym)
+    ratios = np.array(ratios)
+    assert np.all(ratios < 1.0) and np.all(ratios > 0.0)
+    assert np.all(np.diff(ratios, axis=0) > 0.0)
+    assert np.all(ratios[-1] > 0.7)
+
+
+def test_apd_finite_model_on_lim_parameters_reaches_135_km():
+    """The finite-key model of apd-bb84-finite, given Lim et al. 2014 Sec. IV hardware (eta_Bob 10%,
+    p_dc 6e-7, e_mis 0.5%, p_ap 4%) and n_X = 10^4, reproduces their 135 km (0.2 dB/km) within 5%."""
+    dev = get_device("apd-bb84-finite", detector_efficiency=0.10, dark_count_prob=6e-7, misalignment_error=0.005,
+                     afterpulse_prob=0.04, block_size=1e4, max_block_time_s=None, max_loss_db=None)
+    assert max_reach_db(dev) / 0.2 == pytest.approx(135.0, rel=0.05)

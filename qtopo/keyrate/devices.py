@@ -253,37 +253,41 @@ PRESETS: dict[str, Device] = {
     ),
     "mdi-lcq-2012": _p(
         "mdi-lcq-2012", MDI, 1e9, 0.145, 3e-6, 0.015, 1.16,
-        "Parameter set of the Lo, Curty, Qi, PRL 108, 130503 (2012) simulation, taken there from Ursin et al., "
-        "Nat. Phys. 3, 481 (2007): detector efficiency 14.5%, background ~6e-6 per pulse (3e-6 per "
-        "detector), misalignment 1.5%, f = 1.16, 0.2 dB/km; relay in the middle. These values are recalled, "
-        "not re-read (the paper was not available to this check); the test is the reach of 200-260 km recalled "
-        "from its figure. Assumption: 1 GHz clock (the paper gives bits per pulse).",
+        "Lo, Curty, Qi, PRL 108, 130503 (2012), Fig. 2 simulation set (from Ursin et al., Nat. Phys. 3, 481 "
+        "(2007)): 0.2 dB/km, e_d = 1.5%, eta_d = 14.5%, Y0 = 6.02e-6, f = 1.16, relay in the middle; per-detector "
+        "p_d = 3.0e-6 as Ma and Razavi, PRA 86, 062319 (2012), Table I (the channel model used here). Values "
+        "checked against two independent readings of the papers (not the PDF itself); test: LCQ's stated "
+        "tolerance of more than 40 dB (the model reaches 46.4 dB, 232 km). Assumption: 1 GHz clock (the "
+        "paper gives bits per pulse pair).",
         sifting_factor=1.0, fibre_type="standard",
     ),
     "mdi-snspd": _p(
         "mdi-snspd", MDI, 1e9, 0.60, 1e-8, 0.01, 1.16,
-        "Assumed SNSPD-relay MDI-QKD (not fitted to a paper): efficiency 60%, dark counts 1e-8 per gate, 1% "
-        "misalignment -- values of the order of the long-distance MDI experiment of Yin et al., PRL 117, "
-        "190501 (2016); asymptotic, relay in the middle, 1 GHz clock. An optimistic planning device: no "
-        "finite-key or duty-cycle losses.",
+        "SNSPD-relay MDI-QKD planning device; every number is an assumption (no paper table re-read): "
+        "efficiency 60%, dark counts 1e-8 per gate, 1% misalignment, chosen of the order of the SNSPD relay of "
+        "Yin et al., PRL 117, 190501 (2016) (404 km MDI-QKD); asymptotic, relay in the middle, 1 GHz clock. "
+        "Optimistic: no finite-key or duty-cycle losses. Model checked on mdi-lcq-2012 (same protocol code).",
         sifting_factor=1.0,
     ),
     "tf-sns": _p(
         "tf-sns", TF_SNS, 1e9, 0.60, 1e-8, 0.03, 1.16,
-        "Assumed sending-or-not-sending twin-field system (not fitted to a paper): SNSPD relay efficiency 60%, "
-        "dark counts 1e-8 per gate, 3% phase-mismatch error -- of the order of Chen et al., PRL 124, 070501 "
-        "(2020) and Liu et al., PRL 126, 250502 (2021); protocol of Wang, Yu, Hu, PRA 98, 062323 (2018); "
-        "asymptotic, relay in the middle, phase-reference duty cycle not modelled; 1 GHz clock.",
+        "Sending-or-not-sending twin-field planning device (protocol of Wang, Yu, Hu, PRA 98, 062323 (2018)); "
+        "every number is an assumption (no paper table re-read): SNSPD relay efficiency 60%, dark counts 1e-8 "
+        "per gate, 3% phase-mismatch error, chosen of the order of Chen et al., PRL 124, 070501 (2020) and Liu "
+        "et al., PRL 126, 250502 (2021); asymptotic, relay in the middle, phase-reference duty cycle not "
+        "modelled; 1 GHz clock.",
         sifting_factor=1.0,
     ),
     "cv-jouguet-2013": _p(
         "cv-jouguet-2013", CV_GG02, 1e6, 0.606, 0.0, 0.0, 1.0,
-        "GG02 homodyne system of Jouguet, Kunz-Jacques, Leverrier, Grangier, Diamanti, Nat. Photon. 7, 378 "
-        "(2013): detection efficiency 0.606, electronic noise 0.041 SNU, excess noise 0.01 SNU (channel "
-        "input) and reconciliation efficiency 0.95 as quoted from that experiment (not re-read here); "
-        "1 MHz symbol rate assumed; asymptotic collective-attack rate. Validity range: the demonstrated "
-        "80 km of standard fibre (16 dB); beyond it the fixed beta and finite-size effects make the "
-        "asymptotic model unreliable, so the rate is 0.",
+        "GG02 homodyne system of the Grangier-Diamanti group (Jouguet, Kunz-Jacques, Leverrier, Grangier, "
+        "Diamanti, Nat. Photon. 7, 378 (2013), 80 km). Detector efficiency 0.606 and electronic noise 0.041 SNU "
+        "are those of Lodewyck et al., PRA 76, 042305 (2007), whose 25 km point (12.3 kb/s) the model "
+        "reproduces within 1% (test). Assumptions (Jouguet et al.'s table was not re-read): excess noise 0.01 "
+        "SNU at the channel input and beta = 0.95 (of the order they report), 1 MHz symbol rate; asymptotic "
+        "collective-attack rate, so above their finite-size rates. Validity range: the demonstrated 80 km of "
+        "standard fibre (16 dB); beyond it the fixed beta and finite-size effects make the asymptotic model "
+        "unreliable, so the rate is 0.",
         excess_noise=0.01, electronic_noise=0.041, reconciliation_efficiency=0.95, detection="homodyne",
         max_loss_db=16.0, fibre_type="standard",
     ),
