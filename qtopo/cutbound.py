@@ -359,6 +359,106 @@ def _cut_rows(D: _Design, side: np.ndarray, x: np.ndarray):
     return rows
 
 
+def _start_with_dual_ascent(D: _Design, out: CutBound, t0: float, time_limit_s: float) -> None:
+    """The dual ascent bound (:func:`steiner_dual_ascent`, at most :data:`DUAL_ASCENT_SHARE` of the time from
+    ``t0``) as ``out``'s first bound."""
+    out.dual_ascent_eur = _dual_ascent(D, None, t0 + DUAL_ASCENT_SHARE * time_limit_s, t0 + time_limit_s)
+    out.dual_ascent_s = time.perf_counter() - t0
+    if out.dual_ascent_eur is not None:
+        out.bound_eur = out.dual_ascent_eur
+        out.history.append((round(out.dual_ascent_s, 3), out.bound_eur))
+
+
+def _reached(bound_eur, upper_bound_eur) -> bool:
+    """True when the bound is within 1e-6 (relative) of a known plan's cost: nothing is left to prove."""
+    return upper_bound_eur is not None and bound_eur is not None and \
+        bound_eur >= upper_bound_eur - 1e-6 * max(1.0, abs(upper_bound_eur))
+
+
+def _lp_round(h, threads: int, time_limit_s: float):
+    """Solve the LP held by ``h`` (HiGHS time limit ``time_limit_s``, threads under the back-end's policy; later
+    rounds run dual simplex from the previous basis). Returns the outcome (the back-end's one status mapping)
+    and the safe bound from its row duals (None without valid duals)."""
+    from . import highs as backend
+
+    h.setOptionValue("time_limit", float(time_limit_s))
+    backend.run(h, threads)
+    h.setOptionValue("presolve", "off")
+    res = backend.outcome(h)
+    return res, (backend.safe_bound(h, res.row_dual) if res.row_dual is not None else None)
+
+
+def _separate(D: _Design, x: np.ndarray, directed: bool, node_arc: bool, pairs, seen: set) -> list:
+    """One separation round at LP point ``x``: the violated directed cuts (``directed``), node-arc cuts
+    (``node_arc``) and undirected cut-set rows of the node sets of minimum cuts between each pair of ``pairs``,
+    under the connectivity and the capacity weightings. ``seen`` (keys of node sets already cut) is updated."""
+    o = x[D.o0:D.o0 + D.no]
+    capw = np.zeros(D.no)
+    np.add.at(capw, D.opt_hop, x[D.n0:D.n0 + D.nn] * D.rate)
+    new = []
+    if directed:
+        xa = x[D.x0:]
+        for t in D.ends:
+            if t == D.root:
+                continue
+            src, snk, val = _min_dicut(D.N, D.at, D.ah, xa, D.root, int(t))
+            if val >= 1 - _VIOLATION:
+                continue
+            for inside in (~src, snk):  # the cut nearest the root and the one nearest t (back cut)
+                key = b"d" + inside.tobytes()
+                row = None if key in seen else _dicut_row(D, inside, x)
+                if row is not None:
+                    seen.add(key)
+                    new.append(row)
+    if node_arc:
+        new.extend(_node_arc_rows(D, x))
+    # (with the arcs, the connectivity rows asking for one route are implied, but the o weighting still finds
+    # the node sets whose capacity rows are violated)
+    for w, scale in ((o, 1.0), (capw, 1.0 / max(float(D.drate.max()), 1e-9))):
+        for s, t in pairs:
+            side, val = _min_cut(D.N, D.hu, D.hv, w * scale, s, t)
+            key = side.tobytes()
+            if key in seen:
+                continue
+            rows = _cut_rows(D, side, x)
+            if rows:
+                seen.add(key)
+                new.extend(rows)
+    return new
+
+
+def _add_cuts(h, new) -> None:
+    """Append the rows ``new`` (``(columns, coefficients, rhs)``: ``coefficients . x[columns] >= rhs``) to ``h``."""
+    lo = np.array([r[2] for r in new])
+    starts = np.cumsum([0] + [len(r[0]) for r in new[:-1]]).astype(np.int32)
+    idx = np.concatenate([r[0] for r in new]).astype(np.int32)
+    val = np.concatenate([r[1] for r in new]).astype(float)
+    from . import highs as backend
+
+    backend.add_rows(h, lo, np.full(len(new), np.inf), starts, idx, val)
+
+
+def _rows_in_option_terms(D: _Design, new) -> list:
+    """The cut rows ``new`` in the MILP's terms: rows over pairs of hop-device options (connectivity and directed
+    cuts: at least k pairs across); node-arc cuts (on ``y`` columns) have no such form and are left out."""
+    rows = []
+    for cols, vals, rhs in new:
+        cols = np.asarray(cols)
+        if cols.min() < D.o0:  # a node-arc cut (y columns): not in the options' terms alone
+            continue
+        if cols.min() >= D.x0:  # a directed cut: at least one pair on the hops of its arcs
+            hops = np.unique((cols - D.x0) % D.no)
+            opts = np.flatnonzero(np.isin(D.opt_hop, hops))
+            rows.append((opts, np.ones(len(opts)), float(rhs)))
+        elif cols.min() >= D.n0:
+            rows.append((cols - D.n0, np.asarray(vals, float), float(rhs)))
+        else:
+            hops = cols - D.o0
+            opts = np.flatnonzero(np.isin(D.opt_hop, hops))
+            rows.append((opts, np.ones(len(opts)), float(rhs)))
+    return rows
+
+
 #: Share of the bound's time limit the dual ascent may use (it tries one root after another; one root takes
 #: 0.3-1.5 s on the national family under load).
 DUAL_ASCENT_SHARE = 0.4
@@ -397,11 +497,7 @@ def cutset_bound(inputs, time_limit_s: float = 30.0, max_rounds: int = 200, thre
     directed = bool(directed and D.directed)
     out = CutBound(None, None)
     if dual_ascent and D.directed:
-        out.dual_ascent_eur = _dual_ascent(D, None, t0 + DUAL_ASCENT_SHARE * time_limit_s, t0 + time_limit_s)
-        out.dual_ascent_s = time.perf_counter() - t0
-        if out.dual_ascent_eur is not None:
-            out.bound_eur = out.dual_ascent_eur
-            out.history.append((round(out.dual_ascent_s, 3), out.bound_eur))
+        _start_with_dual_ascent(D, out, t0, time_limit_s)
     h = backend.new_highs()
     h_born = time.perf_counter() - t0
     backend.pass_arrays(h, **_base_lp(D, directed))
@@ -410,8 +506,7 @@ def cutset_bound(inputs, time_limit_s: float = 30.0, max_rounds: int = 200, thre
     if out.dual_ascent_eur is not None:
         out.method += "; Steiner arborescence dual ascent"
     seen = set()
-    if upper_bound_eur is not None and out.bound_eur is not None and \
-            out.bound_eur >= upper_bound_eur - 1e-6 * max(1.0, abs(upper_bound_eur)):
+    if _reached(out.bound_eur, upper_bound_eur):
         out.status = "converged"
         time_limit_s = 0.0  # nothing left to do
     # separate on the connectivity and the capacity weightings, each demand
@@ -421,82 +516,28 @@ def cutset_bound(inputs, time_limit_s: float = 30.0, max_rounds: int = 200, thre
         if left <= 0:
             out.status = out.status or "time limit"
             break
-        h.setOptionValue("time_limit", float(time_limit_s - h_born))  # HiGHS's clock runs from the instance's creation
-        backend.run(h, threads)  # the back-end's thread policy (one scheduler per process)
-        h.setOptionValue("presolve", "off")  # later rounds: dual simplex from the previous basis
-        res = backend.outcome(h)  # the back-end's one status mapping
+        res, b = _lp_round(h, threads, time_limit_s - h_born)  # HiGHS's clock runs from the instance's creation
         if res.status is not Status.OPTIMAL:
             out.status = "time limit" if res.time_limit else f"LP {res.highs_status}"
             break
         out.lp_objective_eur = res.objective
-        b = backend.safe_bound(h, res.row_dual) if res.row_dual is not None else None
         if b is not None and (out.bound_eur is None or b > out.bound_eur):
             out.bound_eur = b
         out.history.append((round(time.perf_counter() - t0, 3), out.bound_eur))
-        if upper_bound_eur is not None and out.bound_eur is not None and \
-                out.bound_eur >= upper_bound_eur - 1e-6 * max(1.0, abs(upper_bound_eur)):
+        if _reached(out.bound_eur, upper_bound_eur):
             out.status = "converged"
             break
         if out.rounds >= max_rounds:
             out.status = "round limit"
             break
-        x = res.values
-        o = x[D.o0:D.o0 + D.no]
-        capw = np.zeros(D.no)
-        np.add.at(capw, D.opt_hop, x[D.n0:D.n0 + D.nn] * D.rate)
-        new = []
-        if directed:
-            xa = x[D.x0:]
-            for t in D.ends:
-                if t == D.root:
-                    continue
-                src, snk, val = _min_dicut(D.N, D.at, D.ah, xa, D.root, int(t))
-                if val >= 1 - _VIOLATION:
-                    continue
-                for inside in (~src, snk):  # the cut nearest the root and the one nearest t (back cut)
-                    key = b"d" + inside.tobytes()
-                    row = None if key in seen else _dicut_row(D, inside, x)
-                    if row is not None:
-                        seen.add(key)
-                        new.append(row)
-        if node_arc:
-            new.extend(_node_arc_rows(D, x))
-        # (with the arcs, the connectivity rows asking for one route are implied, but the o weighting still finds
-        # the node sets whose capacity rows are violated)
-        for w, scale in ((o, 1.0), (capw, 1.0 / max(float(D.drate.max()), 1e-9))):
-            for s, t in pairs:
-                side, val = _min_cut(D.N, D.hu, D.hv, w * scale, s, t)
-                key = side.tobytes()
-                if key in seen:
-                    continue
-                rows = _cut_rows(D, side, x)
-                if rows:
-                    seen.add(key)
-                    new.extend(rows)
+        new = _separate(D, res.values, directed, node_arc, pairs, seen)
         out.rounds += 1
         if not new:
             out.status = "converged"
             break
-        lo = np.array([r[2] for r in new])
-        starts = np.cumsum([0] + [len(r[0]) for r in new[:-1]]).astype(np.int32)
-        idx = np.concatenate([r[0] for r in new]).astype(np.int32)
-        val = np.concatenate([r[1] for r in new]).astype(float)
-        backend.add_rows(h, lo, np.full(len(new), np.inf), starts, idx, val)
+        _add_cuts(h, new)
         out.cuts += len(new)
-        for cols, vals, rhs in new:  # in the MILP's terms: pairs of options (connectivity: >= k pairs across)
-            cols = np.asarray(cols)
-            if cols.min() < D.o0:  # a node-arc cut (y columns): not in the options' terms alone
-                continue
-            if cols.min() >= D.x0:  # a directed cut: at least one pair on the hops of its arcs
-                hops = np.unique((cols - D.x0) % D.no)
-                opts = np.flatnonzero(np.isin(D.opt_hop, hops))
-                out.rows.append((opts, np.ones(len(opts)), float(rhs)))
-            elif cols.min() >= D.n0:
-                out.rows.append((cols - D.n0, np.asarray(vals, float), float(rhs)))
-            else:
-                hops = cols - D.o0
-                opts = np.flatnonzero(np.isin(D.opt_hop, hops))
-                out.rows.append((opts, np.ones(len(opts)), float(rhs)))
+        out.rows.extend(_rows_in_option_terms(D, new))
     out.seconds = time.perf_counter() - t0
     log.info("cut-set bound: %s after %d rounds, %d cuts, %.1f s (%s)", out.bound_eur, out.rounds, out.cuts,
              out.seconds, out.status)
