@@ -158,6 +158,21 @@ def _base_lp(D: _Design, directed: bool = False):
     lo = np.r_[np.zeros(D.ny + D.no), D.lb, np.zeros(nx)]
     up = np.r_[np.ones(D.ny + D.no), D.ub, np.ones(nx)]
     R, C, V, rhs, lhs = [], [], [], [], []
+    r = _design_rows(D, R, C, V, rhs)
+    lhs.append(np.full(r, -np.inf))
+    if directed:
+        r = _arc_rows(D, r, R, C, V, lhs, rhs)
+        up[D.x0 + np.flatnonzero(D.ah == D.root)] = 0.0  # nothing enters the root
+    A = sp.csc_matrix((np.concatenate(V), (np.concatenate(R), np.concatenate(C))), shape=(r, ncol))
+    A.sum_duplicates()
+    A.sort_indices()
+    return dict(col_cost=cost, col_lower=lo, col_upper=up, row_lower=np.concatenate(lhs),
+                row_upper=np.concatenate(rhs), A=A, offset=D.const - D.sunk)
+
+
+def _design_rows(D: _Design, R: list, C: list, V: list, rhs: list) -> int:
+    """Append the design rows (``<= rhs``, from row 0: hop opening, node linking at non-terminal ends) to the
+    triplet lists ``R, C, V`` and ``rhs``; returns their number."""
     r = 0
     # o_h - sum n_i <= 0
     R += [np.arange(D.no) + r, D.opt_hop + r]
@@ -183,51 +198,50 @@ def _base_lp(D: _Design, directed: bool = False):
         V += [np.ones(k), -D.ub[mo]]
         rhs.append(np.zeros(k))
         r += k
-    lhs.append(np.full(r, -np.inf))
-    if directed:
-        arcs = np.arange(nx)
-        # x_uv + x_vu - o_h <= 0
-        R += [np.r_[np.arange(D.no), np.arange(D.no)] + r, np.arange(D.no) + r]
-        C += [D.x0 + arcs, D.o0 + np.arange(D.no)]
-        V += [np.ones(nx), -np.ones(D.no)]
-        rhs.append(np.zeros(D.no))
-        lhs.append(np.full(D.no, -np.inf))
-        r += D.no
-        # in-degree: = 1 at demand endpoints other than the root, <= 1 at other terminals, <= y_v elsewhere
-        nodes = np.setdiff1d(np.unique(D.ah), [D.root])
-        row = -np.ones(D.N, int)
-        row[nodes] = np.arange(len(nodes))
-        into = arcs[D.ah != D.root]
-        R.append(row[D.ah[into]] + r)
-        C.append(D.x0 + into)
-        V.append(np.ones(len(into)))
-        yv = nodes[D.ypos[nodes] >= 0]
-        R.append(row[yv] + r)
-        C.append(D.ypos[yv])
-        V.append(-np.ones(len(yv)))
-        isend = np.isin(nodes, D.ends)
-        hasy = D.ypos[nodes] >= 0
-        rhs.append(np.where(hasy, 0.0, 1.0))
-        lhs.append(np.where(isend, np.where(hasy, 0.0, 1.0), -np.inf))
-        r += len(nodes)
-        # out >= in where no demand ends (a minimal tree's leaves are demand endpoints): in - out <= 0
-        mid = nodes[~isend]
-        row[:] = -1
-        row[mid] = np.arange(len(mid))
-        a_in = arcs[row[D.ah] >= 0]
-        a_out = arcs[row[D.at] >= 0]
-        R += [row[D.ah[a_in]] + r, row[D.at[a_out]] + r]
-        C += [D.x0 + a_in, D.x0 + a_out]
-        V += [np.ones(len(a_in)), -np.ones(len(a_out))]
-        rhs.append(np.zeros(len(mid)))
-        lhs.append(np.full(len(mid), -np.inf))
-        r += len(mid)
-        up[D.x0 + arcs[D.ah == D.root]] = 0.0  # nothing enters the root
-    A = sp.csc_matrix((np.concatenate(V), (np.concatenate(R), np.concatenate(C))), shape=(r, ncol))
-    A.sum_duplicates()
-    A.sort_indices()
-    return dict(col_cost=cost, col_lower=lo, col_upper=up, row_lower=np.concatenate(lhs),
-                row_upper=np.concatenate(rhs), A=A, offset=D.const - D.sunk)
+    return r
+
+
+def _arc_rows(D: _Design, r: int, R: list, C: list, V: list, lhs: list, rhs: list) -> int:
+    """Append the rows of the arc columns ``x`` (orientation, in-degree, out >= in; see :func:`cutset_bound`)
+    from row ``r`` on to the triplet lists and the row sides; returns the next row."""
+    arcs = np.arange(2 * D.no)
+    # x_uv + x_vu - o_h <= 0
+    R += [np.r_[np.arange(D.no), np.arange(D.no)] + r, np.arange(D.no) + r]
+    C += [D.x0 + arcs, D.o0 + np.arange(D.no)]
+    V += [np.ones(2 * D.no), -np.ones(D.no)]
+    rhs.append(np.zeros(D.no))
+    lhs.append(np.full(D.no, -np.inf))
+    r += D.no
+    # in-degree: = 1 at demand endpoints other than the root, <= 1 at other terminals, <= y_v elsewhere
+    nodes = np.setdiff1d(np.unique(D.ah), [D.root])
+    row = -np.ones(D.N, int)
+    row[nodes] = np.arange(len(nodes))
+    into = arcs[D.ah != D.root]
+    R.append(row[D.ah[into]] + r)
+    C.append(D.x0 + into)
+    V.append(np.ones(len(into)))
+    yv = nodes[D.ypos[nodes] >= 0]
+    R.append(row[yv] + r)
+    C.append(D.ypos[yv])
+    V.append(-np.ones(len(yv)))
+    isend = np.isin(nodes, D.ends)
+    hasy = D.ypos[nodes] >= 0
+    rhs.append(np.where(hasy, 0.0, 1.0))
+    lhs.append(np.where(isend, np.where(hasy, 0.0, 1.0), -np.inf))
+    r += len(nodes)
+    # out >= in where no demand ends (a minimal tree's leaves are demand endpoints): in - out <= 0
+    mid = nodes[~isend]
+    row[:] = -1
+    row[mid] = np.arange(len(mid))
+    a_in = arcs[row[D.ah] >= 0]
+    a_out = arcs[row[D.at] >= 0]
+    R += [row[D.ah[a_in]] + r, row[D.at[a_out]] + r]
+    C += [D.x0 + a_in, D.x0 + a_out]
+    V += [np.ones(len(a_in)), -np.ones(len(a_out))]
+    rhs.append(np.zeros(len(mid)))
+    lhs.append(np.full(len(mid), -np.inf))
+    r += len(mid)
+    return r
 
 
 def _min_cut(N: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, s: int, t: int):
