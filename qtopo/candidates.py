@@ -773,15 +773,8 @@ def diagnose_demands(inputs: PlanningInputs, fibre_graph: nx.Graph | None = None
     H = nx.Graph()
     H.add_nodes_from(range(n))
     H.add_edges_from(zip(hu, hv))
-    hop_comp = {}
-    for k, comp in enumerate(nx.connected_components(H)):
-        for x in comp:
-            hop_comp[x] = k
-    fib_comp = {}
-    if fibre_graph is not None:
-        for k, comp in enumerate(nx.connected_components(fibre_graph)):
-            for x in comp:
-                fib_comp[x] = k
+    hop_comp = _component_labels(H)
+    fib_comp = _component_labels(fibre_graph) if fibre_graph is not None else {}
     capm = None
     for r in d.itertuples():
         s, t = r.source_node, r.target_node
@@ -822,29 +815,10 @@ def diagnose_demands(inputs: PlanningInputs, fibre_graph: nx.Graph | None = None
                 continue
         k = int(getattr(r, "k_routes", 1))
         if k > 1 and fibre_graph is not None:
-            mode = getattr(r, "disjoint", "node")
-            G0 = fibre_graph
-            if mode == "node":
-                conn = nx.algorithms.connectivity.local_node_connectivity(G0, s, t) if not G0.has_edge(s, t) \
-                    else 1 + nx.algorithms.connectivity.local_node_connectivity(
-                        nx.restricted_view(G0, [], [(s, t)]), s, t)
-                if conn < k:
-                    try:
-                        cut = sorted(nx.minimum_node_cut(G0, s, t)) if not G0.has_edge(s, t) else []
-                    except nx.NetworkXError:
-                        cut = []
-                    out.append({"source": r.source, "target": r.target, "reason": "disjoint_routes",
-                                "detail": f"only {conn} node-disjoint fibre paths join them, {k} required"
-                                          + (f"; every path passes {', '.join(cut)}" if cut else "")})
-                    continue
-            else:
-                conn = nx.algorithms.connectivity.local_edge_connectivity(G0, s, t)
-                if conn < k:
-                    cut = sorted(tuple(sorted(e)) for e in nx.minimum_edge_cut(G0, s, t))
-                    out.append({"source": r.source, "target": r.target, "reason": "disjoint_routes",
-                                "detail": f"only {conn} fibre-disjoint paths join them, {k} required; every path "
-                                          f"uses one of the fibre spans {cut}"})
-                    continue
+            detail = _too_few_disjoint_routes(fibre_graph, s, t, k, getattr(r, "disjoint", "node"))
+            if detail:
+                out.append({"source": r.source, "target": r.target, "reason": "disjoint_routes", "detail": detail})
+                continue
         if capm is None:
             scale = 1.0
             c = np.ceil(cap * scale).astype(np.int64)
@@ -859,6 +833,34 @@ def diagnose_demands(inputs: PlanningInputs, fibre_graph: nx.Graph | None = None
                         "detail": f"target {r.target_bps:g} bit/s exceeds the {mf:g} bit/s that all hops together "
                                   f"could deliver with every device slot filled (max_pairs_per_link)"})
     return out
+
+
+def _component_labels(G: nx.Graph) -> dict:
+    """Node -> the number of its connected component in ``G``."""
+    return {x: k for k, comp in enumerate(nx.connected_components(G)) for x in comp}
+
+
+def _too_few_disjoint_routes(G0: nx.Graph, s, t, k: int, mode: str) -> str | None:
+    """Why fewer than ``k`` node-disjoint (``mode`` "node") or fibre-disjoint (otherwise) paths of the fibre graph
+    ``G0`` join ``s`` and ``t`` (with the cut every path passes), or None if there are ``k``."""
+    if mode == "node":
+        conn = nx.algorithms.connectivity.local_node_connectivity(G0, s, t) if not G0.has_edge(s, t) \
+            else 1 + nx.algorithms.connectivity.local_node_connectivity(
+                nx.restricted_view(G0, [], [(s, t)]), s, t)
+        if conn >= k:
+            return None
+        try:
+            cut = sorted(nx.minimum_node_cut(G0, s, t)) if not G0.has_edge(s, t) else []
+        except nx.NetworkXError:
+            cut = []
+        return (f"only {conn} node-disjoint fibre paths join them, {k} required"
+                + (f"; every path passes {', '.join(cut)}" if cut else ""))
+    conn = nx.algorithms.connectivity.local_edge_connectivity(G0, s, t)
+    if conn >= k:
+        return None
+    cut = sorted(tuple(sorted(e)) for e in nx.minimum_edge_cut(G0, s, t))
+    return (f"only {conn} fibre-disjoint paths join them, {k} required; every path uses one of the fibre spans "
+            f"{cut}")
 
 
 def _widest_path_capacity(capm):
