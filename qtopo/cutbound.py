@@ -591,14 +591,7 @@ def _dual_ascent(D: _Design, roots, deadline: float, hard_deadline: float | None
     hard_deadline = deadline if hard_deadline is None else max(deadline, hard_deadline)
     if not D.directed or D.nn == 0:
         return None
-    hopcost = np.full(D.no, np.inf)
-    np.minimum.at(hopcost, D.opt_hop, np.where(D.lb > 0, 0.0, D.cost))
-    hasold = np.zeros(D.no, bool)
-    hasold[D.opt_hop[D.lb > 0]] = True
-    hopcost[hasold] = 0.0
-    head_capex = np.where(D.ypos >= 0, D.capex, 0.0)
-    base = np.r_[hopcost, hopcost] + head_capex[D.ah]
-    base = np.maximum(base, 0.0)
+    base = _arc_costs(D)
     roots = roots if roots is not None else [int(r) for r in D.ends]
     best = None
     # arcs by head (for the backward search over arcs of reduced cost 0)
@@ -607,80 +600,10 @@ def _dual_ascent(D: _Design, roots, deadline: float, hard_deadline: float | None
     for r in roots:
         if best is not None and time.perf_counter() > deadline:
             break
-        c = base.copy()
-        c[D.ah == r] = np.inf  # nothing enters the root (those arcs are in no minimal arborescence)
-        lb = 0.0
-        terms = [int(t) for t in D.ends if t != r]
-        inW = {t: np.zeros(D.N, bool) for t in terms}
-        cut = {}
-        active = []
-        for t in terms:
-            inW[t][t] = True
-            cut[t] = order[start[t]:start[t + 1]]
-            active.append(t)
-
-        def into(F):
-            """Arcs entering the nodes ``F`` (int array)."""
-            lens = start[F + 1] - start[F]
-            tot = int(lens.sum())
-            if tot == 0:
-                return np.zeros(0, int)
-            first = np.repeat(start[F] - np.r_[0, np.cumsum(lens)[:-1]], lens)
-            return order[first + np.arange(tot)]
-
-        def grow(t, new_nodes):
-            """Add ``new_nodes`` and everything reaching them on arcs of reduced cost 0 to ``W_t``; returns the
-            arcs entering the nodes added."""
-            w = inW[t]
-            F = np.unique(new_nodes)
-            F = F[~w[F]]
-            w[F] = True
-            arcs_in = []
-            while len(F):
-                ai = into(F)
-                arcs_in.append(ai)
-                tl = D.at[ai]
-                F = np.unique(tl[(c[ai] <= 0.0) & ~w[tl]])
-                w[F] = True
-            return np.concatenate(arcs_in) if arcs_in else np.zeros(0, int)
-
-        timed_out = False
-        while active:
-            now = time.perf_counter()
-            if now > hard_deadline or (best is not None and now > deadline):
-                timed_out = True
-                break
-            nxt = []
-            live = [t for t in active if not inW[t][r]]
-            # Wong's rule: raise only where no other active endpoint's W lies inside this one (that endpoint
-            # reaches t; once the root reaches it, it reaches t): such a t waits, and fewer duals are raised.
-            # (The W are updated lazily, so if every endpoint waits, all go.)
-            wait = {t for t in live if any(inW[t][u] and (not inW[u][t] or u < t) for u in live if u != t)}
-            if len(wait) == len(live):
-                wait = set()
-            for t in live:
-                w = inW[t]
-                if t in wait:
-                    nxt.append(t)
-                    continue
-                ca = cut[t]
-                ca = ca[~w[D.at[ca]]]  # arcs whose tail joined W are no longer in the cut
-                if len(ca) == 0:
-                    return None  # (cannot happen: the demand would be unservable)
-                delta = float(c[ca].min())
-                if not np.isfinite(delta):
-                    return None
-                lb += delta
-                c[ca] -= delta
-                sat = ca[c[ca] <= 0.0]
-                more = grow(t, D.at[sat])
-                if len(more):
-                    ca = np.concatenate([ca, more])
-                    ca = ca[~w[D.at[ca]]]
-                cut[t] = ca
-                if not w[r]:
-                    nxt.append(t)
-            active = nxt
+        res = _ascent_from_root(D, r, base, order, start, hard_deadline if best is None else deadline)
+        if res is None:
+            return None
+        lb, timed_out = res
         # (stopped by the deadline: the duals raised so far are feasible, so the partial sum is still a bound)
         b = D.const + lb
         b -= 1e-9 * abs(b)
@@ -689,3 +612,98 @@ def _dual_ascent(D: _Design, roots, deadline: float, hard_deadline: float | None
         if timed_out:
             break
     return best
+
+
+def _arc_costs(D: _Design) -> np.ndarray:
+    """Per arc (both orientations of each hop), the least a plan pays for using it: the cheapest option of its hop
+    (0 where brownfield pairs are installed) plus the capex of a non-terminal head (see
+    :func:`steiner_dual_ascent`); never negative."""
+    hopcost = np.full(D.no, np.inf)
+    np.minimum.at(hopcost, D.opt_hop, np.where(D.lb > 0, 0.0, D.cost))
+    hasold = np.zeros(D.no, bool)
+    hasold[D.opt_hop[D.lb > 0]] = True
+    hopcost[hasold] = 0.0
+    head_capex = np.where(D.ypos >= 0, D.capex, 0.0)
+    base = np.r_[hopcost, hopcost] + head_capex[D.ah]
+    return np.maximum(base, 0.0)
+
+
+def _arcs_into(order: np.ndarray, start: np.ndarray, F: np.ndarray) -> np.ndarray:
+    """Arcs entering the nodes ``F`` (int array), from the arcs sorted by head (``order``, ``start``)."""
+    lens = start[F + 1] - start[F]
+    tot = int(lens.sum())
+    if tot == 0:
+        return np.zeros(0, int)
+    first = np.repeat(start[F] - np.r_[0, np.cumsum(lens)[:-1]], lens)
+    return order[first + np.arange(tot)]
+
+
+def _ascent_from_root(D: _Design, r: int, base: np.ndarray, order: np.ndarray, start: np.ndarray,
+                      stop_at: float):
+    """Wong's dual ascent from root ``r`` on arc costs ``base`` (arcs sorted by head: ``order``, ``start``).
+    Returns ``(sum of the duals raised, stopped at stop_at)``, or None where a cut has no finite arc."""
+    c = base.copy()
+    c[D.ah == r] = np.inf  # nothing enters the root (those arcs are in no minimal arborescence)
+    lb = 0.0
+    terms = [int(t) for t in D.ends if t != r]
+    inW = {t: np.zeros(D.N, bool) for t in terms}
+    cut = {}
+    active = []
+    for t in terms:
+        inW[t][t] = True
+        cut[t] = order[start[t]:start[t + 1]]
+        active.append(t)
+
+    def grow(t, new_nodes):
+        """Add ``new_nodes`` and everything reaching them on arcs of reduced cost 0 to ``W_t``; returns the
+        arcs entering the nodes added."""
+        w = inW[t]
+        F = np.unique(new_nodes)
+        F = F[~w[F]]
+        w[F] = True
+        arcs_in = []
+        while len(F):
+            ai = _arcs_into(order, start, F)
+            arcs_in.append(ai)
+            tl = D.at[ai]
+            F = np.unique(tl[(c[ai] <= 0.0) & ~w[tl]])
+            w[F] = True
+        return np.concatenate(arcs_in) if arcs_in else np.zeros(0, int)
+
+    timed_out = False
+    while active:
+        if time.perf_counter() > stop_at:
+            timed_out = True
+            break
+        nxt = []
+        live = [t for t in active if not inW[t][r]]
+        # Wong's rule: raise only where no other active endpoint's W lies inside this one (that endpoint
+        # reaches t; once the root reaches it, it reaches t): such a t waits, and fewer duals are raised.
+        # (The W are updated lazily, so if every endpoint waits, all go.)
+        wait = {t for t in live if any(inW[t][u] and (not inW[u][t] or u < t) for u in live if u != t)}
+        if len(wait) == len(live):
+            wait = set()
+        for t in live:
+            w = inW[t]
+            if t in wait:
+                nxt.append(t)
+                continue
+            ca = cut[t]
+            ca = ca[~w[D.at[ca]]]  # arcs whose tail joined W are no longer in the cut
+            if len(ca) == 0:
+                return None  # (cannot happen: the demand would be unservable)
+            delta = float(c[ca].min())
+            if not np.isfinite(delta):
+                return None
+            lb += delta
+            c[ca] -= delta
+            sat = ca[c[ca] <= 0.0]
+            more = grow(t, D.at[sat])
+            if len(more):
+                ca = np.concatenate([ca, more])
+                ca = ca[~w[D.at[ca]]]
+            cut[t] = ca
+            if not w[r]:
+                nxt.append(t)
+        active = nxt
+    return lb, timed_out
